@@ -12,9 +12,9 @@ returns. See docs/ODD.md for the full description; each phase of
 
 from __future__ import annotations
 
+import mesa
 import numpy as np
 import pandas as pd
-import mesa
 
 from sim.agents import City
 from sim.firms import Firms, draw_categorical, draw_exits, draw_reconsiderers, draw_sizes
@@ -82,7 +82,7 @@ class ModuModel(mesa.Model):
     # ------------------------------------------------------------------ set-up
     def _populate(self) -> None:
         """Create each city's initial firms: its anchors, then the rest split by its sector mix."""
-        for city, spec in zip(self.cities, self.scenario.cities):
+        for city, spec in zip(self.cities, self.scenario.cities, strict=True):
             mix = spec.sector_mix or self.scenario.sectors
             shares = np.array([mix.get(s, 0.0) for s in self.sectors])
             for anchor in spec.anchors:

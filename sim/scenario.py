@@ -231,15 +231,15 @@ DEFAULT_CROSS_COMPLEMENTARITY = 0.25
 """Default off-diagonal W[s][s'] (assumption, see Scenario.complementarity_matrix)."""
 
 
-class _Located(ValueError):
+class _LocatedError(ValueError):
     def __init__(self, loc: tuple[Any, ...], msg: str):
         super().__init__(msg)
         self.loc = loc
         self.msg = msg
 
 
-def _located(loc: tuple[Any, ...], msg: str) -> _Located:
-    return _Located(loc, msg)
+def _located(loc: tuple[Any, ...], msg: str) -> _LocatedError:
+    return _LocatedError(loc, msg)
 
 
 def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
@@ -368,13 +368,13 @@ def validate(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     except ValidationError as exc:
         err = exc.errors()[0]
         ctx_error = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_error, _Located):
+        if isinstance(ctx_error, _LocatedError):
             loc, msg = err["loc"] + ctx_error.loc, ctx_error.msg
         else:
             loc, msg = err["loc"], err["msg"].removeprefix("Value error, ")
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ScenarioError(f"{source}: {_format_loc(tuple(loc), data)}: {_one_line(msg)}{more}") from None
-    except _Located as exc:  # raised outside pydantic's wrapping
+    except _LocatedError as exc:  # raised outside pydantic's wrapping
         raise ScenarioError(f"{source}: {_format_loc(exc.loc, data)}: {_one_line(exc.msg)}") from None
     except (RecursionError, OverflowError) as exc:
         raise ScenarioError(f"{source}: (top level): cannot be validated: {_one_line(exc)}") from None

@@ -1,0 +1,113 @@
+"""The ``modu`` command line (also ``python -m sim``).
+
+Every refusal of bad input is one line on stderr, ``modu: error: ...``, with
+exit code 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sim.executors import ExecutorError, parse_executor
+from sim.scenario import ScenarioError, load_scenario
+
+EXIT_BAD_INPUT = 2
+
+
+def refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the project's input errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ScenarioError, ExecutorError) as exc:
+            click.echo(f"modu: error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper
+
+
+def default_out(name: str) -> Path:
+    """Default output folder of a scenario: ``outputs/<name>``."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return Path("outputs") / safe
+
+
+executor_option = click.option(
+    "--executor", default="processes", show_default=True,
+    help="Where replications run: 'serial' or 'processes[:N]' (N local worker processes; default all cores).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modu")
+def main() -> None:
+    """Modu: cities competing to become the 'model capital' of the AI industry.
+
+    Run a scenario YAML file (see scenarios/README.md) and read the tidy CSVs,
+    figures and manifest it writes.
+    """
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder [default: outputs/<scenario name>].")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed [default: the scenario's seed].")
+@click.option("--replications", type=click.IntRange(1, 100_000),
+              help="Number of replications [default: the scenario's].")
+@executor_option
+@click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the figures.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@refusals
+def run(scenario: Path, out: Path | None, seed: int | None, replications: int | None, executor: str,
+        figures: bool, quiet: bool) -> None:
+    """Run SCENARIO's replications and write firms.csv, cities.csv, flows.csv, metrics.csv,
+    figures/ and manifest.json into the output folder.
+    """  # noqa: D205, D415
+    from sim.runner import run_ensemble, write_run
+
+    spec = load_scenario(scenario)
+    parsed = parse_executor(executor)
+    out = out or default_out(spec.name)
+    if out.exists() and not out.is_dir():
+        raise ScenarioError(f"--out: {out} exists and is not a folder")
+    start = time.perf_counter()
+    ensemble = run_ensemble(spec, replications=replications, seed=seed, executor=parsed, progress=not quiet)
+    elapsed = time.perf_counter() - start
+    write_run(ensemble, out, figures=figures, wall_time=elapsed, source=str(scenario))
+    final = ensemble.tables["metrics"]
+    final = final[final.step == final.step.max()]
+    click.echo(f"{spec.name}: {ensemble.replications} replications in {elapsed:.1f} s "
+               f"({ensemble.executor}); leader at the end: "
+               + ", ".join(f"{k} {v:.0%}" for k, v in final.leader.value_counts(normalize=True).items()))
+    click.echo(f"wrote {out}/")
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def validate(scenarios: tuple[Path, ...]) -> None:
+    """Check scenario files without running them; exit 2 if any is invalid (each refusal on its own line)."""
+    failed = False
+    for path in scenarios:
+        try:
+            spec = load_scenario(path)
+        except ScenarioError as exc:
+            click.echo(f"modu: error: {exc}", err=True)
+            failed = True
+            continue
+        click.echo(f"{path}: ok ({spec.name}: {len(spec.cities)} cities, {spec.time.start}–{spec.time.end}, "
+                   f"{spec.replications} replications)")
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

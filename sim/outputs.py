@@ -1,0 +1,106 @@
+"""Writing a run's folder: tidy CSVs, figures and a manifest, all written atomically.
+
+Every file is written under a temporary name and renamed into place, so no
+reader ever sees a truncated file. While a folder is being written it holds
+a marker file ``INCOMPLETE``; the manifest is written last and the marker
+removed after it, so a folder with ``manifest.json`` and no ``INCOMPLETE``
+is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+INCOMPLETE = "INCOMPLETE"
+"""Marker file present while an output folder is being written."""
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: files get the usual permissions, not mkstemp's 0600
+
+DEPENDENCIES = ("mesa", "numpy", "scipy", "pandas", "pydantic", "pyyaml", "matplotlib", "click", "tqdm")
+
+
+def atomic_write(path: Path, write: Callable[[IO[Any]], None], mode: str = "w") -> None:
+    """Write a file through ``write(handle)`` to a temporary name, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write a DataFrame as CSV atomically (no index)."""
+    atomic_write(path, lambda h: frame.to_csv(h, index=False, lineterminator="\n"))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (sorted keys, indented)."""
+    atomic_write(path, lambda h: h.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"))
+
+
+def sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python, modu and its dependencies (for manifests)."""
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in ("modu", *DEPENDENCIES):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@contextmanager
+def output_folder(path: Path):
+    """Mark ``path`` incomplete while the body writes into it; unmark on success.
+
+    A run that is killed leaves the ``INCOMPLETE`` marker behind.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    marker = path / INCOMPLETE
+    atomic_write(marker, lambda h: h.write(f"being written since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+                                            f" by process {os.getpid()}\n"))
+    (path / "manifest.json").unlink(missing_ok=True)
+    yield path
+    marker.unlink()
+
+
+def manifest(out: Path, files: list[str], **fields: Any) -> dict[str, Any]:
+    """The manifest of an output folder: ``fields`` plus versions and each file's SHA-256."""
+    return {
+        "tool": "modu",
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": sys.argv,
+        "versions": package_versions(),
+        **fields,
+        "files": {name: sha256(out / name) for name in sorted(files)},
+    }

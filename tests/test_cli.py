@@ -1,0 +1,143 @@
+"""End-to-end checks of the ``modu`` command line on small scenarios."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sim.cli import main
+
+SMALL = """\
+name: small
+time: {start: 2016, end: 2018, steps_per_year: 4}
+seed: 7
+replications: 3
+cities:
+  - {name: A, firms: 400, lat: 30, lon: 110, anchors: [{name: Big, sector: downstream}],
+     policy: {budget: 5, allocation: {compute: 0.5, data: 0.25, anchor: 0.25}}}
+  - {name: B, firms: 300, lat: 31, lon: 120}
+  - {name: Rest, firms: 200, pool: true}
+"""
+
+
+class Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def modu(*args: str) -> Result:
+    """Run the CLI in-process (fast); see test_python_dash_m for the real entry point."""
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+def test_run_writes_tables_figures_and_manifest(small: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    result = modu("run", str(small), "--out", str(out), "--executor", "serial", "--quiet")
+    assert result.returncode == 0, result.stderr
+    for name in ("firms", "cities", "flows", "metrics"):
+        assert (out / f"{name}.csv").stat().st_size > 0
+    assert not (out / "INCOMPLETE").exists()
+    firms = pd.read_csv(out / "firms.csv")
+    assert list(firms.columns) == ["replication", "step", "year", "city", "sector", "firms",
+                                   "births", "deaths", "moves_in", "moves_out"]
+    assert sorted(firms.replication.unique()) == [0, 1, 2]
+    assert firms.step.max() == 8 and firms.year.max() == 2018.0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["replications"] == 3 and manifest["complete"]
+    assert manifest["scenario"]["name"] == "small" and len(manifest["scenario_hash"]) == 64
+    assert set(manifest["files"]) >= {"firms.csv", "figures/counts.png", "figures/lock_in.svg"}
+    for stem in ("counts", "shares", "growth_accounting", "spending", "flows", "map", "lock_in"):
+        assert (out / "figures" / f"{stem}.png").exists() and (out / "figures" / f"{stem}.svg").exists()
+
+
+def test_results_do_not_depend_on_the_executor(small: Path, tmp_path: Path):
+    outs = []
+    for executor in ("serial", "processes:2"):
+        out = tmp_path / executor.replace(":", "_")
+        assert modu("run", str(small), "--out", str(out), "--executor", executor, "--quiet",
+                    "--no-figures").returncode == 0
+        outs.append(out)
+    for name in ("firms", "cities", "flows", "metrics"):
+        assert (outs[0] / f"{name}.csv").read_bytes() == (outs[1] / f"{name}.csv").read_bytes()
+
+
+def test_seed_option_changes_results_and_replication_r_is_stable(small: Path, tmp_path: Path):
+    a, b, c = (tmp_path / n for n in "abc")
+    assert modu("run", str(small), "--out", str(a), "--seed", "1", "--quiet", "--no-figures").returncode == 0
+    assert modu("run", str(small), "--out", str(b), "--seed", "2", "--quiet", "--no-figures").returncode == 0
+    assert modu("run", str(small), "--out", str(c), "--seed", "1", "--replications", "1", "--quiet",
+                "--no-figures").returncode == 0
+    fa, fb, fc = (pd.read_csv(p / "firms.csv") for p in (a, b, c))
+    assert not fa.equals(fb)
+    pd.testing.assert_frame_equal(fa[fa.replication == 0].reset_index(drop=True), fc)
+
+
+@pytest.mark.parametrize("text, field", [
+    ("name: x\ncities: [{name: A, firms: -1}]\n", "cities[A].firms"),
+    ("name: x\ncities: [{name: A, firms: 10, policy: {budget: -3}}]\n", "cities[A].policy.budget"),
+    ("name: x\ncities: [{name: A, firms: 10}]\nbogus: 1\n", "bogus"),
+    ("name: x\ncities: [{name: A, firms: 10}, {name: A, firms: 5}]\n", "cities[A].name"),
+    ("name: x\nsectors: {a: 0.5, b: 0.4}\ncities: [{name: A, firms: 10}]\n", "sectors"),
+    ("name: x\ncities: [{name: A, firms: 10, policy: {allocation: {compute: 0.9, data: 0.9}}}]\n",
+     "cities[A].policy.allocation"),
+    ("name: x\nparameters: {network_effect: .nan}\ncities: [{name: A, firms: 10}]\n", "parameters.network_effect"),
+    ("name: x\ncities: [{name: A, firms: 10}]\nevents: [{year: 2030, city: A, invest: {compute: 1}}]\n",
+     "events[0].year"),
+    ("name: x\ncities: [{name: A, firms: 10}]\nevents: [{year: 2017, city: Nowhere, budget: 1}]\n",
+     "events[0].city"),
+    ("name: [unclosed\n", "invalid YAML"),
+    ("!!python/object/apply:os.system ['echo hi']\n", "invalid YAML"),
+])
+def test_bad_scenarios_are_refused_with_one_line_and_exit_2(tmp_path: Path, text: str, field: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    out = tmp_path / "never"
+    result = modu("run", str(path), "--out", str(out))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"modu: error: {path}:") and field in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_validate_reports_each_file(small: Path, tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncities: []\n")
+    result = modu("validate", str(small), str(bad))
+    assert result.returncode == 2
+    assert f"{small}: ok" in result.stdout and f"{bad}: cities" in result.stderr
+
+
+def test_missing_file_and_bad_executor(small: Path, tmp_path: Path):
+    missing = modu("run", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "nope.yaml" in missing.stderr and "Traceback" not in missing.stderr
+    bad = modu("run", str(small), "--executor", "threads", "--out", str(tmp_path / "o"))
+    assert bad.returncode == 2 and "--executor" in bad.stderr and not (tmp_path / "o").exists()
+
+
+def test_baseline_is_valid():
+    root = Path(__file__).resolve().parent.parent
+    assert modu("validate", str(root / "scenarios" / "baseline.yaml")).returncode == 0
+
+
+def test_python_dash_m_is_the_modu_command(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncities: [{name: A, firms: 1.5}]\n")
+    result = subprocess.run([sys.executable, "-m", "sim", "validate", str(bad)], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "cities[A].firms" in result.stderr
+    assert subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True).returncode == 0
