@@ -6,44 +6,15 @@ exit code 2, and nothing written.
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from sim.executors import ExecutorError, parse_executor
+from sim.cliutils import EXIT_BAD_INPUT, BadInputError, default_out, executor_option, refusals
+from sim.executors import parse_executor
 from sim.scenario import ScenarioError, load_scenario
-
-EXIT_BAD_INPUT = 2
-
-
-def refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the project's input errors into one line on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ScenarioError, ExecutorError) as exc:
-            click.echo(f"modu: error: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-
-    return wrapper
-
-
-def default_out(name: str) -> Path:
-    """Default output folder of a scenario: ``outputs/<name>``."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-    return Path("outputs") / safe
-
-
-executor_option = click.option(
-    "--executor", default="processes", show_default=True,
-    help="Where replications run: 'serial' or 'processes[:N]' (N local worker processes; default all cores).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,7 +49,7 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     parsed = parse_executor(executor)
     out = out or default_out(spec.name)
     if out.exists() and not out.is_dir():
-        raise ScenarioError(f"--out: {out} exists and is not a folder")
+        raise BadInputError(f"--out: {out} exists and is not a folder")
     start = time.perf_counter()
     ensemble = run_ensemble(spec, replications=replications, seed=seed, executor=parsed, progress=not quiet)
     elapsed = time.perf_counter() - start
@@ -108,6 +79,8 @@ def validate(scenarios: tuple[Path, ...]) -> None:
     if failed:
         sys.exit(EXIT_BAD_INPUT)
 
+
+# Commands defined in their own modules are registered here, one line each.
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -126,19 +126,22 @@ class Parameters(BaseModel):
         return self
 
 
-def calibrated_defaults(path: Path = CALIBRATED_PATH) -> dict[str, Any]:
-    """The calibrated parameter values that scenarios take by default.
+def calibrated_defaults(path: Path = CALIBRATED_PATH) -> dict[str, dict[str, Any]]:
+    """The calibrated values that scenarios take by default.
 
     Args:
-        path: YAML file with a ``parameters`` mapping (written by ``modu calibrate``).
+        path: YAML file written by ``modu calibrate``, with a ``parameters``
+            mapping and optionally ``cities: {name: {attractiveness: ...}}``
+            (city-specific estimates, applied to any city of that name).
 
     Returns:
-        The mapping, or an empty dict when no calibration has been written.
+        ``{"parameters": {...}, "cities": {...}}``; empty mappings when no
+        calibration has been written.
     """
     if not path.exists():
-        return {}
+        return {"parameters": {}, "cities": {}}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return dict(data.get("parameters") or {})
+    return {"parameters": dict(data.get("parameters") or {}), "cities": dict(data.get("cities") or {})}
 
 
 def parameter_table() -> list[dict[str, str]]:

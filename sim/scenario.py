@@ -354,15 +354,21 @@ def validate(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate plain data (already merged) into a :class:`Scenario`.
 
     Parameters the scenario omits take the calibrated values
-    (``calibration/calibrated.yaml``) and then the code defaults.
+    (``calibration/calibrated.yaml``) and then the code defaults; so do
+    city-specific estimates (e.g. ``attractiveness``) for cities of the
+    calibrated names that do not set them.
 
     Raises:
         ScenarioError: one line naming ``source``, the field and the reason.
     """
     data = {k: v for k, v in data.items() if k != "extends"}
+    calibrated = calibrated_defaults()
     params = data.get("parameters")
     if params is None or isinstance(params, dict):
-        data["parameters"] = {**calibrated_defaults(), **(params or {})}
+        data["parameters"] = {**calibrated["parameters"], **(params or {})}
+    if isinstance(data.get("cities"), list):  # city-specific estimates for cities the scenario leaves unset
+        data["cities"] = [{**calibrated["cities"].get(c.get("name"), {}), **c}
+                          if isinstance(c, dict) and isinstance(c.get("name"), str) else c for c in data["cities"]]
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

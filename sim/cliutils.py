@@ -1,0 +1,45 @@
+"""Shared pieces of the ``modu`` commands: error handling, common options, output folders."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sim.executors import ExecutorError
+from sim.scenario import ScenarioError
+
+EXIT_BAD_INPUT = 2
+
+
+class BadInputError(ValueError):
+    """Any other bad command-line input; its message is one line naming what is wrong."""
+
+
+def refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the project's input errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ScenarioError, ExecutorError, BadInputError) as exc:
+            click.echo(f"modu: error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper
+
+
+def default_out(name: str) -> Path:
+    """Default output folder of a scenario: ``outputs/<name>``."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return Path("outputs") / safe
+
+
+executor_option = click.option(
+    "--executor", default="processes", show_default=True,
+    help="Where replications run: 'serial' or 'processes[:N]' (N local worker processes; default all cores).")
