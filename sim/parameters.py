@@ -101,7 +101,7 @@ class Parameters(BaseModel):
         "assumption: one anchor is worth a 1 bn yuan support stock", ge=0, le=1e6)
     anchor_exit_factor: float = _param(
         0.0, "φ_exit", "–", "Anchors exit at μ·φ_exit.",
-        "seed: the named anchors (Baidu, Tencent, Huawei, Alibaba, iFlytek) all survived 2016–2023", ge=0, le=1)
+        "assumption: the named anchors (Baidu, Tencent, Huawei, Alibaba, iFlytek) all still lead in the 2023 sources", ge=0, le=1)
     anchor_relocation_factor: float = _param(
         0.1, "φ_move", "–", "Anchors reconsider at ρ·φ_move/(1 + A[c]): anchor subsidies keep them home.",
         "assumption: anchors are rooted in their home city", ge=0, le=1)
@@ -149,7 +149,8 @@ def parameter_table() -> list[dict[str, str]]:
     rows = []
     for name, field in Parameters.model_fields.items():
         extra = field.json_schema_extra or {}
-        bounds = [f"{type(m).__name__.lower()} {next(iter(vars(m).values()))}" for m in field.metadata]
+        bounds = [f"{op} {getattr(m, attr):g}" for m in field.metadata
+                  for attr, op in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")) if hasattr(m, attr)]
         default = field.default
         if isinstance(default, BaseModel):
             default = default.model_dump()
