@@ -165,6 +165,56 @@ def draw_categorical(rng: np.random.Generator, P: np.ndarray, row: np.ndarray) -
     return (u[:, None] >= cumulative[row]).sum(axis=1)
 
 
+SIZE_CLASSES = 16
+"""Firm sizes are binned by octaves: class k has size 2**k (1 to 32,768); the top class holds the tail."""
+
+
+def size_class_probabilities(zeta: float) -> np.ndarray:
+    """Probability of each size class at birth: the Pareto(ζ, minimum 1) mass in [2**k, 2**(k+1))."""
+    tail = 2.0 ** (-zeta * np.arange(SIZE_CLASSES + 1))  # P(size ≥ 2**k)
+    probs = tail[:-1] - tail[1:]
+    probs[-1] = tail[-2]
+    return probs
+
+
 def draw_sizes(rng: np.random.Generator, k: int, zeta: float) -> np.ndarray:
-    """Firm sizes at birth: Pareto with minimum 1 and tail index ζ."""
-    return (rng.pareto(zeta, size=k) + 1.0).astype(np.float32)
+    """Sizes of ``k`` new firms: 2**class, the class drawn from :func:`size_class_probabilities`."""
+    classes = rng.choice(SIZE_CLASSES, size=k, p=size_class_probabilities(zeta))
+    return np.ldexp(1.0, classes).astype(np.float32)
+
+
+class FirmCounts:
+    """Ordinary (non-anchor) firms as counts ``n[c, s, k]`` per city, sector and size class.
+
+    Firms of one city, sector and size class are exchangeable: they face the
+    same exit probability and the same choice probabilities. Their exits,
+    reconsiderations and destinations are therefore binomial and multinomial
+    draws on the counts, exactly the distribution of the per-firm rules, at a
+    cost independent of the number of firms (the ``counts`` engine).
+    """
+
+    def __init__(self, n_city: int, n_sector: int, zeta: float):
+        """An empty population over ``n_city`` cities and ``n_sector`` sectors; ζ sets the size mix at birth."""
+        self.n = np.zeros((n_city, n_sector, SIZE_CLASSES), dtype=np.int64)
+        self.size_probabilities = size_class_probabilities(zeta)
+        self.size = np.ldexp(1.0, np.arange(SIZE_CLASSES))
+
+    def add(self, rng: np.random.Generator, births: np.ndarray) -> None:
+        """Add ``births[c, s]`` new firms, their size classes one multinomial draw per (c, s)."""
+        self.n += rng.multinomial(births, self.size_probabilities)
+
+    def draw_exits(self, rng: np.random.Generator, mu: float, eta: float) -> np.ndarray:
+        """Remove the exits of one step (each firm with probability μ·size^(−η)); returns deaths ``[c, s]``."""
+        deaths = rng.binomial(self.n, mu * self.size ** -eta)
+        self.n -= deaths
+        return deaths.sum(axis=2)
+
+    def relocate(self, rng: np.random.Generator, rho: float, P: np.ndarray) -> np.ndarray:
+        """Reconsider (probability ρ each) and choose by ``P[s, h, c]``; returns choices ``[h, s, c]``.
+
+        The diagonal ``h == c`` counts reconsidering firms that stayed.
+        """
+        reconsider = rng.binomial(self.n, rho)                                    # [h, s, k]
+        choice = rng.multinomial(reconsider, P.transpose(1, 0, 2)[:, :, None, :])  # [h, s, k, c]
+        self.n += choice.sum(axis=0).transpose(2, 0, 1) - reconsider
+        return choice.sum(axis=2)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.agents import City
-from sim.firms import Firms, draw_categorical, draw_exits, draw_reconsiderers, draw_sizes
+from sim.firms import FirmCounts, Firms, draw_categorical, draw_exits, draw_reconsiderers, draw_sizes
 from sim.history import History, StepRecord
 from sim.parameters import LEVERS
 from sim.scenario import Scenario
@@ -33,7 +33,10 @@ class ModuModel(mesa.Model):
     Attributes:
         scenario: the validated scenario.
         cities: the City agents, in scenario order (``cities[i].index == i``).
-        firms: the firm population (column-wise).
+        firms: the individual firms (column-wise): all firms with the ``agents``
+            engine, only the named anchors with the ``counts`` engine.
+        counts: with the ``counts`` engine, the ordinary firms as counts per
+            city, sector and size class (None with the ``agents`` engine).
         N: firms per city and sector now, ``[city, sector]``.
         history: what has been recorded, step 0 being the initial state.
     """
@@ -65,7 +68,10 @@ class ModuModel(mesa.Model):
         self.N = np.zeros((n_city, n_sector), dtype=np.int64)
         self.anchors_present = np.zeros(n_city, dtype=np.int64)
         self.anchor_names: dict[int, str] = {}
-        self.firms = Firms(capacity=sum(c.firms for c in scenario.cities))
+        self.engine = scenario.engine
+        self.counts = FirmCounts(n_city, n_sector, self.params.size_tail) if self.engine == "counts" else None
+        individual = sum(len(c.anchors) if self.counts else c.firms for c in scenario.cities)
+        self.firms = Firms(capacity=individual)
         self.record_events = record_events
         self._event_log: list[tuple[int, np.ndarray, int, np.ndarray, np.ndarray]] = []
         self._pending_events = sorted(scenario.events, key=lambda e: e.year)
@@ -88,8 +94,9 @@ class ModuModel(mesa.Model):
             for anchor in spec.anchors:
                 self._add_anchor(city.index, anchor.name, anchor.sector, born=0)
             counts = _largest_remainder(spec.firms - len(spec.anchors), shares)
-            sector = np.repeat(np.arange(len(self.sectors), dtype=np.int8), counts)
-            self._add_firms(np.full(len(sector), city.index, dtype=np.int16), sector, born=0, kind="initial")
+            births = np.zeros_like(self.N)
+            births[city.index] = counts
+            self._add_ordinary(births, kind="initial")
         self._flows_this_step = self._zero_flows()  # the initial state is not a birth
 
     def _zero_flows(self) -> dict[str, np.ndarray]:
@@ -166,31 +173,39 @@ class ModuModel(mesa.Model):
         self.anchors_present -= np.bincount(city[self.firms.anchor[dead]], minlength=len(self.cities))
         self._log("death", self.firms.id[dead], city, np.full(len(dead), -1))
         self.firms.remove(dead)
+        if self.counts is not None:
+            deaths = self.counts.draw_exits(self.rng, p.exit_rate, p.exit_size_elasticity)
+            self._flows_this_step["deaths"] += deaths
+            self.N -= deaths
 
     # 3. Relocation --------------------------------------------------------------
     def relocate(self) -> None:
         """Firms that reconsider pick the best city, staying included; moving costs m."""
         p = self.params
+        n_city = len(self.cities)
+        P = choice_probabilities(mover_utility(self.coef, self.N, self.lever_stocks()), axis=-1)  # [s, h, c]
+        moves = np.zeros((len(self.sectors), n_city, n_city), dtype=np.int64)                     # [s, h, c]
+        if self.counts is not None:
+            moves += self.counts.relocate(self.rng, p.relocation_rate, P).transpose(1, 0, 2)
         A = np.array([c.stocks[2] for c in self.cities])
         who = draw_reconsiderers(self.rng, self.firms, p.relocation_rate, p.anchor_relocation_factor, A)
-        if len(who) == 0:
-            return
-        n_city = len(self.cities)
         home = self.firms.city[who].astype(np.int64)
         sector = self.firms.sector[who].astype(np.int64)
-        P = choice_probabilities(mover_utility(self.coef, self.N, self.lever_stocks()), axis=-1)  # [s, h, c]
         dest = draw_categorical(self.rng, P.reshape(-1, n_city), sector * n_city + home)
+        np.add.at(moves, (sector, home, dest), 1)
         moved = dest != home
-        who, home, sector, dest = who[moved], home[moved], sector[moved], dest[moved]
-        self._count(self._flows_this_step["moves_out"], home, sector)
-        self._count(self._flows_this_step["moves_in"], dest, sector)
-        self.N += self._flows_this_step["moves_in"] - self._flows_this_step["moves_out"]
-        np.add.at(self.history.flows, (home, dest), 1)
+        who, home, dest = who[moved], home[moved], dest[moved]
         anchor = self.firms.anchor[who]
         self.anchors_present += (np.bincount(dest[anchor], minlength=n_city)
                                  - np.bincount(home[anchor], minlength=n_city))
         self.firms.city[who] = dest
         self._log("move", self.firms.id[who], home, dest)
+        # Growth accounting: the diagonal (firms that reconsidered and stayed) is not a move.
+        moves[:, np.arange(n_city), np.arange(n_city)] = 0
+        self._flows_this_step["moves_out"] += moves.sum(axis=2).T
+        self._flows_this_step["moves_in"] += moves.sum(axis=1).T
+        self.N += self._flows_this_step["moves_in"] - self._flows_this_step["moves_out"]
+        self.history.flows += moves.sum(axis=0)
 
     # 4. Entry -------------------------------------------------------------------
     def enter(self) -> None:
@@ -205,11 +220,21 @@ class ModuModel(mesa.Model):
         by_sector = self.rng.multinomial(total, self.sector_mix)
         P = choice_probabilities(entry_utility(self.coef, self.N, self.lever_stocks()), axis=0)  # [c, s]
         births = np.stack([self.rng.multinomial(n, P[:, s]) for s, n in enumerate(by_sector)], axis=1)
-        city = np.repeat(np.tile(np.arange(len(self.cities), dtype=np.int16), len(self.sectors)), births.T.ravel())
-        sector = np.repeat(np.repeat(np.arange(len(self.sectors), dtype=np.int8), len(self.cities)), births.T.ravel())
-        self._add_firms(city, sector, born=self.steps, kind="birth")
+        self._add_ordinary(births, kind="birth")
 
     # ------------------------------------------------------------------ helpers
+    def _add_ordinary(self, births: np.ndarray, kind: str) -> None:
+        """Add ``births[c, s]`` ordinary (non-anchor) firms: as individuals, or as counts with the counts engine."""
+        if self.counts is not None:
+            self.counts.add(self.rng, births)
+            self.N += births
+            self._flows_this_step["births"] += births
+            return
+        n_city, n_sector = births.shape
+        city = np.repeat(np.repeat(np.arange(n_city, dtype=np.int16), n_sector), births.ravel())
+        sector = np.repeat(np.tile(np.arange(n_sector, dtype=np.int8), n_city), births.ravel())
+        self._add_firms(city, sector, born=self.steps, kind=kind)
+
     def _add_firms(self, city: np.ndarray, sector: np.ndarray, born: int, kind: str, anchor: bool = False) -> np.ndarray:
         size = draw_sizes(self.rng, len(city), self.params.size_tail)
         ids = self.firms.add(city, sector, size, born=born, anchor=anchor)
@@ -276,7 +301,13 @@ class ModuModel(mesa.Model):
 
     # ------------------------------------------------------------------ agent-level views
     def firm_table(self) -> pd.DataFrame:
-        """The live firms now, one row each: id, city, sector, size, age (steps), anchor, anchor_name."""
+        """The live firms now, one row each: id, city, sector, size, age (steps), anchor, anchor_name.
+
+        Raises:
+            RuntimeError: with the ``counts`` engine, which keeps ordinary firms as counts.
+        """
+        if self.counts is not None:
+            raise RuntimeError("the counts engine keeps ordinary firms as counts; use engine: agents to list firms")
         table = self.firms.table([c.name for c in self.cities], self.sectors, self.steps)
         table["anchor_name"] = table["id"].map(self.anchor_names)
         return table

@@ -150,6 +150,8 @@ class Scenario(_Strict):
     extends: str | None = None
     time: Time = Field(default_factory=Time)
     seed: int = Field(42, ge=0, le=2**63 - 1)
+    engine: Literal["agents", "counts"] = Field(
+        "agents", description="agents: every firm an individual; counts: ordinary firms as exact counts per class")
     replications: int = Field(20, ge=1, le=100_000)
     sectors: dict[str, float] = Field(default_factory=lambda: {"upstream": 0.15, "midstream": 0.25, "downstream": 0.60})
     complementarity: dict[str, dict[str, float]] | None = None
