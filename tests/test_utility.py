@@ -1,0 +1,165 @@
+"""Unit tests of the logit utility (sim/utility.py), each checked against a hand computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.model import ModuModel
+from sim.utility import (
+    Coefficients,
+    choice_probabilities,
+    entry_utility,
+    marginal_firm_gain,
+    mover_utility,
+    network_term,
+)
+
+
+@pytest.fixture(scope="module")
+def two_cities(scenario_factory):
+    """Two cities, one sector, every utility term switched on."""
+    scenario = scenario_factory(
+        cities=[{"name": "A", "firms": 10, "capacity": 100, "talent": 0.2, "attractiveness": 0.1},
+                {"name": "B", "firms": 4, "capacity": 50, "talent": 0.0, "capital": 1.0, "cost": 2.0}],
+        parameters={"network_effect": 1.3, "network_seed": 0.5, "congestion": 2.0, "moving_cost": 0.8,
+                    "talent_effect": 0.7, "capital_effect": 0.3, "cost_effect": 0.1,
+                    "lever_effects": {"compute": {"all": 0.4}, "data": {"all": 0.2}, "anchor": {"all": 0.1}}},
+    )
+    return Coefficients.from_scenario(scenario)
+
+
+def test_city_constant_and_capacity(two_cities):
+    coef = two_cities
+    np.testing.assert_allclose(coef.city_constant, [0.1 + 0.7 * 0.2, 0.3 * 1.0 - 0.1 * 2.0], rtol=1e-12)
+    np.testing.assert_allclose(coef.inv_capacity, [1 / 100, 1 / 50], rtol=1e-12)
+    np.testing.assert_allclose(coef.beta, [[0.4], [0.2], [0.1]])
+
+
+def test_entry_utility_by_hand(two_cities):
+    coef = two_cities
+    N = np.array([[10], [4]])
+    stocks = np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 7.0]])
+    const = coef.city_constant
+    expected = [
+        1.3 * np.log(10.5) + 0.4 * np.log(4) + 0.2 * np.log(2) + const[0] - 2.0 * 10 / 100,
+        1.3 * np.log(4.5) + 0.1 * np.log(8) + const[1] - 2.0 * 4 / 50,
+    ]
+    np.testing.assert_allclose(entry_utility(coef, N, stocks)[:, 0], expected, rtol=1e-12)
+
+
+def test_mover_counts_itself_and_pays_the_moving_cost(two_cities):
+    """V[s, h, c]: home as is; elsewhere N + 1, load + 1/capacity, minus m."""
+    coef = two_cities
+    N = np.array([[10], [4]])
+    stocks = np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 7.0]])
+    levers = [0.4 * np.log(4) + 0.2 * np.log(2), 0.1 * np.log(8)]
+    const = coef.city_constant
+    a, k, g, m = 1.3, 0.5, 2.0, 0.8
+    V = mover_utility(coef, N, stocks)
+    assert V.shape == (1, 2, 2)
+    expected = np.array([
+        [a * np.log(10 + k) + levers[0] + const[0] - g * 10 / 100,            # in A, stays
+         a * np.log(4 + 1 + k) + levers[1] + const[1] - g * 5 / 50 - m],       # in A, goes to B
+        [a * np.log(10 + 1 + k) + levers[0] + const[0] - g * 11 / 100 - m,     # in B, goes to A
+         a * np.log(4 + k) + levers[1] + const[1] - g * 4 / 50],               # in B, stays
+    ])
+    np.testing.assert_allclose(V[0], expected, rtol=1e-12)
+    # Staying looks relatively better for a mover than for an entrant: it pays m and adds itself elsewhere.
+    entry = entry_utility(coef, N, stocks)[:, 0]
+    assert V[0, 0, 0] - V[0, 0, 1] > entry[0] - entry[1]
+
+
+def test_mover_in_the_pure_urn_chooses_in_proportion_to_counts_with_itself():
+    """α = 1, κ = 0, m = 0: a mover from h picks c with probability ∝ N_c + 1{c ≠ h}."""
+    coef = Coefficients(alpha=1.0, kappa=0.0, gamma=0.0, moving_cost=0.0, beta=np.zeros((3, 1)),
+                        W=np.ones((1, 1)), city_constant=np.zeros(2), inv_capacity=np.zeros(2))
+    N = np.array([[5], [3]])
+    P = choice_probabilities(mover_utility(coef, N, np.zeros((2, 3))), axis=-1)[0]
+    np.testing.assert_allclose(P, [[5 / 9, 4 / 9], [6 / 9, 3 / 9]], rtol=1e-12)
+
+
+def test_mover_self_count_uses_own_sector_complementarity(scenario_factory):
+    """With several sectors a mover adds W[s, s] to its own sector's N_eff where it would go."""
+    scenario = scenario_factory(
+        cities=[{"name": "A", "firms": 12}, {"name": "B", "firms": 9}],
+        sectors={"a": 0.5, "b": 0.5},
+        complementarity={"a": {"a": 1.0, "b": 0.5}, "b": {"a": 0.25, "b": 0.8}},
+        parameters={"network_effect": 1.0, "network_seed": 0.0, "moving_cost": 0.0},
+    )
+    coef = Coefficients.from_scenario(scenario)
+    N = np.array([[10, 2], [3, 6]])
+    N_eff = np.array([[10 + 0.5 * 2, 0.25 * 10 + 0.8 * 2], [3 + 0.5 * 6, 0.25 * 3 + 0.8 * 6]])
+    np.testing.assert_allclose(entry_utility(coef, N, np.zeros((2, 3))), np.log(N_eff), rtol=1e-12)
+    V = mover_utility(coef, N, np.zeros((2, 3)))
+    np.testing.assert_allclose(V[0, 0], [np.log(11.0), np.log(6.0 + 1.0)], rtol=1e-12)   # sector a, home A
+    np.testing.assert_allclose(V[1, 1], [np.log(4.1 + 0.8), np.log(5.55)], rtol=1e-12)   # sector b, home B
+
+
+def test_choice_probabilities_handles_minus_infinity():
+    """κ = 0: an empty city has utility −∞ and probability exactly 0, without NaNs."""
+    coef = Coefficients(alpha=1.5, kappa=0.0, gamma=0.0, moving_cost=1.0, beta=np.zeros((3, 1)),
+                        W=np.ones((1, 1)), city_constant=np.zeros(3), inv_capacity=np.zeros(3))
+    N = np.array([[5], [0], [2]])
+    V = entry_utility(coef, N, np.zeros((3, 3)))
+    assert V[1, 0] == -np.inf
+    P = choice_probabilities(V, axis=0)
+    assert P[1, 0] == 0.0 and np.isfinite(P).all()
+    np.testing.assert_allclose(P[[0, 2], 0], np.array([5, 2]) ** 1.5 / (5**1.5 + 2**1.5), rtol=1e-12)
+    # A mover sees itself in the empty city, so that city is choosable for it.
+    P_move = choice_probabilities(mover_utility(coef, N, np.zeros((3, 3))), axis=-1)
+    assert np.isfinite(P_move[0, [0, 2]]).all()
+    assert P_move[0, 0, 1] > 0
+    np.testing.assert_allclose(P_move[0, 0], np.array([5**1.5, np.exp(-1), 3**1.5 * np.exp(-1)])
+                               / (5**1.5 + np.exp(-1) + 3**1.5 * np.exp(-1)), rtol=1e-12)
+
+
+def test_choice_probabilities_is_a_stable_softmax_along_its_axis():
+    V = np.array([[1000.0, 0.0], [1001.0, -np.inf], [-np.inf, 2.0]])
+    P = choice_probabilities(V, axis=0)
+    e = np.exp(1.0)
+    np.testing.assert_allclose(P[:, 0], [1 / (1 + e), e / (1 + e), 0.0], rtol=1e-12)
+    np.testing.assert_allclose(P[:, 1], [1 / (1 + np.exp(2)), 0.0, np.exp(2) / (1 + np.exp(2))], rtol=1e-12)
+    np.testing.assert_allclose(choice_probabilities(V.T, axis=1), P.T, rtol=1e-15)
+    np.testing.assert_allclose(P.sum(axis=0), 1.0, rtol=1e-15)
+
+
+def test_an_empty_urn_falls_back_on_the_other_terms():
+    """A sector with no firms anywhere and κ = 0 contributes no network term (not −∞ everywhere)."""
+    coef = Coefficients(alpha=2.0, kappa=0.0, gamma=0.0, moving_cost=0.0, beta=np.zeros((3, 2)),
+                        W=np.eye(2), city_constant=np.array([0.0, np.log(3.0)]), inv_capacity=np.zeros(2))
+    N = np.array([[4, 0], [1, 0]])
+    P = choice_probabilities(entry_utility(coef, N, np.zeros((2, 3))), axis=0)
+    np.testing.assert_allclose(P[:, 1], [0.25, 0.75], rtol=1e-12)
+    np.testing.assert_allclose(P[:, 0], np.array([16, 3]) / 19, rtol=1e-12)
+    # α = 0 switches the network term off, even where the count is 0 and κ = 0.
+    coef0 = Coefficients(alpha=0.0, kappa=0.0, gamma=0.0, moving_cost=0.0, beta=np.zeros((3, 1)),
+                         W=np.ones((1, 1)), city_constant=np.zeros(2), inv_capacity=np.zeros(2))
+    np.testing.assert_array_equal(network_term(coef0, np.array([[3.0], [0.0]])), 0.0)
+
+
+def test_marginal_firm_gain_matches_a_finite_difference(rich_scenario):
+    """∂E[entrants to c]/∂(100 M yuan on lever X in c), analytic vs central difference of the logit."""
+    model = ModuModel(rich_scenario, rng=0, record_events=False)
+    for _ in range(3):
+        model.step()
+    stocks = model.lever_stocks()
+    choosers = model.expected_entrants()
+    cost = model.unit_cost
+    P = choice_probabilities(entry_utility(model.coef, model.N, stocks), axis=0)
+    analytic = marginal_firm_gain(model.coef, P, choosers, stocks, cost)
+    np.testing.assert_allclose(analytic, model.marginal_firm_gain(), rtol=1e-12)
+
+    def expected_entrants(city: int, s: np.ndarray) -> float:
+        return float(choice_probabilities(entry_utility(model.coef, model.N, s), axis=0)[city] @ choosers)
+
+    eps = 1e-4  # 100 M yuan
+    numeric = np.zeros_like(analytic)
+    for c in range(len(model.cities)):
+        for j in range(3):
+            up, down = stocks.copy(), stocks.copy()
+            up[c, j] += eps / cost[j]
+            down[c, j] -= eps / cost[j]
+            numeric[c, j] = (expected_entrants(c, up) - expected_entrants(c, down)) / (2 * eps)
+    assert np.abs(analytic).max() > 0
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9 * np.abs(analytic).max())
