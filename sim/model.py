@@ -182,6 +182,8 @@ class ModuModel(mesa.Model):
     def relocate(self) -> None:
         """Firms that reconsider pick the best city, staying included; moving costs m."""
         p = self.params
+        if p.relocation_rate == 0:
+            return
         n_city = len(self.cities)
         P = choice_probabilities(mover_utility(self.coef, self.N, self.lever_stocks()), axis=-1)  # [s, h, c]
         moves = np.zeros((len(self.sectors), n_city, n_city), dtype=np.int64)                     # [s, h, c]

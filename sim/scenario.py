@@ -367,7 +367,10 @@ def validate(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     calibrated = calibrated_defaults()
     params = data.get("parameters")
     if params is None or isinstance(params, dict):
-        data["parameters"] = {**calibrated["parameters"], **(params or {})}
+        merged = {**calibrated["parameters"], **(params or {})}
+        if "lever_effects" not in (params or {}):  # inherited weights apply to the sectors this scenario has
+            merged["lever_effects"] = _inherited_lever_effects(merged.get("lever_effects"), data.get("sectors"))
+        data["parameters"] = merged
     if isinstance(data.get("cities"), list):  # city-specific estimates for cities the scenario leaves unset
         data["cities"] = [{**calibrated["cities"].get(c.get("name"), {}), **c}
                           if isinstance(c, dict) and isinstance(c.get("name"), str) else c for c in data["cities"]]
@@ -386,6 +389,23 @@ def validate(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
         raise ScenarioError(f"{source}: {_format_loc(exc.loc, data)}: {_one_line(exc.msg)}") from None
     except (RecursionError, OverflowError) as exc:
         raise ScenarioError(f"{source}: (top level): cannot be validated: {_one_line(exc)}") from None
+
+
+def _inherited_lever_effects(inherited: Any, sectors: Any) -> Any:
+    """Calibrated or default lever weights, restricted to the scenario's sectors.
+
+    A scenario that does not write ``lever_effects`` (say, a one-sector urn)
+    must not be refused for weights on sectors it does not have; weights a
+    scenario writes itself are checked strictly.
+    """
+    if inherited is None:
+        inherited = Parameters.model_fields["lever_effects"].default
+    if not isinstance(sectors, dict):
+        sectors = Scenario.model_fields["sectors"].default_factory()
+    if not isinstance(inherited, dict):
+        return inherited
+    return {lever: {s: w for s, w in by_sector.items() if s in sectors} if isinstance(by_sector, dict) else by_sector
+            for lever, by_sector in inherited.items()}
 
 
 def load_scenario(path: str | Path) -> Scenario:

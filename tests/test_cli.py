@@ -141,3 +141,17 @@ def test_python_dash_m_is_the_modu_command(tmp_path: Path):
     result = subprocess.run([sys.executable, "-m", "sim", "validate", str(bad)], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "cities[A].firms" in result.stderr
     assert subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True).returncode == 0
+
+
+def test_minimal_one_sector_scenario_is_valid_and_runs(tmp_path: Path):
+    """Spec §4: one sector, no levers and only network_effect set is a valid, minimal model."""
+    path = tmp_path / "urn.yaml"
+    path.write_text("name: urn\nsectors: {all: 1.0}\nparameters: {network_effect: 1.0}\n"
+                    "cities: [{name: A, firms: 10}, {name: B, firms: 10}]\n")
+    result = modu("run", str(path), "--out", str(tmp_path / "o"), "--replications", "2", "--no-figures", "--quiet")
+    assert result.returncode == 0, result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: b\nsectors: {all: 1.0}\nparameters: {lever_effects: {compute: {up: 1}}}\n"
+                   "cities: [{name: A, firms: 10}]\n")
+    result = modu("validate", str(bad))
+    assert result.returncode == 2 and "parameters.lever_effects.compute.up: unknown sector" in result.stderr
