@@ -160,6 +160,7 @@ def plot_map(tables: dict[str, pd.DataFrame], coordinates: dict[str, tuple[float
         for c, x, y in zip(placed, lon, lat, strict=True):
             ax.annotate(f"{c}\n{final[c]:,.0f}", (x, y), ha="center", va="center", fontsize=8)
         ax.margins(0.2)
+        ax.set_aspect(1 / np.cos(np.radians(lat.mean())))  # equal distances east-west and north-south
     else:
         ax.text(0.5, 0.5, "no city has coordinates", ha="center", transform=ax.transAxes)
     ax.set(xlabel="longitude", ylabel="latitude", title="Final firms by city")
