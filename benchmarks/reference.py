@@ -20,6 +20,8 @@ book-kept incrementally).
 The rules (spec §2, docs/ODD.md), per step, after the cities have invested:
 
 2. **Exit** — each firm exits with probability μ·size^(−η); an anchor with μ·φ_exit.
+   Sizes are drawn at birth as in the engine: 2**k, the octave class k with the
+   Pareto(ζ, minimum 1) mass of [2**k, 2**(k+1)).
 3. **Relocation** — each firm reconsiders with probability ρ (an anchor with
    ρ·φ_move/(1 + A[c]), A its city's anchor-support stock); a reconsidering
    firm takes the city with the highest ``V[s, home, c] + ε_c``, ε i.i.d.
@@ -36,7 +38,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from sim.firms import draw_sizes
+from sim.firms import SIZE_CLASSES, size_class_probabilities
 from sim.model import ModuModel, _largest_remainder
 from sim.scenario import Scenario
 from sim.utility import entry_utility, mover_utility
@@ -53,7 +55,17 @@ class Firm(mesa.Agent):
         self.sector = sector
         self.born = born
         self.anchor = anchor
-        self.size = float(draw_sizes(model.rng, 1, model.params.size_tail)[0])   # 2**class, Pareto(ζ) by octaves
+        self.size = self.draw_size(model)
+
+    @staticmethod
+    def draw_size(model: ReferenceModel) -> float:
+        """Size at birth 2**k, the octave class k drawn by one uniform against the classes' cumulative probabilities.
+
+        The class probabilities are the Pareto(ζ, minimum 1) mass in [2**k, 2**(k+1)), as in the engine
+        (:func:`sim.firms.size_class_probabilities`).
+        """
+        k = int(np.searchsorted(model.size_cdf, model.rng.random(), side="right"))
+        return 2.0 ** min(k, SIZE_CLASSES - 1)
 
     # The model runs the firms through one phase at a time (all exits, then all
     # relocations), as the engine does; ``step`` does this firm's part of it.
@@ -96,13 +108,16 @@ class ReferenceModel(ModuModel):
     """ModuModel with one ``mesa.Agent`` per firm and per-agent decisions.
 
     Same constructor, ``step``, ``run`` and ``history`` as the engine; the
-    column store ``firms`` is not used (``firm_agents`` holds the firms).
+    column store ``firms`` and the ``counts`` engine are not used
+    (``firm_agents`` holds the firms), whatever the scenario's ``engine``.
     """
 
     def __init__(self, scenario: Scenario, rng: int | np.random.SeedSequence | np.random.Generator | None = None):
         self.phase: str | None = None
+        self.size_cdf = np.cumsum(size_class_probabilities(scenario.parameters.size_tail))
         super().__init__(scenario, rng=rng, record_events=False)
-        self.firms = None  # the engine's column store is not used here
+        self.firms = None    # the engine's column store is not used here,
+        self.counts = None   # nor its counts engine
 
     # ------------------------------------------------------------------ population
     @property
@@ -112,7 +127,7 @@ class ReferenceModel(ModuModel):
 
     def _populate(self) -> None:
         """Each city's anchors, then its other firms split by its sector mix (as the engine does)."""
-        for city, spec in zip(self.cities, self.scenario.cities):
+        for city, spec in zip(self.cities, self.scenario.cities, strict=True):
             for anchor in spec.anchors:
                 firm = Firm(self, city.index, self.sectors.index(anchor.sector), born=0, anchor=True)
                 self.anchor_names[firm.unique_id] = anchor.name
@@ -158,6 +173,8 @@ class ReferenceModel(ModuModel):
         self._census()
 
     def relocate(self) -> None:
+        if self.params.relocation_rate == 0:   # nobody reconsiders (and mover utilities need not exist)
+            return
         self.phase = RELOCATION
         self.mover_V = mover_utility(self.coef, self.N, self.lever_stocks())   # [s, h, c], counts at phase start
         self.firm_agents.shuffle_do("step")
