@@ -12,6 +12,7 @@ import numpy as np
 
 from sim.parameters import LEVERS
 from sim.scenario import City as CitySpec
+from sim.scenario import Policy
 
 if TYPE_CHECKING:
     from sim.model import ModuModel
@@ -42,7 +43,7 @@ class City(mesa.Agent):
         self.budget = policy.budget if policy else 0.0
         self.allocation = np.array(policy.allocation.as_tuple() if policy else (1 / 3, 1 / 3, 1 / 3))
         self.strategy = policy.strategy if policy else "fixed"
-        self.learning_rate = policy.learning_rate if policy else 0.0
+        self.learning_rate = (policy or Policy()).learning_rate  # the default rate too if events give it a strategy
         self.spend = np.zeros(len(LEVERS))
         self.pending_investment = np.zeros(len(LEVERS))
         # Assumption: the stocks start where the initial policy would hold them
@@ -61,15 +62,15 @@ class City(mesa.Agent):
 
         ``fixed`` keeps it; ``imitate`` moves a share ``learning_rate`` toward
         last year's fastest-growing city's allocation; ``best_response`` moves
-        it toward the lever with the highest marginal expected firm gain per yuan.
+        it toward the lever with the highest marginal expected firm gain per yuan
+        (see :func:`best_levers`). A city without a budget keeps its allocation.
         """
         if self.strategy == "fixed" or self.budget <= 0:
             return
         if self.strategy == "imitate":
             target = self.model.fastest_growing_allocation()
         else:
-            gain = self.model.marginal_firm_gain()[self.index]
-            target = np.eye(len(LEVERS))[int(np.argmax(gain))]
+            target = best_levers(self.model.marginal_firm_gain()[self.index])
         if target is not None:
             self.allocation = (1 - self.learning_rate) * self.allocation + self.learning_rate * target
 
@@ -81,3 +82,23 @@ class City(mesa.Agent):
         self.spend = self.budget * self.allocation / self.model.steps_per_year + self.pending_investment
         self.pending_investment = np.zeros(len(LEVERS))
         self.stocks = (1 - self.model.depreciation_per_step) * self.stocks + self.spend / self.model.unit_cost
+
+
+def best_levers(gain: np.ndarray, rtol: float = 1e-9) -> np.ndarray | None:
+    """The best-response target allocation: everything on the lever with the highest marginal gain.
+
+    Args:
+        gain: expected extra firms per step per 100 M yuan on each lever (compute, data, anchor).
+        rtol: gains within this relative distance of the highest count as tied.
+
+    Returns:
+        Shares over the levers: 1 on the best lever, or split equally between
+        tied best levers; None when all levers gain the same (e.g. no lever
+        has an effect, or the city takes every entrant already), so that the
+        allocation stays where it is rather than drifting toward an arbitrary lever.
+    """
+    top = float(np.max(gain))
+    best = gain >= top - rtol * abs(top)
+    if best.all():
+        return None
+    return best / best.sum()

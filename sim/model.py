@@ -12,6 +12,8 @@ returns. See docs/ODD.md for the full description; each phase of
 
 from __future__ import annotations
 
+import dataclasses
+
 import mesa
 import numpy as np
 import pandas as pd
@@ -38,6 +40,8 @@ class ModuModel(mesa.Model):
         counts: with the ``counts`` engine, the ordinary firms as counts per
             city, sector and size class (None with the ``agents`` engine).
         N: firms per city and sector now, ``[city, sector]``.
+        open: whether each city is open to entrants and movers now (events open and close cities);
+            ``coef.city_constant`` is −∞ for closed cities.
         history: what has been recorded, step 0 being the initial state.
     """
 
@@ -62,6 +66,9 @@ class ModuModel(mesa.Model):
         self.unit_cost = np.array(self.params.unit_cost.as_tuple())
         self.sector_mix = np.array(list(scenario.sectors.values()))
         self.coef = Coefficients.from_scenario(scenario)
+        self.open = np.array([c.open for c in scenario.cities], dtype=bool)
+        self._constant_when_open = self.coef.city_constant
+        self._apply_openness()
 
         self.cities = [City(self, i, spec) for i, spec in enumerate(scenario.cities)]
         n_city, n_sector = len(self.cities), len(self.sectors)
@@ -153,8 +160,22 @@ class ModuModel(mesa.Model):
                 city.allocation = np.array(event.allocation.as_tuple())
             if event.strategy is not None:
                 city.strategy = event.strategy
+            if event.learning_rate is not None:
+                city.learning_rate = event.learning_rate
             if event.add_anchor is not None:
                 self._add_anchor(city.index, event.add_anchor.name, event.add_anchor.sector, born=self.steps)
+            if event.open is not None:
+                self.open[city.index] = event.open
+                self._apply_openness()
+
+    def _apply_openness(self) -> None:
+        """Give closed cities utility −∞ (their alternative-specific constant).
+
+        No entrant or mover chooses a closed city, and its own firms leave when
+        they reconsider (staying is not an alternative); its spending, exits and
+        anchors are unaffected.
+        """
+        self.coef = dataclasses.replace(self.coef, city_constant=np.where(self.open, self._constant_when_open, -np.inf))
 
     def lever_stocks(self) -> np.ndarray:
         """K, D, A_eff per city, ``[city, 3]``; A_eff = A + ω·(anchor firms present)."""

@@ -111,6 +111,8 @@ class City(_Strict):
     anchors: list[Anchor] = Field(default_factory=list)
     policy: Policy | None = None
     pool: bool = Field(False, description="an aggregate of many places; never the leader, left out of concentration")
+    open: bool = Field(True, description="choosable by entrants and movers; a closed city's firms leave when they "
+                                         "reconsider (see Event.open)")
 
     @field_validator("sector_mix")
     @classmethod
@@ -124,21 +126,27 @@ class City(_Strict):
         return self
 
 
+EVENT_ACTIONS = ("invest", "budget", "allocation", "strategy", "learning_rate", "add_anchor", "open")
+"""What an event can do; one event may do several of these at once."""
+
+
 class Event(_Strict):
-    """A timed policy event, applied before the step that starts at ``year``."""
+    """A timed event, applied before the first step that starts at or after ``year`` (docs/ODD.md §3.7)."""
 
     year: float = Field(ge=1900, le=2200)
     city: str
     invest: LeverMap | None = Field(None, description="one-off spending, 100 M yuan per lever")
-    budget: float | None = Field(None, ge=0, le=1e7)
+    budget: float | None = Field(None, ge=0, le=1e7, description="new annual budget, 100 M yuan")
     allocation: Allocation | None = None
     strategy: Strategy | None = None
-    add_anchor: Anchor | None = None
+    learning_rate: float | None = Field(None, ge=0, le=1, description="share of the gap closed per year")
+    add_anchor: Anchor | None = Field(None, description="a new anchor firm in the city (counted as a birth)")
+    open: bool | None = Field(None, description="true opens the city to entrants and movers, false closes it")
 
     @model_validator(mode="after")
     def _does_something(self) -> Event:
-        if all(getattr(self, k) is None for k in ("invest", "budget", "allocation", "strategy", "add_anchor")):
-            raise ValueError("an event needs one of invest, budget, allocation, strategy, add_anchor")
+        if all(getattr(self, k) is None for k in EVENT_ACTIONS):
+            raise ValueError(f"an event needs one of {', '.join(EVENT_ACTIONS)}")
         return self
 
 
@@ -200,9 +208,32 @@ class Scenario(_Strict):
                                f"{event.year:g} is outside the run [{self.time.start}, {self.time.end}) and would never act")
             if event.add_anchor and event.add_anchor.sector not in sectors:
                 raise _located(("events", i, "add_anchor", "sector"), f"unknown sector {event.add_anchor.sector!r}")
+        self._check_openness()
         if sum(c.firms for c in self.cities) == 0 and self.parameters.network_seed == 0:
             raise _located(("parameters", "network_seed"), "with no firms anywhere, network_seed must be > 0")
         return self
+
+    def _check_openness(self) -> None:
+        """Some city is open at every time, and every open/close event changes a city's state."""
+        is_open = {c.name: c.open for c in self.cities}
+        ever_closed = not all(is_open.values())
+        if not ever_closed and all(e.open is None for e in self.events):
+            return
+        if not any(is_open.values()):
+            raise _located(("cities",), "every city starts closed; at least one must be open")
+        for i, event in sorted(enumerate(self.events), key=lambda item: item[1].year):  # the order events apply in
+            if event.open is None:
+                continue
+            if is_open[event.city] == event.open:
+                state = "open" if event.open else "closed"
+                raise _located(("events", i, "open"), f"{event.city} is already {state} at {event.year:g}")
+            is_open[event.city] = event.open
+            ever_closed = ever_closed or not event.open
+            if not any(is_open.values()):
+                raise _located(("events", i, "open"), f"closes the last open city at {event.year:g}; one must stay open")
+        if ever_closed and self.parameters.network_seed == 0:
+            raise _located(("parameters", "network_seed"),
+                           "must be > 0 when a city is closed (in the pure urn the open cities could all be empty)")
 
     @property
     def sector_names(self) -> list[str]:
@@ -266,6 +297,27 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+class UniqueKeySafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping (the plain one keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping; a duplicate key is a YAML error at its line (keys merged in by ``<<`` may be overridden)."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable: the base class refuses it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 MAX_EXTENDS_DEPTH = 32
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
@@ -284,7 +336,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {_one_line(exc.strerror or exc)}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeySafeLoader)  # a SafeLoader: plain data, no object construction
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -297,19 +349,26 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+SHARE_KEYS = ("sectors", "sector_mix", "allocation")
+"""Mappings of shares that a child scenario replaces whole: shares only make sense together."""
+
+
 def merge(parent: Any, child: Any) -> Any:
     """Merge a child scenario onto its parent.
 
-    Mappings merge key by key; the ``cities`` list merges by ``name`` (a child
-    entry updates the parent's city of that name, a new name is appended);
-    any other value in the child replaces the parent's.
+    Mappings merge key by key, except the share mappings of :data:`SHARE_KEYS`,
+    which the child's replace whole (a child writing ``allocation: {compute:
+    0.5, data: 0.5}`` means no anchor share, not the parent's); the ``cities``
+    list merges by ``name`` (a child entry updates the parent's city of that
+    name, a new name is appended); any other value in the child, lists such as
+    ``events`` and ``anchors`` included, replaces the parent's.
     """
     if isinstance(parent, dict) and isinstance(child, dict):
         out = dict(parent)
         for key, value in child.items():
             if key == "cities" and isinstance(value, list) and isinstance(out.get(key), list):
                 out[key] = _merge_by_name(out[key], value)
-            elif key in out:
+            elif key in out and key not in SHARE_KEYS:
                 out[key] = merge(out[key], value)
             else:
                 out[key] = value
@@ -330,7 +389,11 @@ def _merge_by_name(parent: list[Any], child: list[Any]) -> list[Any]:
 
 
 def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a scenario file and everything it ``extends``, merged, not yet validated."""
+    """Read a scenario file and everything it ``extends``, merged; the result is not yet validated.
+
+    Every file it extends must itself be a valid scenario: it is validated on
+    its own first, so an error in a parent is reported with the parent's path.
+    """
     path = Path(path)
     resolved = path.resolve()
     if resolved in _chain:
@@ -348,6 +411,7 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not parent_path.is_file():
         raise ScenarioError(f"{path}: extends: no scenario file at {parent_path}")
     base = load_raw(parent_path, (*_chain, resolved))
+    validate(base, str(parent_path))
     child = {k: v for k, v in data.items() if k != "extends"}
     return merge(base, child)
 
