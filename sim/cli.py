@@ -81,6 +81,9 @@ def validate(scenarios: tuple[Path, ...]) -> None:
 
 
 # Commands defined in their own modules are registered here, one line each.
+from sim.app import app  # noqa: E402
+
+main.add_command(app)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,183 @@
+"""The interactive page: the model behind the sliders, the live views, the command, and a real browser.
+
+The browser test (marked ``browser``, run in its own CI job) serves ``modu app``
+on a free local port, opens it in headless Chromium (Debian's, driven by
+Playwright), moves the network-effect slider, resets and steps the model, and
+checks that the plot changed. Set ``MODU_SCREENSHOTS=docs`` to refresh the
+screenshots in docs/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import make_scenario
+
+from sim.app import AppModel, app_parameters, slider_scenario
+from sim.cli import main
+from sim.model import ModuModel
+from sim.scenario import ScenarioError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def base():
+    """Two policy cities and a pool, every parameter explicit (no calibration file can change it)."""
+    return make_scenario(
+        cities=[
+            {"name": "A", "firms": 300, "lat": 30.0, "lon": 110.0,
+             "policy": {"budget": 10, "allocation": {"compute": 0.5, "data": 0.5, "anchor": 0.0}}},
+            {"name": "B", "firms": 200, "lat": 35.0, "lon": 115.0},
+            {"name": "Rest", "firms": 500, "pool": True},
+        ],
+        parameters={"network_effect": 1.0, "congestion": 0.5, "birth_rate": 0.05, "exit_rate": 0.01,
+                    "lever_effects": {"compute": {"all": 0.4}}},
+        steps=8, steps_per_year=4)
+
+
+def test_no_slider_values_is_the_base_scenario(base):
+    assert slider_scenario(base).digest() == base.digest()
+
+
+def test_slider_defaults_rebuild_exactly_the_base_model(base):
+    defaults = {k: (v["value"] if isinstance(v, dict) else v) for k, v in app_parameters(base).items()}
+    page_model, plain = AppModel(**defaults), ModuModel(base, rng=base.seed)
+    page_model.run()
+    plain.run()
+    assert page_model.scenario.digest() == base.digest()
+    assert np.array_equal(page_model.history.stack("firms"), plain.history.stack("firms"))
+
+
+def test_sliders_set_parameters_capacity_and_policies(base):
+    model = AppModel(base, seed=3, network_effect=1.4, congestion=2.0, capacity=5,
+                     budget__A=50, compute__A=1, data__A=1, anchor__A=2, budget__B=7)
+    assert model.params.network_effect == 1.4 and model.params.congestion == 2.0
+    spec = {c.name: c for c in model.scenario.cities}
+    assert spec["A"].capacity == spec["B"].capacity == 5000 and spec["Rest"].capacity is None
+    assert spec["A"].policy.budget == 50 and spec["A"].policy.allocation.as_tuple() == (0.25, 0.25, 0.5)
+    # B had no policy: a budget slider gives it one, with equal shares until its weights are moved
+    assert spec["B"].policy.budget == 7 and spec["B"].policy.allocation.as_tuple() == pytest.approx((1 / 3,) * 3)
+    assert spec["Rest"].policy is None
+    assert [c.budget for c in model.cities] == [50, 7, 0]
+
+
+def test_all_zero_lever_weights_mean_equal_shares(base):
+    scenario = slider_scenario(base, city_values={"compute__A": 0, "data__A": 0, "anchor__A": 0})
+    assert scenario.cities[0].policy.allocation.as_tuple() == pytest.approx((1 / 3,) * 3)
+
+
+def test_sliders_exist_for_every_policy_city_and_none_for_pools(base):
+    params = app_parameters(base)
+    assert {"network_effect", "congestion", "capacity", "seed", "budget__A", "anchor__B"} <= set(params)
+    assert not any(key.endswith("__Rest") for key in params)
+    assert params["network_effect"]["value"] == 1.0 and params["budget__A"]["value"] == 10
+    assert (params["compute__A"]["value"], params["data__A"]["value"], params["anchor__A"]["value"]) == (50, 50, 0)
+
+
+def test_bad_slider_keys_and_values_are_refused(base):
+    with pytest.raises(TypeError, match="budget__Nowhere"):
+        AppModel(base, budget__Nowhere=3)
+    with pytest.raises(ScenarioError, match="budget"):
+        AppModel(base, budget__A=-1)
+
+
+def test_a_stronger_network_effect_concentrates_the_page_model(base):
+    """The α slider acts: entrants split A:B as 300^α : 200^α, so over two years α = 1.8 leaves A a
+    larger share than α = 0.2 (expected gap ≈ 0.05; the mean over 20 seeds has a standard error ≈ 0.003)."""
+    def top1(alpha):
+        return np.mean([AppModel(base, seed=s, network_effect=alpha, congestion=0, budget__A=0)
+                        .run().metrics_frame().top1_share.iloc[-1] for s in range(20)])
+    assert top1(1.8) > top1(0.2) + 0.03
+
+
+def test_modu_app_refuses_a_bad_scenario_before_serving(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncities: []\n")
+    result = CliRunner().invoke(main, ["app", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("modu: error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "cities" in result.stderr
+
+
+def test_live_views_draw_the_model_as_it_steps(base):
+    solara = pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
+    ipywidgets = pytest.importorskip("ipywidgets")
+    from sim.app import counts_view, map_view, shares_view, state_view
+
+    def images(view, model):
+        box, _ = solara.render(solara.component(lambda: view(model))(), handle_error=False)
+        found, stack = [], [box]
+        while stack:
+            widget = stack.pop()
+            if isinstance(widget, ipywidgets.Image):
+                found.append(bytes(widget.value))
+            stack += [c for c in getattr(widget, "children", []) or [] if isinstance(c, ipywidgets.Widget)]
+        return found
+
+    model = AppModel(base)
+    before = {view: images(view, model) for view in (counts_view, shares_view, map_view)}
+    for view, pngs in before.items():
+        assert len(pngs) == 1 and pngs[0].startswith(b"\x89PNG"), view.__name__
+    model.step()
+    for view, pngs in before.items():
+        assert images(view, model) != pngs, f"{view.__name__} did not change after a step"
+    box, _ = solara.render(solara.component(lambda: state_view(model))(), handle_error=False)
+    assert "step 1 of 8" in box.children[0].unsafe_innerHTML
+
+
+@pytest.mark.browser
+def test_page_in_headless_chromium_slider_reset_step_changes_the_plot(tmp_path):
+    pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
+    from browser import browser_page, chromium_missing, served_app
+
+    reason = chromium_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    shots = Path(os.environ.get("MODU_SCREENSHOTS") or tmp_path)
+    shots = shots if shots.is_absolute() else ROOT / shots
+    failed: list[str] = []
+    with served_app() as url, browser_page() as page:
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        page.goto(url, wait_until="networkidle")
+        page.get_by_text("step 0 of 28").wait_for(timeout=60_000)
+        counts = page.locator("img").first
+        counts.wait_for()
+        page.screenshot(path=str(shots / "app.png"))
+        before = counts.screenshot()
+
+        alpha = page.get_by_role("slider", name="network effect α")
+        start = float(alpha.get_attribute("aria-valuenow"))
+        alpha.focus()
+        for _ in range(8):
+            alpha.press("ArrowRight")
+        assert float(alpha.get_attribute("aria-valuenow")) == pytest.approx(start + 0.4)
+        # Reset rebuilds the model with the parameters the server has; the slider's value may
+        # take a moment to get there, so press Reset until the page reports the new α.
+        in_use = page.get_by_text(f"α = {start + 0.4:g},")
+        for _ in range(10):
+            page.get_by_role("button", name="Reset").click()
+            try:
+                in_use.wait_for(timeout=3_000)
+                break
+            except PlaywrightTimeout:
+                continue
+        in_use.wait_for(timeout=1_000)
+
+        for _ in range(4):
+            page.get_by_role("button", name="Step").click()
+        page.get_by_text("step 4 of 28").wait_for(timeout=30_000)
+        after = counts.screenshot()
+        for _ in range(20):  # the new image may arrive just after the text
+            if after != before:
+                break
+            page.wait_for_timeout(250)
+            after = counts.screenshot()
+        page.screenshot(path=str(shots / "app-stepped.png"))
+    assert after != before, "the firms plot did not change after the slider, Reset and four steps"
+    assert not failed, f"requests failed (the page must work offline): {failed}"
