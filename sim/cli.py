@@ -28,7 +28,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", type=click.Path(path_type=Path))  # a folder is refused by the loader, in one line
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder [default: outputs/<scenario name>].")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed [default: the scenario's seed].")
@@ -43,6 +43,7 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     """Run SCENARIO's replications and write firms.csv, cities.csv, flows.csv, metrics.csv,
     figures/ and manifest.json into the output folder.
     """  # noqa: D205, D415
+    from sim.guards import check_run
     from sim.runner import run_ensemble, write_run
 
     spec = load_scenario(scenario)
@@ -50,6 +51,7 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     out = out or default_out(spec.name)
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out: {out} exists and is not a folder")
+    check_run(spec, str(scenario), replications=replications, workers=parsed.workers, out=out)  # too big: refused now
     start = time.perf_counter()
     ensemble = run_ensemble(spec, replications=replications, seed=seed, executor=parsed, progress=not quiet)
     elapsed = time.perf_counter() - start
@@ -63,7 +65,7 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
 
 
 @main.command()
-@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(scenarios: tuple[Path, ...]) -> None:
     """Check scenario files without running them; exit 2 if any is invalid (each refusal on its own line)."""
     failed = False

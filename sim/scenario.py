@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,8 +22,23 @@ SHARE_TOLERANCE = 1e-6
 """How far a set of shares may be from summing to 1."""
 
 
+MAX_MESSAGE_CHARS = 500
+"""Longest refusal message; longer ones (a huge key or name quoted back) are cut."""
+
+
 class ScenarioError(ValueError):
-    """An invalid scenario; ``str(error)`` is one line: ``file: field.path: reason``."""
+    """An invalid scenario; ``str(error)`` is one line: ``file: field.path: reason``.
+
+    Whatever the message quotes (keys with line breaks, city names, file
+    names), it is collapsed onto one line and cut to :data:`MAX_MESSAGE_CHARS`.
+    """
+
+    def __init__(self, message: str):
+        """Keep ``message`` as one line of at most :data:`MAX_MESSAGE_CHARS` characters."""
+        line = " ".join(str(message).split())
+        if len(line) > MAX_MESSAGE_CHARS:
+            line = line[: MAX_MESSAGE_CHARS - 1] + "…"
+        super().__init__(line)
 
 
 class _Strict(BaseModel):
@@ -276,21 +292,31 @@ def _located(loc: tuple[Any, ...], msg: str) -> _LocatedError:
 
 
 def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
-    """Dotted path; list indices of named items (cities) become ``cities[Name]``."""
+    """Dotted path; list indices of named items (cities) become ``cities[Name]``; odd keys are quoted."""
     parts: list[str] = []
     node = data
     for key in loc:
         if isinstance(key, int):
             name = node[key].get("name") if isinstance(node, list) and key < len(node) and isinstance(node[key], dict) else None
-            label = f"[{name}]" if isinstance(name, str) else f"[{key}]"
+            label = f"[{_quoted(name)}]" if isinstance(name, str) else f"[{key}]"
             parts[-1:] = [(parts[-1] if parts else "") + label]
         else:
-            parts.append(str(key))
+            parts.append(_quoted(str(key)))
         try:
             node = node[key]
         except (KeyError, IndexError, TypeError):
             node = None
     return ".".join(parts) or "(top level)"
+
+
+def _quoted(key: str) -> str:
+    """A key or name as written in a field path; quoted (``repr``) unless plain.
+
+    Empty keys, colons, line breaks and other unprintable characters, leading or
+    trailing spaces would make the ``file: field: reason`` line ambiguous.
+    """
+    plain = key and key.isprintable() and key.strip() == key and ":" not in key and len(key) <= 80
+    return key if plain else repr(key[:80] + ("…" if len(key) > 80 else ""))
 
 
 def _one_line(text: str) -> str:
@@ -317,20 +343,51 @@ class UniqueKeySafeLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        r"""Build a value; one that cannot be built or is not valid Unicode is a YAML error at its line.
+
+        PyYAML's constructors raise whatever Python raises on odd values: ``ValueError`` for
+        ``2016-13-45``, ``!!int abc`` or a 5,000-digit integer, ``IndexError`` for an empty ``!!float``,
+        ``AttributeError`` for an empty ``!!timestamp``. A lone surrogate (an escaped UTF-16 half,
+        ``"\ud800"`` in YAML) would fail later, when written to a CSV.
+        """
+        try:
+            value = super().construct_object(node, deep=deep)
+            if isinstance(value, str):
+                value.encode("utf-8")
+            return value
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:  # untrusted text: any failure to build a value is a refusal, not a crash
+            shown = repr(node.value[:40]) if isinstance(node, yaml.ScalarNode) else "this value"
+            why = "" if isinstance(exc, LookupError | AttributeError) else f": {_one_line(exc)}"  # PyYAML's own slips
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read {shown} as {node.tag.rsplit(':', 1)[-1]}{why}",
+                                                    node.start_mark) from None
+
 
 MAX_EXTENDS_DEPTH = 32
-MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024
+"""Most bytes of YAML one scenario may read, its ``extends`` chain included (about 10,000 cities);
+pure-Python YAML parsing takes seconds per MiB."""
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, limit: int = MAX_FILE_BYTES) -> tuple[dict[str, Any], int]:
+    """The mapping in a YAML file and the file's size; ``limit`` is the most bytes it may have."""
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {_one_line(exc.strerror or exc)}") from None
-    if size > MAX_FILE_BYTES:
-        raise ScenarioError(f"{path}: file is {size} bytes; a scenario may be at most {MAX_FILE_BYTES}")
+        info = path.stat()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ScenarioError(f"{path}: cannot read: {_one_line(getattr(exc, 'strerror', None) or exc)}") from None
+    if not stat.S_ISREG(info.st_mode):  # a folder, a pipe or a device would fail, block or never end
+        raise ScenarioError(f"{path}: cannot read: not a regular file")
+    too_big = f"a scenario and the files it extends may be at most {MAX_FILE_BYTES} bytes together"
+    if info.st_size > limit:
+        raise ScenarioError(f"{path}: file is {info.st_size} bytes; {too_big}")
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)  # bounded, should the file grow while being read
+        if len(raw) > limit:
+            raise ScenarioError(f"{path}: file is over {limit} bytes; {too_big}")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
@@ -346,7 +403,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: invalid YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: (top level): a scenario must be a mapping, got {type(data).__name__}")
-    return data
+    return data, len(raw)
 
 
 SHARE_KEYS = ("sectors", "sector_mix", "allocation")
@@ -378,39 +435,46 @@ def merge(parent: Any, child: Any) -> Any:
 
 def _merge_by_name(parent: list[Any], child: list[Any]) -> list[Any]:
     merged = list(parent)
-    index = {c.get("name"): i for i, c in enumerate(merged) if isinstance(c, dict)}
+    index = {c["name"]: i for i, c in enumerate(merged) if isinstance(c, dict) and isinstance(c.get("name"), str)}
     for item in child:
         name = item.get("name") if isinstance(item, dict) else None
-        if name is not None and name in index:
+        if isinstance(name, str) and name in index:
             merged[index[name]] = merge(merged[index[name]], item)
         else:
             merged.append(item)
     return merged
 
 
-def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+def load_raw(path: str | Path, _chain: tuple[Path, ...] = (), _budget: int = MAX_FILE_BYTES) -> dict[str, Any]:
     """Read a scenario file and everything it ``extends``, merged; the result is not yet validated.
 
     Every file it extends must itself be a valid scenario: it is validated on
     its own first, so an error in a parent is reported with the parent's path.
     """
     path = Path(path)
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ScenarioError(f"{path}: cannot read: {_one_line(exc)}") from None
     if resolved in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, resolved))
         raise ScenarioError(f"{path}: extends: cycle {cycle}")
     if len(_chain) >= MAX_EXTENDS_DEPTH:
         raise ScenarioError(f"{path}: extends: chain longer than {MAX_EXTENDS_DEPTH}")
-    data = _read_yaml(path)
+    data, size = _read_yaml(path, _budget)
     parent = data.get("extends")
     if parent is None:
         return data
     if not isinstance(parent, str) or not parent.strip():
         raise ScenarioError(f"{path}: extends: must be a path to another scenario")
-    parent_path = (path.parent / parent).resolve()
-    if not parent_path.is_file():
+    try:
+        parent_path = (path.parent / parent).resolve()
+        found = parent_path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        raise ScenarioError(f"{path}: extends: cannot use {parent!r}: {_one_line(exc)}") from None
+    if not found:
         raise ScenarioError(f"{path}: extends: no scenario file at {parent_path}")
-    base = load_raw(parent_path, (*_chain, resolved))
+    base = load_raw(parent_path, (*_chain, resolved), _budget - size)
     validate(base, str(parent_path))
     child = {k: v for k, v in data.items() if k != "extends"}
     return merge(base, child)
