@@ -231,8 +231,9 @@ def check_run(scenario: Scenario, source: str, replications: int | None = None, 
                      "or fewer replications at once (--executor processes:N)"
             field = firm_field
         else:
-            advice = (f"{needs.firms_rows:,} rows of firms.csv ({reps:,} replications × {scenario.time.steps + 1:,} steps × "
-                      f"{len(scenario.cities)} cities × {len(scenario.sectors)} sectors) held in memory; "
+            advice = (f"{needs.firms_rows:,} rows of firms.csv ({reps:,} replications × "
+                      f"{scenario.time.steps + 1:,} recorded steps × {len(scenario.cities)} cities × "
+                      f"{len(scenario.sectors)} sectors) held in memory; "
                       "use fewer replications (--replications) or fewer steps")
             field = "replications"
         raise ResourceError(f"{source}: {field}: run too large: needs ~{_bytes(needs.memory_bytes)} of memory but "
@@ -257,4 +258,4 @@ def _bytes(n: float) -> str:
     if not math.isfinite(n):
         return "more bytes than a float holds"
     i = min(int(math.log(max(n, 1.0), 1024)), len(UNITS) - 1)
-    return f"{n / 1024 ** i:.3g} {UNITS[i]}"
+    return f"{n:.0f} B" if i == 0 else f"{n / 1024 ** i:.3g} {UNITS[i]}"
