@@ -1,10 +1,12 @@
 """Writing a run's folder: tidy CSVs, figures and a manifest, all written atomically.
 
-Every file is written under a temporary name and renamed into place, so no
-reader ever sees a truncated file. While a folder is being written it holds
-a marker file ``INCOMPLETE``; the manifest is written last and the marker
-removed after it, so a folder with ``manifest.json`` and no ``INCOMPLETE``
-is complete.
+Every file is written under a temporary name (``.NAME.XXXXXXXX.tmp``, left
+behind only by a killed process) and renamed into place, so no reader ever
+sees a truncated file. While a folder is being written it holds a marker
+file ``INCOMPLETE`` — a new folder appears with the marker already inside —;
+the manifest is written last and the marker removed after it, so a folder
+with ``manifest.json`` and no ``INCOMPLETE`` is complete, whenever the
+writing process was killed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -47,6 +50,16 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], None], mode: str = "w") 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (renames) to disk, so they survive a power cut as the files' bytes do."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -83,12 +96,28 @@ def package_versions() -> dict[str, str]:
 def output_folder(path: Path):
     """Mark ``path`` incomplete while the body writes into it; unmark on success.
 
-    A run that is killed leaves the ``INCOMPLETE`` marker behind.
+    A run that is killed leaves the ``INCOMPLETE`` marker behind. A folder that
+    does not exist yet is made under a temporary name with the marker inside
+    and renamed into place, so it never exists unmarked before it is complete.
     """
-    path.mkdir(parents=True, exist_ok=True)
     marker = path / INCOMPLETE
-    atomic_write(marker, lambda h: h.write(f"being written since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
-                                            f" by process {os.getpid()}\n"))
+
+    def note(handle: IO[str]) -> None:
+        handle.write(f"being written since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} by process {os.getpid()}\n")
+
+    if path.exists():
+        atomic_write(marker, note)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(staging, 0o777 & ~_UMASK)
+        atomic_write(staging / INCOMPLETE, note)
+        try:
+            staging.rename(path)
+        except OSError:  # the folder appeared meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+            atomic_write(marker, note)
+        _sync_folder(path.parent)
     (path / "manifest.json").unlink(missing_ok=True)
     yield path
     marker.unlink()

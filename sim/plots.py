@@ -190,8 +190,9 @@ def save_figure(fig: plt.Figure, folder: Path, stem: str) -> list[Path]:
     paths = []
     for ext in ("png", "svg"):
         path = folder / f"{stem}.{ext}"
-        atomic_write(path, lambda h, ext=ext: fig.savefig(h, format=ext, dpi=120, bbox_inches="tight",
-                                                          metadata=_STABLE_METADATA[ext]), mode="wb")
+        with matplotlib.rc_context({"svg.hashsalt": stem}):  # SVG ids from a fixed salt, not a random UUID
+            atomic_write(path, lambda h, ext=ext: fig.savefig(h, format=ext, dpi=120, bbox_inches="tight",
+                                                              metadata=_STABLE_METADATA[ext]), mode="wb")
         paths.append(path)
     plt.close(fig)
     return paths
