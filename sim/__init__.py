@@ -1,8 +1,8 @@
 """Modu: an agent-based simulation of cities competing for the AI industry.
 
-The public API for notebooks and scripts::
+The public API for notebooks and scripts (all of it is listed in docs/api.md)::
 
-    from sim import load_scenario, ModuModel, run_scenario
+    from sim import load_scenario, ModuModel
     scenario = load_scenario("scenarios/baseline.yaml")
     model = ModuModel(scenario, rng=1)
     model.run()

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # files only; notebooks get figures through the return values
+if "inline" not in matplotlib.get_backend():  # a notebook keeps its inline backend and shows the figures
+    matplotlib.use("Agg")  # elsewhere files only: no GUI window, no display needed
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,0 +1,85 @@
+"""The notebooks never rot: each runs top to bottom, is committed without outputs, and uses only public names.
+
+Each notebook is read into memory and executed there with nbclient (the kernel's
+working directory is notebooks/, as in Jupyter); nothing is written back, so
+the committed files stay clean. Public names are those exported from ``sim``
+or listed in docs/api.md.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+EXPECTED = ["01-quickstart", "02-winner-take-all", "03-policy-levers", "04-calibration"]
+
+nbformat = pytest.importorskip("nbformat", reason="the test extra installs nbformat: pip install -e '.[test]'")
+
+
+def code_cells(path: Path) -> list[str]:
+    notebook = nbformat.read(path, as_version=4)
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def sim_names(source: str) -> set[str]:
+    """Every ``sim`` name a cell imports or reaches by attribute, fully qualified (``sim.runner.run_ensemble``)."""
+    names: set[str] = set()
+    aliases: dict[str, str] = {}
+    tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "sim":
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "sim":
+                    aliases[alias.asname or alias.name] = alias.name
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            parts, inner = [node.attr], node.value
+            while isinstance(inner, ast.Attribute):
+                parts.append(inner.attr)
+                inner = inner.value
+            if isinstance(inner, ast.Name) and inner.id in aliases:
+                names.add(".".join([aliases[inner.id], *reversed(parts)]))
+    return names
+
+
+def test_the_four_notebooks_exist():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: clear outputs before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_uses_only_public_names(path):
+    import sim
+
+    api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    exported = {f"sim.{name}" for name in sim.__all__}
+    used = set().union(*(sim_names(source) for source in code_cells(path)))
+    assert used, f"{path.name} does not use the sim package"
+    private = sorted(name for name in used if name not in exported and f"`{name}`" not in api)
+    assert not private, f"{path.name} uses names that are neither exported from sim nor documented in docs/api.md: {private}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(path):
+    nbclient = pytest.importorskip("nbclient", reason="the test extra installs nbclient: pip install -e '.[test]'")
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    client.execute()  # raises CellExecutionError, with the cell and its traceback, if any cell fails
+    errors = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs
+              if out.output_type == "error"]
+    assert not errors
