@@ -86,6 +86,9 @@ def validate(scenarios: tuple[Path, ...]) -> None:
 from sim.app import app  # noqa: E402
 
 main.add_command(app)
+from sim.sweep import sweep  # noqa: E402
+
+main.add_command(sweep)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

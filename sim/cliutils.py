@@ -42,4 +42,6 @@ def default_out(name: str) -> Path:
 
 executor_option = click.option(
     "--executor", default="processes", show_default=True,
-    help="Where replications run: 'serial' or 'processes[:N]' (N local worker processes; default all cores).")
+    help="Where runs go: 'serial', 'processes[:N]' (N local worker processes; default all cores) or "
+         "'dask[:N|:ADDRESS]' (a local Dask cluster of N workers, or the scheduler at tcp://host:port; "
+         "needs the dask extra).")

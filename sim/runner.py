@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sim.executors import ExecutorSpec, imap_unordered, parse_executor
+from sim.executors import Executor, ExecutorSpec, imap_unordered, parse_executor
 from sim.model import ModuModel
 from sim.outputs import manifest, output_folder, write_csv, write_json
 from sim.scenario import Scenario
@@ -76,14 +76,15 @@ class Ensemble:
 
 
 def run_ensemble(scenario: Scenario, replications: int | None = None, seed: int | None = None,
-                 executor: str | ExecutorSpec = "processes", progress: bool = True) -> Ensemble:
+                 executor: str | ExecutorSpec | Executor = "processes", progress: bool = True) -> Ensemble:
     """Run a scenario's replications on an executor and gather the tables.
 
     Args:
         scenario: the validated scenario.
         replications: how many (default: the scenario's ``replications``).
         seed: root seed (default: the scenario's ``seed``).
-        executor: ``serial`` or ``processes[:N]`` (or a parsed spec).
+        executor: ``serial``, ``processes[:N]`` or ``dask[:N|:ADDRESS]``, a parsed spec, or an
+            executor opened with :func:`sim.executors.open_executor` (reused across calls).
         progress: show a progress bar with rate and ETA.
     """
     spec = parse_executor(executor) if isinstance(executor, str) else executor

@@ -1,0 +1,514 @@
+"""``modu sweep``: replications over full-factorial grids and Latin-hypercube samples of any scenario field.
+
+A field is named by its dotted path in the scenario file, e.g.
+``parameters.network_effect`` or ``cities.Hefei.policy.budget`` (a city is
+addressed by its name; ``cities[St. Louis].policy.budget`` for names with
+dots). Each value is applied to the merged raw scenario
+(:func:`sim.scenario.load_raw`) and every point is validated
+(:func:`sim.scenario.validate`) before anything runs.
+
+Seeds: replication ``r`` of *every* point draws from
+``SeedSequence(seed, spawn_key=(r,))`` — common random numbers across points,
+which smooths response surfaces, and the same stream ``modu run`` gives
+replication ``r`` — so a point equal to the scenario reproduces ``modu run``.
+The root seed is ``--seed`` or each point's scenario ``seed``. Every run's
+seed and spawn key are recorded in ``summary.csv``.
+
+Every finished run is committed at once to the folder's store
+(:mod:`sim.store`); the same command resumes a sweep that was interrupted in
+any way, computing only what is missing, with the same results.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import re
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.stats import qmc
+from tqdm.auto import tqdm
+
+from sim.cliutils import BadInputError, default_out, executor_option, refusals
+from sim.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered, open_executor, parse_executor
+from sim.model import ModuModel
+from sim.outputs import manifest, output_folder, write_csv, write_json
+from sim.runner import replication_seed
+from sim.scenario import Scenario, load_raw, validate
+from sim.store import STORE_FILE, RunStore
+
+OUTCOMES = ("hhi", "top1_share", "gini", "entropy")
+"""Concentration metrics recorded per step and reported at the end (over the non-pool cities)."""
+
+SEED_RULE = "SeedSequence(seed, spawn_key=(replication,)); common random numbers across points"
+"""How each run's random stream is derived (recorded in the manifest)."""
+
+SAMPLERS = ("lhs",)
+"""Samplers of ``--sample``: ``lhs`` is scipy's Latin hypercube, seeded by the root seed."""
+
+MAX_RUNS = 1_000_000
+"""Largest sweep accepted (points × replications)."""
+
+EXIT_RUNS_FAILED = 1
+"""Exit code of a sweep in which some runs failed (the others are kept)."""
+
+Bound = tuple[str, tuple[str, ...], tuple[float, float]]
+"""A ``--range``: the path as written, its tokens, (lo, hi)."""
+
+_PATH = re.compile(r"(?:[^.\[\]]+|\[[^\]]+\])(?:\.[^.\[\]]+|\[[^\]]+\])*")
+_TOKEN = re.compile(r"\[([^\]]+)\]|([^.\[\]]+)")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep.
+
+    Attributes:
+        index: its position in the sweep (grid order, then sample order).
+        values: swept path → value.
+        scenario: the validated scenario at this point.
+    """
+
+    index: int
+    values: dict[str, Any]
+    scenario: Scenario
+
+    def label(self) -> str:
+        """``path=value, ...`` on one line."""
+        return ", ".join(f"{path}={_show(v)}" for path, v in self.values.items()) or "(the scenario as written)"
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep: points × replications.
+
+    Attributes:
+        source: the scenario file.
+        name: the scenario's name.
+        paths: the swept paths, ``--set`` ones first, then ``--range`` ones.
+        points: every point, validated.
+        replications: replications per point.
+        seed: the ``--seed`` override, or None (each point's scenario seed).
+        options: the command-line options that define the sweep, as given.
+    """
+
+    source: str
+    name: str
+    paths: list[str]
+    points: list[Point]
+    replications: int
+    seed: int | None
+    options: tuple[str, ...] = ()
+
+    @property
+    def n_runs(self) -> int:
+        """Points × replications."""
+        return len(self.points) * self.replications
+
+    def command(self) -> str:
+        """The ``modu sweep`` command line that defines this sweep (without output folder or executor)."""
+        return shlex.join(["modu", "sweep", self.source, *self.options])
+
+    def seed_of(self, point: Point) -> int:
+        """The root seed of a point's runs."""
+        return point.scenario.seed if self.seed is None else self.seed
+
+    def definition(self) -> dict[str, Any]:
+        """What identifies the sweep's results (a store refuses any other)."""
+        return {"paths": self.paths, "replications": self.replications, "seed": self.seed, "seed_rule": SEED_RULE,
+                "points": [{"values": p.values, "scenario_hash": p.scenario.digest()} for p in self.points]}
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """How a sweep invocation went.
+
+    Attributes:
+        runs: points × replications.
+        resumed: runs found finished in the store.
+        ran: runs computed now.
+        failed: runs that failed (recorded; the same command retries them).
+        wall_time: seconds spent computing now, the executor's start-up included.
+        executor: where the runs went.
+        files: the files written, relative to the folder.
+    """
+
+    runs: int
+    resumed: int
+    ran: int
+    failed: int
+    wall_time: float
+    executor: str
+    files: list[str]
+
+
+# --------------------------------------------------------------------------- planning
+def plan_sweep(scenario: str | Path, sets: Sequence[str] = (), sample: str | None = None, ranges: Sequence[str] = (),
+               replications: int | None = None, seed: int | None = None) -> SweepPlan:
+    """Build and validate every point of a sweep.
+
+    Args:
+        scenario: the scenario file.
+        sets: ``PATH=v1,v2,...`` (YAML values; commas inside ``[]``/``{}`` do not split): a full-factorial grid.
+        sample: ``lhs:N``: N Latin-hypercube points over the ``ranges`` (crossed with the grid).
+        ranges: ``PATH=lo:hi`` for the sample; integer fields get integer values.
+        replications: per point (default: the scenario's).
+        seed: root seed of every run and of the sample (default: each point's scenario seed).
+
+    Raises:
+        ScenarioError: the scenario file, or a point, is invalid (one line: which, where, why).
+        BadInputError: a malformed option or a path that names nothing.
+    """
+    source = str(scenario)
+    raw = load_raw(scenario)
+    base = validate(copy.deepcopy(raw), source)
+    grid = [_parse_set(text) for text in sets]
+    n_sample, bounds = _parse_sample(sample, ranges)
+    paths = [p for p, _, _ in grid] + [p for p, _, _ in bounds]
+    tokens = [t for _, t, _ in grid] + [t for _, t, _ in bounds]
+    options = [f"--set {p}" for p, _, _ in grid] + [f"--range {p}" for p, _, _ in bounds]
+    for i, t in enumerate(tokens):
+        if t in tokens[:i]:
+            raise BadInputError(f"{options[i]}: the path is swept twice")
+    n_points = math.prod(len(v) for _, _, v in grid) * (n_sample or 1)
+    replications = base.replications if replications is None else replications
+    if n_points * replications > MAX_RUNS:
+        raise BadInputError(f"--set/--sample: {n_points} points × {replications} replications is more than "
+                            f"{MAX_RUNS:,} runs")
+    design = _latin_hypercube(bounds, n_sample, base, seed if seed is not None else base.seed) if n_sample else [()]
+    points = []
+    for combo in itertools.product(*(values for _, _, values in grid), design):
+        *grid_values, sampled = combo
+        values = dict(zip(paths, [*grid_values, *sampled], strict=True))
+        data = copy.deepcopy(raw)
+        for option, t, value in zip(options, tokens, values.values(), strict=True):
+            container, key = _locate(data, t, option, create=True)
+            container[key] = copy.deepcopy(value)
+        where = f"{source} with " + ", ".join(f"{p}={_show(v)}" for p, v in values.items()) if values else source
+        points.append(Point(len(points), values, validate(data, where)))
+    options = [*(a for text in sets for a in ("--set", text)), *(("--sample", sample) if sample else ()),
+               *(a for text in ranges for a in ("--range", text)), "--replications", str(replications),
+               *(("--seed", str(seed)) if seed is not None else ())]
+    return SweepPlan(source, base.name, paths, points, replications, seed, tuple(options))
+
+
+def _parse_set(text: str) -> tuple[str, tuple[str, ...], list[Any]]:
+    option = f"--set {text}"
+    path, sep, values_text = text.partition("=")
+    if not sep or not values_text.strip():
+        raise BadInputError(f"{option}: expected PATH=v1,v2,...")
+    tokens = _parse_path(path.strip(), option)
+    values = []
+    for piece in _split_top_level(values_text):
+        if not piece.strip():
+            raise BadInputError(f"{option}: empty value in the list")
+        try:
+            values.append(_number_or_value(yaml.safe_load(piece)))
+        except yaml.YAMLError as exc:
+            raise BadInputError(f"{option}: {piece.strip()!r} is not a YAML value: "
+                                f"{' '.join(str(getattr(exc, 'problem', exc)).split())}") from None
+    if len(values) != len({json.dumps(v, sort_keys=True, default=str) for v in values}):
+        raise BadInputError(f"{option}: a value is listed twice")
+    return path.strip(), tokens, values
+
+
+def _parse_sample(sample: str | None, ranges: Sequence[str]) -> tuple[int, list[Bound]]:
+    if sample is None:
+        if ranges:
+            raise BadInputError("--range: needs --sample lhs:N")
+        return 0, []
+    kind, _, n = sample.partition(":")
+    if kind not in SAMPLERS or not n.isdigit() or not 1 <= int(n) <= MAX_RUNS:
+        raise BadInputError(f"--sample: expected lhs:N with N a whole number ≥ 1, got {sample!r}")
+    if not ranges:
+        raise BadInputError("--sample: needs at least one --range PATH=lo:hi")
+    bounds = []
+    for text in ranges:
+        option = f"--range {text}"
+        path, sep, span = text.partition("=")
+        lo_text, colon, hi_text = span.partition(":")
+        try:
+            lo, hi = float(lo_text), float(hi_text)
+        except ValueError:
+            lo = hi = math.nan
+        if not sep or not colon or not (math.isfinite(lo) and math.isfinite(hi)):
+            raise BadInputError(f"{option}: expected PATH=lo:hi with finite numbers")
+        if not lo < hi:
+            raise BadInputError(f"{option}: the lower bound must be below the upper one")
+        bounds.append((path.strip(), _parse_path(path.strip(), option), (lo, hi)))
+    return int(n), bounds
+
+
+def _latin_hypercube(bounds: list[Bound], n: int, base: Scenario, seed: int) -> list[tuple[Any, ...]]:
+    """N points of a seeded Latin hypercube scaled to the ranges; integer fields get integers, one per stratum."""
+    u = qmc.LatinHypercube(d=len(bounds), rng=np.random.default_rng(seed)).random(n)
+    resolved = base.resolved()
+    columns = []
+    for j, (path, tokens, (lo, hi)) in enumerate(bounds):
+        container, key = _locate(resolved, tokens, f"--range {path}", create=False)
+        current = container.get(key) if isinstance(container, dict) else container[key] if container is not None else None
+        if isinstance(current, int) and not isinstance(current, bool):
+            if lo != int(lo) or hi != int(hi):
+                raise BadInputError(f"--range {path}={lo:g}:{hi:g}: {path} is a whole number; give whole bounds")
+            columns.append([int(lo + np.floor(x * (hi - lo + 1))) for x in u[:, j]])
+        else:
+            columns.append([float(lo + x * (hi - lo)) for x in u[:, j]])
+    return list(zip(*columns, strict=True))
+
+
+def _parse_path(path: str, option: str) -> tuple[str, ...]:
+    if not _PATH.fullmatch(path):
+        raise BadInputError(f"{option}: {path!r} is not a dotted path like parameters.network_effect "
+                            "or cities.Hefei.policy.budget")
+    return tuple(bracket or plain for bracket, plain in _TOKEN.findall(path))
+
+
+def _locate(data: Any, tokens: tuple[str, ...], option: str, create: bool) -> tuple[Any, Any]:
+    """The container holding ``path``'s last field and the key of that field in it.
+
+    Mappings are entered by key (missing ones are created when ``create``), lists by
+    the ``name`` of an entry (``cities.Hefei``) or, for unnamed entries, by index.
+    Without ``create`` a missing mapping gives ``(None, key)``.
+    """
+    node = data
+    for depth, token in enumerate(tokens):
+        last = depth == len(tokens) - 1
+        if isinstance(node, dict):
+            key: Any = token
+        elif isinstance(node, list):
+            key = _list_index(node, token, option, ".".join(tokens[:depth]))
+        elif node is None and not create:
+            return None, token
+        else:
+            raise BadInputError(f"{option}: {'.'.join(tokens[:depth])} is a value, not a mapping")
+        if last:
+            return node, key
+        if isinstance(node, dict) and node.get(key) is None:
+            if not create:
+                return None, tokens[-1]
+            node[key] = {}
+        node = node[key]
+    raise AssertionError("unreachable: a path has at least one token")
+
+
+def _list_index(items: list[Any], token: str, option: str, where: str) -> int:
+    names = [item.get("name") if isinstance(item, dict) else None for item in items]
+    if token in names:
+        return names.index(token)
+    if token.isdigit() and int(token) < len(items) and not any(isinstance(n, str) for n in names):
+        return int(token)
+    known = ", ".join(str(n) for n in names if n is not None)
+    raise BadInputError(f"{option}: no entry named {token!r} in {where}" + (f" ({known})" if known else ""))
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split at commas outside ``[]``, ``{}`` and quotes."""
+    pieces, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+    return [*pieces, text[start:]]
+
+
+def _number_or_value(value: Any) -> Any:
+    """YAML reads ``1e-3`` as a string; numbers written that way become floats."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+
+# --------------------------------------------------------------------------- running
+def run_point(scenario: Scenario, replication: int, seed: int) -> str:
+    """Run one replication of one point; return its outcome as JSON (what the store keeps).
+
+    The outcome holds the city names and which are pools, the firms per step and
+    city, and the per-step metrics table of :meth:`sim.history.History.metrics_frame`
+    (concentration over the non-pool cities, the leader, lead changes).
+    """
+    history = ModuModel(scenario, rng=replication_seed(seed, replication), record_events=False).run()
+    metrics = history.metrics_frame()
+    return json.dumps({
+        "names": history.cities, "pool": history.pool.tolist(),
+        "firms_by_city": history.stack("firms").sum(axis=2).tolist(),
+        "metrics": {column: metrics[column].tolist() for column in metrics.columns},
+    })
+
+
+def run_sweep(plan: SweepPlan, out: Path, executor: str | ExecutorSpec | Executor = "processes",
+              progress: bool = True, figures: bool = True) -> SweepReport:
+    """Run (or resume) a sweep into ``out`` and write its tables, figures and manifest.
+
+    Runs already in ``out``'s store are not recomputed; each new run is committed
+    as it finishes. A failed run is reported on stderr with its point and seed,
+    recorded, and does not stop the others.
+
+    Args:
+        plan: the validated sweep.
+        out: the output folder (its store is ``sweep.sqlite``).
+        executor: where the runs go (see :mod:`sim.executors`).
+        progress: show a progress bar with rate and ETA.
+        figures: draw the ensemble figures.
+
+    Raises:
+        BadInputError: ``out`` holds something else or a different sweep.
+        ExecutorError: the executor cannot be used (e.g. an unreachable Dask scheduler).
+    """
+    start = time.perf_counter()  # the executor's start-up (a pool, a cluster) counts
+    with open_executor(executor) as opened, ExitStack() as stack:
+        if not out.exists():  # a new folder appears already marked INCOMPLETE
+            stack.enter_context(output_folder(out))
+            store = stack.enter_context(RunStore(out, plan.definition(), plan.command()))
+        else:  # an existing one is checked before it is marked
+            store = stack.enter_context(RunStore(out, plan.definition(), plan.command()))
+            stack.enter_context(output_folder(out))
+        done = store.finished()
+        todo = [(p, r) for p in plan.points for r in range(plan.replications) if (p.index, r) not in done]
+        if todo:
+            tasks = [(p.scenario, r, plan.seed_of(p)) for p, r in todo]
+            with tqdm(total=plan.n_runs, initial=len(done), desc=f"sweep {plan.name}", unit="run",
+                      disable=not progress) as bar:
+                for i, result in imap_unordered(opened, run_point, tasks, return_exceptions=True):
+                    point, r = todo[i]
+                    seed = plan.seed_of(point)
+                    if isinstance(result, TaskFailure):
+                        store.record(point.index, r, seed, [r], error=result.error, traceback=result.traceback)
+                        tqdm.write(f"modu: run failed: point {point.index} ({point.label()}), replication {r}, "
+                                   f"seed {seed}, spawn key [{r}]: {result.error}", file=sys.stderr)
+                    else:
+                        store.record(point.index, r, seed, [r], outcome=result)
+                    bar.update()
+        elapsed = time.perf_counter() - start
+        runs = list(store.runs())
+        failed = sum(run.status == "failed" for run in runs)
+        files = _write_sweep(plan, runs, out, figures)
+        write_json(out / "manifest.json", manifest(
+            out, files, scenario_file=plan.source, scenario_name=plan.name, definition=plan.definition(),
+            seed=plan.seed, seed_rule=SEED_RULE, replications=plan.replications, runs=plan.n_runs,
+            resumed=len(done), ran=len(todo), failed=failed, sessions=store.session, store=STORE_FILE,
+            executor=opened.describe(), wall_time_s=elapsed, complete=failed == 0))
+    return SweepReport(plan.n_runs, len(done), len(todo), failed, elapsed, opened.describe(), [*files, "manifest.json"])
+
+
+def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame]:
+    """The sweep's tables from its stored runs.
+
+    Returns:
+        ``summary`` (one row per point × replication), ``metrics`` (per point ×
+        replication × step, the columns of a run's metrics.csv), ``trajectories`` (per point × replication × step × city)
+        and ``failures`` (one row per failed run).
+    """
+    cities = list(dict.fromkeys(c for run in runs if run.outcome for c in run.outcome["names"]))
+    summary, metrics, trajectories, failures = [], [], [], []
+    for run in runs:
+        point = plan.points[run.point]
+        head = {"point": run.point, **{p: _cell(v) for p, v in point.values.items()}, "replication": run.replication,
+                "seed": run.seed, "spawn_key": json.dumps(run.spawn_key)}
+        if run.outcome is None:
+            failures.append({**head, "error": run.error})
+            summary.append({**head, "status": run.status})
+            continue
+        names, by_step, m = run.outcome["names"], run.outcome["firms_by_city"], run.outcome["metrics"]
+        final = dict(zip(names, by_step[-1], strict=True))
+        summary.append({**head, "status": run.status, **{f"firms_{c}": final.get(c) for c in cities},
+                        **{name: m[name][-1] for name in OUTCOMES}, "leader": m["leader"][-1]})
+        metrics.append(pd.DataFrame({"point": run.point, "replication": run.replication, **m}))
+        n_steps, n_cities = len(m["step"]), len(names)
+        trajectories.append(pd.DataFrame({
+            "point": run.point, "replication": run.replication,
+            "step": np.repeat(m["step"], n_cities), "year": np.repeat(m["year"], n_cities),
+            "city": np.tile(names, n_steps), "firms": np.asarray(by_step, dtype=np.int64).ravel()}))
+    head_columns = ["point", *plan.paths, "replication", "seed", "spawn_key"]
+    summary_columns = [*head_columns, "status", *(f"firms_{c}" for c in cities), *OUTCOMES, "leader"]
+    return {
+        "summary": pd.DataFrame(summary, columns=summary_columns).astype({f"firms_{c}": "Int64" for c in cities}),
+        "metrics": pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame(columns=["point", "replication"]),
+        "trajectories": (pd.concat(trajectories, ignore_index=True) if trajectories
+                         else pd.DataFrame(columns=["point", "replication", "step", "year", "city", "firms"])),
+        "failures": pd.DataFrame(failures, columns=[*head_columns, "error"]),
+    }
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+
+
+def _write_sweep(plan: SweepPlan, runs: list[Any], out: Path, figures: bool) -> list[str]:
+    from sim.ensemble_plots import save_sweep_figures  # matplotlib only when figures are drawn
+
+    tables = sweep_tables(plan, runs)
+    written = []
+    for name, frame in tables.items():
+        write_csv(out / f"{name}.csv", frame)
+        written.append(f"{name}.csv")
+    if figures and len(tables["metrics"]):
+        for path in save_sweep_figures(tables["summary"], tables["metrics"], plan.paths, out / "figures"):
+            written.append(str(path.relative_to(out)))
+    return written
+
+
+# --------------------------------------------------------------------------- command line
+@click.command()
+@click.argument("scenario", type=click.Path(path_type=Path))  # a folder is refused by the loader, in one line
+@click.option("--set", "sets", multiple=True, metavar="PATH=V1,V2,...",
+              help="Sweep a field over these values (full factorial across --set options). PATH is dotted, "
+                   "e.g. parameters.network_effect or cities.Hefei.policy.budget.")
+@click.option("--sample", metavar="lhs:N", help="N Latin-hypercube points over the --range fields (crossed with any --set grid).")
+@click.option("--range", "ranges", multiple=True, metavar="PATH=LO:HI", help="A field's interval for --sample.")
+@click.option("--replications", type=click.IntRange(1, 100_000), help="Replications per point [default: the scenario's].")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1),
+              help="Root seed of every run and of the sample [default: the scenario's seed].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder, also the resumable store [default: outputs/<scenario name>-sweep].")
+@executor_option
+@click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the ensemble figures.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@refusals
+def sweep(scenario: Path, sets: tuple[str, ...], sample: str | None, ranges: tuple[str, ...], replications: int | None,
+          seed: int | None, out: Path | None, executor: str, figures: bool, quiet: bool) -> None:
+    """Run SCENARIO's replications at every point of a grid or sample and write summary.csv
+    (one row per point × replication), metrics.csv, trajectories.csv, failures.csv, figures/
+    and manifest.json. Interrupted? Run the same command again: finished runs are kept.
+    """  # noqa: D205, D415
+    spec = parse_executor(executor)
+    plan = plan_sweep(scenario, sets, sample, ranges, replications, seed)
+    out = out or default_out(f"{plan.name}-sweep")
+    report = run_sweep(plan, out, spec, progress=not quiet, figures=figures)
+    rate = f", {report.ran / report.wall_time:.2f} runs/s" if report.ran and report.wall_time > 0 else ""
+    click.echo(f"{plan.name}: {len(plan.points)} points × {plan.replications} replications = {report.runs} runs; "
+               f"{report.resumed} already stored, {report.ran} run now in {report.wall_time:.1f} s "
+               f"({report.executor}{rate})")
+    click.echo(f"wrote {out}/")
+    if report.failed:
+        click.echo(f"modu: {report.failed} of {report.runs} runs failed (see {out}/failures.csv); "
+                   "run the same command again to retry them", err=True)
+        sys.exit(EXIT_RUNS_FAILED)
