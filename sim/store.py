@@ -113,6 +113,9 @@ class RunStore:
             self._db.execute("PRAGMA journal_mode=WAL")   # durable against a killed process
             self._db.execute("PRAGMA synchronous=NORMAL")
             self.session = self._open(definition, command)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise BadInputError(f"--out: {path} is not a readable sweep store: {' '.join(str(exc).split())}") from None
         except BaseException:
             self.close()
             raise

@@ -179,10 +179,10 @@ def plan_sweep(scenario: str | Path, sets: Sequence[str] = (), sample: str | Non
     n_sample, bounds = _parse_sample(sample, ranges)
     paths = [p for p, _, _ in grid] + [p for p, _, _ in bounds]
     tokens = [t for _, t, _ in grid] + [t for _, t, _ in bounds]
-    options = [f"--set {p}" for p, _, _ in grid] + [f"--range {p}" for p, _, _ in bounds]
+    labels = [f"--set {p}" for p, _, _ in grid] + [f"--range {p}" for p, _, _ in bounds]
     for i, t in enumerate(tokens):
         if t in tokens[:i]:
-            raise BadInputError(f"{options[i]}: the path is swept twice")
+            raise BadInputError(f"{labels[i]}: the path is swept twice")
     n_points = math.prod(len(v) for _, _, v in grid) * (n_sample or 1)
     replications = base.replications if replications is None else replications
     if n_points * replications > MAX_RUNS:
@@ -194,8 +194,8 @@ def plan_sweep(scenario: str | Path, sets: Sequence[str] = (), sample: str | Non
         *grid_values, sampled = combo
         values = dict(zip(paths, [*grid_values, *sampled], strict=True))
         data = copy.deepcopy(raw)
-        for option, t, value in zip(options, tokens, values.values(), strict=True):
-            container, key = _locate(data, t, option, create=True)
+        for label, t, value in zip(labels, tokens, values.values(), strict=True):
+            container, key = _locate(data, t, label, create=True)
             container[key] = copy.deepcopy(value)
         where = f"{source} with " + ", ".join(f"{p}={_show(v)}" for p, v in values.items()) if values else source
         points.append(Point(len(points), values, validate(data, where)))
@@ -424,8 +424,8 @@ def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame
 
     Returns:
         ``summary`` (one row per point × replication), ``metrics`` (per point ×
-        replication × step, the columns of a run's metrics.csv), ``trajectories`` (per point × replication × step × city)
-        and ``failures`` (one row per failed run).
+        replication × step, the columns of a run's metrics.csv), ``trajectories``
+        (per point × replication × step × city) and ``failures`` (one row per failed run).
     """
     cities = list(dict.fromkeys(c for run in runs if run.outcome for c in run.outcome["names"]))
     summary, metrics, trajectories, failures = [], [], [], []

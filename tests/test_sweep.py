@@ -282,6 +282,9 @@ def test_a_different_sweep_in_the_same_folder_is_refused(scenario: Path, tmp_pat
     (plain / "notes.txt").write_text("mine")
     result = modu("sweep", scenario, "--set", "parameters.congestion=1", "--out", plain, "--quiet")
     assert result.exit_code == 2 and "is not empty and holds no sweep" in result.stderr
+    (plain / "sweep.sqlite").write_text("not a database")
+    result = modu("sweep", scenario, "--set", "parameters.congestion=1", "--out", plain, "--quiet")
+    assert result.exit_code == 2 and "sweep.sqlite is not a readable sweep store" in result.stderr
 
 
 def test_a_folder_being_written_by_another_sweep_is_refused(scenario: Path, tmp_path: Path):
