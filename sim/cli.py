@@ -89,6 +89,12 @@ main.add_command(app)
 from sim.sweep import sweep  # noqa: E402
 
 main.add_command(sweep)
+from sim.calibration import calibrate  # noqa: E402
+
+main.add_command(calibrate)
+from sim.sensitivity import sensitivity  # noqa: E402
+
+main.add_command(sensitivity)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

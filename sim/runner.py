@@ -125,8 +125,10 @@ def write_run(ensemble: Ensemble, out: Path, figures: bool = True, wall_time: fl
             write_csv(out / f"{name}.csv", ensemble.tables[name])
             written.append(f"{name}.csv")
         if figures:
+            from sim.calibration import documented_counts  # the documented points drawn on the counts figure
+
             coordinates = {c.name: (c.lat, c.lon) for c in scenario.cities if c.lat is not None and c.lon is not None}
-            for path in save_run_figures(ensemble.tables, out / "figures", coordinates):
+            for path in save_run_figures(ensemble.tables, out / "figures", coordinates, documented_counts(scenario)):
                 written.append(str(path.relative_to(out)))
         write_json(out / "manifest.json", manifest(
             out, written, scenario_file=source, scenario=scenario.resolved(), scenario_hash=scenario.digest(),

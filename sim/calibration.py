@@ -1,0 +1,799 @@
+"""Calibration to the documented 2016–2023 enterprise counts by ABC-SMC (``modu calibrate``).
+
+The data (``calibration/targets.yaml``) are five documented counts — three
+cities in 2016, which set the initial state, and Beijing and Shenzhen in
+2023, which are fitted — plus, under the ``gross`` reading of the source,
+Shenzhen's gross inflow of 42,600 firms over 2016–2023. The behavioural
+parameters and the cities' attractiveness constants have priors
+(``calibration/priors.yaml``); the posterior is approximated by Approximate
+Bayesian Computation with sequential Monte Carlo (Toni et al. 2009; Beaumont
+et al. 2009): populations of weighted particles, each generation accepting
+the proposals whose simulated targets fall within a shrinking tolerance ε of
+the documented ones, perturbed with a Gaussian kernel of twice the previous
+population's weighted covariance.
+
+Reproducibility: proposal batch ``b`` of generation ``g`` draws from
+``SeedSequence(seed, spawn_key=(0, g, b))`` and proposal ``k`` simulates with
+``SeedSequence(seed, spawn_key=(1, g, k))``; proposals are accepted in index
+order, so the result is the same whichever executor ran the simulations.
+
+The point estimate written to ``calibrated.yaml`` takes the posterior median
+of every parameter, then re-solves the constants of the cities with a fitted
+count so that the median of the scenario's own replications hits the
+documented counts (a BLP-style contraction, Berry 1994): the medians of a
+non-identified posterior need not fit jointly, the re-solved constants do.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from scipy import stats
+from scipy.special import logsumexp
+from tqdm.auto import tqdm
+
+from sim.cliutils import BadInputError, executor_option, refusals
+from sim.executors import Executor, ExecutorSpec, imap_unordered, open_executor, parse_executor
+from sim.model import ModuModel
+from sim.parameters import Parameters
+from sim.runner import replication_seed
+from sim.scenario import Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+CALIBRATION_DIR = ROOT / "calibration"
+TARGETS_PATH = CALIBRATION_DIR / "targets.yaml"
+PRIORS_PATH = CALIBRATION_DIR / "priors.yaml"
+BASELINE_PATH = ROOT / "scenarios" / "baseline.yaml"
+
+INTERVAL = (0.05, 0.95)
+"""Quantiles of every reported interval (a 90% interval)."""
+
+
+# ----------------------------------------------------------------------------- input files
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Figure(_Strict):
+    """One documented figure with its provenance (an entry of ``targets.yaml``)."""
+
+    id: str
+    city: str
+    year: int
+    quantity: Literal["firms", "gross_inflow", "overtake_by", "national_share"]
+    value: float | None = None
+    role: Literal["initial", "target", "validation"]
+    source: str = Field(min_length=1)
+    from_year: int | None = None
+    other: str | None = None
+    reading: Literal["gross", "misprint"] | None = None
+    independent: bool = True
+
+    @model_validator(mode="after")
+    def _complete(self) -> Figure:
+        if self.quantity != "overtake_by" and self.value is None:
+            raise ValueError(f"{self.quantity} needs a value")
+        if self.quantity == "overtake_by" and self.other is None:
+            raise ValueError("overtake_by needs the other city")
+        if self.quantity == "gross_inflow" and self.from_year is None:
+            raise ValueError("gross_inflow needs from_year")
+        if self.role == "target" and self.quantity not in ("firms", "gross_inflow"):
+            raise ValueError(f"a {self.quantity} figure cannot be a fitted target")
+        return self
+
+
+class Targets(_Strict):
+    """The calibration data file (``calibration/targets.yaml``)."""
+
+    name: str
+    figures: list[Figure] = Field(min_length=1)
+    shenzhen_increment: dict[str, Any]
+
+    def fitted(self, reading: str) -> list[Figure]:
+        """The figures fitted under a reading of the Shenzhen increment (``gross`` or ``misprint``)."""
+        return [f for f in self.figures if f.role == "target" and (f.reading is None or f.reading == reading)]
+
+    def initial(self) -> list[Figure]:
+        """The figures that set the initial state."""
+        return [f for f in self.figures if f.role == "initial"]
+
+    def validation(self) -> list[Figure]:
+        """The figures held out of the fit."""
+        return [f for f in self.figures if f.role == "validation"]
+
+
+class PriorSpec(_Strict):
+    """One prior (an entry of ``priors.yaml``)."""
+
+    target: str
+    kind: Literal["uniform", "loguniform", "normal"]
+    low: float
+    high: float
+    mean: float | None = None
+    sd: float | None = Field(None, gt=0)
+    why: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _valid(self) -> PriorSpec:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.kind == "loguniform" and self.low <= 0:
+            raise ValueError("a loguniform prior needs low > 0")
+        if self.kind == "normal" and (self.mean is None or self.sd is None):
+            raise ValueError("a normal prior needs mean and sd")
+        return self
+
+
+class PriorFile(_Strict):
+    """The priors file (``calibration/priors.yaml``)."""
+
+    steps_per_year: int = Field(ge=1)
+    priors: list[PriorSpec] = Field(min_length=1)
+
+
+def _load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise BadInputError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        raise BadInputError(f"{path}: {loc}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+def load_targets(path: Path = TARGETS_PATH) -> Targets:
+    """Read and check the targets file; bad input raises :class:`BadInputError` (one line)."""
+    return _load_yaml_model(path, Targets)
+
+
+def load_priors(path: Path = PRIORS_PATH) -> PriorFile:
+    """Read and check the priors file; bad input raises :class:`BadInputError` (one line)."""
+    return _load_yaml_model(path, PriorFile)
+
+
+def documented_counts(scenario: Scenario, targets: Targets | None = None) -> pd.DataFrame:
+    """The documented city counts (initial and fitted figures) that a scenario covers, as ``city, year, firms``.
+
+    For drawing on a run's counts figure: figures of cities the scenario has,
+    in years within its span. Reads ``calibration/targets.yaml`` when
+    ``targets`` is None (no rows if that file is missing).
+    """
+    if targets is None:
+        if not TARGETS_PATH.exists():
+            return pd.DataFrame(columns=["city", "year", "firms"])
+        targets = load_targets(TARGETS_PATH)
+    names = {c.name for c in scenario.cities}
+    rows = [{"city": f.city, "year": float(f.year), "firms": f.value} for f in targets.figures
+            if f.quantity == "firms" and f.role in ("initial", "target") and f.city in names
+            and scenario.time.start <= f.year <= scenario.time.end]
+    return pd.DataFrame(rows, columns=["city", "year", "firms"])
+
+
+# ----------------------------------------------------------------------------- priors
+@dataclass(frozen=True)
+class Prior:
+    """Independent priors over named quantities, sampled and perturbed on an internal scale.
+
+    The internal scale is the natural one except for log-uniform priors, which
+    are uniform in log10; the ABC kernel perturbs on the internal scale.
+    """
+
+    specs: tuple[PriorSpec, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """The targets, in order (``parameters.X`` or ``cities.NAME.attractiveness``)."""
+        return [s.target for s in self.specs]
+
+    @property
+    def labels(self) -> list[str]:
+        """Short names for tables and figures (``network_effect``, ``Beijing.attractiveness``)."""
+        return [label(s.target) for s in self.specs]
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.array([math.log10(s.low) if s.kind == "loguniform" else s.low for s in self.specs])
+        hi = np.array([math.log10(s.high) if s.kind == "loguniform" else s.high for s in self.specs])
+        return lo, hi
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` draws on the internal scale, ``[n, d]``."""
+        out = np.empty((n, len(self.specs)))
+        for j, s in enumerate(self.specs):
+            if s.kind == "normal":
+                a, b = (s.low - s.mean) / s.sd, (s.high - s.mean) / s.sd
+                out[:, j] = stats.truncnorm.rvs(a, b, loc=s.mean, scale=s.sd, size=n, random_state=rng)
+            else:
+                lo, hi = (math.log10(s.low), math.log10(s.high)) if s.kind == "loguniform" else (s.low, s.high)
+                out[:, j] = rng.uniform(lo, hi, size=n)
+        return out
+
+    def logpdf(self, x: np.ndarray) -> np.ndarray:
+        """Log prior density on the internal scale (up to a constant), ``-inf`` outside the support."""
+        x = np.atleast_2d(x)
+        lo, hi = self._bounds()
+        inside = np.all((x >= lo) & (x <= hi), axis=1)
+        out = np.zeros(len(x))
+        for j, s in enumerate(self.specs):
+            if s.kind == "normal":
+                out += stats.norm.logpdf(x[:, j], s.mean, s.sd)
+        return np.where(inside, out, -np.inf)
+
+    def natural(self, x: np.ndarray) -> np.ndarray:
+        """Internal scale → natural values (10**x for log-uniform priors)."""
+        x = np.array(x, dtype=float, copy=True)
+        for j, s in enumerate(self.specs):
+            if s.kind == "loguniform":
+                x[..., j] = 10.0 ** x[..., j]
+        return x
+
+    def internal(self, values: np.ndarray) -> np.ndarray:
+        """Natural values → internal scale."""
+        x = np.array(values, dtype=float, copy=True)
+        for j, s in enumerate(self.specs):
+            if s.kind == "loguniform":
+                x[..., j] = np.log10(x[..., j])
+        return x
+
+
+def label(target: str) -> str:
+    """Short name of a calibrated quantity: ``parameters.network_effect`` → ``network_effect``."""
+    parts = target.split(".")
+    return ".".join(parts[1:]) if parts[0] in ("parameters", "cities") else target
+
+
+# ----------------------------------------------------------------------------- scenario variants
+def set_value(data: dict[str, Any], target: str, value: float) -> None:
+    """Set one quantity in a resolved scenario dict, in place.
+
+    ``parameters.A.B`` (or ``A.B``, taken as a parameter) sets a (nested)
+    parameter; ``cities.NAME.FIELD`` a city's field; ``budget_scale``
+    multiplies every city's policy budget.
+
+    Raises:
+        KeyError: if the path names nothing in the scenario.
+    """
+    if target == "budget_scale":
+        for city in data["cities"]:
+            if city.get("policy"):
+                city["policy"]["budget"] *= value
+        return
+    parts = target.split(".")
+    if parts[0] == "cities" and len(parts) == 3:
+        node = next((c for c in data["cities"] if c["name"] == parts[1]), None)
+        if node is None:
+            raise KeyError(f"no city {parts[1]!r} in the scenario")
+        if parts[2] not in node:
+            raise KeyError(f"no city field {parts[2]!r}")
+        node[parts[2]] = float(value)
+        return
+    keys = parts[1:] if parts[0] == "parameters" else parts
+    if not keys or keys[0] not in Parameters.model_fields:
+        raise KeyError(f"{target!r} is neither a parameter, cities.NAME.FIELD nor budget_scale")
+    node = data["parameters"]
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise KeyError(f"{target!r}: {key} is not a mapping")
+    node[keys[-1]] = float(value)
+
+
+def variant(template: dict[str, Any], targets: list[str], values: Iterable[float]) -> Scenario:
+    """The scenario ``template`` (a resolved scenario dict) with the named quantities set."""
+    data = copy.deepcopy(template)
+    for target, value in zip(targets, values, strict=True):
+        set_value(data, target, value)
+    return Scenario.model_validate(data)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each summary sits in a simulation's flat summary vector.
+
+    The vector holds, for every year ``start..end`` (state at year.0): firms per
+    city ``[year, city]``; the cumulative gross inflow (births + moves in) per
+    city since the start ``[year, city]``; and the cumulative national number of
+    relocations ``[year]``.
+    """
+
+    years: tuple[int, ...]
+    cities: tuple[str, ...]
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Layout:
+        """The layout of a scenario's summaries."""
+        return cls(tuple(range(scenario.time.start, scenario.time.end + 1)), tuple(c.name for c in scenario.cities))
+
+    @property
+    def size(self) -> int:
+        """Length of the summary vector."""
+        return len(self.years) * (2 * len(self.cities) + 1)
+
+    def firms(self, summaries: np.ndarray) -> np.ndarray:
+        """Firms ``[..., year, city]``."""
+        Y, C = len(self.years), len(self.cities)
+        return summaries[..., : Y * C].reshape(*summaries.shape[:-1], Y, C)
+
+    def inflow(self, summaries: np.ndarray) -> np.ndarray:
+        """Cumulative gross inflow since the start ``[..., year, city]``."""
+        Y, C = len(self.years), len(self.cities)
+        return summaries[..., Y * C: 2 * Y * C].reshape(*summaries.shape[:-1], Y, C)
+
+    def moves(self, summaries: np.ndarray) -> np.ndarray:
+        """Cumulative national relocations ``[..., year]``."""
+        Y, C = len(self.years), len(self.cities)
+        return summaries[..., 2 * Y * C:]
+
+    def value(self, summaries: np.ndarray, figure: Figure) -> np.ndarray:
+        """The simulated counterpart of a ``firms`` or ``gross_inflow`` figure."""
+        y, c = self.years.index(figure.year), self.cities.index(figure.city)
+        if figure.quantity == "firms":
+            return self.firms(summaries)[..., y, c]
+        y0 = self.years.index(figure.from_year)
+        inflow = self.inflow(summaries)
+        return inflow[..., y, c] - inflow[..., y0, c]
+
+
+def summarise(model: ModuModel) -> np.ndarray:
+    """A finished run's summary vector (see :class:`Layout`)."""
+    spy = model.steps_per_year
+    history = model.history
+    firms = history.stack("firms").sum(axis=2)
+    inflow = np.cumsum((history.stack("births") + history.stack("moves_in")).sum(axis=2), axis=0)
+    moves = np.cumsum(history.stack("moves_in").sum(axis=(1, 2)))
+    return np.concatenate([firms[::spy].ravel(), inflow[::spy].ravel(), moves[::spy]]).astype(float)
+
+
+def simulate_chunk(template: dict[str, Any], targets: list[str], values: np.ndarray,
+                   seeds: list[np.random.SeedSequence]) -> np.ndarray:
+    """Run one simulation per row of ``values`` (natural scale) with its seed; returns summaries ``[k, m]``.
+
+    Module-level so that executors can pickle it (with :func:`functools.partial`).
+    """
+    out = []
+    for row, seed in zip(values, seeds, strict=True):
+        model = ModuModel(variant(template, targets, row), rng=seed, record_events=False)
+        model.run()
+        out.append(summarise(model))
+    return np.array(out)
+
+
+Simulator = Callable[[np.ndarray, list[np.random.SeedSequence]], np.ndarray]
+"""``simulate(values [k, d], seeds) -> summaries [k, m]``; picklable."""
+
+
+def run_batch(simulate: Simulator, values: np.ndarray, seeds: list[np.random.SeedSequence],
+              executor: ExecutorSpec | Executor, chunk: int, bar: tqdm | None = None) -> np.ndarray:
+    """Run ``simulate`` over rows of ``values`` in chunks on the executor; results in row order."""
+    starts = list(range(0, len(values), chunk))
+    tasks = [(values[s: s + chunk], seeds[s: s + chunk]) for s in starts]
+    parts: dict[int, np.ndarray] = {}
+    for i, result in imap_unordered(executor, simulate, tasks):
+        parts[i] = result
+        if bar is not None:
+            bar.update(len(result))
+    return np.concatenate([parts[i] for i in range(len(tasks))]) if tasks else np.empty((0, 0))
+
+
+# ----------------------------------------------------------------------------- ABC-SMC
+@dataclass
+class Population:
+    """One ABC-SMC generation.
+
+    Attributes:
+        generation: 0 for the prior sample.
+        epsilon: the tolerance the particles met (``inf`` for generation 0).
+        theta: particles on the prior's internal scale ``[n, d]``.
+        weights: importance weights, summing to 1.
+        distances: each particle's distance to the data.
+        summaries: each particle's summary vector.
+        simulations: proposals simulated to fill the generation.
+    """
+
+    generation: int
+    epsilon: float
+    theta: np.ndarray
+    weights: np.ndarray
+    distances: np.ndarray
+    summaries: np.ndarray
+    simulations: int
+
+    @property
+    def acceptance(self) -> float:
+        """Accepted / simulated."""
+        return len(self.theta) / max(self.simulations, 1)
+
+    def ess(self) -> float:
+        """Effective sample size of the weights."""
+        return float(1.0 / np.sum(self.weights ** 2))
+
+
+def populations_frame(prior: Prior, populations: list[Population]) -> pd.DataFrame:
+    """All generations as one table: generation, epsilon, simulations, weight, distance, then each quantity (natural scale)."""
+    parts = []
+    for pop in populations:
+        frame = pd.DataFrame(prior.natural(pop.theta), columns=prior.labels)
+        frame.insert(0, "distance", pop.distances)
+        frame.insert(0, "weight", pop.weights)
+        frame.insert(0, "simulations", pop.simulations)
+        frame.insert(0, "epsilon", pop.epsilon)
+        frame.insert(0, "generation", pop.generation)
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+def populations_from_frame(prior: Prior, frame: pd.DataFrame, source: str = "populations") -> list[Population]:
+    """Read back :func:`populations_frame` (without the summaries, which it does not keep).
+
+    Raises:
+        BadInputError: if the table's columns are not this prior's quantities.
+    """
+    missing = [c for c in ["generation", "epsilon", "simulations", "weight", "distance", *prior.labels]
+               if c not in frame.columns]
+    if missing:
+        raise BadInputError(f"{source}: columns: missing {', '.join(missing)} (was it written with these priors?)")
+    pops = []
+    for g, rows in frame.groupby("generation", sort=True):
+        pops.append(Population(int(g), float(rows.epsilon.iloc[0]), prior.internal(rows[prior.labels].to_numpy()),
+                               rows.weight.to_numpy() / rows.weight.sum(), rows.distance.to_numpy(),
+                               np.empty((len(rows), 0)), int(rows.simulations.iloc[0])))
+    return pops
+
+
+def weighted_quantile(x: np.ndarray, weights: np.ndarray, q: float | np.ndarray) -> np.ndarray:
+    """Quantile(s) of ``x`` under ``weights`` (inverse of the weighted empirical CDF, midpoint rule)."""
+    order = np.argsort(x)
+    x, w = np.asarray(x, dtype=float)[order], np.asarray(weights, dtype=float)[order]
+    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return np.interp(q, cdf, x)
+
+
+def abc_smc(simulate: Simulator, distance: Callable[[np.ndarray], np.ndarray], prior: Prior, n_particles: int,
+            max_generations: int, min_epsilon: float, seed: int, executor: ExecutorSpec | Executor,
+            quantile: float = 0.5, min_acceptance: float = 0.02, chunk: int = 25,
+            progress: bool = True) -> list[Population]:
+    """Approximate the posterior by ABC-SMC with adaptive tolerances.
+
+    Generation 0 samples the prior. Generation t ≥ 1 sets ε_t to the weighted
+    ``quantile`` of the previous distances (not below ``min_epsilon``),
+    proposes by resampling the previous particles and perturbing them with
+    N(0, 2Σ) (Σ their weighted covariance; Beaumont et al. 2009), keeps the
+    first ``n_particles`` proposals in index order with distance ≤ ε_t and
+    weighs them ``π(θ)/Σ_j w_j K(θ | θ_j)``.
+
+    Stops after ``max_generations`` generations, once ε reaches
+    ``min_epsilon``, or when a generation would need more than
+    ``n_particles / min_acceptance`` simulations (that generation is dropped).
+
+    Args:
+        simulate: ``simulate(values, seeds) -> summaries``, run through the executor.
+        distance: summaries ``[k, m]`` → distances ``[k]``.
+        prior: the priors.
+        n_particles: particles per generation.
+        max_generations: generations including the prior sample.
+        min_epsilon: the tolerance at which to stop.
+        seed: root seed (see the module docstring for the streams).
+        executor: where the simulations run.
+        quantile: the tolerance schedule's quantile.
+        min_acceptance: the lowest acceptance rate worth paying for.
+        chunk: simulations per executor task.
+        progress: show progress bars.
+
+    Returns:
+        The populations, generation 0 first.
+    """
+    budget = int(math.ceil(n_particles / min_acceptance))
+    rng = np.random.default_rng(replication_seed(seed, 0, 0, 0))
+    theta = prior.sample(rng, n_particles)
+    seeds = [replication_seed(seed, 1, 0, k) for k in range(n_particles)]
+    with tqdm(total=n_particles, desc="ABC generation 0 (prior)", unit="sim", disable=not progress) as bar:
+        summaries = run_batch(simulate, prior.natural(theta), seeds, executor, chunk, bar)
+    populations = [Population(0, math.inf, theta, np.full(n_particles, 1.0 / n_particles), distance(summaries),
+                              summaries, n_particles)]
+    for g in range(1, max_generations):
+        prev = populations[-1]
+        epsilon = max(float(weighted_quantile(prev.distances, prev.weights, quantile)), min_epsilon)
+        cov = 2.0 * np.atleast_2d(np.cov(prev.theta.T, aweights=prev.weights))
+        kernel = stats.multivariate_normal(mean=np.zeros(len(prior.specs)), cov=cov, allow_singular=True)
+        accepted: list[tuple[np.ndarray, float, np.ndarray]] = []
+        proposed, batch, rate = 0, 0, max(prev.acceptance if g > 1 else 0.5, min_acceptance)
+        with tqdm(total=n_particles, desc=f"ABC generation {g} (ε={epsilon:.4g})", unit="acc",
+                  disable=not progress) as bar:
+            while len(accepted) < n_particles and proposed < budget:
+                need = n_particles - len(accepted)
+                size = min(int(math.ceil(1.2 * need / rate)) + 2, budget - proposed)
+                brng = np.random.default_rng(replication_seed(seed, 0, g, batch))
+                props = _propose(brng, prev, kernel, prior, size)
+                bseeds = [replication_seed(seed, 1, g, proposed + k) for k in range(size)]
+                sums = run_batch(simulate, prior.natural(props), bseeds, executor, chunk)
+                d = distance(sums)
+                for k in np.flatnonzero(d <= epsilon):
+                    if len(accepted) < n_particles:
+                        accepted.append((props[k], d[k], sums[k]))
+                proposed += size
+                batch += 1
+                rate = max(len(accepted) / proposed, min_acceptance)
+                bar.update(min(len(accepted), n_particles) - bar.n)
+        if len(accepted) < n_particles:
+            break  # acceptance fell below min_acceptance: keep the last complete generation
+        theta = np.array([a[0] for a in accepted])
+        log_w = prior.logpdf(theta) - logsumexp(
+            np.log(prev.weights)[None, :] + kernel.logpdf(theta[:, None, :] - prev.theta[None, :, :]
+                                                          ).reshape(len(theta), -1), axis=1)
+        w = np.exp(log_w - log_w.max())
+        populations.append(Population(g, epsilon, theta, w / w.sum(), np.array([a[1] for a in accepted]),
+                                      np.array([a[2] for a in accepted]), proposed))
+        if epsilon <= min_epsilon:
+            break
+    return populations
+
+
+def _propose(rng: np.random.Generator, prev: Population, kernel: Any, prior: Prior, size: int) -> np.ndarray:
+    """``size`` proposals inside the prior's support: resample, perturb, redraw those outside."""
+    out = np.empty((0, prev.theta.shape[1]))
+    while len(out) < size:
+        idx = rng.choice(len(prev.theta), size=size, p=prev.weights)
+        cand = prev.theta[idx] + np.atleast_2d(kernel.rvs(size=size, random_state=rng)).reshape(size, -1)
+        out = np.vstack([out, cand[np.isfinite(prior.logpdf(cand))]])
+    return out[:size]
+
+
+# ----------------------------------------------------------------------------- the Modu problem
+@dataclass
+class Problem:
+    """What is calibrated, against what, from which scenario.
+
+    Attributes:
+        scenario: the scenario whose initial state and assumptions are used.
+        template: its resolved dict with ``engine`` set as requested.
+        prior: the priors.
+        fitted: the figures fitted.
+        layout: the summary layout.
+        reading: the reading of the Shenzhen increment.
+    """
+
+    scenario: Scenario
+    template: dict[str, Any]
+    prior: Prior
+    fitted: list[Figure]
+    layout: Layout
+    reading: str
+    targets: Targets = field(repr=False)
+    priors_file: PriorFile = field(repr=False)
+
+    def simulator(self) -> Simulator:
+        """The picklable simulator of this problem."""
+        return functools.partial(simulate_chunk, self.template, self.prior.names)
+
+    def observed(self) -> np.ndarray:
+        """The fitted figures' values."""
+        return np.array([f.value for f in self.fitted], dtype=float)
+
+    def simulated(self, summaries: np.ndarray) -> np.ndarray:
+        """The fitted figures' simulated counterparts ``[..., figure]``."""
+        return np.stack([self.layout.value(summaries, f) for f in self.fitted], axis=-1)
+
+    def distance(self, summaries: np.ndarray) -> np.ndarray:
+        """Root mean square relative error over the fitted figures."""
+        rel = self.simulated(summaries) / self.observed() - 1.0
+        return np.sqrt(np.mean(rel ** 2, axis=-1))
+
+
+def make_problem(scenario_path: Path, targets_path: Path, priors_path: Path, reading: str,
+                 engine: str = "counts") -> Problem:
+    """Load and cross-check the scenario, targets and priors.
+
+    Raises:
+        BadInputError: a figure's city or year is not in the scenario, the
+            scenario's initial counts differ from the documented ones, a prior
+            names no quantity of the scenario, or the step lengths differ.
+    """
+    scenario = load_scenario(scenario_path)
+    targets = load_targets(targets_path)
+    priors = load_priors(priors_path)
+    names = [c.name for c in scenario.cities]
+    for fig in targets.figures:
+        for city in (fig.city, fig.other):
+            if city is not None and city not in names:
+                raise BadInputError(f"{targets_path}: figures[{fig.id}].city: {city!r} is not a city of {scenario_path}")
+        if not scenario.time.start <= fig.year <= scenario.time.end:
+            raise BadInputError(f"{targets_path}: figures[{fig.id}].year: {fig.year} is outside {scenario_path}'s span")
+    for fig in targets.initial():
+        city = scenario.cities[names.index(fig.city)]
+        if fig.year != scenario.time.start or city.firms != fig.value:
+            raise BadInputError(f"{scenario_path}: cities[{fig.city}].firms: {city.firms} in {scenario.time.start}, "
+                                f"but {targets_path} documents {fig.value:g} in {fig.year}")
+    if priors.steps_per_year != scenario.time.steps_per_year:
+        raise BadInputError(f"{priors_path}: steps_per_year: the priors are per step of 1/{priors.steps_per_year} year, "
+                            f"{scenario_path} steps 1/{scenario.time.steps_per_year} year")
+    template = scenario.resolved()
+    template["engine"] = engine
+    for i, spec in enumerate(priors.priors):
+        try:
+            set_value(copy.deepcopy(template), spec.target, spec.low)
+        except KeyError as exc:
+            raise BadInputError(f"{priors_path}: priors[{i}].target: {exc.args[0]}") from None
+    fitted = targets.fitted(reading)
+    if not fitted:
+        raise BadInputError(f"{targets_path}: figures: no figure has role target")
+    return Problem(scenario=scenario, template=template, prior=Prior(tuple(priors.priors)), fitted=fitted,
+                   layout=Layout.of(scenario), reading=reading, targets=targets, priors_file=priors)
+
+
+def point_estimate(problem: Problem, posterior: Population, executor: ExecutorSpec | Executor, replications: int,
+                   tolerance: float = 0.002, max_iterations: int = 30, chunk: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior medians, with the constants of fitted cities re-solved to hit their counts.
+
+    Each iteration runs the scenario's ``replications`` (its own seeds, common
+    random numbers) and moves each fitted city's constant by
+    ``log(1 + gap / inflow)``, the gap between the documented and the median
+    simulated count relative to the median gross inflow — a damped BLP-style
+    contraction. Stops when every gap is within ``tolerance`` (relative).
+
+    Returns:
+        The point estimate (natural scale) and the summaries of its replications ``[r, m]``.
+    """
+    values = problem.prior.natural(np.array([weighted_quantile(posterior.theta[:, j], posterior.weights, 0.5)
+                                             for j in range(posterior.theta.shape[1])]))
+    simulate = problem.simulator()
+    seeds = [replication_seed(problem.scenario.seed, r) for r in range(replications)]
+    solved = [(problem.prior.names.index(f"cities.{f.city}.attractiveness"), f) for f in problem.fitted
+              if f.quantity == "firms" and f"cities.{f.city}.attractiveness" in problem.prior.names]
+    for _ in range(max_iterations):
+        sums = run_batch(simulate, np.tile(values, (replications, 1)), seeds, executor, chunk)
+        gaps = []
+        for j, fig in solved:
+            med = float(np.median(problem.layout.value(sums, fig)))
+            inflow_fig = fig.model_copy(update={"quantity": "gross_inflow", "from_year": problem.scenario.time.start})
+            inflow = float(np.median(problem.layout.value(sums, inflow_fig)))
+            gaps.append(fig.value / med - 1.0)
+            values[j] += math.log(max(1.0 + (fig.value - med) / max(inflow, 1.0), 0.05))
+        if not gaps or max(abs(g) for g in gaps) <= tolerance:
+            break
+    sums = run_batch(simulate, np.tile(values, (replications, 1)), seeds, executor, chunk)
+    return values, sums
+
+
+def posterior_predictive(problem: Problem, posterior: Population, draws: int, seed: int, executor: ExecutorSpec | Executor,
+                         chunk: int = 25, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Resample ``draws`` particles by weight and simulate each with a fresh seed.
+
+    Returns:
+        The draws' values (natural scale) ``[draws, d]`` and summaries ``[draws, m]``.
+    """
+    rng = np.random.default_rng(replication_seed(seed, 2, 0))
+    idx = rng.choice(len(posterior.theta), size=draws, p=posterior.weights)
+    values = problem.prior.natural(posterior.theta[idx])
+    seeds = [replication_seed(seed, 3, k) for k in range(draws)]
+    with tqdm(total=draws, desc="posterior predictive", unit="sim", disable=not progress) as bar:
+        sums = run_batch(problem.simulator(), values, seeds, executor, chunk, bar)
+    return values, sums
+
+
+# ----------------------------------------------------------------------------- results
+def posterior_table(prior: Prior, posterior: Population, rng_seed: int = 0) -> pd.DataFrame:
+    """Per calibrated quantity: prior and posterior median and 90% interval, width ratio, verdict.
+
+    ``width_ratio`` is the posterior's 90% interval width over the prior's, on
+    the internal scale (log10 for log-uniform priors): near 1 the data say
+    nothing; ``constrained`` below 0.5, ``weakly constrained`` below 0.8.
+    """
+    prior_draws = prior.sample(np.random.default_rng(rng_seed), 20000)
+    qs = [INTERVAL[0], 0.5, INTERVAL[1]]
+    rows = []
+    for j, (name, spec) in enumerate(zip(prior.labels, prior.specs, strict=True)):
+        before = np.quantile(prior_draws[:, j], qs)
+        after = weighted_quantile(posterior.theta[:, j], posterior.weights, np.array(qs))
+        ratio = (after[2] - after[0]) / (before[2] - before[0])
+        nat_before, nat_after = (10.0 ** q if spec.kind == "loguniform" else q for q in (before, after))
+        rows.append({"quantity": name, "prior": spec.kind, "prior_median": nat_before[1], "prior_lo": nat_before[0],
+                     "prior_hi": nat_before[2], "median": nat_after[1], "lo": nat_after[0], "hi": nat_after[2],
+                     "width_ratio": ratio,
+                     "verdict": "constrained" if ratio < 0.5 else "weakly constrained" if ratio < 0.8 else "not constrained"})
+    return pd.DataFrame(rows)
+
+
+def weighted_correlation(theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted Pearson correlation matrix of the particles (internal scale)."""
+    cov = np.atleast_2d(np.cov(theta.T, aweights=weights))
+    sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
+    return cov / np.outer(sd, sd)
+
+
+def overtake_year(layout: Layout, summaries: np.ndarray, first: str, second: str) -> np.ndarray:
+    """First recorded year in which ``first`` has more firms than ``second`` (``nan`` if never)."""
+    firms = layout.firms(summaries)
+    ahead = firms[..., layout.cities.index(first)] > firms[..., layout.cities.index(second)]
+    years = np.array(layout.years, dtype=float)
+    return np.where(ahead.any(axis=-1), years[np.argmax(ahead, axis=-1)], np.nan)
+
+
+def predictive_outputs(problem: Problem, summaries: np.ndarray) -> pd.DataFrame:
+    """Per predictive draw: every city's final count, national total, relocations per year, and validation quantities."""
+    layout, end = problem.layout, problem.scenario.time.end
+    firms = layout.firms(summaries)
+    out = {f"{c} {end}": firms[:, -1, i] for i, c in enumerate(layout.cities)}
+    out[f"national {end}"] = firms[:, -1].sum(axis=1)
+    years = len(layout.years) - 1
+    out["relocations per year, % of firms"] = 100 * layout.moves(summaries)[:, -1] / years / firms.sum(-1).mean(-1)
+    for fig in problem.targets.validation():
+        if fig.quantity == "overtake_by":
+            out[f"year {fig.city} overtakes {fig.other}"] = overtake_year(layout, summaries, fig.city, fig.other)
+        elif fig.quantity == "national_share":
+            y = layout.years.index(fig.year)
+            out[f"{fig.city} share of national {fig.year}"] = firms[:, y, layout.cities.index(fig.city)] / firms[:, y].sum(1)
+    return pd.DataFrame(out)
+
+
+# ----------------------------------------------------------------------------- the command
+@click.command()
+@click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, path_type=Path), default=BASELINE_PATH,
+              show_default=True, help="Scenario giving the initial state and the assumed quantities.")
+@click.option("--targets", "targets_path", type=click.Path(dir_okay=False, path_type=Path), default=TARGETS_PATH,
+              show_default=True, help="Documented figures with their roles (initial, target, validation).")
+@click.option("--priors", "priors_path", type=click.Path(dir_okay=False, path_type=Path), default=PRIORS_PATH,
+              show_default=True, help="Priors of the calibrated quantities.")
+@click.option("--shenzhen-increment", type=click.Choice(["gross", "misprint"]), default="gross", show_default=True,
+              help="Reading of Shenzhen's 'increment of 42,600': gross inflow 2016-2023 (a target) or a misprint (dropped).")
+@click.option("--particles", type=click.IntRange(10, 100_000), default=300, show_default=True,
+              help="ABC particles per generation.")
+@click.option("--generations", type=click.IntRange(1, 100), default=16, show_default=True,
+              help="Most ABC generations (the prior sample included).")
+@click.option("--min-epsilon", type=click.FloatRange(0, 10), default=0.02, show_default=True,
+              help="Stop once the tolerance (RMS relative error) reaches this.")
+@click.option("--predictive", type=click.IntRange(10, 100_000), default=400, show_default=True,
+              help="Posterior predictive simulations (fit bands, forecast, validation).")
+@click.option("--engine", type=click.Choice(["counts", "agents"]), default="counts", show_default=True,
+              help="Engine of the calibration runs (the same model in distribution; counts is faster).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=20160, show_default=True, help="Root seed.")
+@executor_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=CALIBRATION_DIR, show_default=True,
+              help="Folder for calibrated.yaml, report.md, figures/ and tables (scenarios read calibration/).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@refusals
+def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzhen_increment: str, particles: int,
+              generations: int, min_epsilon: float, predictive: int, engine: str, seed: int, executor: str, out: Path,
+              quiet: bool) -> None:
+    """Estimate the behavioural parameters and city constants by ABC-SMC against the 2016-2023 counts.
+
+    Writes calibrated.yaml (the point estimate scenarios read by default when
+    OUT is calibration/), report.md, figures/, populations.csv, predictive.csv
+    and manifest.json.
+    """
+    from sim.calibration_report import write_calibration
+
+    spec = parse_executor(executor)
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out: {out} exists and is not a folder")
+    problem = make_problem(scenario_path, targets_path, priors_path, shenzhen_increment, engine)
+    start = time.perf_counter()
+    with open_executor(spec) as ex:
+        populations = abc_smc(problem.simulator(), problem.distance, problem.prior, particles, generations,
+                              min_epsilon, seed, ex, progress=not quiet)
+        posterior = populations[-1]
+        point, point_sums = point_estimate(problem, posterior, ex, problem.scenario.replications)
+        values, sums = posterior_predictive(problem, posterior, predictive, seed, ex, progress=not quiet)
+    wall = time.perf_counter() - start
+    write_calibration(out, problem, populations, point, point_sums, values, sums, wall_time=wall, seed=seed,
+                      executor=spec.describe(), options={"particles": particles, "generations": generations,
+                                                         "min_epsilon": min_epsilon, "predictive": predictive,
+                                                         "engine": engine})
+    click.echo(f"calibrated in {wall:.0f} s ({spec.describe()}): {len(populations)} generations, "
+               f"final ε = {posterior.epsilon:.4f}, {sum(p.simulations for p in populations)} simulations")
+    click.echo(f"wrote {out}/")

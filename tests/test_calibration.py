@@ -1,0 +1,232 @@
+"""Calibration machinery: ABC-SMC against exact posteriors, targets and priors, the summaries, the
+command on a tiny budget, and the shipped calibration reproducing the documented 2023 counts."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from sim.calibration import (
+    BASELINE_PATH,
+    PRIORS_PATH,
+    TARGETS_PATH,
+    Layout,
+    Prior,
+    PriorSpec,
+    abc_smc,
+    documented_counts,
+    load_targets,
+    make_problem,
+    populations_frame,
+    populations_from_frame,
+    posterior_table,
+    set_value,
+    summarise,
+    weighted_correlation,
+    weighted_quantile,
+)
+from sim.cli import main
+from sim.executors import parse_executor
+from sim.model import ModuModel
+from sim.parameters import CALIBRATED_PATH, calibrated_defaults
+from sim.runner import run_ensemble
+from sim.scenario import load_scenario
+
+SERIAL = parse_executor("serial")
+
+
+def normal_model(values, seeds):
+    """y ~ N(θ, 0.5²): one summary per row."""
+    return np.array([[np.random.default_rng(s).normal(v[0], 0.5)] for v, s in zip(values, seeds, strict=True)])
+
+
+def sum_model(values, seeds):
+    """y ~ N(θ1 + θ2, 0.05²): only the sum is identified."""
+    return np.array([[np.random.default_rng(s).normal(v[0] + v[1], 0.05)] for v, s in zip(values, seeds, strict=True)])
+
+
+def test_abc_smc_recovers_the_conjugate_normal_posterior():
+    # Prior N(0, 1) (truncated at ±6, immaterial), one observation y = 1 with noise sd 0.5:
+    # the exact posterior is N(0.8, 1/5).
+    prior = Prior((PriorSpec(target="theta", kind="normal", mean=0.0, sd=1.0, low=-6, high=6, why="test"),))
+    pops = abc_smc(normal_model, lambda s: np.abs(s[:, 0] - 1.0), prior, n_particles=600, max_generations=12,
+                   min_epsilon=0.03, seed=3, executor=SERIAL, progress=False)
+    post = pops[-1]
+    assert post.epsilon <= 0.05
+    mean = np.average(post.theta[:, 0], weights=post.weights)
+    sd = np.sqrt(np.average((post.theta[:, 0] - mean) ** 2, weights=post.weights))
+    se = np.sqrt(0.2 / post.ess())
+    assert abs(mean - 0.8) < 4 * se + 0.01
+    assert abs(sd - np.sqrt(0.2)) / np.sqrt(0.2) < 0.15
+    assert [p.epsilon for p in pops[1:]] == sorted([p.epsilon for p in pops[1:]], reverse=True)
+
+
+def test_abc_smc_reports_a_non_identified_pair_as_unconstrained_and_correlated():
+    uniform = dict(kind="uniform", low=0.0, high=1.0, why="test")
+    prior = Prior((PriorSpec(target="a", **uniform), PriorSpec(target="b", **uniform)))
+    pops = abc_smc(sum_model, lambda s: np.abs(s[:, 0] - 1.0), prior, n_particles=400, max_generations=8,
+                   min_epsilon=0.05, seed=5, executor=SERIAL, progress=False)
+    post = pops[-1]
+    table = posterior_table(prior, post).set_index("quantity")
+    total = post.theta.sum(axis=1)
+    assert abs(np.average(total, weights=post.weights) - 1.0) < 0.05            # the sum is pinned...
+    assert (table.width_ratio > 0.6).all()                                       # ...each part is not
+    assert weighted_correlation(post.theta, post.weights)[0, 1] < -0.8
+
+
+def test_abc_smc_is_the_same_on_every_executor():
+    problem = make_problem(BASELINE_PATH, TARGETS_PATH, PRIORS_PATH, "gross")
+    runs = [abc_smc(problem.simulator(), problem.distance, problem.prior, n_particles=8, max_generations=2,
+                    min_epsilon=0.0, seed=11, executor=parse_executor(e), progress=False, chunk=3)
+            for e in ("serial", "processes:2")]
+    for a, b in zip(*runs, strict=True):
+        assert a.simulations == b.simulations
+        np.testing.assert_array_equal(a.theta, b.theta)
+        np.testing.assert_array_equal(a.summaries, b.summaries)
+
+
+def test_populations_round_trip_through_their_table():
+    problem = make_problem(BASELINE_PATH, TARGETS_PATH, PRIORS_PATH, "gross")
+    pops = abc_smc(problem.simulator(), problem.distance, problem.prior, n_particles=6, max_generations=2,
+                   min_epsilon=0.0, seed=2, executor=SERIAL, progress=False)
+    back = populations_from_frame(problem.prior, populations_frame(problem.prior, pops))
+    for a, b in zip(pops, back, strict=True):
+        np.testing.assert_allclose(a.theta, b.theta)
+        np.testing.assert_allclose(a.weights, b.weights)
+        assert (a.generation, a.simulations) == (b.generation, b.simulations)
+
+
+def test_weighted_quantile_with_equal_weights_is_the_hazen_quantile_and_ignores_zero_weights():
+    x = np.random.default_rng(0).normal(size=101)
+    for q in (0.05, 0.5, 0.95):
+        assert weighted_quantile(x, np.ones_like(x), q) == pytest.approx(np.quantile(x, q, method="hazen"))
+    assert weighted_quantile(np.array([1.0, 2.0, 100.0]), np.array([1.0, 1.0, 0.0]), 0.5) == pytest.approx(1.5)
+
+
+def test_targets_record_every_figure_with_its_source_and_both_readings():
+    targets = load_targets()
+    assert all(f.source for f in targets.figures)
+    by_id = {f.id: f for f in targets.figures}
+    assert by_id["beijing_2016"].value == 39800 and by_id["shenzhen_2023"].value == 63800
+    assert "4.26万" in by_id["shenzhen_gross_2016_2023"].source
+    gross = {f.id for f in targets.fitted("gross")}
+    misprint = {f.id for f in targets.fitted("misprint")}
+    assert gross - misprint == {"shenzhen_gross_2016_2023"}
+    assert misprint == {"beijing_2023", "shenzhen_2023"}
+    assert set(targets.shenzhen_increment["readings"]) == {"gross", "misprint"}
+
+
+def test_problem_checks_the_scenario_against_the_documented_initial_counts(tmp_path: Path):
+    raw = yaml.safe_load(BASELINE_PATH.read_text())
+    raw["cities"][0]["firms"] = 40000
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    result = CliRunner().invoke(main, ["calibrate", "--scenario", str(bad), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "cities[Beijing].firms: 40000" in result.stderr and "39800" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_targets_and_priors_files_are_refused_in_one_line(tmp_path: Path):
+    targets = tmp_path / "t.yaml"
+    targets.write_text("name: x\nfigures: [{id: a, city: Nowhere, year: 2023, quantity: firms, value: 1, "
+                       "role: target, source: s}]\nshenzhen_increment: {}\n")
+    result = CliRunner().invoke(main, ["calibrate", "--targets", str(targets), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "figures[a].city: 'Nowhere'" in result.stderr
+    priors = tmp_path / "p.yaml"
+    priors.write_text("steps_per_year: 4\npriors: [{target: parameters.no_such, kind: uniform, low: 0, high: 1, why: w}]\n")
+    result = CliRunner().invoke(main, ["calibrate", "--priors", str(priors), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "priors[0].target" in result.stderr and "no_such" in result.stderr
+    result = CliRunner().invoke(main, ["calibrate", "--shenzhen-increment", "net"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_set_value_reaches_parameters_nested_weights_cities_and_budgets():
+    data = load_scenario(BASELINE_PATH).resolved()
+    set_value(data, "parameters.network_effect", 0.7)
+    set_value(data, "exit_rate", 0.02)
+    set_value(data, "parameters.lever_effects.compute.upstream", 0.9)
+    set_value(data, "cities.Shanghai.attractiveness", -0.5)
+    budgets = [c["policy"]["budget"] for c in data["cities"] if c.get("policy")]
+    set_value(data, "budget_scale", 2.0)
+    assert data["parameters"]["network_effect"] == 0.7 and data["parameters"]["exit_rate"] == 0.02
+    assert data["parameters"]["lever_effects"]["compute"]["upstream"] == 0.9
+    assert next(c for c in data["cities"] if c["name"] == "Shanghai")["attractiveness"] == -0.5
+    assert [c["policy"]["budget"] for c in data["cities"] if c.get("policy")] == [2 * b for b in budgets]
+    for bad in ("parameters.nonsense", "cities.Atlantis.attractiveness", "cities.Beijing.nonsense"):
+        with pytest.raises(KeyError):
+            set_value(data, bad, 1.0)
+
+
+@pytest.mark.parametrize("engine", ["agents", "counts"])
+def test_summaries_follow_the_growth_accounting(engine: str):
+    raw = load_scenario(BASELINE_PATH).resolved()
+    raw.update(engine=engine)
+    from sim.scenario import Scenario
+
+    scenario = Scenario.model_validate(raw)
+    model = ModuModel(scenario, rng=4, record_events=False)
+    model.run()
+    layout, s = Layout.of(scenario), summarise(model)
+    frame = model.history.firms_frame()
+    final = frame[frame.step == frame.step.max()].groupby("city", sort=False).firms.sum()
+    np.testing.assert_array_equal(layout.firms(s)[-1], final[list(layout.cities)].to_numpy())
+    flows = frame.groupby("city", sort=False)[["births", "deaths", "moves_in", "moves_out"]].sum().loc[list(layout.cities)]
+    np.testing.assert_array_equal(layout.inflow(s)[-1], (flows.births + flows.moves_in).to_numpy())
+    assert layout.moves(s)[-1] == flows.moves_in.sum() == flows.moves_out.sum()
+    outflow = layout.inflow(s)[-1] - (layout.firms(s)[-1] - layout.firms(s)[0])
+    np.testing.assert_array_equal(outflow, (flows.deaths + flows.moves_out).to_numpy())
+
+
+def test_documented_counts_cover_only_the_scenarios_cities_and_span():
+    points = documented_counts(load_scenario(BASELINE_PATH))
+    assert set(zip(points.city, points.year, points.firms, strict=True)) == {
+        ("Beijing", 2016.0, 39800), ("Shenzhen", 2016.0, 36100), ("Shanghai", 2016.0, 26500),
+        ("Beijing", 2023.0, 47800), ("Shenzhen", 2023.0, 63800)}
+
+
+def test_shipped_calibration_is_what_the_baseline_reads_and_it_reproduces_2023():
+    calibrated = calibrated_defaults(CALIBRATED_PATH)
+    scenario = load_scenario(BASELINE_PATH)
+    for name, value in calibrated["parameters"].items():
+        assert getattr(scenario.parameters, name) == pytest.approx(value)
+    for city in scenario.cities:
+        if city.name in calibrated["cities"]:
+            assert city.attractiveness == pytest.approx(calibrated["cities"][city.name]["attractiveness"])
+    firms = run_ensemble(scenario, executor="serial", progress=False).tables["firms"]
+    final = firms[firms.year == 2023].groupby(["replication", "city"]).firms.sum().groupby("city").median()
+    for fig in load_targets().fitted("misprint"):
+        assert final[fig.city] == pytest.approx(fig.value, rel=0.03), fig.id
+
+
+@pytest.mark.slow
+def test_calibrate_command_writes_everything_on_a_tiny_budget(tmp_path: Path):
+    raw = yaml.safe_load(BASELINE_PATH.read_text())
+    raw["replications"] = 3
+    scenario = tmp_path / "baseline.yaml"
+    scenario.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    shipped = CALIBRATED_PATH.read_bytes()
+    out = tmp_path / "cal"
+    result = CliRunner().invoke(main, ["calibrate", "--scenario", str(scenario), "--particles", "12",
+                                       "--generations", "2", "--predictive", "12", "--executor", "serial",
+                                       "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert CALIBRATED_PATH.read_bytes() == shipped                      # only --out is written
+    for name in ("calibrated.yaml", "report.md", "populations.csv", "posterior.csv", "predictive.csv",
+                 "manifest.json", "figures/fit.png", "figures/posterior.png", "figures/pairs.png",
+                 "figures/forecast_shanghai.png"):
+        assert (out / name).exists(), name
+    assert not (out / "INCOMPLETE").exists()
+    values = calibrated_defaults(out / "calibrated.yaml")
+    priors = {s.target: s for s in make_problem(scenario, TARGETS_PATH, PRIORS_PATH, "gross").prior.specs}
+    for name, value in values["parameters"].items():
+        spec = priors[f"parameters.{name}"]
+        assert spec.low <= value <= spec.high
+    assert set(values["cities"]) == {"Beijing", "Shenzhen", "Shanghai"}
+    report = (out / "report.md").read_text()
+    for section in ("## Data", "## Posterior and identification", "## Fit", "## Forecast", "## Validation"):
+        assert section in report
