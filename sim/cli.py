@@ -95,6 +95,9 @@ main.add_command(calibrate)
 from sim.sensitivity import sensitivity  # noqa: E402
 
 main.add_command(sensitivity)
+from sim.rerun import rerun_command  # noqa: E402
+
+main.add_command(rerun_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -68,8 +68,12 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (sorted keys, indented)."""
-    atomic_write(path, lambda h: h.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"))
+    """Write JSON atomically, indented, keys in the order given.
+
+    Not sorted: a manifest's scenario must keep its order of sectors, which
+    decides the random stream (``modu rerun`` reads it back).
+    """
+    atomic_write(path, lambda h: h.write(json.dumps(data, indent=2, default=str) + "\n"))
 
 
 def sha256(path: Path) -> str:

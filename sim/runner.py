@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from sim.scenario import Scenario
 
 TABLES = ("firms", "cities", "flows", "metrics")
 """The tidy tables of a run (spec §5), each with a leading ``replication`` column."""
+
+SEED_RULE = "SeedSequence(seed, spawn_key=(replication,))"
+"""How a run's replications draw their seeds (recorded in manifests; ``modu rerun`` relies on it)."""
 
 
 def replication_seed(seed: int, *key: int) -> np.random.SeedSequence:
@@ -103,7 +107,7 @@ def run_ensemble(scenario: Scenario, replications: int | None = None, seed: int 
 
 
 def write_run(ensemble: Ensemble, out: Path, figures: bool = True, wall_time: float | None = None,
-              source: str | None = None) -> list[str]:
+              source: str | None = None, **fields: Any) -> list[str]:
     """Write a run's folder: the four CSVs, figures (PNG and SVG) and ``manifest.json`` last.
 
     Args:
@@ -112,6 +116,7 @@ def write_run(ensemble: Ensemble, out: Path, figures: bool = True, wall_time: fl
         figures: also draw the figures into ``out/figures``.
         wall_time: seconds the simulation took (recorded in the manifest).
         source: the scenario file the run came from.
+        fields: further manifest entries (e.g. ``rerun_of``).
 
     Returns:
         The files written, relative to ``out``.
@@ -133,6 +138,5 @@ def write_run(ensemble: Ensemble, out: Path, figures: bool = True, wall_time: fl
         write_json(out / "manifest.json", manifest(
             out, written, scenario_file=source, scenario=scenario.resolved(), scenario_hash=scenario.digest(),
             seed=ensemble.seed, replications=ensemble.replications, spawn_keys=ensemble.spawn_keys(),
-            seed_rule="SeedSequence(seed, spawn_key=(replication,))", executor=ensemble.executor,
-            wall_time_s=wall_time, complete=True))
+            seed_rule=SEED_RULE, executor=ensemble.executor, wall_time_s=wall_time, complete=True, **fields))
     return written + ["manifest.json"]

@@ -272,8 +272,17 @@ class Scenario(_Strict):
 
     def digest(self) -> str:
         """SHA-256 of the resolved scenario (canonical JSON)."""
-        text = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return digest_of(self.resolved())
+
+
+def digest_of(resolved: dict[str, Any]) -> str:
+    """SHA-256 of a resolved scenario as plain data (compact JSON), as manifests record it in ``scenario_hash``.
+
+    Keys keep their order: the order of ``sectors`` (and of ``cities``) decides
+    which random numbers each sector draws, so it is part of what a run is.
+    """
+    text = json.dumps(resolved, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 DEFAULT_CROSS_COMPLEMENTARITY = 0.25
