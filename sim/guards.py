@@ -91,8 +91,8 @@ class Needs:
         peak_firms: expected peak of firms in one replication (``inf`` if beyond float range).
         growth_per_step: expected net growth rate per step (births − exits, as a share of the initial firms).
         engine_bytes: peak memory of one replication's firms (columns or counts), bytes.
-        running: replications running at once.
-        memory_bytes: peak memory of the whole run (running replications plus the gathered tables), bytes.
+        running: replications running at once on this machine (0 on a remote cluster).
+        memory_bytes: peak memory on this machine (replications running here plus the gathered tables), bytes.
         firms_rows: rows of ``firms.csv``.
         output_bytes: size of the CSVs, bytes.
         seconds: lower bound of the wall time, seconds.
@@ -137,11 +137,12 @@ def estimate(scenario: Scenario, replications: int | None = None, workers: int =
     Args:
         scenario: the validated scenario.
         replications: how many (default: the scenario's).
-        workers: replications running at once (0: as many as there are replications).
+        workers: replications running at once on this machine; 0 for a remote cluster (an executor
+            ``dask:ADDRESS``), whose workers' memory is not this machine's and which may run them all at once.
     """
     p = scenario.parameters
     reps = scenario.replications if replications is None else replications
-    running = reps if workers <= 0 else min(workers, reps)
+    running = max(0, min(workers, reps))
     n_city, n_sector, steps = len(scenario.cities), len(scenario.sectors), scenario.time.steps
     path = expected_firms(scenario)
     peak = float(path.max())
@@ -164,7 +165,7 @@ def estimate(scenario: Scenario, replications: int | None = None, workers: int =
     events = 0.0 if scenario.engine == "counts" else float(path[:-1].sum()) * (p.birth_rate + exit_hazard + p.relocation_rate)
     if p.births_per_step is not None and scenario.engine == "agents":
         events += p.births_per_step * steps
-    seconds = math.ceil(reps / running) * (steps * per_step + EVENT_SECONDS * events)
+    seconds = math.ceil(reps / (running or reps)) * (steps * per_step + EVENT_SECONDS * events)
     return Needs(peak_firms=peak, growth_per_step=growth, engine_bytes=engine_bytes, running=running,
                  memory_bytes=memory_bytes, firms_rows=reps * rows["firms"], output_bytes=output_bytes, seconds=seconds)
 
@@ -207,7 +208,7 @@ def check_run(scenario: Scenario, source: str, replications: int | None = None, 
         scenario: the validated scenario.
         source: the scenario's file (the refusal names it).
         replications: how many (default: the scenario's).
-        workers: replications running at once (0: all of them).
+        workers: replications running at once on this machine (0: a remote cluster).
         out: the output folder (checked for disk space), or None.
 
     Raises:

@@ -67,6 +67,14 @@ def test_the_counts_engine_memory_does_not_depend_on_firms():
     assert huge.peak_firms > 1e9 and estimate(growing("agents", firms=1_000_000_000)).memory_bytes > 100 * GiB
 
 
+def test_a_remote_cluster_holds_the_replications_and_runs_them_at_once():
+    scenario = growing("agents", firms=100_000)
+    local, remote = estimate(scenario, replications=8, workers=2), estimate(scenario, replications=8, workers=0)
+    assert remote.running == 0 and local.running == 2
+    assert local.memory_bytes - remote.memory_bytes > 2 * local.engine_bytes
+    assert remote.seconds == pytest.approx(local.seconds / 4)
+
+
 def test_output_rows_are_replications_times_steps_cities_and_sectors():
     scenario = make_scenario([{"name": c, "firms": 10} for c in "ABC"], sectors={"u": 0.5, "d": 0.5}, steps=8)
     assert estimate(scenario, replications=7).firms_rows == 7 * 9 * 3 * 2
