@@ -255,10 +255,11 @@ def make_page(scenario: str | Path | Scenario | None = None) -> Any:
     Each browser session (or notebook display) gets its own model.
     """
     _offline_solara()
+    # Mesa 3.3's ComponentsView trips Solara's hook check at import; the early return it flags is harmless.
+    warnings.filterwarnings("ignore", message=r".*ComponentsView: `use_state` found despite early return", category=UserWarning)
     import solara
     from mesa.visualization import SolaraViz
 
-    warnings.filterwarnings("ignore", message=r".*ComponentsView: `use_state` found despite early return", category=UserWarning)
     base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario or DEFAULT_SCENARIO)
     params = app_parameters(base)
     defaults = {k: (v["value"] if isinstance(v, dict) else v) for k, v in params.items()}

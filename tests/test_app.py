@@ -109,8 +109,15 @@ def test_live_views_draw_the_model_as_it_steps(base):
     ipywidgets = pytest.importorskip("ipywidgets")
     from sim.app import counts_view, map_view, shares_view, state_view
 
+    def render(view, model):
+        def View():  # noqa: N802 (a Solara component)
+            return view(model)
+
+        box, _ = solara.render(solara.component(View)(), handle_error=False)
+        return box
+
     def images(view, model):
-        box, _ = solara.render(solara.component(lambda: view(model))(), handle_error=False)
+        box = render(view, model)
         found, stack = [], [box]
         while stack:
             widget = stack.pop()
@@ -126,8 +133,15 @@ def test_live_views_draw_the_model_as_it_steps(base):
     model.step()
     for view, pngs in before.items():
         assert images(view, model) != pngs, f"{view.__name__} did not change after a step"
-    box, _ = solara.render(solara.component(lambda: state_view(model))(), handle_error=False)
-    assert "step 1 of 8" in box.children[0].unsafe_innerHTML
+    assert "step 1 of 8" in render(state_view, model).children[0].unsafe_innerHTML
+
+
+def test_the_page_renders_as_it_would_in_jupyter():
+    solara = pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
+    from sim.app import page
+
+    box, _ = solara.render(page, handle_error=False)  # what displaying `page` in a notebook does
+    assert box.children
 
 
 @pytest.mark.browser
