@@ -98,6 +98,9 @@ main.add_command(sensitivity)
 from sim.rerun import rerun_command  # noqa: E402
 
 main.add_command(rerun_command)
+from sim.compare import compare  # noqa: E402
+
+main.add_command(compare)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -89,8 +89,22 @@ def growth_accounting(firms: pd.DataFrame) -> pd.DataFrame:
 def plot_growth_accounting(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     """Where each city's change comes from: births − deaths (positive-sum) and moves in − out (zero-sum)."""
     acc = growth_accounting(tables["firms"])
-    x = np.arange(len(acc))
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(acc) + 2), 5))
+    draw_growth_accounting(ax, acc)
+    ax.set(ylabel="firms over the run (mean over replications)", title="Growth accounting")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_growth_accounting(ax: plt.Axes, acc: pd.DataFrame) -> None:
+    """Stacked bars per row of ``acc`` (births, moves in up; deaths, moves out down) and the net change as a diamond.
+
+    Args:
+        ax: where to draw.
+        acc: one row per city with columns ``births, deaths, moves_in, moves_out, net`` (levels or differences).
+    """
+    x = np.arange(len(acc))
     parts = [("births", acc.births, "#2a9d8f"), ("moves in", acc.moves_in, "#8ab17d"),
              ("deaths", -acc.deaths, "#e76f51"), ("moves out", -acc.moves_out, "#f4a261")]
     pos = np.zeros(len(acc))
@@ -104,10 +118,6 @@ def plot_growth_accounting(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     ax.scatter(x, acc.net, color="k", marker="D", zorder=5, label="net change")
     ax.axhline(0, color="k", linewidth=0.8)
     ax.set_xticks(x, acc.index, rotation=30, ha="right")
-    ax.set(ylabel="firms over the run (mean over replications)", title="Growth accounting")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 def plot_spending(tables: dict[str, pd.DataFrame]) -> plt.Figure:
