@@ -118,14 +118,16 @@ def plot_phase(summary: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, out
     """Mean final ``outcome`` over two swept parameters (averaged over replications and any other swept ones).
 
     A full grid is drawn as cells, a sample as points with interpolated contours.
-    The colour scale of HHI runs from 1/n (n non-pool cities evenly sized) to 1 (one city holds all).
+    The colour scale of HHI starts at 1/n (n non-pool cities evenly sized; 1 is one city
+    holding all) and ends at the largest value found, so that structure within the swept
+    region shows; cells are annotated with their values.
     """
     ok = summary[summary.status == "ok"]
     cells = ok.groupby([x, y])[outcome].mean()
     xs, ys = np.sort(ok[x].unique()), np.sort(ok[y].unique())
     n_cities = int(metrics["cities"].iloc[0])
     lo = 1 / n_cities if outcome == "hhi" else min(cells.min(), 0.0)
-    norm = Normalize(lo, 1.0 if outcome in ("hhi", "top1_share", "gini") else cells.max())
+    norm = Normalize(lo, max(cells.max(), lo + 1e-9))
     fig, ax = plt.subplots(figsize=(7, 5.5))
     if len(cells) == len(xs) * len(ys):  # a full grid
         grid = cells.unstack(y).reindex(index=xs, columns=ys).to_numpy().T
@@ -142,7 +144,8 @@ def plot_phase(summary: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, out
         if len(cells) >= 4:
             ax.tricontourf(px, py, cells.to_numpy(), levels=12, cmap="magma", norm=norm)
         mesh = ax.scatter(px, py, c=cells.to_numpy(), cmap="magma", norm=norm, edgecolor="w", s=40)
-    fig.colorbar(mesh, ax=ax, label=f"mean final {OUTCOME_LABELS.get(outcome, outcome)}")
+    scale = f" (even split: {lo:.2f}; one city: 1)" if outcome == "hhi" else ""
+    fig.colorbar(mesh, ax=ax, label=f"mean final {OUTCOME_LABELS.get(outcome, outcome)}{scale}")
     ax.set(xlabel=x, ylabel=y, title=f"Concentration at the end: mean final {OUTCOME_LABELS.get(outcome, outcome)}")
     fig.tight_layout()
     return fig
