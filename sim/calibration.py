@@ -404,6 +404,8 @@ class Population:
         distances: each particle's distance to the data.
         summaries: each particle's summary vector.
         simulations: proposals simulated to fill the generation.
+        wall_time: seconds from the start of the run to the end of this generation
+            (``nan`` when not recorded).
     """
 
     generation: int
@@ -413,6 +415,7 @@ class Population:
     distances: np.ndarray
     summaries: np.ndarray
     simulations: int
+    wall_time: float = math.nan
 
     @property
     def acceptance(self) -> float:
@@ -425,12 +428,16 @@ class Population:
 
 
 def populations_frame(prior: Prior, populations: list[Population]) -> pd.DataFrame:
-    """All generations as one table: generation, epsilon, simulations, weight, distance, then each quantity (natural scale)."""
+    """All generations as one table (natural scale), one row per particle.
+
+    Columns: generation, epsilon, simulations, wall_time_s, weight, distance, then each quantity.
+    """
     parts = []
     for pop in populations:
         frame = pd.DataFrame(prior.natural(pop.theta), columns=prior.labels)
         frame.insert(0, "distance", pop.distances)
         frame.insert(0, "weight", pop.weights)
+        frame.insert(0, "wall_time_s", pop.wall_time)
         frame.insert(0, "simulations", pop.simulations)
         frame.insert(0, "epsilon", pop.epsilon)
         frame.insert(0, "generation", pop.generation)
@@ -439,7 +446,7 @@ def populations_frame(prior: Prior, populations: list[Population]) -> pd.DataFra
 
 
 def populations_from_frame(prior: Prior, frame: pd.DataFrame, source: str = "populations") -> list[Population]:
-    """Read back :func:`populations_frame` (without the summaries, which it does not keep).
+    """Read back :func:`populations_frame` (without the summaries, which it does not keep), e.g. to resume.
 
     Raises:
         BadInputError: if the table's columns are not this prior's quantities.
@@ -451,8 +458,9 @@ def populations_from_frame(prior: Prior, frame: pd.DataFrame, source: str = "pop
     pops = []
     for g, rows in frame.groupby("generation", sort=True):
         pops.append(Population(int(g), float(rows.epsilon.iloc[0]), prior.internal(rows[prior.labels].to_numpy()),
-                               rows.weight.to_numpy() / rows.weight.sum(), rows.distance.to_numpy(),
-                               np.empty((len(rows), 0)), int(rows.simulations.iloc[0])))
+                               rows.weight.to_numpy(), rows.distance.to_numpy(), np.empty((len(rows), 0)),
+                               int(rows.simulations.iloc[0]),
+                               float(rows.wall_time_s.iloc[0]) if "wall_time_s" in rows else math.nan))
     return pops
 
 
@@ -467,7 +475,7 @@ def weighted_quantile(x: np.ndarray, weights: np.ndarray, q: float | np.ndarray)
 def abc_smc(simulate: Simulator, distance: Callable[[np.ndarray], np.ndarray], prior: Prior, n_particles: int,
             max_generations: int, min_epsilon: float, seed: int, executor: ExecutorSpec | Executor,
             quantile: float = 0.5, min_acceptance: float = 0.02, chunk: int = 25,
-            progress: bool = True) -> list[Population]:
+            progress: bool = True, start: list[Population] | None = None) -> list[Population]:
     """Approximate the posterior by ABC-SMC with adaptive tolerances.
 
     Generation 0 samples the prior. Generation t ≥ 1 sets ε_t to the weighted
@@ -494,20 +502,31 @@ def abc_smc(simulate: Simulator, distance: Callable[[np.ndarray], np.ndarray], p
         min_acceptance: the lowest acceptance rate worth paying for.
         chunk: simulations per executor task.
         progress: show progress bars.
+        start: the populations of an earlier run with the same settings, to resume from
+            (the generations' seeds do not depend on when they run).
 
     Returns:
         The populations, generation 0 first.
     """
     budget = int(math.ceil(n_particles / min_acceptance))
-    rng = np.random.default_rng(replication_seed(seed, 0, 0, 0))
-    theta = prior.sample(rng, n_particles)
-    seeds = [replication_seed(seed, 1, 0, k) for k in range(n_particles)]
-    with tqdm(total=n_particles, desc="ABC generation 0 (prior)", unit="sim", disable=not progress) as bar:
-        summaries = run_batch(simulate, prior.natural(theta), seeds, executor, chunk, bar)
-    populations = [Population(0, math.inf, theta, np.full(n_particles, 1.0 / n_particles), distance(summaries),
-                              summaries, n_particles)]
-    for g in range(1, max_generations):
+    t0 = time.perf_counter()
+    if start:
+        populations = list(start)
+        done = populations[-1].wall_time
+        offset = done if math.isfinite(done) else 0.0
+    else:
+        offset = 0.0
+        rng = np.random.default_rng(replication_seed(seed, 0, 0, 0))
+        theta = prior.sample(rng, n_particles)
+        seeds = [replication_seed(seed, 1, 0, k) for k in range(n_particles)]
+        with tqdm(total=n_particles, desc="ABC generation 0 (prior)", unit="sim", disable=not progress) as bar:
+            summaries = run_batch(simulate, prior.natural(theta), seeds, executor, chunk, bar)
+        populations = [Population(0, math.inf, theta, np.full(n_particles, 1.0 / n_particles), distance(summaries),
+                                  summaries, n_particles, time.perf_counter() - t0)]
+    for g in range(len(populations), max_generations):
         prev = populations[-1]
+        if prev.epsilon <= min_epsilon:
+            break
         epsilon = max(float(weighted_quantile(prev.distances, prev.weights, quantile)), min_epsilon)
         cov = 2.0 * np.atleast_2d(np.cov(prev.theta.T, aweights=prev.weights))
         kernel = stats.multivariate_normal(mean=np.zeros(len(prior.specs)), cov=cov, allow_singular=True)
@@ -538,9 +557,7 @@ def abc_smc(simulate: Simulator, distance: Callable[[np.ndarray], np.ndarray], p
                                                           ).reshape(len(theta), -1), axis=1)
         w = np.exp(log_w - log_w.max())
         populations.append(Population(g, epsilon, theta, w / w.sum(), np.array([a[1] for a in accepted]),
-                                      np.array([a[2] for a in accepted]), proposed))
-        if epsilon <= min_epsilon:
-            break
+                                      np.array([a[2] for a in accepted]), proposed, offset + time.perf_counter() - t0))
     return populations
 
 
@@ -670,6 +687,23 @@ def point_estimate(problem: Problem, posterior: Population, executor: ExecutorSp
     return values, sums
 
 
+def symmetric_run(problem: Problem, point: np.ndarray, executor: ExecutorSpec | Executor, replications: int,
+                  chunk: int = 5) -> np.ndarray:
+    """The point estimate with the fitted cities' constants set to their mean, on the scenario's seeds.
+
+    Shows what the *assumed* city differences (sector mixes, anchors, policies)
+    do without the estimated difference between the constants. Returns the
+    summaries ``[r, m]``.
+    """
+    idx = [problem.prior.names.index(f"cities.{f.city}.attractiveness") for f in problem.fitted
+           if f.quantity == "firms" and f"cities.{f.city}.attractiveness" in problem.prior.names]
+    values = np.array(point, dtype=float)
+    if idx:
+        values[idx] = values[idx].mean()
+    seeds = [replication_seed(problem.scenario.seed, r) for r in range(replications)]
+    return run_batch(problem.simulator(), np.tile(values, (replications, 1)), seeds, executor, chunk)
+
+
 def posterior_predictive(problem: Problem, posterior: Population, draws: int, seed: int, executor: ExecutorSpec | Executor,
                          chunk: int = 25, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Resample ``draws`` particles by weight and simulate each with a fresh seed.
@@ -741,6 +775,23 @@ def predictive_outputs(problem: Problem, summaries: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def resume_populations(path: Path, prior: Prior, particles: int) -> list[Population]:
+    """The populations of an earlier run, checked against this run's priors and particle count.
+
+    Raises:
+        BadInputError: unreadable file, other quantities or another number of particles.
+    """
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"--resume: {path}: cannot read: {' '.join(str(exc).split())}") from None
+    populations = populations_from_frame(prior, frame, f"--resume: {path}")
+    sizes = {len(p.theta) for p in populations}
+    if sizes != {particles}:
+        raise BadInputError(f"--resume: {path}: generations of {sorted(sizes)} particles, but --particles is {particles}")
+    return populations
+
+
 # ----------------------------------------------------------------------------- the command
 @click.command()
 @click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, path_type=Path), default=BASELINE_PATH,
@@ -765,11 +816,13 @@ def predictive_outputs(problem: Problem, summaries: np.ndarray) -> pd.DataFrame:
 @executor_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=CALIBRATION_DIR, show_default=True,
               help="Folder for calibrated.yaml, report.md, figures/ and tables (scenarios read calibration/).")
+@click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="populations.csv of an earlier run with the same settings: continue its ABC from its last generation.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @refusals
 def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzhen_increment: str, particles: int,
               generations: int, min_epsilon: float, predictive: int, engine: str, seed: int, executor: str, out: Path,
-              quiet: bool) -> None:
+              resume_path: Path | None, quiet: bool) -> None:
     """Estimate the behavioural parameters and city constants by ABC-SMC against the 2016-2023 counts.
 
     Writes calibrated.yaml (the point estimate scenarios read by default when
@@ -782,18 +835,24 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out: {out} exists and is not a folder")
     problem = make_problem(scenario_path, targets_path, priors_path, shenzhen_increment, engine)
+    resumed = resume_populations(resume_path, problem.prior, particles) if resume_path else None
     start = time.perf_counter()
     with open_executor(spec) as ex:
         populations = abc_smc(problem.simulator(), problem.distance, problem.prior, particles, generations,
-                              min_epsilon, seed, ex, progress=not quiet)
+                              min_epsilon, seed, ex, progress=not quiet, start=resumed)
         posterior = populations[-1]
         point, point_sums = point_estimate(problem, posterior, ex, problem.scenario.replications)
+        symmetric_sums = symmetric_run(problem, point, ex, problem.scenario.replications)
         values, sums = posterior_predictive(problem, posterior, predictive, seed, ex, progress=not quiet)
-    wall = time.perf_counter() - start
-    write_calibration(out, problem, populations, point, point_sums, values, sums, wall_time=wall, seed=seed,
+    abc_time = populations[-1].wall_time
+    wall = time.perf_counter() - start + (resumed[-1].wall_time if resumed and math.isfinite(resumed[-1].wall_time)
+                                          else 0.0)
+    write_calibration(out, problem, populations, point, point_sums, symmetric_sums, values, sums, wall_time=wall,
+                      seed=seed,
                       executor=spec.describe(), options={"particles": particles, "generations": generations,
                                                          "min_epsilon": min_epsilon, "predictive": predictive,
-                                                         "engine": engine})
+                                                         "engine": engine, "resumed_from": str(resume_path or ""),
+                                                         "abc_wall_time_s": abc_time})
     click.echo(f"calibrated in {wall:.0f} s ({spec.describe()}): {len(populations)} generations, "
                f"final ε = {posterior.epsilon:.4f}, {sum(p.simulations for p in populations)} simulations")
     click.echo(f"wrote {out}/")

@@ -98,6 +98,29 @@ def test_populations_round_trip_through_their_table():
         assert (a.generation, a.simulations) == (b.generation, b.simulations)
 
 
+def test_a_resumed_run_continues_as_if_never_interrupted():
+    prior = Prior((PriorSpec(target="theta", kind="normal", mean=0.0, sd=1.0, low=-6, high=6, why="test"),))
+    kwargs = dict(n_particles=50, min_epsilon=0.0, seed=8, executor=SERIAL, progress=False)
+    distance = lambda s: np.abs(s[:, 0] - 1.0)  # noqa: E731
+    whole = abc_smc(normal_model, distance, prior, max_generations=4, **kwargs)
+    first = abc_smc(normal_model, distance, prior, max_generations=2, **kwargs)
+    saved = populations_from_frame(prior, populations_frame(prior, first))
+    resumed = abc_smc(normal_model, distance, prior, max_generations=4, start=saved, **kwargs)
+    assert [p.generation for p in resumed] == [0, 1, 2, 3]
+    for a, b in zip(whole[2:], resumed[2:], strict=True):
+        np.testing.assert_allclose(a.theta, b.theta)
+        assert a.epsilon == b.epsilon and a.simulations == b.simulations
+    assert resumed[-1].wall_time >= resumed[1].wall_time
+
+
+def test_resume_refuses_a_table_of_other_particles_or_quantities(tmp_path: Path):
+    table = tmp_path / "populations.csv"
+    table.write_text("generation,epsilon,simulations,weight,distance,network_effect\n0,inf,2,0.5,0.1,1.0\n")
+    result = CliRunner().invoke(main, ["calibrate", "--resume", str(table), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--resume" in result.stderr and "missing" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_weighted_quantile_with_equal_weights_is_the_hazen_quantile_and_ignores_zero_weights():
     x = np.random.default_rng(0).normal(size=101)
     for q in (0.05, 0.5, 0.95):
