@@ -233,8 +233,8 @@ def state_view(model: ModuModel) -> Any:
     text = (
         f"<p><b>{model.year:.2f}</b> (step {model.steps} of {model.n_steps}) · leader <b>{html.escape(last.leader)}</b>"
         f" · top-1 share {last.top1_share:.1%} · HHI {last.hhi:.3f}</p>"
-        f"<p>In use: α = {p.network_effect:g}, γ = {p.congestion:g}, κ = {p.network_seed:g}</p>"
-        f"<table class='modu-state'><tr>{head}</tr>{''.join(rows)}</table>"
+        f"<p>In use: α = {p.network_effect:.3g}, γ = {p.congestion:.3g}, κ = {p.network_seed:.3g}</p>"
+        f"<table style='border-spacing: 14px 2px; text-align: right'><tr>{head}</tr>{''.join(rows)}</table>"
         "<p>Budgets in 100 M yuan a year; lever columns are the allocation shares.<br>"
         "Move the sliders, then press <b>Reset</b> to rebuild the model with them.</p>"
     )
