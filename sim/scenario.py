@@ -338,18 +338,18 @@ class UniqueKeySafeLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """Build a mapping; a duplicate key is a YAML error at its line (keys merged in by ``<<`` may be overridden)."""
         seen: set[Any] = set()
-        for key_node, _ in node.value:
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():  # else (`!!map x`) the base refuses
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
+                seen.add(key)  # a set key passes `in` (as a frozenset) but cannot be added
             except TypeError:  # unhashable: the base class refuses it
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
                                                         f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
@@ -410,6 +410,8 @@ def _read_yaml(path: Path, limit: int = MAX_FILE_BYTES) -> tuple[dict[str, Any],
         raise ScenarioError(f"{path}: invalid YAML: {where}{_one_line(problem)}") from None
     except RecursionError:
         raise ScenarioError(f"{path}: invalid YAML: nested too deeply") from None
+    except Exception as exc:  # a constructor failing in a mapping's or list's body, outside construct_object
+        raise ScenarioError(f"{path}: invalid YAML: cannot read: {type(exc).__name__}: {_one_line(exc)}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: (top level): a scenario must be a mapping, got {type(data).__name__}")
     return data, len(raw)
