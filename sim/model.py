@@ -25,6 +25,9 @@ from sim.parameters import LEVERS
 from sim.scenario import Scenario
 from sim.utility import Coefficients, choice_probabilities, entry_utility, marginal_firm_gain, mover_utility
 
+PHASES = ("setup", "events", "exit", "relocation", "entry")
+"""The phases that draw random numbers, each from its own stream per step (:meth:`ModuModel.begin_phase`)."""
+
 EVENT_KINDS = ("initial", "birth", "death", "move")
 """Kinds of firm events in the optional per-firm log (codes 0..3)."""
 
@@ -51,12 +54,14 @@ class ModuModel(mesa.Model):
 
         Args:
             scenario: a validated scenario (see :func:`sim.load_scenario`).
-            rng: seed, ``SeedSequence`` or generator; every random draw comes from it.
+            rng: seed, ``SeedSequence`` or generator; every random draw comes from its
+                seed sequence (one child stream per step and phase, see :meth:`begin_phase`).
                 ``None`` uses the scenario's ``seed``.
             record_events: keep a per-firm event log (births, deaths, moves) so that
                 :meth:`follow` can trace one firm; costs memory proportional to events.
         """
         super().__init__(rng=scenario.seed if rng is None else rng)
+        self._seed = self.rng.bit_generator.seed_seq
         self.scenario = scenario
         self.params = scenario.parameters
         self.sectors = scenario.sector_names
@@ -86,6 +91,7 @@ class ModuModel(mesa.Model):
         self._year_start_firms = np.zeros(n_city)
         self._last_year_growth = np.zeros(n_city)
 
+        self.begin_phase("setup")
         self._populate()
         self.history = History(cities=[c.name for c in self.cities], sectors=self.sectors,
                                pool=np.array([c.pool for c in scenario.cities]),
@@ -124,15 +130,31 @@ class ModuModel(mesa.Model):
         if (self.steps - 1) % self.steps_per_year == 0 and self.steps > 1:
             self._close_year()
             self.adapt_allocations()
+        self.begin_phase("events")
         self.apply_events(step_start)
         for city in self.cities:
             city.invest()
+        self.begin_phase("exit")
         self.exit()
+        self.begin_phase("relocation")
         self.relocate()
+        self.begin_phase("entry")
         self.enter()
         self._record()
         if self.steps >= self.n_steps:
             self.running = False
+
+    def begin_phase(self, phase: str) -> None:
+        """Point ``self.draws`` at the random stream of this step's ``phase``.
+
+        Each (step, phase) draws from its own child of the model's seed sequence
+        (spawn key + ``(step, phase index)``), so two scenarios run with the same
+        seed use the same random numbers in every step and phase even after
+        their states differ (common random numbers), and a difference in one
+        phase does not shift the draws of the next.
+        """
+        key = (*self._seed.spawn_key, self.steps, PHASES.index(phase))
+        self.draws = np.random.default_rng(np.random.SeedSequence(self._seed.entropy, spawn_key=key))
 
     def run(self) -> History:
         """Step to the scenario's end; returns the history."""
@@ -187,7 +209,7 @@ class ModuModel(mesa.Model):
     def exit(self) -> None:
         """Each firm exits with probability μ·size^(−η) (anchors μ·φ_exit)."""
         p = self.params
-        dead = draw_exits(self.rng, self.firms, p.exit_rate, p.exit_size_elasticity, p.anchor_exit_factor)
+        dead = draw_exits(self.draws, self.firms, p.exit_rate, p.exit_size_elasticity, p.anchor_exit_factor)
         city, sector = self.firms.city[dead], self.firms.sector[dead]
         self._count(self._flows_this_step["deaths"], city, sector)
         self.N -= self._flows_this_step["deaths"]
@@ -195,7 +217,7 @@ class ModuModel(mesa.Model):
         self._log("death", self.firms.id[dead], city, np.full(len(dead), -1))
         self.firms.remove(dead)
         if self.counts is not None:
-            deaths = self.counts.draw_exits(self.rng, p.exit_rate, p.exit_size_elasticity)
+            deaths = self.counts.draw_exits(self.draws, p.exit_rate, p.exit_size_elasticity)
             self._flows_this_step["deaths"] += deaths
             self.N -= deaths
 
@@ -209,12 +231,12 @@ class ModuModel(mesa.Model):
         P = choice_probabilities(mover_utility(self.coef, self.N, self.lever_stocks()), axis=-1)  # [s, h, c]
         moves = np.zeros((len(self.sectors), n_city, n_city), dtype=np.int64)                     # [s, h, c]
         if self.counts is not None:
-            moves += self.counts.relocate(self.rng, p.relocation_rate, P).transpose(1, 0, 2)
+            moves += self.counts.relocate(self.draws, p.relocation_rate, P).transpose(1, 0, 2)
         A = np.array([c.stocks[2] for c in self.cities])
-        who = draw_reconsiderers(self.rng, self.firms, p.relocation_rate, p.anchor_relocation_factor, A)
+        who = draw_reconsiderers(self.draws, self.firms, p.relocation_rate, p.anchor_relocation_factor, A)
         home = self.firms.city[who].astype(np.int64)
         sector = self.firms.sector[who].astype(np.int64)
-        dest = draw_categorical(self.rng, P.reshape(-1, n_city), sector * n_city + home)
+        dest = draw_categorical(self.draws, P.reshape(-1, n_city), sector * n_city + home)
         np.add.at(moves, (sector, home, dest), 1)
         moved = dest != home
         who, home, dest = who[moved], home[moved], dest[moved]
@@ -239,17 +261,17 @@ class ModuModel(mesa.Model):
         sector's entrants are one multinomial draw over cities.
         """
         p = self.params
-        total = p.births_per_step if p.births_per_step is not None else self.rng.poisson(p.birth_rate * self.N.sum())
-        by_sector = self.rng.multinomial(total, self.sector_mix)
+        total = p.births_per_step if p.births_per_step is not None else self.draws.poisson(p.birth_rate * self.N.sum())
+        by_sector = self.draws.multinomial(total, self.sector_mix)
         P = choice_probabilities(entry_utility(self.coef, self.N, self.lever_stocks()), axis=0)  # [c, s]
-        births = np.stack([self.rng.multinomial(n, P[:, s]) for s, n in enumerate(by_sector)], axis=1)
+        births = np.stack([self.draws.multinomial(n, P[:, s]) for s, n in enumerate(by_sector)], axis=1)
         self._add_ordinary(births, kind="birth")
 
     # ------------------------------------------------------------------ helpers
     def _add_ordinary(self, births: np.ndarray, kind: str) -> None:
         """Add ``births[c, s]`` ordinary (non-anchor) firms: as individuals, or as counts with the counts engine."""
         if self.counts is not None:
-            self.counts.add(self.rng, births)
+            self.counts.add(self.draws, births)
             self.N += births
             self._flows_this_step["births"] += births
             return
@@ -259,7 +281,7 @@ class ModuModel(mesa.Model):
         self._add_firms(city, sector, born=self.steps, kind=kind)
 
     def _add_firms(self, city: np.ndarray, sector: np.ndarray, born: int, kind: str, anchor: bool = False) -> np.ndarray:
-        size = draw_sizes(self.rng, len(city), self.params.size_tail)
+        size = draw_sizes(self.draws, len(city), self.params.size_tail)
         ids = self.firms.add(city, sector, size, born=born, anchor=anchor)
         added = np.zeros_like(self.N)
         self._count(added, city, sector)
