@@ -127,11 +127,11 @@ class ReferenceModel(ModuModel):
 
     def _populate(self) -> None:
         """Each city's anchors, then its other firms split by its sector mix (as the engine does)."""
-        for city, spec in zip(self.cities, self.scenario.cities, strict=True):
+        for city, spec in zip(self.cities, self.spec.cities, strict=True):
             for anchor in spec.anchors:
                 firm = Firm(self, city.index, self.sectors.index(anchor.sector), born=0, anchor=True)
                 self.anchor_names[firm.unique_id] = anchor.name
-            mix = spec.sector_mix or self.scenario.sectors
+            mix = spec.sector_mix or self.spec.sectors
             shares = np.array([mix.get(s, 0.0) for s in self.sectors])
             counts = _largest_remainder(spec.firms - len(spec.anchors), shares)
             for sector, n in enumerate(counts):

@@ -190,7 +190,7 @@ def _figure(draw: Any, model: ModuModel, title: str, over_time: bool = True) -> 
     ax = fig.axes[0]
     ax.set_title(f"{title} — {model.year:.2f}")
     if over_time:
-        ax.set_xlim(model.scenario.time.start, model.scenario.time.end)
+        ax.set_xlim(model.spec.time.start, model.spec.time.end)
     fig.set_size_inches(*FIGURE_SIZE)
     plt.close(fig)  # keep pyplot's registry empty; the figure itself is still drawable
     return solara.FigureMatplotlib(fig, format="png", bbox_inches="tight")
@@ -214,7 +214,7 @@ def map_view(model: ModuModel) -> Any:
     """Live map: cities at their coordinates, sized by firms now."""
     from sim.plots import plot_map
 
-    coordinates = {c.name: (c.lat, c.lon) for c in model.scenario.cities if c.lat is not None and c.lon is not None}
+    coordinates = {c.name: (c.lat, c.lon) for c in model.spec.cities if c.lat is not None and c.lon is not None}
     return _figure(lambda tables: plot_map(tables, coordinates), model, "Firms by city", over_time=False)
 
 

@@ -36,7 +36,7 @@ class ModuModel(mesa.Model):
     """Cities and firms over the scenario's span, one step per ``1/steps_per_year`` year.
 
     Attributes:
-        scenario: the validated scenario.
+        spec: the validated scenario (not ``scenario``: Mesa ≥ 3.5 reserves that name).
         cities: the City agents, in scenario order (``cities[i].index == i``).
         firms: the individual firms (column-wise): all firms with the ``agents``
             engine, only the named anchors with the ``counts`` engine.
@@ -62,7 +62,7 @@ class ModuModel(mesa.Model):
         """
         super().__init__(rng=scenario.seed if rng is None else rng)
         self._seed = self.rng.bit_generator.seed_seq
-        self.scenario = scenario
+        self.spec = scenario
         self.params = scenario.parameters
         self.sectors = scenario.sector_names
         self.steps_per_year = scenario.time.steps_per_year
@@ -101,8 +101,8 @@ class ModuModel(mesa.Model):
     # ------------------------------------------------------------------ set-up
     def _populate(self) -> None:
         """Create each city's initial firms: its anchors, then the rest split by its sector mix."""
-        for city, spec in zip(self.cities, self.scenario.cities, strict=True):
-            mix = spec.sector_mix or self.scenario.sectors
+        for city, spec in zip(self.cities, self.spec.cities, strict=True):
+            mix = spec.sector_mix or self.spec.sectors
             shares = np.array([mix.get(s, 0.0) for s in self.sectors])
             for anchor in spec.anchors:
                 self._add_anchor(city.index, anchor.name, anchor.sector, born=0)
@@ -120,12 +120,12 @@ class ModuModel(mesa.Model):
     @property
     def year(self) -> float:
         """Time now, in fractional years (the scenario's start + steps / steps_per_year)."""
-        return self.scenario.time.start + self.steps / self.steps_per_year
+        return self.spec.time.start + self.steps / self.steps_per_year
 
     # ------------------------------------------------------------------ one step
     def step(self) -> None:
         """Advance one step (docs/ODD.md, Process overview and scheduling)."""
-        step_start = self.scenario.time.start + (self.steps - 1) / self.steps_per_year
+        step_start = self.spec.time.start + (self.steps - 1) / self.steps_per_year
         self._flows_this_step = self._zero_flows()
         if (self.steps - 1) % self.steps_per_year == 0 and self.steps > 1:
             self._close_year()
@@ -368,7 +368,7 @@ class ModuModel(mesa.Model):
         rows = []
         for step, ids, kind, origin, destination in self._event_log:
             for i in np.flatnonzero(ids == firm_id):
-                rows.append({"step": step, "year": self.scenario.time.start + step / self.steps_per_year,
+                rows.append({"step": step, "year": self.spec.time.start + step / self.steps_per_year,
                              "event": EVENT_KINDS[kind],
                              "origin": names[origin[i]] if origin[i] >= 0 else None,
                              "destination": names[destination[i]] if destination[i] >= 0 else None})

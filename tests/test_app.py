@@ -49,7 +49,7 @@ def test_slider_defaults_rebuild_exactly_the_base_model(base):
     page_model, plain = AppModel(**defaults), ModuModel(base, rng=base.seed)
     page_model.run()
     plain.run()
-    assert page_model.scenario.digest() == base.digest()
+    assert page_model.spec.digest() == base.digest()
     assert np.array_equal(page_model.history.stack("firms"), plain.history.stack("firms"))
 
 
@@ -57,7 +57,7 @@ def test_sliders_set_parameters_capacity_and_policies(base):
     model = AppModel(base, seed=3, network_effect=1.4, congestion=2.0, capacity=5,
                      budget__A=50, compute__A=1, data__A=1, anchor__A=2, budget__B=7)
     assert model.params.network_effect == 1.4 and model.params.congestion == 2.0
-    spec = {c.name: c for c in model.scenario.cities}
+    spec = {c.name: c for c in model.spec.cities}
     assert spec["A"].capacity == spec["B"].capacity == 5000 and spec["Rest"].capacity is None
     assert spec["A"].policy.budget == 50 and spec["A"].policy.allocation.as_tuple() == (0.25, 0.25, 0.5)
     # B had no policy: a budget slider gives it one, with equal shares until its weights are moved
