@@ -256,15 +256,18 @@ class ModuModel(mesa.Model):
     def enter(self) -> None:
         """New firms are born and each picks a city by the logit, with no moving cost.
 
-        The number of entrants is ``births_per_step`` when set, else
+        The number of potential entrants is ``births_per_step`` when set, else
         Poisson(b·N_total); their sectors follow the scenario's mix; each
-        sector's entrants are one multinomial draw over cities.
+        sector's potential entrants are one multinomial draw over cities (and,
+        with an ``outside_option``, staying out).
         """
         p = self.params
         total = p.births_per_step if p.births_per_step is not None else self.draws.poisson(p.birth_rate * self.N.sum())
         by_sector = self.draws.multinomial(total, self.sector_mix)
-        P = choice_probabilities(entry_utility(self.coef, self.N, self.lever_stocks()), axis=0)  # [c, s]
-        births = np.stack([self.draws.multinomial(n, P[:, s]) for s, n in enumerate(by_sector)], axis=1)
+        P = self.entry_probabilities()                                   # [c, s]
+        stay_out = np.clip(1.0 - P.sum(axis=0), 0.0, 1.0)                # the outside option's share
+        births = np.stack([self.draws.multinomial(n, np.append(P[:, s], stay_out[s]))[:-1]
+                           for s, n in enumerate(by_sector)], axis=1)
         self._add_ordinary(births, kind="birth")
 
     # ------------------------------------------------------------------ helpers
@@ -333,16 +336,27 @@ class ModuModel(mesa.Model):
         return self._allocations_at_year_start[best.index]
 
     def expected_entrants(self) -> np.ndarray:
-        """Expected entrants per step by sector at the current state."""
+        """Expected potential entrants per step by sector at the current state."""
         p = self.params
         total = p.births_per_step if p.births_per_step is not None else p.birth_rate * self.N.sum()
         return total * self.sector_mix
 
+    def entry_probabilities(self) -> np.ndarray:
+        """Probability that a potential entrant of sector s picks city c now, ``[city, sector]``.
+
+        With an outside option V₀ the alternatives are the cities and staying
+        out, so each column sums to less than 1.
+        """
+        V = entry_utility(self.coef, self.N, self.lever_stocks())
+        if self.params.outside_option is None:
+            return choice_probabilities(V, axis=0)
+        V0 = np.full((1, V.shape[1]), self.params.outside_option)
+        return choice_probabilities(np.vstack([V, V0]), axis=0)[:-1]
+
     def marginal_firm_gain(self) -> np.ndarray:
         """Expected extra entrants per step per 100 M yuan on each lever, ``[city, lever]`` (analytic logit derivative)."""
-        stocks = self.lever_stocks()
-        P = choice_probabilities(entry_utility(self.coef, self.N, stocks), axis=0)
-        return marginal_firm_gain(self.coef, P, self.expected_entrants(), stocks, self.unit_cost)
+        return marginal_firm_gain(self.coef, self.entry_probabilities(), self.expected_entrants(), self.lever_stocks(),
+                                  self.unit_cost)
 
     # ------------------------------------------------------------------ agent-level views
     def firm_table(self) -> pd.DataFrame:

@@ -74,6 +74,9 @@ class Parameters(BaseModel):
     births_per_step: int | None = _param(
         None, "B", "firms per step", "Exact number of entrants per step; overrides birth_rate when set.",
         "assumption: off by default", ge=0, le=10**9)
+    outside_option: float | None = _param(
+        None, "V₀", "utility", "Utility of not entering: a potential entrant may stay out, so policy can add firms nationally.",
+        "assumption: off (every potential entrant enters a city); the sources give no national entry data", ge=-1e3, le=1e3)
     exit_rate: float = _param(
         0.01, "μ", "per firm per step", "Exit probability of a size-1, non-anchor firm in a step.",
         "assumption: placeholder until calibration", ge=0, le=1)

@@ -163,3 +163,31 @@ def test_marginal_firm_gain_matches_a_finite_difference(rich_scenario):
             numeric[c, j] = (expected_entrants(c, up) - expected_entrants(c, down)) / (2 * eps)
     assert np.abs(analytic).max() > 0
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9 * np.abs(analytic).max())
+
+
+def test_outside_option_lets_policy_add_firms_nationally():
+    """With V₀ staying out is an alternative: entry falls, and a lever raises national entry."""
+    from sim.model import ModuModel
+    from sim.scenario import validate
+
+    def scenario(v0, budget):
+        return validate({"name": "o", "sectors": {"all": 1.0},
+                         "parameters": {"outside_option": v0, "lever_effects": {"compute": {"all": 1.0}},
+                                        "births_per_step": 10_000, "exit_rate": 0, "relocation_rate": 0},
+                         "cities": [{"name": "A", "firms": 100, "policy": {"budget": budget,
+                                     "allocation": {"compute": 1, "data": 0, "anchor": 0}}},
+                                    {"name": "B", "firms": 100}]})
+
+    def entry_probabilities(v0, budget):
+        return ModuModel(scenario(v0, budget), rng=0).entry_probabilities()[:, 0]
+
+    assert np.isclose(entry_probabilities(None, 0).sum(), 1)
+    closed = entry_probabilities(None, 50)
+    p0, p1 = entry_probabilities(5.0, 0), entry_probabilities(5.0, 50)
+    assert p0.sum() < 1 and p1.sum() > p0.sum()           # policy raises national entry
+    assert p1[1] < p0[1] and p1[0] > p0[0] and closed[0] > 0.5
+    model = ModuModel(scenario(5.0, 0), rng=1)
+    model.step()
+    births = model.history.stack("births")[-1, :, 0]
+    expected = 10_000 * p0
+    assert np.all(np.abs(births - expected) < 5 * np.sqrt(expected)), (births, expected)
