@@ -116,7 +116,7 @@ def test_national_totals_balance(rich_runs):
         frame = model.history.firms_frame()
         initial = frame.loc[frame["step"] == 0, "firms"].sum()
         final = frame.loc[frame["step"] == model.n_steps, "firms"].sum()
-        assert initial == sum(c.firms for c in model.scenario.cities)
+        assert initial == sum(c.firms for c in model.spec.cities)
         assert initial + frame["births"].sum() - frame["deaths"].sum() == final == model.N.sum()
         per_sector = frame.groupby(["step", "sector"])["firms"].sum().unstack()
         flows = frame.groupby("sector")[["births", "deaths"]].sum()
