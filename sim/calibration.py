@@ -775,6 +775,26 @@ def predictive_outputs(problem: Problem, summaries: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def other_reading(folder: Path, reading: str) -> pd.DataFrame:
+    """The posterior table of a calibration under the other reading (its ``posterior.csv``), for comparison.
+
+    Raises:
+        BadInputError: the folder holds no calibration, or one under the same reading.
+    """
+    import json
+
+    try:
+        recorded = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("reading")
+        table = pd.read_csv(folder / "posterior.csv")
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"--other-reading: {folder}: not a calibration folder ({' '.join(str(exc).split())})") from None
+    if recorded == reading:
+        raise BadInputError(f"--other-reading: {folder}: calibrated under the same reading ({reading})")
+    table.attrs["reading"] = recorded
+    table.attrs["folder"] = str(folder)
+    return table
+
+
 def resume_populations(path: Path, prior: Prior, particles: int) -> list[Population]:
     """The populations of an earlier run, checked against this run's priors and particle count.
 
@@ -818,11 +838,13 @@ def resume_populations(path: Path, prior: Prior, particles: int) -> list[Populat
               help="Folder for calibrated.yaml, report.md, figures/ and tables (scenarios read calibration/).")
 @click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path),
               help="populations.csv of an earlier run with the same settings: continue its ABC from its last generation.")
+@click.option("--other-reading", "other_path", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder of a calibration under the other reading of the Shenzhen increment, compared in the report.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @refusals
 def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzhen_increment: str, particles: int,
               generations: int, min_epsilon: float, predictive: int, engine: str, seed: int, executor: str, out: Path,
-              resume_path: Path | None, quiet: bool) -> None:
+              resume_path: Path | None, other_path: Path | None, quiet: bool) -> None:
     """Estimate the behavioural parameters and city constants by ABC-SMC against the 2016-2023 counts.
 
     Writes calibrated.yaml (the point estimate scenarios read by default when
@@ -836,6 +858,7 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
         raise BadInputError(f"--out: {out} exists and is not a folder")
     problem = make_problem(scenario_path, targets_path, priors_path, shenzhen_increment, engine)
     resumed = resume_populations(resume_path, problem.prior, particles) if resume_path else None
+    other = other_reading(other_path, shenzhen_increment) if other_path else None
     start = time.perf_counter()
     with open_executor(spec) as ex:
         populations = abc_smc(problem.simulator(), problem.distance, problem.prior, particles, generations,
@@ -852,7 +875,8 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
                       executor=spec.describe(), options={"particles": particles, "generations": generations,
                                                          "min_epsilon": min_epsilon, "predictive": predictive,
                                                          "engine": engine, "resumed_from": str(resume_path or ""),
-                                                         "abc_wall_time_s": abc_time})
+                                                         "abc_wall_time_s": abc_time,
+                                                         "other_reading": str(other_path or "")}, other=other)
     click.echo(f"calibrated in {wall:.0f} s ({spec.describe()}): {len(populations)} generations, "
                f"final ε = {posterior.epsilon:.4f}, {sum(p.simulations for p in populations)} simulations")
     click.echo(f"wrote {out}/")

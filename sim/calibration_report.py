@@ -180,7 +180,7 @@ def calibrated_yaml(problem: Problem, point: np.ndarray, table: pd.DataFrame, po
 def write_calibration(out: Path, problem: Problem, populations: list[Population], point: np.ndarray,
                       point_sums: np.ndarray, symmetric_sums: np.ndarray, values: np.ndarray, sums: np.ndarray,
                       wall_time: float, seed: int,
-                      executor: str, options: dict[str, Any]) -> list[str]:
+                      executor: str, options: dict[str, Any], other: pd.DataFrame | None = None) -> list[str]:
     """Write calibrated.yaml, report.md, figures/, populations.csv, predictive.csv, posterior.csv, manifest.json.
 
     Returns:
@@ -212,7 +212,7 @@ def write_calibration(out: Path, problem: Problem, populations: list[Population]
                                  figures, f"forecast_{city.lower().replace(' ', '_')}")
         written += [str(p.relative_to(out)) for p in paths]
         report = report_text(problem, populations, table, point_sums, symmetric_sums, sums, values, outputs,
-                             wall_time, seed, executor, options)
+                             wall_time, seed, executor, options, other)
         atomic_write(out / "report.md", lambda h: h.write(report))
         written.append("report.md")
         write_json(out / "manifest.json", manifest(
@@ -232,7 +232,8 @@ def _forecast_cities(problem: Problem) -> list[str]:
 
 def report_text(problem: Problem, populations: list[Population], table: pd.DataFrame, point_sums: np.ndarray,
                 symmetric_sums: np.ndarray, sums: np.ndarray, values: np.ndarray, outputs: pd.DataFrame,
-                wall_time: float, seed: int, executor: str, options: dict[str, Any]) -> str:
+                wall_time: float, seed: int, executor: str, options: dict[str, Any],
+                other: pd.DataFrame | None = None) -> str:
     """calibration/report.md."""
     posterior = populations[-1]
     scenario, end = problem.scenario, problem.scenario.time.end
@@ -312,6 +313,8 @@ def report_text(problem: Problem, populations: list[Population], table: pd.DataF
         text.append(_combinations_text(problem, posterior, corr))
     else:
         text.append("No posterior correlation reaches |r| = 0.5.\n")
+    if other is not None:
+        text.append(_other_reading_text(table, other))
     text.append("![posterior](figures/posterior.png)\n\n![pairs](figures/pairs.png)\n")
     text.append(_epsilon_table(populations))
 
@@ -354,6 +357,7 @@ def report_text(problem: Problem, populations: list[Population], table: pd.DataF
     text.append(_drivers_text(problem, table, values, outputs))
     text.append("\n## Reproduce\n\n```bash\nmodu calibrate"
                 + (f" --shenzhen-increment {problem.reading}" if problem.reading != "gross" else "")
+                + (f" --other-reading {other.attrs['folder']}" if other is not None else "")
                 + f" --particles {options.get('particles')} --generations {options.get('generations')} "
                   f"--min-epsilon {options.get('min_epsilon')} --predictive {options.get('predictive')} "
                   f"--seed {seed}\n```\n")
@@ -403,6 +407,21 @@ def _overtaking_text(problem: Problem, point_sums: np.ndarray, symmetric_sums: n
             "the model's mechanisms; the estimated constants absorb the rest. Median of the scenario's "
             "replications at the point estimate, and with the fitted cities' constants set to their mean (the "
             "assumed differences alone):\n\n" + _md_table(pd.DataFrame(rows)))
+
+
+def _other_reading_text(table: pd.DataFrame, other: pd.DataFrame) -> str:
+    """Side by side: each quantity's posterior under this reading and under the other one."""
+    merged = table.merge(other, on="quantity", suffixes=("", "_other"))
+    rows = pd.DataFrame({
+        "quantity": merged.quantity,
+        "this reading": [f"{m:.3g} [{lo:.3g}, {hi:.3g}] {v}" for m, lo, hi, v in
+                         zip(merged["median"], merged.lo, merged.hi, merged.verdict, strict=True)],
+        f"{other.attrs.get('reading')} reading": [f"{m:.3g} [{lo:.3g}, {hi:.3g}] {v}" for m, lo, hi, v in
+                                                  zip(merged.median_other, merged.lo_other, merged.hi_other,
+                                                      merged.verdict_other, strict=True)],
+    })
+    return (f"\n**Under the other reading** (`{other.attrs.get('folder')}`, its own report there): posterior "
+            "median [90% interval] and verdict.\n\n" + _md_table(rows) + "\n")
 
 
 def _epsilon_table(populations: list[Population]) -> str:

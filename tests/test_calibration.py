@@ -165,6 +165,8 @@ def test_bad_targets_and_priors_files_are_refused_in_one_line(tmp_path: Path):
     assert result.exit_code == 2 and "priors[0].target" in result.stderr and "no_such" in result.stderr
     result = CliRunner().invoke(main, ["calibrate", "--shenzhen-increment", "net"])
     assert result.exit_code == 2
+    result = CliRunner().invoke(main, ["calibrate", "--other-reading", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--other-reading" in result.stderr and "not a calibration folder" in result.stderr
     assert not (tmp_path / "o").exists()
 
 
