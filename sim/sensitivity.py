@@ -274,7 +274,10 @@ def report_text(scenario: Scenario, analysis: Analysis, samples: int, replicatio
              f"{len(analysis.X)} points × {replications} replication(s) = {len(analysis.X) * replications} runs "
              f"(engine {engine}, executor {executor}, seed {seed}) in {wall_time:.0f} s (indicative). "
              + ("Sobol' base sample N = " if analysis.method == "sobol" else "Morris trajectories: ")
-             + f"{samples}. Common random numbers: every point uses the same {replications} seed(s).\n",
+             + f"{samples}. Common random numbers: every point uses the same {replications} seed(s). Factors vary "
+             "independently over their ranges: correlations between calibrated quantities (e.g. the constants of "
+             "cities whose difference the data pin, calibration/report.md) are not kept, so the sample also covers "
+             "combinations the calibration rules out.\n",
              "## Factors\n", "| factor | low | high | scale | range from |", "|---|---|---|---|---|"]
     for f in analysis.factors:
         lines.append(f"| {label(f.target)} | {f.low:.4g} | {f.high:.4g} | {'log' if f.log else 'linear'} | {f.why} |")
