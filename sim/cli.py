@@ -12,12 +12,12 @@ from pathlib import Path
 
 import click
 
-from sim.cliutils import EXIT_BAD_INPUT, BadInputError, default_out, executor_option, refusals
+from sim.cliutils import EXIT_BAD_INPUT, BadInputError, ModuGroup, default_out, executor_option, refusals
 from sim.executors import parse_executor
 from sim.scenario import ScenarioError, load_scenario
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ModuGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="modu")
 def main() -> None:
     """Modu: cities competing to become the 'model capital' of the AI industry.
@@ -95,12 +95,12 @@ main.add_command(calibrate)
 from sim.sensitivity import sensitivity  # noqa: E402
 
 main.add_command(sensitivity)
-from sim.rerun import rerun_command  # noqa: E402
-
-main.add_command(rerun_command)
 from sim.compare import compare  # noqa: E402
 
 main.add_command(compare)
+from sim.rerun import rerun_command  # noqa: E402
+
+main.add_command(rerun_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

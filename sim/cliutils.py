@@ -35,9 +35,26 @@ def refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def default_out(name: str) -> Path:
-    """Default output folder of a scenario: ``outputs/<name>``."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    """Default output folder of a scenario: ``outputs/<name>`` (a name of dots alone cannot climb out)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".") or "_"
     return Path("outputs") / safe
+
+
+class ModuGroup(click.Group):
+    """The ``modu`` group: click's own usage errors also become one line ``modu: error: ...`` (exit 2)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line; usage errors are one line on stderr with click's exit code."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            click.echo(f"modu: error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("modu: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 executor_option = click.option(

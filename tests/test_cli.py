@@ -155,3 +155,24 @@ def test_minimal_one_sector_scenario_is_valid_and_runs(tmp_path: Path):
                    "cities: [{name: A, firms: 10}]\n")
     result = modu("validate", str(bad))
     assert result.returncode == 2 and "parameters.lever_effects.compute.up: unknown sector" in result.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "x.yaml", "--replications", "0"], "--replications"),
+    (["run"], "SCENARIO"),
+    (["nonsense"], "nonsense"),
+    (["run", "x.yaml", "--bogus"], "--bogus"),
+])
+def test_usage_errors_are_one_line_with_exit_2(args: list[str], words: str):
+    result = modu(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("modu: error:") and words in lines[0], result.stderr
+
+
+def test_help_still_exits_0_and_default_out_cannot_climb():
+    from sim.cliutils import default_out
+
+    assert modu("--help").returncode == 0 and "Modu" in modu("--help").stdout
+    assert default_out("..") == Path("outputs") / "_" and default_out(".") == Path("outputs") / "_"
+    assert default_out("a/../b") == Path("outputs") / "a_.._b"
