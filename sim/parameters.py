@@ -55,22 +55,22 @@ class Parameters(BaseModel):
 
     network_effect: float = _param(
         1.1, "α", "utility per log-firm", "Agglomeration elasticity on log(N_eff + κ); α>1 tips to monopoly.",
-        "assumption: placeholder until calibration", ge=0, le=10)
+        "assumption: code default; scenarios take the calibrated value in calibration/calibrated.yaml", ge=0, le=10)
     network_seed: float = _param(
         1.0, "κ", "firms", "Added to N_eff so an empty city stays choosable; 0 is the pure Pólya urn.",
         "assumption: spec default", ge=0, le=1e9)
     congestion: float = _param(
         0.5, "γ", "utility per (firms/capacity)", "Congestion cost per unit of a city's load N/capacity.",
-        "assumption: placeholder until calibration", ge=0, le=1e3)
+        "assumption: code default; scenarios take the calibrated value in calibration/calibrated.yaml", ge=0, le=1e3)
     relocation_rate: float = _param(
         0.002, "ρ", "per firm per step", "Probability an incumbent reconsiders its location in a step.",
-        "assumption: relocation is well under 1%/year in business demography", ge=0, le=1)
+        "assumption: well under 1%/year (business demography); scenarios take the calibrated value", ge=0, le=1)
     moving_cost: float = _param(
         1.0, "m", "utility", "Utility cost of choosing any city other than the current one (movers only).",
-        "assumption: placeholder until calibration", ge=0, le=1e3)
+        "assumption: code default; scenarios take the calibrated value in calibration/calibrated.yaml", ge=0, le=1e3)
     birth_rate: float = _param(
         0.03, "b", "per step, share of national firms", "Expected entrants per step as a share of all firms.",
-        "assumption: placeholder until calibration", ge=0, le=1)
+        "assumption: code default; scenarios take the calibrated value in calibration/calibrated.yaml", ge=0, le=1)
     births_per_step: int | None = _param(
         None, "B", "firms per step", "Exact number of entrants per step; overrides birth_rate when set.",
         "assumption: off by default", ge=0, le=10**9)
@@ -79,7 +79,7 @@ class Parameters(BaseModel):
         "assumption: off (every potential entrant enters a city); the sources give no national entry data", ge=-1e3, le=1e3)
     exit_rate: float = _param(
         0.01, "μ", "per firm per step", "Exit probability of a size-1, non-anchor firm in a step.",
-        "assumption: placeholder until calibration", ge=0, le=1)
+        "assumption: code default; scenarios take the calibrated value in calibration/calibrated.yaml", ge=0, le=1)
     exit_size_elasticity: float = _param(
         0.5, "η", "–", "Exit probability falls with size as μ·size^(−η).",
         "assumption: larger firms exit less (business-demography regularity)", ge=0, le=10)
@@ -88,7 +88,7 @@ class Parameters(BaseModel):
         "assumption: Zipf-like firm sizes (Axtell 2001), not a seed figure", gt=0.05, le=20)
     talent_effect: float = _param(
         0.5, "β_T", "utility per index point", "Weight of a city's talent index in utility.",
-        "assumption: placeholder until calibration", ge=-100, le=100)
+        "assumption: not estimated; the baseline cities set no talent index", ge=-100, le=100)
     capital_effect: float = _param(
         0.0, "β_C", "utility per index point", "Weight of a city's capital index in utility.",
         "assumption: off; not identified by the five counts", ge=-100, le=100)
