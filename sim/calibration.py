@@ -44,7 +44,7 @@ from scipy import stats
 from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
-from sim.cliutils import BadInputError, executor_option, refusals
+from sim.cliutils import BadInputError, executor_option, quiet_option, refusals
 from sim.executors import Executor, ExecutorSpec, imap_unordered, open_executor, parse_executor
 from sim.model import ModuModel
 from sim.parameters import Parameters
@@ -840,7 +840,7 @@ def resume_populations(path: Path, prior: Prior, particles: int) -> list[Populat
               help="populations.csv of an earlier run with the same settings: continue its ABC from its last generation.")
 @click.option("--other-reading", "other_path", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder of a calibration under the other reading of the Shenzhen increment, compared in the report.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @refusals
 def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzhen_increment: str, particles: int,
               generations: int, min_epsilon: float, predictive: int, engine: str, seed: int, executor: str, out: Path,

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import click
 
-from sim.cliutils import EXIT_BAD_INPUT, BadInputError, ModuGroup, default_out, executor_option, refusals
+from sim.cliutils import (
+    EXIT_BAD_INPUT,
+    BadInputError,
+    ModuGroup,
+    default_out,
+    executor_option,
+    figures_option,
+    out_option,
+    quiet_option,
+    refusals,
+)
 from sim.executors import parse_executor
 from sim.scenario import ScenarioError, load_scenario
 
@@ -29,14 +39,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))  # a folder is refused by the loader, in one line
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder [default: outputs/<scenario name>].")
+@out_option("outputs/<scenario name>")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed [default: the scenario's seed].")
 @click.option("--replications", type=click.IntRange(1, 100_000),
               help="Number of replications [default: the scenario's].")
 @executor_option
-@click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the figures.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@figures_option
+@quiet_option
 @refusals
 def run(scenario: Path, out: Path | None, seed: int | None, replications: int | None, executor: str,
         figures: bool, quiet: bool) -> None:

@@ -57,6 +57,14 @@ class ModuGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def out_option(default: str) -> Callable[..., Any]:
+    """The ``--out`` folder option; ``default`` says where output goes without it."""
+    return click.option("--out", type=click.Path(file_okay=False, path_type=Path), help=f"Output folder [default: {default}].")
+
+
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bars.")
+figures_option = click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the figures.")
+
 executor_option = click.option(
     "--executor", default="processes", show_default=True,
     help="Where runs go: 'serial', 'processes[:N]' (N local worker processes; default all cores) or "

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.cliutils import BadInputError, default_out, executor_option, refusals
+from sim.cliutils import BadInputError, default_out, executor_option, figures_option, out_option, quiet_option, refusals
 from sim.executors import Executor, ExecutorSpec, open_executor, parse_executor
 from sim.guards import check_run
 from sim.history import FLOW_KINDS
@@ -363,16 +363,15 @@ def _counts_over_time(ensemble: Ensemble, label: str) -> pd.DataFrame:
 
 @click.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder [default: outputs/compare_<first scenario>].")
+@out_option("outputs/compare_<first scenario>")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed of every scenario [default: the first's].")
 @click.option("--replications", type=click.IntRange(1, 100_000),
               help="Replications of every scenario [default: the first's].")
 @executor_option
 @click.option("--no-policy/--skip-no-policy", "with_no_policy", default=True, show_default=True,
               help="Also run each scenario with every budget 0, for the growth accounting against no policy.")
-@click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the figures.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@figures_option
+@quiet_option
 @refusals
 def compare(scenarios: tuple[Path, ...], out: Path | None, seed: int | None, replications: int | None,
             executor: str, with_no_policy: bool, figures: bool, quiet: bool) -> None:

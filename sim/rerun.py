@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from sim.cliutils import BadInputError, executor_option, refusals
+from sim.cliutils import BadInputError, executor_option, out_option, quiet_option, refusals
 from sim.executors import ExecutorSpec, parse_executor
 from sim.outputs import package_versions
 from sim.scenario import Scenario, ScenarioError, digest_of, validate
@@ -161,10 +161,9 @@ def rerun(recorded: RecordedRun, out: Path, executor: str | ExecutorSpec = "proc
 
 @click.command(name="rerun")
 @click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder [default: the recorded run's folder name + '-rerun', beside it].")
+@out_option("the recorded run's folder name + '-rerun', beside it")
 @executor_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @refusals
 def rerun_command(manifest_path: Path, out: Path | None, executor: str, quiet: bool) -> None:
     """Reproduce the run recorded in MANIFEST (a run folder's manifest.json) and check it byte for byte.

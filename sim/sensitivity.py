@@ -42,7 +42,7 @@ from sim.calibration import (
     set_value,
     simulate_chunk,
 )
-from sim.cliutils import BadInputError, default_out, executor_option, refusals
+from sim.cliutils import BadInputError, default_out, executor_option, out_option, quiet_option, refusals
 from sim.executors import Executor, ExecutorSpec, open_executor, parse_executor
 from sim.outputs import atomic_write, manifest, output_folder, write_csv, write_json
 from sim.plots import save_figure
@@ -313,9 +313,8 @@ def report_text(scenario: Scenario, analysis: Analysis, samples: int, replicatio
               help="Engine of the runs (the same model in distribution; counts is faster).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Seed of the sample and the runs [default: the scenario's].")
 @executor_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder [default: outputs/<scenario name>-sensitivity-<method>].")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@out_option("outputs/<scenario name>-sensitivity-<method>")
+@quiet_option
 @refusals
 def sensitivity(scenario: Path, method: str, samples: int | None, replications: int, factors_path: Path | None,
                 ranges: str, engine: str, seed: int | None, executor: str, out: Path | None, quiet: bool) -> None:

@@ -42,7 +42,7 @@ import yaml
 from scipy.stats import qmc
 from tqdm.auto import tqdm
 
-from sim.cliutils import BadInputError, default_out, executor_option, refusals
+from sim.cliutils import BadInputError, default_out, executor_option, figures_option, out_option, quiet_option, refusals
 from sim.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered, open_executor, parse_executor
 from sim.model import ModuModel
 from sim.outputs import manifest, output_folder, write_csv, write_json
@@ -487,11 +487,10 @@ def _write_sweep(plan: SweepPlan, runs: list[Any], out: Path, figures: bool) -> 
 @click.option("--replications", type=click.IntRange(1, 100_000), help="Replications per point [default: the scenario's].")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1),
               help="Root seed of every run and of the sample [default: the scenario's seed].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder, also the resumable store [default: outputs/<scenario name>-sweep].")
+@out_option("outputs/<scenario name>-sweep; it is also the resumable store")
 @executor_option
-@click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the ensemble figures.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@figures_option
+@quiet_option
 @refusals
 def sweep(scenario: Path, sets: tuple[str, ...], sample: str | None, ranges: tuple[str, ...], replications: int | None,
           seed: int | None, out: Path | None, executor: str, figures: bool, quiet: bool) -> None:
