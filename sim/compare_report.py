@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sim.compare import CONFIDENCE, NATIONAL, SPEND, Comparison
-from sim.outputs import atomic_write, manifest, output_folder, write_csv, write_json
+from sim.outputs import atomic_write, manifest, output_folder, write_json, write_tables
 from sim.parameters import LEVERS
 from sim.plots import BAND, draw_growth_accounting, plt, save_figure
 
@@ -335,11 +335,8 @@ def write_comparison(comparison: Comparison, out: Path, figures: bool = True, wa
     Returns:
         The files written, relative to ``out``.
     """
-    written: list[str] = []
     with output_folder(out):
-        for name in TABLE_FILES:
-            write_csv(out / f"{name}.csv", comparison.tables[name])
-            written.append(f"{name}.csv")
+        written = write_tables(out, comparison.tables, TABLE_FILES)
         if figures:
             written += [str(p.relative_to(out)) for p in save_comparison_figures(comparison, out / "figures")]
         text = report_text(comparison, figures)

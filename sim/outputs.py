@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -65,6 +65,14 @@ def _sync_folder(folder: Path) -> None:
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Write a DataFrame as CSV atomically (no index)."""
     atomic_write(path, lambda h: frame.to_csv(h, index=False, lineterminator="\n"))
+
+
+def write_tables(out: Path, tables: dict[str, pd.DataFrame], names: Iterable[str]) -> list[str]:
+    """Write ``tables[name]`` as ``out/<name>.csv`` for each name, atomically; returns the file names."""
+    names = list(names)
+    for name in names:
+        write_csv(out / f"{name}.csv", tables[name])
+    return [f"{name}.csv" for name in names]
 
 
 def write_json(path: Path, data: Any) -> None:

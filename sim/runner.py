@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from sim.executors import Executor, ExecutorSpec, imap_unordered, parse_executor
 from sim.model import ModuModel
-from sim.outputs import manifest, output_folder, write_csv, write_json
+from sim.outputs import manifest, output_folder, write_json, write_tables
 from sim.scenario import Scenario
 
 TABLES = ("firms", "cities", "flows", "metrics")
@@ -124,11 +124,8 @@ def write_run(ensemble: Ensemble, out: Path, figures: bool = True, wall_time: fl
     from sim.plots import save_run_figures  # matplotlib only when figures are drawn
 
     scenario = ensemble.scenario
-    written: list[str] = []
     with output_folder(out):
-        for name in TABLES:
-            write_csv(out / f"{name}.csv", ensemble.tables[name])
-            written.append(f"{name}.csv")
+        written = write_tables(out, ensemble.tables, TABLES)
         if figures:
             from sim.calibration import documented_counts  # the documented points drawn on the counts figure
 
