@@ -58,12 +58,12 @@ def make_scenario(firms: int, cities: int, steps: int, steps_per_year: int = 4, 
     City sizes fall linearly from 1.2 to 0.8 times the mean; talent varies a
     little; capacity is 3 times the initial firms (congestion active); each
     city has one anchor and a budget of 10 (100 M yuan a year) split evenly.
-    Parameters are the code defaults (:class:`sim.parameters.Parameters`, not
+    Parameters are the code defaults (:class:`sim.model.parameters.Parameters`, not
     the calibration) except the birth rate, set to the expected
     exit probability of a newborn, μ·E[size^(−η)] = μ·ζ/(ζ + η), so the
     population stays roughly constant.
     """
-    from sim.parameters import Parameters
+    from sim.model.parameters import Parameters
     from sim.scenario import validate
 
     if steps % steps_per_year:

@@ -4,7 +4,7 @@ Every firm is a ``mesa.Agent`` with its own ``step``; the firm population is
 scheduled with ``AgentSet.shuffle_do("step")`` and each firm makes its own
 draws one at a time with scalar random numbers. Nothing here is vectorised
 over firms: this is the "obviously right but slow" version of the rules in
-:mod:`sim.firms` / :meth:`sim.model.ModuModel.step`, used to
+:mod:`sim.model.firms` / :meth:`sim.model.ModuModel.step`, used to
 
 * cross-check the vectorised engine statistically (``tests/test_reference.py``),
 * measure the engine's speed-up (``benchmarks/bench_engine.py``).
@@ -12,8 +12,8 @@ over firms: this is the "obviously right but slow" version of the rules in
 What is shared with the engine, on purpose: the City agents, their spending,
 events and strategies (this class subclasses :class:`~sim.model.ModuModel` and
 keeps its ``step``, so the phase order is the engine's by construction), the
-deterministic utilities of :mod:`sim.utility`, and the per-step records
-(:class:`~sim.history.History`). What is re-implemented independently: every
+deterministic utilities of :mod:`sim.model.utility`, and the per-step records
+(:class:`~sim.model.history.History`). What is re-implemented independently: every
 firm decision, and the firm counts ``N`` (a census of the agents, never
 book-kept incrementally).
 
@@ -38,10 +38,11 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from sim.firms import SIZE_CLASSES, size_class_probabilities
-from sim.model import ModuModel, _largest_remainder
+from sim.model import ModuModel
+from sim.model.firms import SIZE_CLASSES, size_class_probabilities
+from sim.model.model import _largest_remainder
+from sim.model.utility import entry_utility, mover_utility
 from sim.scenario import Scenario
-from sim.utility import entry_utility, mover_utility
 
 EXIT, RELOCATION = "exit", "relocation"
 
@@ -62,7 +63,7 @@ class Firm(mesa.Agent):
         """Size at birth 2**k, the octave class k drawn by one uniform against the classes' cumulative probabilities.
 
         The class probabilities are the Pareto(ζ, minimum 1) mass in [2**k, 2**(k+1)), as in the engine
-        (:func:`sim.firms.size_class_probabilities`).
+        (:func:`sim.model.firms.size_class_probabilities`).
         """
         k = int(np.searchsorted(model.size_cdf, model.rng.random(), side="right"))
         return 2.0 ** min(k, SIZE_CLASSES - 1)

@@ -7,16 +7,38 @@ The public API for notebooks and scripts (all of it is listed in docs/api.md)::
     model = ModuModel(scenario, rng=1)
     model.run()
     model.history.firms_frame()
+
+The package is layered, each layer importing only those before it:
+:mod:`sim.model` (the model of docs/ODD.md) → :mod:`sim.scenario` (inputs) →
+:mod:`sim.experiments` (ensembles, sweeps, comparisons on executors) →
+:mod:`sim.inference` (calibration, sensitivity) → :mod:`sim.reporting`
+(files, figures, reports) → :mod:`sim.cli` and :mod:`sim.app`.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-
-from sim.model import ModuModel
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from typing import Any
 
 try:
     __version__ = version("modu")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["ModuModel", "Scenario", "ScenarioError", "load_scenario", "__version__"]
+_PUBLIC = {
+    "ModuModel": "sim.model",
+    "Scenario": "sim.scenario",
+    "ScenarioError": "sim.scenario",
+    "load_scenario": "sim.scenario",
+    "run_ensemble": "sim.experiments.ensemble",
+}
+"""Public names and the module defining each; imported on first use, so ``import sim`` stays light."""
+
+
+def __getattr__(name: str) -> Any:
+    """The public names of :data:`_PUBLIC`, imported on first use."""
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [*_PUBLIC, "__version__"]

@@ -26,20 +26,18 @@ from __future__ import annotations
 
 import html
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
-from sim.cliutils import refusals
 from sim.model import ModuModel
-from sim.parameters import LEVERS
+from sim.model.parameters import LEVERS
 from sim.scenario import Scenario, load_scenario, validate
+from sim.scenario.resources import SCENARIOS_DIR
 
-DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml"
+DEFAULT_SCENARIO = SCENARIOS_DIR / "baseline.yaml"
 """The scenario the page shows when none is given."""
 
 SCENARIO_ENV = "MODU_APP_SCENARIO"
@@ -165,7 +163,7 @@ def app_parameters(base: Scenario) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- the page (needs the app extra)
 def _tables(model: ModuModel) -> dict[str, Any]:
-    """The model's history as the tables :mod:`sim.plots` draws (one replication, number 0)."""
+    """The model's history as the tables :mod:`sim.reporting.figures` draws (one replication, number 0)."""
     return {name: getattr(model.history, f"{name}_frame")().assign(replication=0)
             for name in ("firms", "cities", "metrics")}
 
@@ -175,10 +173,10 @@ FIGURE_SIZE = (6.4, 4.2)
 
 
 def _figure(draw: Any, model: ModuModel, title: str, over_time: bool = True) -> Any:
-    """A figure of :mod:`sim.plots` for the page, retitled for one run, as a Solara element.
+    """A figure of :mod:`sim.reporting.figures` for the page, retitled for one run, as a Solara element.
 
     Args:
-        draw: a :mod:`sim.plots` function of the tables.
+        draw: a :mod:`sim.reporting.figures` function of the tables.
         model: the page's model.
         title: the figure's title (the current year is added).
         over_time: the x axis is time; fix it to the scenario's span so the lines grow across it.
@@ -198,21 +196,21 @@ def _figure(draw: Any, model: ModuModel, title: str, over_time: bool = True) -> 
 
 def counts_view(model: ModuModel) -> Any:
     """Live plot: firms per city over time."""
-    from sim.plots import plot_counts
+    from sim.reporting.figures import plot_counts
 
     return _figure(plot_counts, model, "Firms per city")
 
 
 def shares_view(model: ModuModel) -> Any:
     """Live plot: each city's share of all firms over time."""
-    from sim.plots import plot_shares
+    from sim.reporting.figures import plot_shares
 
     return _figure(plot_shares, model, "Shares of firms")
 
 
 def map_view(model: ModuModel) -> Any:
     """Live map: cities at their coordinates, sized by firms now."""
-    from sim.plots import plot_map
+    from sim.reporting.figures import plot_map
 
     coordinates = {c.name: (c.lat, c.lon) for c in model.spec.cities if c.lat is not None and c.lon is not None}
     return _figure(lambda tables: plot_map(tables, coordinates), model, "Firms by city", over_time=False)
@@ -281,31 +279,4 @@ def __getattr__(name: str) -> Any:
         return element
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-@click.command()
-@click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to serve on (the default serves this machine only).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0 = any free port).")
-@refusals
-def app(scenario: Path | None, host: str, port: int) -> None:
-    """Serve the interactive page (Mesa SolaraViz) of SCENARIO [default: scenarios/baseline.yaml].
-
-    Sliders for the network effect, congestion and each city's budget and
-    allocation; live plots of firms and shares and a map. Needs the app extra:
-    pip install -e ".[app]".
-    """
-    path = scenario or DEFAULT_SCENARIO
-    load_scenario(path)  # refuse a bad scenario before starting a server
-    _offline_solara()
-    try:
-        from solara.__main__ import cli as solara_cli
-    except ImportError:
-        click.echo("modu: error: the page needs the app extra: pip install -e \".[app]\"", err=True)
-        sys.exit(1)
-    os.environ[SCENARIO_ENV] = str(Path(path).resolve())
-    solara_cli.main(["run", "sim.app", "--host", host, "--port", str(port), "--production", "--no-open", "--no-check-version"],
-                    prog_name="modu app")
-
-
-__all__ = ["AppModel", "app_parameters", "make_page", "slider_scenario", "policy_cities", "app"]
+__all__ = ["AppModel", "app_parameters", "make_page", "slider_scenario", "policy_cities"]

@@ -8,31 +8,29 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sim.calibration import (
+from sim.cli import main
+from sim.experiments.ensemble import run_ensemble
+from sim.experiments.executors import parse_executor
+from sim.inference.data import PRIORS_PATH, TARGETS_PATH, documented_counts, load_targets
+from sim.inference.problem import (
     BASELINE_PATH,
-    PRIORS_PATH,
-    TARGETS_PATH,
     Layout,
     Prior,
-    PriorSpec,
     abc_smc,
-    documented_counts,
-    load_targets,
     make_problem,
     populations_frame,
     populations_from_frame,
     posterior_table,
-    set_value,
     summarise,
     weighted_correlation,
     weighted_quantile,
 )
-from sim.cli import main
-from sim.executors import parse_executor
 from sim.model import ModuModel
-from sim.parameters import CALIBRATED_PATH, calibrated_defaults
-from sim.runner import run_ensemble
 from sim.scenario import load_scenario
+from sim.scenario.factors import Factor as PriorSpec
+from sim.scenario.loading import load_calibration
+from sim.scenario.paths import PathError
+from sim.scenario.resources import CALIBRATION_DIR
 
 SERIAL = parse_executor("serial")
 
@@ -143,6 +141,7 @@ def test_targets_record_every_figure_with_its_source_and_both_readings():
 
 def test_problem_checks_the_scenario_against_the_documented_initial_counts(tmp_path: Path):
     raw = yaml.safe_load(BASELINE_PATH.read_text())
+    raw["calibration"] = str(CALIBRATION_DIR / "calibrated.yaml")
     raw["cities"][0]["firms"] = 40000
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
@@ -170,21 +169,25 @@ def test_bad_targets_and_priors_files_are_refused_in_one_line(tmp_path: Path):
     assert not (tmp_path / "o").exists()
 
 
-def test_set_value_reaches_parameters_nested_weights_cities_and_budgets():
+def set_value(data, target, value, scale=False):
+    Factor = PriorSpec
+    Factor(target=target, low=-1e9, high=1e9, scale=scale).apply(data, value)
+
+
+def test_factors_reach_parameters_nested_weights_cities_and_budgets():
     data = load_scenario(BASELINE_PATH).resolved()
     set_value(data, "parameters.network_effect", 0.7)
-    set_value(data, "exit_rate", 0.02)
     set_value(data, "parameters.lever_effects.compute.upstream", 0.9)
     set_value(data, "cities.Shanghai.attractiveness", -0.5)
     budgets = [c["policy"]["budget"] for c in data["cities"] if c.get("policy")]
-    set_value(data, "budget_scale", 2.0)
-    assert data["parameters"]["network_effect"] == 0.7 and data["parameters"]["exit_rate"] == 0.02
+    set_value(data, "cities.*.policy.budget", 2.0, scale=True)
+    assert data["parameters"]["network_effect"] == 0.7
     assert data["parameters"]["lever_effects"]["compute"]["upstream"] == 0.9
     assert next(c for c in data["cities"] if c["name"] == "Shanghai")["attractiveness"] == -0.5
     assert [c["policy"]["budget"] for c in data["cities"] if c.get("policy")] == [2 * b for b in budgets]
-    for bad in ("parameters.nonsense", "cities.Atlantis.attractiveness", "cities.Beijing.nonsense"):
-        with pytest.raises(KeyError):
-            set_value(data, bad, 1.0)
+    assert [c["policy"] for c in data["cities"] if not c.get("policy")] == [None] * (len(data["cities"]) - len(budgets))
+    with pytest.raises(PathError, match="Atlantis"):
+        set_value(data, "cities.Atlantis.attractiveness", 1.0)
 
 
 @pytest.mark.parametrize("engine", ["agents", "counts"])
@@ -215,13 +218,14 @@ def test_documented_counts_cover_only_the_scenarios_cities_and_span():
 
 
 def test_shipped_calibration_is_what_the_baseline_reads_and_it_reproduces_2023():
-    calibrated = calibrated_defaults(CALIBRATED_PATH)
+    calibrated = load_calibration(CALIBRATION_DIR / "calibrated.yaml")
     scenario = load_scenario(BASELINE_PATH)
-    for name, value in calibrated["parameters"].items():
+    assert scenario.calibration == str((CALIBRATION_DIR / "calibrated.yaml").resolve())
+    for name, value in calibrated.parameters.items():
         assert getattr(scenario.parameters, name) == pytest.approx(value)
     for city in scenario.cities:
-        if city.name in calibrated["cities"]:
-            assert city.attractiveness == pytest.approx(calibrated["cities"][city.name]["attractiveness"])
+        if city.name in calibrated.cities:
+            assert city.attractiveness == pytest.approx(calibrated.cities[city.name]["attractiveness"])
     firms = run_ensemble(scenario, executor="serial", progress=False).tables["firms"]
     final = firms[firms.year == 2023].groupby(["replication", "city"]).firms.sum().groupby("city").median()
     for fig in load_targets().fitted("misprint"):
@@ -231,22 +235,23 @@ def test_shipped_calibration_is_what_the_baseline_reads_and_it_reproduces_2023()
 @pytest.mark.slow
 def test_calibrate_command_writes_everything_on_a_tiny_budget(tmp_path: Path):
     raw = yaml.safe_load(BASELINE_PATH.read_text())
+    raw["calibration"] = str(CALIBRATION_DIR / "calibrated.yaml")
     raw["replications"] = 3
     scenario = tmp_path / "baseline.yaml"
     scenario.write_text(yaml.safe_dump(raw, allow_unicode=True))
-    shipped = CALIBRATED_PATH.read_bytes()
+    shipped = (CALIBRATION_DIR / "calibrated.yaml").read_bytes()
     out = tmp_path / "cal"
     result = CliRunner().invoke(main, ["calibrate", "--scenario", str(scenario), "--particles", "12",
                                        "--generations", "2", "--predictive", "12", "--executor", "serial",
                                        "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert CALIBRATED_PATH.read_bytes() == shipped                      # only --out is written
+    assert (CALIBRATION_DIR / "calibrated.yaml").read_bytes() == shipped                      # only --out is written
     for name in ("calibrated.yaml", "report.md", "populations.csv", "posterior.csv", "predictive.csv",
                  "manifest.json", "figures/fit.png", "figures/posterior.png", "figures/pairs.png",
                  "figures/forecast_shanghai.png"):
         assert (out / name).exists(), name
     assert not (out / "INCOMPLETE").exists()
-    values = calibrated_defaults(out / "calibrated.yaml")
+    values = load_calibration(out / "calibrated.yaml").model_dump()
     priors = {s.target: s for s in make_problem(scenario, TARGETS_PATH, PRIORS_PATH, "gross").prior.specs}
     for name, value in values["parameters"].items():
         spec = priors[f"parameters.{name}"]

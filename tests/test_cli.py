@@ -171,7 +171,7 @@ def test_usage_errors_are_one_line_with_exit_2(args: list[str], words: str):
 
 
 def test_help_still_exits_0_and_default_out_cannot_climb():
-    from sim.cliutils import default_out
+    from sim.cli.common import default_out
 
     assert modu("--help").returncode == 0 and "Modu" in modu("--help").stdout
     assert default_out("..") == Path("outputs") / "_" and default_out(".") == Path("outputs") / "_"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from sim.cli import main
-from sim.compare import NATIONAL, POLICY_ACTIONS, mean_interval, no_policy, plan_comparison
+from sim.experiments.compare import NATIONAL, POLICY_ACTIONS, mean_interval, no_policy, plan_comparison
 from sim.scenario import EVENT_ACTIONS, load_scenario
 
 BASE = """\

@@ -6,7 +6,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from sim.cli import main
-from sim.parameters import parameter_table
+from sim.model.parameters import parameter_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.firms import SIZE_CLASSES, size_class_probabilities
 from sim.model import ModuModel
+from sim.model.firms import SIZE_CLASSES, size_class_probabilities
 from sim.scenario import validate
 
 SCENARIO = {

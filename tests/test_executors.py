@@ -9,9 +9,10 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from sim import executors
 from sim.cli import main
-from sim.executors import (
+from sim.experiments import executors
+from sim.experiments.ensemble import run_ensemble
+from sim.experiments.executors import (
     ExecutorError,
     ExecutorSpec,
     TaskFailure,
@@ -19,7 +20,6 @@ from sim.executors import (
     open_executor,
     parse_executor,
 )
-from sim.runner import run_ensemble
 from sim.scenario import load_scenario
 
 SMALL = """\

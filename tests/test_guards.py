@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import NEUTRAL_PARAMETERS, make_scenario
 
-from sim import guards
 from sim.cli import main
-from sim.guards import MAX_FIRMS, ResourceError, available_memory, check_run, estimate, expected_firms
-from sim.runner import simulate
+from sim.experiments import guards
+from sim.experiments.ensemble import simulate
+from sim.experiments.guards import MAX_FIRMS, ResourceError, available_memory, check_run, estimate, expected_firms
 from sim.scenario import load_scenario, validate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@
 Hypothesis draws scenarios with one to five cities (some empty, some pools),
 one to three sectors, every behavioural parameter anywhere in a wide range,
 policies with all three strategies, and timed events; each is run with
-:func:`sim.runner.simulate` (the tables ``modu run`` writes) under the
+:func:`sim.experiments.ensemble.simulate` (the tables ``modu run`` writes) under the
 ``agents`` or the ``counts`` engine, and the tables must satisfy:
 
 - firms are conserved: ``firms[t+1] = firms[t] + births − deaths + moves_in −
@@ -26,8 +26,8 @@ import pandas as pd
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sim.parameters import LEVERS
-from sim.runner import simulate
+from sim.experiments.ensemble import simulate
+from sim.model.parameters import LEVERS
 from sim.scenario import Scenario, ScenarioError, validate
 
 TOLERANCE = 1e-9

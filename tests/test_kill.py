@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from sim import outputs
-from sim.outputs import INCOMPLETE, sha256
-from sim.runner import run_ensemble, write_run
+from sim.experiments.ensemble import run_ensemble
+from sim.reporting import files as outputs
+from sim.reporting.files import INCOMPLETE, sha256
+from sim.reporting.run import write_run
 from sim.scenario import load_scenario
 
 SCENARIO = """\

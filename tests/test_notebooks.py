@@ -26,7 +26,7 @@ def code_cells(path: Path) -> list[str]:
 
 
 def sim_names(source: str) -> set[str]:
-    """Every ``sim`` name a cell imports or reaches by attribute, fully qualified (``sim.runner.run_ensemble``)."""
+    """Every ``sim`` name a cell imports or reaches by attribute, fully qualified (``sim.experiments.ensemble.run_ensemble``)."""
     names: set[str] = set()
     aliases: dict[str, str] = {}
     tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))

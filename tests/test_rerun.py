@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.cli import main
-from sim.outputs import package_versions
+from sim.reporting.files import package_versions
 from sim.scenario import digest_of
 
 SMALL = """\
@@ -160,7 +160,7 @@ BAD = {
     "rule": (lambda r: r.update(seed_rule="something else"), "seed_rule: 'something else' is not this modu's rule"),
     "invalid": (lambda r: (r["scenario"]["cities"][0].update(firms=-1), rehash(r)),
                 "scenario: cities[A].firms: Input should be greater than or equal to 0"),
-    "unknown": (lambda r: (r["scenario"].update(bogus=1), rehash(r)), "scenario: bogus: Extra inputs are not permitted"),
+    "unknown": (lambda r: (r["scenario"].update(bogus=1), rehash(r)), "scenario: (top level): unknown key 'bogus'"),
 }
 
 

@@ -158,7 +158,7 @@ def test_bad_extends_values(tmp_path: Path, extends: str, reason: str):
     ("name: x\ncities: [{name: A, firms: 10}]\nevents: [{year: 2017, city: A, learning_rate: 2}]\n",
      "events[0].learning_rate"),
     ("name: x\ncities: [{name: A, firms: 10}]\nevents: [{year: 2017, city: A, budget: 1, bogus: 1}]\n",
-     "events[0].bogus"),
+     "events[0]: unknown key 'bogus'"),
 ])
 def test_refusals_name_the_field_and_reason_in_one_line(tmp_path: Path, text: str, where: str):
     path = write(tmp_path, "bad.yaml", text)

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sim.calibration import BASELINE_PATH
 from sim.cli import main
-from sim.executors import parse_executor
+from sim.experiments.executors import parse_executor
+from sim.inference.problem import BASELINE_PATH
+from sim.inference.sensitivity import Factor, analyse, default_factors, outputs_of
 from sim.scenario import Scenario, load_scenario, validate
-from sim.sensitivity import Factor, analyse, default_factors, outputs_of
 
 SMALL = {
     "name": "small",
@@ -64,7 +64,9 @@ def test_default_factors_cover_calibrated_quantities_levers_and_budgets():
     baseline = load_scenario(BASELINE_PATH)
     targets = [f.target for f in default_factors(baseline, ranges="prior")]
     assert "parameters.network_effect" in targets and "cities.Shanghai.attractiveness" in targets
-    assert "parameters.lever_effects.compute.upstream" in targets and "budget_scale" in targets
+    assert "parameters.lever_effects.compute.upstream" in targets
+    budget = next(f for f in default_factors(baseline, ranges="prior") if f.label == "budget_scale")
+    assert budget.target == "cities.*.policy.budget" and budget.scale
     small = validate(SMALL)
     assert not any(t.startswith("cities.") for t in (f.target for f in default_factors(small, ranges="prior")))
     for f in default_factors(baseline):

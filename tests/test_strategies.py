@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from sim.agents import best_levers
 from sim.model import ModuModel
-from sim.utility import choice_probabilities, entry_utility
+from sim.model.agents import best_levers
+from sim.model.utility import choice_probabilities, entry_utility
 
 EQUAL_DEPRECIATION = {"compute": 0.2, "data": 0.2, "anchor": 0.2}
 

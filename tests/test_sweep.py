@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim import sweep as sweep_module
 from sim.cli import main
-from sim.cliutils import BadInputError
-from sim.ensemble_plots import lock_in_by_point
-from sim.sweep import plan_sweep
+from sim.experiments import sweep as sweep_module
+from sim.experiments.errors import ExperimentError
+from sim.experiments.sweep import plan_sweep
+from sim.reporting.sweep import lock_in_by_point
 
 SCENARIO = """\
 name: sweepy
@@ -135,7 +135,7 @@ def test_latin_hypercube_is_stratified_seeded_and_gives_integer_fields_integers(
 @pytest.mark.parametrize(("args", "message"), [
     (["--set", "cities.Nowhere.firms=1"],
      "--set cities.Nowhere.firms: no entry named 'Nowhere' in cities (A, B, St. Louis, Rest)"),
-    (["--set", "parameters.netwrk_effect=1"], "parameters.netwrk_effect: Extra inputs are not permitted"),
+    (["--set", "parameters.netwrk_effect=1"], "parameters: unknown key 'netwrk_effect' (did you mean 'network_effect'?)"),
     (["--set", "parameters.network_effect=1.0,-1"],
      "with parameters.network_effect=-1: parameters.network_effect: Input should be greater than or equal to 0"),
     (["--set", "cities.A.firms.x=1"], "--set cities.A.firms.x: cities.A.firms is a value, not a mapping"),
@@ -343,5 +343,5 @@ def test_one_swept_parameter_draws_no_phase_diagram(scenario: Path, tmp_path: Pa
 
 
 def test_plan_refuses_sweeps_beyond_the_limit(scenario: Path):
-    with pytest.raises(BadInputError, match="more than"):
+    with pytest.raises(ExperimentError, match="more than"):
         plan_sweep(scenario, ["parameters.congestion=" + ",".join(str(i) for i in range(1000))], replications=10_000)

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.firms import SIZE_CLASSES
 from sim.model import ModuModel
-from sim.utility import Coefficients, choice_probabilities, entry_utility
+from sim.model.firms import SIZE_CLASSES
+from sim.model.utility import Coefficients, choice_probabilities, entry_utility
 
 P_MIN = 1e-3
 """Reject when a test's p-value falls below this."""

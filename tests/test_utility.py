@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim.model import ModuModel
-from sim.utility import (
+from sim.model.utility import (
     Coefficients,
     choice_probabilities,
     entry_utility,

@@ -1,0 +1,41 @@
+"""``modu app``: serve the interactive page (:mod:`sim.app`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from sim.app import DEFAULT_SCENARIO, SCENARIO_ENV, _offline_solara
+from sim.cli.common import refusals
+from sim.scenario import load_scenario
+
+
+@click.command()
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on (the default serves this machine only).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0 = any free port).")
+@refusals
+def app(scenario: Path | None, host: str, port: int) -> None:
+    """Serve the interactive page (Mesa SolaraViz) of SCENARIO [default: scenarios/baseline.yaml].
+
+    Sliders for the network effect, congestion and each city's budget and
+    allocation; live plots of firms and shares and a map. Needs the app extra:
+    pip install -e ".[app]".
+    """
+    path = scenario or DEFAULT_SCENARIO
+    load_scenario(path)  # refuse a bad scenario before starting a server
+    _offline_solara()
+    try:
+        from solara.__main__ import cli as solara_cli
+    except ImportError:
+        click.echo("modu: error: the page needs the app extra: pip install -e \".[app]\"", err=True)
+        sys.exit(1)
+    os.environ[SCENARIO_ENV] = str(Path(path).resolve())
+    solara_cli.main(["run", "sim.app", "--host", host, "--port", str(port), "--production", "--no-open", "--no-check-version"],
+                    prog_name="modu app")
+
+

@@ -1,0 +1,102 @@
+"""``modu calibrate``: the command line over :mod:`sim.inference`."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import click
+
+from sim.cli.common import BadInputError, default_out, executor_option, quiet_option, refusals
+from sim.experiments.executors import open_executor, parse_executor
+from sim.inference.data import PRIORS_PATH, TARGETS_PATH
+from sim.inference.problem import (
+    BASELINE_PATH,
+    abc_smc,
+    make_problem,
+    other_reading,
+    point_estimate,
+    posterior_predictive,
+    resume_populations,
+    symmetric_run,
+)
+from sim.scenario import load_scenario
+from sim.scenario.resources import CALIBRATION_DIR
+
+
+# ----------------------------------------------------------------------------- the command
+@click.command()
+@click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, path_type=Path), default=BASELINE_PATH,
+              show_default=True, help="Scenario giving the initial state and the assumed quantities.")
+@click.option("--targets", "targets_path", type=click.Path(dir_okay=False, path_type=Path), default=TARGETS_PATH,
+              show_default=True, help="Documented figures with their roles (initial, target, validation).")
+@click.option("--priors", "priors_path", type=click.Path(dir_okay=False, path_type=Path), default=PRIORS_PATH,
+              show_default=True, help="Priors of the calibrated quantities.")
+@click.option("--shenzhen-increment", type=click.Choice(["gross", "misprint"]), default="gross", show_default=True,
+              help="Reading of Shenzhen's 'increment of 42,600': gross inflow 2016-2023 (a target) or a misprint (dropped).")
+@click.option("--particles", type=click.IntRange(10, 100_000), default=300, show_default=True,
+              help="ABC particles per generation.")
+@click.option("--generations", type=click.IntRange(1, 100), default=16, show_default=True,
+              help="Most ABC generations (the prior sample included).")
+@click.option("--min-epsilon", type=click.FloatRange(0, 10), default=0.02, show_default=True,
+              help="Stop once the tolerance (RMS relative error) reaches this.")
+@click.option("--predictive", type=click.IntRange(10, 100_000), default=400, show_default=True,
+              help="Posterior predictive simulations (fit bands, forecast, validation).")
+@click.option("--engine", type=click.Choice(["counts", "agents"]), default="counts", show_default=True,
+              help="Engine of the calibration runs (the same model in distribution; counts is faster).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=20160, show_default=True, help="Root seed.")
+@executor_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for calibrated.yaml, report.md, figures/ and tables [default: outputs/calibrate-<scenario name>]. "
+                   "Writing into the shipped calibration folder, which scenarios name, needs --replace-shipped.")
+@click.option("--replace-shipped", is_flag=True,
+              help="Allow --out to be the shipped calibration folder (replacing the estimates scenarios take).")
+@click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="populations.csv of an earlier run with the same settings: continue its ABC from its last generation.")
+@click.option("--other-reading", "other_path", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder of a calibration under the other reading of the Shenzhen increment, compared in the report.")
+@quiet_option
+@refusals
+def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzhen_increment: str, particles: int,
+              generations: int, min_epsilon: float, predictive: int, engine: str, seed: int, executor: str, out: Path,
+              resume_path: Path | None, other_path: Path | None, replace_shipped: bool, quiet: bool) -> None:
+    """Estimate the behavioural parameters and city constants by ABC-SMC against the 2016-2023 counts.
+
+    Writes calibrated.yaml (the point estimate, which a scenario takes by naming
+    it in its calibration: key), report.md, figures/, populations.csv,
+    predictive.csv and manifest.json.
+    """
+    from sim.reporting.calibration import write_calibration
+
+    spec = parse_executor(executor)
+    out = out or default_out(f"calibrate-{load_scenario(scenario_path).name}")
+    if out.resolve() == CALIBRATION_DIR.resolve() and not replace_shipped:
+        raise BadInputError(f"--out: {out} is the shipped calibration that scenarios name; add --replace-shipped to "
+                            "replace it, or choose another folder")
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out: {out} exists and is not a folder")
+    problem = make_problem(scenario_path, targets_path, priors_path, shenzhen_increment, engine)
+    resumed = resume_populations(resume_path, problem.prior, particles) if resume_path else None
+    other = other_reading(other_path, shenzhen_increment) if other_path else None
+    start = time.perf_counter()
+    with open_executor(spec) as ex:
+        populations = abc_smc(problem.simulator(), problem.distance, problem.prior, particles, generations,
+                              min_epsilon, seed, ex, progress=not quiet, start=resumed)
+        posterior = populations[-1]
+        point, point_sums = point_estimate(problem, posterior, ex, problem.scenario.replications)
+        symmetric_sums = symmetric_run(problem, point, ex, problem.scenario.replications)
+        values, sums = posterior_predictive(problem, posterior, predictive, seed, ex, progress=not quiet)
+    abc_time = populations[-1].wall_time
+    wall = time.perf_counter() - start + (resumed[-1].wall_time if resumed and math.isfinite(resumed[-1].wall_time)
+                                          else 0.0)
+    write_calibration(out, problem, populations, point, point_sums, symmetric_sums, values, sums, wall_time=wall,
+                      seed=seed,
+                      executor=spec.describe(), options={"particles": particles, "generations": generations,
+                                                         "min_epsilon": min_epsilon, "predictive": predictive,
+                                                         "engine": engine, "resumed_from": str(resume_path or ""),
+                                                         "abc_wall_time_s": abc_time,
+                                                         "other_reading": str(other_path or "")}, other=other)
+    click.echo(f"calibrated in {wall:.0f} s ({spec.describe()}): {len(populations)} generations, "
+               f"final ε = {posterior.epsilon:.4f}, {sum(p.simulations for p in populations)} simulations")
+    click.echo(f"wrote {out}/")

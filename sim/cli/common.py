@@ -1,0 +1,90 @@
+"""Shared pieces of the ``modu`` commands: error handling, common options, output folders."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_BAD_INPUT = 2
+
+
+class BadInputError(ValueError):
+    """Any other bad command-line input; its message is one line naming what is wrong."""
+
+
+def refused() -> tuple[type[Exception], ...]:
+    """The errors each layer raises for bad input; the command line turns them into one line and exit code 2.
+
+    Imported when a command runs, not when ``modu --help`` starts.
+    """
+    from sim.experiments.errors import ExperimentError
+    from sim.experiments.executors import ExecutorError
+    from sim.inference.errors import InferenceError
+    from sim.reporting.rerun import ManifestError
+    from sim.scenario.errors import ScenarioError
+
+    return (ScenarioError, ExperimentError, ExecutorError, InferenceError, ManifestError, BadInputError)
+
+
+def message(exc: BaseException) -> str:
+    """The one line shown for a refusal; a store's folder is the ``--out`` option's."""
+    from sim.experiments.errors import StoreError
+
+    return f"--out: {exc}" if isinstance(exc, StoreError) else str(exc)
+
+
+def refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the project's input errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except refused() as exc:
+            click.echo(f"modu: error: {message(exc)}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper
+
+
+def default_out(name: str) -> Path:
+    """Default output folder of a scenario: ``outputs/<name>`` (a name of dots alone cannot climb out)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".") or "_"
+    return Path("outputs") / safe
+
+
+class ModuGroup(click.Group):
+    """The ``modu`` group: click's own usage errors also become one line ``modu: error: ...`` (exit 2)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line; usage errors are one line on stderr with click's exit code."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            click.echo(f"modu: error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("modu: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def out_option(default: str) -> Callable[..., Any]:
+    """The ``--out`` folder option; ``default`` says where output goes without it."""
+    return click.option("--out", type=click.Path(file_okay=False, path_type=Path), help=f"Output folder [default: {default}].")
+
+
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bars.")
+figures_option = click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the figures.")
+
+executor_option = click.option(
+    "--executor", default="processes", show_default=True,
+    help="Where runs go: 'serial', 'processes[:N]' (N local worker processes; default all cores) or "
+         "'dask[:N|:ADDRESS]' (a local Dask cluster of N workers, or the scheduler at tcp://host:port; "
+         "needs the dask extra).")

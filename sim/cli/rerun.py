@@ -1,0 +1,54 @@
+"""``modu rerun``: the command line over :mod:`sim.reporting.rerun`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from sim.cli.common import BadInputError, executor_option, out_option, quiet_option, refusals
+from sim.experiments.executors import parse_executor
+from sim.reporting.rerun import EXIT_DIFFERENT, read_manifest, rerun, version_differences
+
+
+@click.command(name="rerun")
+@click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
+@out_option("the recorded run's folder name + '-rerun', beside it")
+@executor_option
+@quiet_option
+@refusals
+def rerun_command(manifest_path: Path, out: Path | None, executor: str, quiet: bool) -> None:
+    """Reproduce the run recorded in MANIFEST (a run folder's manifest.json) and check it byte for byte.
+
+    The recorded resolved scenario, seed and replications are run again (not the
+    scenario file, which may have changed or moved) and every file is compared
+    with the SHA-256 the manifest records. Exit code 0 if all match, 1 if any
+    differs, 2 for a bad manifest. A line warns when the installed versions
+    differ from the recorded ones.
+    """
+    from sim.experiments.guards import check_run
+
+    recorded = read_manifest(manifest_path)
+    parsed = parse_executor(executor)
+    folder = manifest_path.parent
+    out = out or folder.parent / f"{folder.resolve().name}-rerun"
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out: {out} exists and is not a folder")
+    if out.resolve() == folder.resolve():
+        raise BadInputError(f"--out: {out} is the recorded run's own folder; choose another")
+    check_run(recorded.scenario, f"{manifest_path}: scenario", replications=recorded.replications,
+              workers=parsed.workers, out=out)
+    differences = version_differences(recorded.versions)
+    if differences:
+        click.echo("modu: warning: installed versions differ from the manifest's, results may differ: "
+                   + ", ".join(differences), err=True)
+    comparison = rerun(recorded, out, executor=parsed, progress=not quiet)
+    total = len(recorded.files)
+    if comparison.different:
+        click.echo(f"modu: rerun: {len(comparison.different)} of {total} files differ from the record: "
+                   + ", ".join(comparison.different) + f" (rerun in {out}/)", err=True)
+        sys.exit(EXIT_DIFFERENT)
+    click.echo(f"reproduced byte for byte: {total} of {total} files ({recorded.scenario.name}, seed {recorded.seed}, "
+               f"{recorded.replications} replications); wrote {out}/")
+

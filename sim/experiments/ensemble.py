@@ -1,0 +1,103 @@
+"""Running a scenario's replications and gathering their tidy tables.
+
+Replication ``r`` of a run with root seed ``seed`` draws every random number
+from ``SeedSequence(seed, spawn_key=(r,))`` — the r-th child of
+``SeedSequence(seed).spawn`` — so it is the same whichever executor, worker
+count or order of completion produced it, and replication r of two
+scenarios run with the same seed shares its random stream (common random
+numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from sim.experiments.executors import Executor, ExecutorSpec, imap_unordered, parse_executor
+from sim.model import ModuModel
+from sim.scenario import Scenario
+
+TABLES = ("firms", "cities", "flows", "metrics")
+"""The tidy tables of a run (docs/ODD.md §3.8), each with a leading ``replication`` column."""
+
+SEED_RULE = "SeedSequence(seed, spawn_key=(replication,))"
+"""How a run's replications draw their seeds (recorded in manifests; ``modu rerun`` relies on it)."""
+
+
+def replication_seed(seed: int, *key: int) -> np.random.SeedSequence:
+    """The seed sequence of one run, keyed by its identity (e.g. the replication index)."""
+    return np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key))
+
+
+def simulate(scenario: Scenario, replication: int, seed: int) -> dict[str, pd.DataFrame]:
+    """Run one replication to the scenario's end and return its tables.
+
+    Args:
+        scenario: the validated scenario.
+        replication: the replication index r (the seed's spawn key).
+        seed: the root seed.
+
+    Returns:
+        ``{"firms", "cities", "flows", "metrics"}`` DataFrames, each with ``replication`` first.
+    """
+    model = ModuModel(scenario, rng=replication_seed(seed, replication), record_events=False)
+    history = model.run()
+    tables = {}
+    for name in TABLES:
+        frame = getattr(history, f"{name}_frame")()
+        frame.insert(0, "replication", replication)
+        tables[name] = frame
+    return tables
+
+
+@dataclass
+class Ensemble:
+    """All replications of one scenario.
+
+    Attributes:
+        scenario: the validated scenario that was run.
+        seed: the root seed.
+        replications: how many replications.
+        executor: the executor that ran them (as recorded in the manifest).
+        tables: the concatenated tables, sorted by replication.
+    """
+
+    scenario: Scenario
+    seed: int
+    replications: int
+    executor: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def spawn_keys(self) -> list[list[int]]:
+        """Each replication's spawn key under the root seed."""
+        return [[r] for r in range(self.replications)]
+
+
+def run_ensemble(scenario: Scenario, replications: int | None = None, seed: int | None = None,
+                 executor: str | ExecutorSpec | Executor = "processes", progress: bool = True) -> Ensemble:
+    """Run a scenario's replications on an executor and gather the tables.
+
+    Args:
+        scenario: the validated scenario.
+        replications: how many (default: the scenario's ``replications``).
+        seed: root seed (default: the scenario's ``seed``).
+        executor: ``serial``, ``processes[:N]`` or ``dask[:N|:ADDRESS]``, a parsed spec, or an
+            executor opened with :func:`sim.experiments.executors.open_executor` (reused across calls).
+        progress: show a progress bar with rate and ETA.
+    """
+    spec = parse_executor(executor) if isinstance(executor, str) else executor
+    replications = scenario.replications if replications is None else replications
+    seed = scenario.seed if seed is None else seed
+    parts: dict[int, dict[str, pd.DataFrame]] = {}
+    tasks = [(scenario, r, seed) for r in range(replications)]
+    with tqdm(total=replications, desc=f"{scenario.name}", unit="run", disable=not progress) as bar:
+        for r, tables in imap_unordered(spec, simulate, tasks):
+            parts[r] = tables
+            bar.update()
+    ordered = [parts[r] for r in range(replications)]
+    tables = {name: pd.concat([p[name] for p in ordered], ignore_index=True) for name in TABLES}
+    return Ensemble(scenario=scenario, seed=seed, replications=replications, executor=spec.describe(),
+                    tables=tables)

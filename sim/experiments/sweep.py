@@ -1,0 +1,403 @@
+"""``modu sweep``: replications over full-factorial grids and Latin-hypercube samples of any scenario field.
+
+A field is named by its dotted path in the scenario file, e.g.
+``parameters.network_effect`` or ``cities.Hefei.policy.budget`` (a city is
+addressed by its name; ``cities[St. Louis].policy.budget`` for names with
+dots). Each value is applied to the merged raw scenario
+(:func:`sim.scenario.load_raw`) and every point is validated
+(:func:`sim.scenario.validate`) before anything runs.
+
+Seeds: replication ``r`` of *every* point draws from
+``SeedSequence(seed, spawn_key=(r,))`` — common random numbers across points,
+which smooths response surfaces, and the same stream ``modu run`` gives
+replication ``r`` — so a point equal to the scenario reproduces ``modu run``.
+The root seed is ``--seed`` or each point's scenario ``seed``. Every run's
+seed and spawn key are recorded in ``summary.csv``.
+
+Every finished run is committed at once to the folder's store
+(:mod:`sim.experiments.store`); the same command resumes a sweep that was interrupted in
+any way, computing only what is missing, with the same results.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.stats import qmc
+from tqdm.auto import tqdm
+
+from sim.experiments.ensemble import replication_seed
+from sim.experiments.errors import ExperimentError
+from sim.experiments.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered
+from sim.experiments.store import RunStore
+from sim.model import ModuModel
+from sim.scenario import Scenario, load_raw, validate
+from sim.scenario.factors import Factor
+from sim.scenario.paths import PathError, locations, parse_path, set_path
+
+OUTCOMES = ("hhi", "top1_share", "gini", "entropy")
+"""Concentration metrics recorded per step and reported at the end (over the non-pool cities)."""
+
+SEED_RULE = "SeedSequence(seed, spawn_key=(replication,)); common random numbers across points"
+"""How each run's random stream is derived (recorded in the manifest)."""
+
+SAMPLERS = ("lhs",)
+"""Samplers of ``--sample``: ``lhs`` is scipy's Latin hypercube, seeded by the root seed."""
+
+MAX_RUNS = 1_000_000
+"""Largest sweep accepted (points × replications)."""
+
+EXIT_RUNS_FAILED = 1
+"""Exit code of a sweep in which some runs failed (the others are kept)."""
+
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep.
+
+    Attributes:
+        index: its position in the sweep (grid order, then sample order).
+        values: swept path → value.
+        scenario: the validated scenario at this point.
+    """
+
+    index: int
+    values: dict[str, Any]
+    scenario: Scenario
+
+    def label(self) -> str:
+        """``path=value, ...`` on one line."""
+        return ", ".join(f"{path}={_show(v)}" for path, v in self.values.items()) or "(the scenario as written)"
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep: points × replications.
+
+    Attributes:
+        source: the scenario file.
+        name: the scenario's name.
+        paths: the swept paths, ``--set`` ones first, then ``--range`` ones.
+        points: every point, validated.
+        replications: replications per point.
+        seed: the ``--seed`` override, or None (each point's scenario seed).
+        options: the command-line options that define the sweep, as given.
+    """
+
+    source: str
+    name: str
+    paths: list[str]
+    points: list[Point]
+    replications: int
+    seed: int | None
+    options: tuple[str, ...] = ()
+
+    @property
+    def n_runs(self) -> int:
+        """Points × replications."""
+        return len(self.points) * self.replications
+
+    def command(self) -> str:
+        """The ``modu sweep`` command line that defines this sweep (without output folder or executor)."""
+        return shlex.join(["modu", "sweep", self.source, *self.options])
+
+    def seed_of(self, point: Point) -> int:
+        """The root seed of a point's runs."""
+        return point.scenario.seed if self.seed is None else self.seed
+
+    def definition(self) -> dict[str, Any]:
+        """What identifies the sweep's results (a store refuses any other)."""
+        return {"paths": self.paths, "replications": self.replications, "seed": self.seed, "seed_rule": SEED_RULE,
+                "points": [{"values": p.values, "scenario_hash": p.scenario.digest()} for p in self.points]}
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """How a sweep invocation went.
+
+    Attributes:
+        runs: points × replications.
+        resumed: runs found finished in the store.
+        ran: runs computed now.
+        failed: runs that failed (recorded; the same command retries them).
+        wall_time: seconds spent computing now, the executor's start-up included.
+        executor: where the runs went.
+        files: the files written, relative to the folder.
+    """
+
+    runs: int
+    resumed: int
+    ran: int
+    failed: int
+    wall_time: float
+    executor: str
+    files: list[str]
+
+
+# --------------------------------------------------------------------------- planning
+def plan_sweep(scenario: str | Path, sets: Sequence[str] = (), sample: str | None = None, ranges: Sequence[str] = (),
+               replications: int | None = None, seed: int | None = None) -> SweepPlan:
+    """Build and validate every point of a sweep.
+
+    Args:
+        scenario: the scenario file.
+        sets: ``PATH=v1,v2,...`` (YAML values; commas inside ``[]``/``{}`` do not split): a full-factorial grid.
+        sample: ``lhs:N``: N Latin-hypercube points over the ``ranges`` (crossed with the grid).
+        ranges: ``PATH=lo:hi`` for the sample; integer fields get integer values.
+        replications: per point (default: the scenario's).
+        seed: root seed of every run and of the sample (default: each point's scenario seed).
+
+    Raises:
+        ScenarioError: the scenario file, or a point, is invalid (one line: which, where, why).
+        ExperimentError: a malformed option or a path that names nothing.
+    """
+    source = str(scenario)
+    raw = load_raw(scenario)
+    base = validate(copy.deepcopy(raw), source)
+    grid = [_parse_set(text) for text in sets]
+    n_sample, bounds = _parse_sample(sample, ranges)
+    paths = [p for p, _, _ in grid] + [f.target for f in bounds]
+    tokens = [t for _, t, _ in grid] + [parse_path(f.target) for f in bounds]
+    labels = [f"--set {p}" for p, _, _ in grid] + [f"--range {f.target}" for f in bounds]
+    for i, t in enumerate(tokens):
+        if t in tokens[:i]:
+            raise ExperimentError(f"{labels[i]}: the path is swept twice")
+    n_points = math.prod(len(v) for _, _, v in grid) * (n_sample or 1)
+    replications = base.replications if replications is None else replications
+    if n_points * replications > MAX_RUNS:
+        raise ExperimentError(f"--set/--sample: {n_points} points × {replications} replications is more than "
+                            f"{MAX_RUNS:,} runs")
+    design = _latin_hypercube(bounds, n_sample, base, seed if seed is not None else base.seed) if n_sample else [()]
+    points = []
+    for combo in itertools.product(*(values for _, _, values in grid), design):
+        *grid_values, sampled = combo
+        values = dict(zip(paths, [*grid_values, *sampled], strict=True))
+        data = copy.deepcopy(raw)
+        for label, t, value in zip(labels, tokens, values.values(), strict=True):
+            try:
+                set_path(data, t, value)
+            except PathError as exc:
+                raise ExperimentError(f"{label}: {exc}") from None
+        where = f"{source} with " + ", ".join(f"{p}={_show(v)}" for p, v in values.items()) if values else source
+        points.append(Point(len(points), values, validate(data, where)))
+    options = [*(a for text in sets for a in ("--set", text)), *(("--sample", sample) if sample else ()),
+               *(a for text in ranges for a in ("--range", text)), "--replications", str(replications),
+               *(("--seed", str(seed)) if seed is not None else ())]
+    return SweepPlan(source, base.name, paths, points, replications, seed, tuple(options))
+
+
+def _parse_set(text: str) -> tuple[str, tuple[str, ...], list[Any]]:
+    option = f"--set {text}"
+    path, sep, values_text = text.partition("=")
+    if not sep or not values_text.strip():
+        raise ExperimentError(f"{option}: expected PATH=v1,v2,...")
+    tokens = _tokens(path.strip(), option)
+    values = []
+    for piece in _split_top_level(values_text):
+        if not piece.strip():
+            raise ExperimentError(f"{option}: empty value in the list")
+        try:
+            values.append(_number_or_value(yaml.safe_load(piece)))
+        except yaml.YAMLError as exc:
+            raise ExperimentError(f"{option}: {piece.strip()!r} is not a YAML value: "
+                                f"{' '.join(str(getattr(exc, 'problem', exc)).split())}") from None
+    if len(values) != len({json.dumps(v, sort_keys=True, default=str) for v in values}):
+        raise ExperimentError(f"{option}: a value is listed twice")
+    return path.strip(), tokens, values
+
+
+def _tokens(path: str, option: str) -> tuple[str, ...]:
+    try:
+        return parse_path(path)
+    except PathError as exc:
+        raise ExperimentError(f"{option}: {exc}") from None
+
+
+def _parse_sample(sample: str | None, ranges: Sequence[str]) -> tuple[int, list[Factor]]:
+    if sample is None:
+        if ranges:
+            raise ExperimentError("--range: needs --sample lhs:N")
+        return 0, []
+    kind, _, n = sample.partition(":")
+    if kind not in SAMPLERS or not n.isdigit() or not 1 <= int(n) <= MAX_RUNS:
+        raise ExperimentError(f"--sample: expected lhs:N with N a whole number ≥ 1, got {sample!r}")
+    if not ranges:
+        raise ExperimentError("--sample: needs at least one --range PATH=lo:hi")
+    bounds = []
+    for text in ranges:
+        option = f"--range {text}"
+        path, sep, span = text.partition("=")
+        lo_text, colon, hi_text = span.partition(":")
+        try:
+            lo, hi = float(lo_text), float(hi_text)
+        except ValueError:
+            lo = hi = math.nan
+        if not sep or not colon or not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ExperimentError(f"{option}: expected PATH=lo:hi with finite numbers")
+        if not lo < hi:
+            raise ExperimentError(f"{option}: the lower bound must be below the upper one")
+        _tokens(path.strip(), option)
+        bounds.append(Factor(target=path.strip(), low=lo, high=hi, why=option))
+    return int(n), bounds
+
+
+def _latin_hypercube(bounds: list[Factor], n: int, base: Scenario, seed: int) -> list[tuple[Any, ...]]:
+    """N points of a seeded Latin hypercube scaled to the ranges; integer fields get integers, one per stratum."""
+    u = qmc.LatinHypercube(d=len(bounds), rng=np.random.default_rng(seed)).random(n)
+    resolved = base.resolved()
+    columns = []
+    for j, factor in enumerate(bounds):
+        path, lo, hi = factor.target, factor.low, factor.high
+        try:
+            container, key = next(locations(resolved, path, create=False))
+        except PathError as exc:
+            raise ExperimentError(f"--range {path}: {exc}") from None
+        current = container.get(key) if isinstance(container, dict) else container[key] if container is not None else None
+        if isinstance(current, int) and not isinstance(current, bool):
+            if lo != int(lo) or hi != int(hi):
+                raise ExperimentError(f"--range {path}={lo:g}:{hi:g}: {path} is a whole number; give whole bounds")
+            columns.append([int(lo + np.floor(x * (hi - lo + 1))) for x in u[:, j]])
+        else:
+            columns.append([float(lo + x * (hi - lo)) for x in u[:, j]])
+    return list(zip(*columns, strict=True))
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split at commas outside ``[]``, ``{}`` and quotes."""
+    pieces, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+    return [*pieces, text[start:]]
+
+
+def _number_or_value(value: Any) -> Any:
+    """YAML reads ``1e-3`` as a string; numbers written that way become floats."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+
+# --------------------------------------------------------------------------- running
+def run_point(scenario: Scenario, replication: int, seed: int) -> str:
+    """Run one replication of one point; return its outcome as JSON (what the store keeps).
+
+    The outcome holds the city names and which are pools, the firms per step and
+    city, and the per-step metrics table of :meth:`sim.model.history.History.metrics_frame`
+    (concentration over the non-pool cities, the leader, lead changes).
+    """
+    history = ModuModel(scenario, rng=replication_seed(seed, replication), record_events=False).run()
+    metrics = history.metrics_frame()
+    return json.dumps({
+        "names": history.cities, "pool": history.pool.tolist(),
+        "firms_by_city": history.stack("firms").sum(axis=2).tolist(),
+        "metrics": {column: metrics[column].tolist() for column in metrics.columns},
+    })
+
+
+def compute_sweep(plan: SweepPlan, store: RunStore, executor: str | ExecutorSpec | Executor = "processes",
+                  progress: bool = True) -> tuple[int, int]:
+    """Run the runs of ``plan`` that ``store`` does not hold yet, committing each as it finishes.
+
+    A failed run is reported on stderr with its point and seed, recorded, and
+    does not stop the others; the same call retries it.
+
+    Args:
+        plan: the validated sweep.
+        store: the open store of the sweep's folder (:class:`sim.experiments.store.RunStore`).
+        executor: where the runs go (see :mod:`sim.experiments.executors`).
+        progress: show a progress bar with rate and ETA.
+
+    Returns:
+        Runs found finished in the store, runs computed now.
+    """
+    done = store.finished()
+    todo = [(p, r) for p in plan.points for r in range(plan.replications) if (p.index, r) not in done]
+    if todo:
+        tasks = [(p.scenario, r, plan.seed_of(p)) for p, r in todo]
+        with tqdm(total=plan.n_runs, initial=len(done), desc=f"sweep {plan.name}", unit="run",
+                  disable=not progress) as bar:
+            for i, result in imap_unordered(executor, run_point, tasks, return_exceptions=True):
+                point, r = todo[i]
+                seed = plan.seed_of(point)
+                if isinstance(result, TaskFailure):
+                    store.record(point.index, r, seed, [r], error=result.error, traceback=result.traceback)
+                    tqdm.write(f"modu: run failed: point {point.index} ({point.label()}), replication {r}, "
+                               f"seed {seed}, spawn key [{r}]: {result.error}", file=sys.stderr)
+                else:
+                    store.record(point.index, r, seed, [r], outcome=result)
+                bar.update()
+    return len(done), len(todo)
+
+
+def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame]:
+    """The sweep's tables from its stored runs.
+
+    Returns:
+        ``summary`` (one row per point × replication), ``metrics`` (per point ×
+        replication × step, the columns of a run's metrics.csv), ``trajectories``
+        (per point × replication × step × city) and ``failures`` (one row per failed run).
+    """
+    cities = list(dict.fromkeys(c for run in runs if run.outcome for c in run.outcome["names"]))
+    summary, metrics, trajectories, failures = [], [], [], []
+    for run in runs:
+        point = plan.points[run.point]
+        head = {"point": run.point, **{p: _cell(v) for p, v in point.values.items()}, "replication": run.replication,
+                "seed": run.seed, "spawn_key": json.dumps(run.spawn_key)}
+        if run.outcome is None:
+            failures.append({**head, "error": run.error})
+            summary.append({**head, "status": run.status})
+            continue
+        names, by_step, m = run.outcome["names"], run.outcome["firms_by_city"], run.outcome["metrics"]
+        final = dict(zip(names, by_step[-1], strict=True))
+        summary.append({**head, "status": run.status, **{f"firms_{c}": final.get(c) for c in cities},
+                        **{name: m[name][-1] for name in OUTCOMES}, "leader": m["leader"][-1]})
+        metrics.append(pd.DataFrame({"point": run.point, "replication": run.replication, **m}))
+        n_steps, n_cities = len(m["step"]), len(names)
+        trajectories.append(pd.DataFrame({
+            "point": run.point, "replication": run.replication,
+            "step": np.repeat(m["step"], n_cities), "year": np.repeat(m["year"], n_cities),
+            "city": np.tile(names, n_steps), "firms": np.asarray(by_step, dtype=np.int64).ravel()}))
+    head_columns = ["point", *plan.paths, "replication", "seed", "spawn_key"]
+    summary_columns = [*head_columns, "status", *(f"firms_{c}" for c in cities), *OUTCOMES, "leader"]
+    return {
+        "summary": pd.DataFrame(summary, columns=summary_columns).astype({f"firms_{c}": "Int64" for c in cities}),
+        "metrics": pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame(columns=["point", "replication"]),
+        "trajectories": (pd.concat(trajectories, ignore_index=True) if trajectories
+                         else pd.DataFrame(columns=["point", "replication", "step", "year", "city", "firms"])),
+        "failures": pd.DataFrame(failures, columns=[*head_columns, "error"]),
+    }
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value

@@ -1,0 +1,184 @@
+"""Global sensitivity analysis of a scenario with SALib (``modu sensitivity``).
+
+Which behavioural parameters and policy levers drive a scenario's final firm
+counts, shares and concentration (HHI)? Factors vary over ranges (by default
+the calibration's 90% posterior intervals, else the priors, for the
+behavioural parameters and city constants; ``[0, 1]`` for each lever weight
+the scenario uses; ``[0, 2]`` for a multiplier of every city's budget). Each
+sampled point runs ``replications`` simulations with the same seeds at every
+point (common random numbers), so the indices measure the factors, not the
+noise; outputs are averaged over those replications.
+
+- ``sobol``: Saltelli sampling and Sobol' first-order (S1) and total-order
+  (ST) indices with bootstrap confidence intervals; ``samples`` is the base
+  sample N (a power of 2), costing N·(factors + 2) points.
+- ``morris``: elementary effects; μ* (mean absolute effect) with its
+  bootstrap confidence interval, and σ; ``samples`` is the number of
+  trajectories, costing samples·(factors + 1) points.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from sim.experiments.ensemble import replication_seed
+from sim.experiments.executors import Executor, ExecutorSpec
+from sim.inference.data import PRIORS_PATH, load_priors
+from sim.inference.problem import Layout, run_batch, simulate_chunk
+from sim.model import metrics
+from sim.scenario import Scenario
+from sim.scenario.factors import Factor
+from sim.scenario.loading import load_model
+from sim.scenario.resources import CALIBRATION_DIR
+from sim.scenario.schema import Strict
+
+POSTERIOR_PATH = CALIBRATION_DIR / "posterior.csv"
+"""The calibration's posterior table (median and 90% interval per quantity)."""
+
+LEVER_RANGE = (0.0, 1.0)
+"""Range of each lever weight β_X[s] (assumption: the spec's examples, 0.3-0.4, lie inside; 0 = no effect)."""
+
+BUDGET_RANGE = (0.0, 2.0)
+"""Range of the multiplier of every city's budget (assumption: from no policy to twice the scenario's)."""
+
+DEFAULT_SAMPLES = {"sobol": 128, "morris": 20}
+"""Default base samples (Sobol') and trajectories (Morris): a few minutes on two cores."""
+
+CONF_LEVEL = 0.95
+"""Confidence level of the bootstrap intervals of the indices."""
+
+
+class FactorFile(Strict):
+    """A ``--factors`` file: ``factors: [{target, low, high, kind or log, scale, why}, ...]`` (see :class:`Factor`)."""
+
+    factors: list[Factor] = Field(min_length=2)
+
+
+def default_factors(scenario: Scenario, ranges: str = "posterior", priors_path: Path = PRIORS_PATH,
+                    posterior_path: Path = POSTERIOR_PATH) -> list[Factor]:
+    """The default factors of a scenario.
+
+    Behavioural parameters and the constants of the scenario's cities that the
+    calibration estimates: their 90% posterior interval (``ranges="posterior"``,
+    when ``posterior_path`` exists) or their prior's support (normal priors:
+    mean ± 2 sd). Then every lever weight the scenario uses on ``LEVER_RANGE``
+    and a budget multiplier on ``BUDGET_RANGE``.
+    """
+    cities = {c.name for c in scenario.cities}
+    posterior = (pd.read_csv(posterior_path).set_index("quantity")
+                 if ranges == "posterior" and posterior_path.exists() else None)
+    factors = []
+    for spec in load_priors(priors_path).priors:
+        parts = spec.target.split(".")
+        if parts[0] == "cities" and parts[1] not in cities:
+            continue
+        log = spec.kind == "loguniform"
+        if posterior is not None and spec.label in posterior.index:
+            row = posterior.loc[spec.label]
+            low, high, why = float(row.lo), float(row.hi), "calibration: 90% posterior interval"
+        elif spec.kind == "normal":
+            low, high = max(spec.low, spec.mean - 2 * spec.sd), min(spec.high, spec.mean + 2 * spec.sd)
+            why = f"prior mean ± 2 sd ({spec.why})"
+        else:
+            low, high, why = spec.low, spec.high, f"prior support ({spec.why})"
+        factors.append(Factor(target=spec.target, low=low, high=high, kind="loguniform" if log else "uniform", why=why))
+    for lever, by_sector in scenario.parameters.lever_effects.items():
+        for sector, beta in by_sector.items():
+            if beta != 0:
+                factors.append(Factor(target=f"parameters.lever_effects.{lever}.{sector}", low=LEVER_RANGE[0],
+                                      high=LEVER_RANGE[1], why="assumption: LEVER_RANGE"))
+    if any(c.policy and c.policy.budget > 0 for c in scenario.cities):
+        factors.append(Factor(target="cities.*.policy.budget", scale=True, name="budget_scale", low=BUDGET_RANGE[0],
+                              high=BUDGET_RANGE[1], why="assumption: BUDGET_RANGE"))
+    return factors
+
+
+def load_factors(path: Path) -> list[Factor]:
+    """Read a ``--factors`` YAML file; bad input raises :class:`sim.scenario.ScenarioError` (one line)."""
+    return load_model(path, FactorFile).factors
+
+
+def outputs_of(scenario: Scenario, summaries: np.ndarray) -> pd.DataFrame:
+    """Final firms per city, final shares of the non-pool cities and their HHI, per summary row."""
+    layout = Layout.of(scenario)
+    final = layout.firms(summaries)[:, -1, :]
+    out = {f"firms {c}": final[:, i] for i, c in enumerate(layout.cities)}
+    keep = np.array([not c.pool for c in scenario.cities])
+    keep = keep if keep.any() else ~keep
+    shares = metrics.shares(final[:, keep])
+    for name, s in zip(np.array(layout.cities)[keep], shares.T, strict=True):
+        out[f"share {name}"] = s
+    out["hhi"] = metrics.hhi(shares)
+    return pd.DataFrame(out)
+
+
+@dataclass
+class Analysis:
+    """A finished sensitivity analysis.
+
+    Attributes:
+        factors: the factors.
+        method: ``sobol`` or ``morris``.
+        X: the sampled points (SALib's scale: log10 for log factors) ``[n, factors]``.
+        outputs: the outputs at each point (mean over replications).
+        indices: one row per output × factor.
+    """
+
+    factors: list[Factor]
+    method: str
+    X: np.ndarray
+    outputs: pd.DataFrame
+    indices: pd.DataFrame
+
+
+def analyse(scenario: Scenario, factors: list[Factor], method: str, samples: int, replications: int, seed: int,
+            executor: ExecutorSpec | Executor, engine: str = "counts", chunk: int = 25,
+            progress: bool = True) -> Analysis:
+    """Sample the factors, simulate every point ``replications`` times and compute the indices."""
+    from SALib.analyze import morris as morris_analyze
+    from SALib.analyze import sobol as sobol_analyze
+    from SALib.sample import morris as morris_sample
+    from SALib.sample import sobol as sobol_sample
+    from tqdm.auto import tqdm
+
+    problem = {"num_vars": len(factors), "names": [f.label for f in factors],
+               "bounds": [f.bounds() for f in factors]}
+    if method == "sobol":
+        X = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
+    else:
+        X = morris_sample.sample(problem, samples, seed=seed)
+    values = np.column_stack([f.natural(X[:, j]) for j, f in enumerate(factors)])
+    template = scenario.resolved()
+    template["engine"] = engine
+    simulate = functools.partial(simulate_chunk, template, list(factors))
+    rows = np.repeat(values, replications, axis=0)
+    seeds = [replication_seed(seed, r) for _ in range(len(values)) for r in range(replications)]
+    with tqdm(total=len(rows), desc=f"{scenario.name} {method}", unit="run", disable=not progress) as bar:
+        summaries = run_batch(simulate, rows, seeds, executor, chunk, bar)
+    outputs = outputs_of(scenario, summaries)
+    outputs = outputs.groupby(np.arange(len(outputs)) // replications).mean()
+    frames = []
+    for col in outputs.columns:
+        Y = outputs[col].to_numpy(dtype=float)
+        if method == "sobol":
+            res = sobol_analyze.analyze(problem, Y, calc_second_order=False, conf_level=CONF_LEVEL, seed=seed)
+            cols = ["S1", "S1_conf", "ST", "ST_conf"]
+        else:
+            res = morris_analyze.analyze(problem, X, Y, conf_level=CONF_LEVEL, seed=seed)
+            cols = ["mu", "mu_star", "mu_star_conf", "sigma"]
+        frame = pd.DataFrame({c: np.asarray(res[c], dtype=float) for c in cols})
+        frame.insert(0, "factor", problem["names"])
+        frame.insert(0, "output", col)
+        frames.append(frame)
+    return Analysis(factors, method, X, outputs, pd.concat(frames, ignore_index=True))
+
+
+def main_index(method: str) -> tuple[str, str]:
+    """The index that ranks factors (ST for Sobol', μ* for Morris) and its confidence column."""
+    return ("ST", "ST_conf") if method == "sobol" else ("mu_star", "mu_star_conf")

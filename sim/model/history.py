@@ -1,0 +1,129 @@
+"""What the model records each step, and the tidy tables built from it (docs/ODD.md §3.8).
+
+Recording is aggregate: per step, firms, births, deaths, moves in and out per
+city × sector (counted with ``np.bincount`` inside the step), the cities'
+stocks, spending and allocation, and the origin–destination matrix of
+moves. Per-firm histories are an opt-in event log on the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from sim.model import metrics
+from sim.model.parameters import LEVERS
+
+FLOW_KINDS = ("births", "deaths", "moves_in", "moves_out")
+
+
+@dataclass
+class StepRecord:
+    """One step's aggregates (arrays ``[city, sector]`` unless noted)."""
+
+    step: int
+    year: float
+    firms: np.ndarray
+    births: np.ndarray
+    deaths: np.ndarray
+    moves_in: np.ndarray
+    moves_out: np.ndarray
+    stocks: np.ndarray        # [city, lever]: K, D, A
+    A_eff: np.ndarray         # [city]
+    spend: np.ndarray         # [city, lever], 100 M yuan this step
+    allocation: np.ndarray    # [city, lever]
+    budget: np.ndarray        # [city], 100 M yuan per year
+
+
+@dataclass
+class History:
+    """The records of one model run.
+
+    Attributes:
+        cities: city names, in model order.
+        sectors: sector names.
+        pool: True for cities that are pools (left out of concentration metrics).
+        steps: one record per step, step 0 being the initial state.
+        flows: origin–destination moves ``[origin, destination]`` over the run.
+    """
+
+    cities: list[str]
+    sectors: list[str]
+    pool: np.ndarray
+    steps: list[StepRecord] = field(default_factory=list)
+    flows: np.ndarray | None = None
+
+    def stack(self, name: str) -> np.ndarray:
+        """One recorded quantity over all steps, stacked on a leading step axis."""
+        return np.stack([getattr(r, name) for r in self.steps])
+
+    def firms_frame(self) -> pd.DataFrame:
+        """``step, year, city, sector, firms, births, deaths, moves_in, moves_out`` (one row per step × city × sector)."""
+        T, C, S = len(self.steps), len(self.cities), len(self.sectors)
+        frame = pd.DataFrame({
+            "step": np.repeat([r.step for r in self.steps], C * S),
+            "year": np.repeat([r.year for r in self.steps], C * S),
+            "city": np.tile(np.repeat(self.cities, S), T),
+            "sector": np.tile(self.sectors, T * C),
+            "firms": self.stack("firms").ravel(),
+        })
+        for kind in FLOW_KINDS:
+            frame[kind] = self.stack(kind).ravel()
+        return frame
+
+    def cities_frame(self) -> pd.DataFrame:
+        """Per step × city: firms, anchors-weighted stock, K, D, A, spend and allocation by lever, budget."""
+        T, C = len(self.steps), len(self.cities)
+        stocks, spend, alloc = self.stack("stocks"), self.stack("spend"), self.stack("allocation")
+        frame = pd.DataFrame({
+            "step": np.repeat([r.step for r in self.steps], C),
+            "year": np.repeat([r.year for r in self.steps], C),
+            "city": np.tile(self.cities, T),
+            "firms": self.stack("firms").sum(axis=2).ravel(),
+            "K": stocks[:, :, 0].ravel(),
+            "D": stocks[:, :, 1].ravel(),
+            "A": stocks[:, :, 2].ravel(),
+            "A_eff": self.stack("A_eff").ravel(),
+            "budget": self.stack("budget").ravel(),
+        })
+        for j, lever in enumerate(LEVERS):
+            frame[f"spend_{lever}"] = spend[:, :, j].ravel()
+        for j, lever in enumerate(LEVERS):
+            frame[f"alloc_{lever}"] = alloc[:, :, j].ravel()
+        return frame
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """Per step: HHI, top-1 share, Gini, entropy, leader and whether the lead changed hands.
+
+        Computed over the non-pool cities (all cities if every one is a pool).
+        """
+        counts = self.stack("firms").sum(axis=2).astype(float)  # [T, C]
+        keep = ~self.pool if (~self.pool).any() else np.ones_like(self.pool)
+        names = np.asarray(self.cities)[keep]
+        s = metrics.shares(counts[:, keep])
+        leader = names[np.argmax(s, axis=1)]
+        changed = np.r_[False, leader[1:] != leader[:-1]]
+        return pd.DataFrame({
+            "step": [r.step for r in self.steps],
+            "year": [r.year for r in self.steps],
+            "cities": int(keep.sum()),
+            "firms": counts[:, keep].sum(axis=1).astype(np.int64),
+            "hhi": metrics.hhi(s),
+            "top1_share": s.max(axis=1),
+            "gini": metrics.gini(s),
+            "entropy": metrics.entropy(s),
+            "leader": leader,
+            "lead_change": changed,
+        })
+
+    def flows_frame(self) -> pd.DataFrame:
+        """The origin–destination matrix of relocations, one row per pair with at least one move."""
+        flows = self.flows if self.flows is not None else np.zeros((len(self.cities),) * 2, dtype=np.int64)
+        o, d = np.nonzero(flows)
+        return pd.DataFrame({
+            "origin": np.asarray(self.cities)[o],
+            "destination": np.asarray(self.cities)[d],
+            "firms": flows[o, d],
+        })

@@ -1,0 +1,59 @@
+"""Concentration metrics over cities' firm counts, the band over replications and the lock-in probability (docs/ODD.md §3.8)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def shares(counts: np.ndarray) -> np.ndarray:
+    """Each city's share of the firms (uniform when there are none); last axis = cities."""
+    counts = np.asarray(counts, dtype=float)
+    total = counts.sum(axis=-1, keepdims=True)
+    n = counts.shape[-1]
+    return np.divide(counts, total, out=np.full_like(counts, 1.0 / n), where=total > 0)
+
+
+def hhi(s: np.ndarray) -> np.ndarray:
+    """Herfindahl–Hirschman index Σ s², in [1/n, 1]."""
+    return np.sum(s * s, axis=-1)
+
+
+def gini(s: np.ndarray) -> np.ndarray:
+    """Gini coefficient of the shares across cities, in [0, 1 − 1/n]."""
+    n = s.shape[-1]
+    pairwise = np.abs(s[..., :, None] - s[..., None, :]).sum(axis=(-2, -1))
+    return pairwise / (2.0 * n * np.maximum(s.sum(axis=-1), 1e-300))
+
+
+def entropy(s: np.ndarray) -> np.ndarray:
+    """Shannon entropy −Σ s·ln s (nats), in [0, ln n]."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(s > 0, s * np.log(np.where(s > 0, s, 1.0)), 0.0)
+    return -terms.sum(axis=-1)
+
+
+BAND = (0.05, 0.95)
+"""Quantiles of every band and interval over replications or draws: a 90% band (5th to 95th percentile)."""
+
+
+def band(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The 5th percentile, median and 95th percentile of ``values`` along ``axis`` (see :data:`BAND`)."""
+    return np.quantile(np.asarray(values, dtype=float), [BAND[0], 0.5, BAND[1]], axis=axis)
+
+
+def lock_in(leaders: Sequence[str], cities: Sequence[str]) -> dict[str, float]:
+    """The lock-in probability: the share of replications each city ends first.
+
+    Args:
+        leaders: the final leader of each replication.
+        cities: every city that could lead, in display order; cities that never lead get 0.
+
+    Returns:
+        City → share of replications, in the order of ``cities`` (then any leader not listed).
+    """
+    leaders = list(leaders)
+    n = max(len(leaders), 1)
+    order = list(dict.fromkeys([*cities, *leaders]))
+    return {city: sum(leader == city for leader in leaders) / n for city in order}

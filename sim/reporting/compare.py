@@ -1,0 +1,356 @@
+"""Writing a comparison (see :mod:`sim.experiments.compare`): CSVs, figures (PNG and SVG), ``report.md`` and a manifest.
+
+Planners read ``report.md``: it embeds the figures and shows the
+cost-effectiveness and growth-accounting tables with their intervals; the
+CSVs hold every number for analysts.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.experiments.compare import CONFIDENCE, NATIONAL, SPEND, Comparison
+from sim.model.parameters import LEVERS
+from sim.reporting.figures import BAND, draw_growth_accounting, plt, save_figure
+from sim.reporting.files import atomic_write, manifest, output_folder, write_json, write_tables
+
+TABLE_FILES = {
+    "replications": "per scenario, replication and city: firms at the end, births, deaths, moves in and out, "
+                    "spending by lever (100 M yuan), whether the city ends first",
+    "summary": "per scenario and city: means over replications, 5–95% band of firms, share, lock-in probability",
+    "counts": "per scenario, year and city: firms (mean and 5–95% band) over time",
+    "effects": "per scenario and city: paired difference from the first scenario, with "
+               f"{CONFIDENCE:.0%} intervals, and firms per 100 M yuan of extra spending",
+    "policy": "per scenario and city: paired difference from the same scenario without policy (growth accounting)",
+}
+
+REPORT_TOP_OTHERS = 3
+"""Besides the cities whose spending changed, the report's effect tables show this many largest changes."""
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _colors(labels: list[str]) -> dict[str, tuple[float, ...]]:
+    cmap = plt.get_cmap("tab10")
+    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+
+
+def _scenarios(comparison: Comparison) -> list[str]:
+    """Labels of the scenarios given on the command line (not the derived no-policy variants)."""
+    return list(comparison.no_policy)
+
+
+def plot_counts(comparison: Comparison) -> plt.Figure:
+    """Firms over time per compared city and for all cities: mean and 5–95% band per scenario (no policy dashed)."""
+    counts = comparison.tables["counts"]
+    labels = [a.label for a in comparison.arms]
+    colors = _colors(labels)
+    panels = [*comparison.cities, NATIONAL]
+    ncols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 2.8 * nrows + 0.8), squeeze=False, sharex=True)
+    given = set(_scenarios(comparison))
+    for ax, city in zip(axes.flat, panels, strict=False):
+        for label in labels:
+            rows = counts[(counts.scenario == label) & (counts.city == city)]
+            ax.fill_between(rows.year, rows.firms_q05, rows.firms_q95, color=colors[label], alpha=0.15, linewidth=0)
+            ax.plot(rows.year, rows.firms, color=colors[label], label=label, linestyle="-" if label in given else "--")
+        ax.set_title(city, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.suptitle(f"Firms per city (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band over replications)")
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=9, frameon=False)
+    return fig
+
+
+def _grouped_bars(ax: plt.Axes, table: pd.DataFrame, cities: list[str], labels: list[str], column: str) -> None:
+    colors = _colors(labels)
+    width = 0.8 / len(labels)
+    x = np.arange(len(cities))
+    for i, label in enumerate(labels):
+        rows = table[table.scenario == label].set_index("city").reindex(cities)
+        ax.bar(x + (i - (len(labels) - 1) / 2) * width, rows[column].to_numpy(dtype=float), width=width,
+               color=colors[label], label=label)
+    ax.set_xticks(x, cities, rotation=30, ha="right")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+
+
+def plot_shares(comparison: Comparison) -> plt.Figure:
+    """Each compared city's share of all firms at the end, per scenario (mean over replications)."""
+    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(comparison.cities) * len(comparison.no_policy) / 2 + 3), 4.5))
+    _grouped_bars(ax, comparison.tables["summary"], comparison.cities, _scenarios(comparison), "share")
+    ax.set(ylabel="share of all firms at the end", title="Shares at the end (mean over replications)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lock_in(comparison: Comparison) -> plt.Figure:
+    """Lock-in probability per compared city and scenario: the share of replications it ends first."""
+    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(comparison.cities) * len(comparison.no_policy) / 2 + 3), 4.5))
+    _grouped_bars(ax, comparison.tables["summary"], comparison.cities, _scenarios(comparison), "lock_in")
+    ax.set(ylim=(0, 1), ylabel="share of replications", title="Which city ends first (lock-in probability)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_spending(comparison: Comparison) -> plt.Figure:
+    """Spending over the run by lever, per compared city: one panel per scenario (mean over replications)."""
+    labels = _scenarios(comparison)
+    summary = comparison.tables["summary"]
+    cities = comparison.cities
+    fig, axes = plt.subplots(1, len(labels), figsize=(max(5, 0.5 * len(cities) + 2) * len(labels), 4.5),
+                             squeeze=False, sharey=True)
+    for ax, label in zip(axes.flat, labels, strict=True):
+        rows = summary[summary.scenario == label].set_index("city").reindex(cities)
+        bottom = np.zeros(len(cities))
+        for col, lever, color in zip(SPEND, LEVERS, ("#264653", "#e9c46a", "#e76f51"), strict=True):
+            values = rows[col].to_numpy(dtype=float)
+            ax.bar(cities, values, bottom=bottom, color=color, label=lever, width=0.7)
+            bottom += values
+        ax.set_title(label, fontsize=10)
+        ax.tick_params(axis="x", rotation=45, labelsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    axes.flat[0].set_ylabel("spent over the run, 100 M yuan")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("Policy spending by lever")
+    fig.tight_layout()
+    return fig
+
+
+def plot_effects(comparison: Comparison) -> plt.Figure:
+    """Firms gained against the first scenario, per city and for all cities, with the paired intervals."""
+    effects = comparison.tables["effects"]
+    labels = list(dict.fromkeys(effects.scenario))
+    rows_per_panel = len(comparison.cities) + 1
+    fig, axes = plt.subplots(1, len(labels), figsize=(5.5 * len(labels), 0.32 * rows_per_panel + 1.8),
+                             squeeze=False, sharey=True)
+    colors = _colors(_scenarios(comparison))
+    for ax, label in zip(axes.flat, labels, strict=True):
+        rows = effects[effects.scenario == label].set_index("city").reindex([*comparison.cities, NATIONAL])
+        y = np.arange(len(rows))[::-1]
+        mean = rows.firms_gained.to_numpy(dtype=float)
+        err = np.vstack([mean - rows.firms_gained_low.to_numpy(dtype=float),
+                         rows.firms_gained_high.to_numpy(dtype=float) - mean])
+        ax.barh(y, mean, color=colors[label], xerr=np.nan_to_num(err), capsize=2, height=0.7)
+        ax.axvline(0, color="k", linewidth=0.8)
+        ax.set_yticks(y, rows.index, fontsize=8)
+        ax.set_title(f"{label}\nminus {rows.reference.iloc[0]}", fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
+        ax.set_xlabel("firms at the end")
+    fig.suptitle(f"Firms gained against the first scenario (paired mean, {CONFIDENCE:.0%} interval)")
+    fig.tight_layout()
+    return fig
+
+
+def _accounted(policy: pd.DataFrame) -> pd.DataFrame:
+    """The growth-accounting rows of scenarios that have a policy (not their own no-policy variant)."""
+    return policy[policy.scenario != policy.no_policy]
+
+
+def plot_growth_accounting(comparison: Comparison) -> plt.Figure:
+    """Where each scenario's policy effect comes from, against the same scenario without policy.
+
+    Extra births and moves in (up), extra deaths and moves out (down) and the
+    net change (diamond), per city and for all cities (the national total:
+    positive-sum if it rises).
+    """
+    policy = _accounted(comparison.tables["policy"])
+    labels = list(dict.fromkeys(policy.scenario))
+    n_rows = max(policy.groupby("scenario").size())
+    fig, axes = plt.subplots(len(labels), 1, figsize=(max(7, 0.6 * n_rows + 2), 4.2 * len(labels)), squeeze=False)
+    for ax, label in zip(axes.flat, labels, strict=True):
+        rows = policy[policy.scenario == label].set_index("city")
+        acc = rows[["births", "deaths", "moves_in", "moves_out"]].assign(net=rows.firms_gained)
+        draw_growth_accounting(ax, acc)
+        ax.set_title(f"{label} minus {rows.no_policy.iloc[0]}", fontsize=10)
+        ax.set_ylabel("firms over the run")
+        ax.grid(alpha=0.3, axis="y")
+    axes.flat[0].legend(fontsize=8, ncol=5)
+    fig.suptitle("Growth accounting against no policy (mean paired difference over replications)")
+    fig.tight_layout()
+    return fig
+
+
+def save_comparison_figures(comparison: Comparison, folder: Path) -> list[Path]:
+    """Draw every comparison figure into ``folder`` (PNG and SVG); returns the paths written."""
+    figures = {"counts": plot_counts, "shares": plot_shares, "lock_in": plot_lock_in, "spending": plot_spending}
+    if len(comparison.tables["effects"]):
+        figures["effects"] = plot_effects
+    if len(_accounted(comparison.tables["policy"])):
+        figures["growth_accounting"] = plot_growth_accounting
+    paths: list[Path] = []
+    for stem, draw in figures.items():
+        paths += save_figure(draw(comparison), folder, stem)
+    return paths
+
+
+# ---------------------------------------------------------------- the report
+
+
+def _signed(x: float) -> str:
+    return "–" if not np.isfinite(x) else f"{x:+,.0f}".replace("-", "−")
+
+
+def _interval(mean: float, low: float, high: float, digits: str = ",.0f") -> str:
+    if not np.isfinite(mean):
+        return "–"
+    text = f"{mean:+{digits}}"
+    if np.isfinite(low) and np.isfinite(high):
+        text += f" [{low:+{digits}}, {high:+{digits}}]"
+    return text.replace("-", "−")
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(frame.columns))) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _effect_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows for the report: cities whose spending changed, clear other changes, and all cities."""
+    cities = rows[rows.city != NATIONAL]
+    changed = cities[(cities[[f"extra_{c}" for c in SPEND]].abs() > 1e-9).any(axis=1)]
+    others = cities.drop(changed.index)
+    others = others[(others.firms_gained_low > 0) | (others.firms_gained_high < 0)]
+    others = others.reindex(others.firms_gained.abs().sort_values(ascending=False).index).head(REPORT_TOP_OTHERS)
+    return pd.concat([changed, others, rows[rows.city == NATIONAL]])
+
+
+def report_text(comparison: Comparison, figures: bool) -> str:
+    """The Markdown report: what was compared, the answers with intervals, the figures, the files."""
+    arms = comparison.arms
+    reference = arms[0]
+    given = [a for a in arms if a.label in comparison.no_policy]
+    summary, effects, policy = (comparison.tables[k] for k in ("summary", "effects", "policy"))
+    level = f"{CONFIDENCE:.0%}"
+    lines = [f"# Comparison: {', '.join(a.label for a in given)}", ""]
+    lines += ["| scenario | file | description | cities | firms at the end (all cities) |",
+              "|---|---|---|---:|---:|"]
+    for arm in arms:
+        row = summary[(summary.scenario == arm.label) & (summary.city == NATIONAL)].iloc[0]
+        lines.append(f"| {arm.label} | `{arm.source}` | {' '.join(arm.scenario.description.split())} | "
+                     f"{len(arm.scenario.cities)} | {row.firms:,.0f} [{row.firms_q05:,.0f}–{row.firms_q95:,.0f}] |")
+    t = reference.scenario.time
+    lines += ["", f"Each scenario ran {comparison.replications} replications of {t.start}–{t.end} "
+              f"({t.steps_per_year} steps a year) with root seed {comparison.seed}: replication r of every scenario "
+              f"draws from `SeedSequence({comparison.seed}, spawn_key=(r,))` (common random numbers), so differences "
+              f"are paired by replication. Brackets are {level} intervals of the mean paired difference (Student t "
+              "over replications); an interval that includes 0 means the replications cannot tell the difference "
+              f"from chance. Firm counts show the mean and the {BAND[0]:.0%}–{BAND[1]:.0%} band over replications."]
+    lines += ["", f"Cities compared (present in every scenario): {', '.join(comparison.cities)}."]
+    extra = {k: v for k, v in comparison.unmatched.items() if v}
+    if extra:
+        lines.append("Cities only some scenarios have are left out of the per-city comparisons and counted only in "
+                     "their scenario's *All cities* total: "
+                     + "; ".join(f"{k}: {', '.join(v)}" for k, v in extra.items()) + ".")
+
+    if len(effects):
+        lines += ["", f"## What changes against {reference.label}", "",
+                  "Firms at the end minus the reference's, per replication; extra spending over the run in 100 M "
+                  "yuan; firms gained per 100 M yuan of extra spending where spending differs (a cut has negative "
+                  "extra spending: firms lost per 100 M yuan saved). Shown: the cities whose spending on some lever "
+                  f"changed, up to {REPORT_TOP_OTHERS} other cities whose change is clear of 0 (largest first), and "
+                  "all cities; every city is in `effects.csv`.", ""]
+        pairing = effects[effects.city != NATIONAL].groupby("scenario", sort=False)["pairing_correlation"].median()
+        lines += ["With many cities, about one in twenty will look clear of 0 by chance. How much the common random "
+                  "numbers pair the runs: the median over cities of the correlation between a scenario's and the "
+                  "reference's end counts is " + ", ".join(f"{k} {v:.2f}" for k, v in pairing.items())
+                  + " (1: differences free of chance; 0: as noisy as independent runs).", ""]
+        for label, rows in effects.groupby("scenario", sort=False):
+            table = _effect_rows(rows)
+            lines += [f"**{label}**", "", _markdown(pd.DataFrame({
+                "city": table.city,
+                f"firms gained [{level}]": [_interval(*r) for r in zip(table.firms_gained, table.firms_gained_low,
+                                                                         table.firms_gained_high, strict=True)],
+                "extra spend": [_signed(x) for x in table.extra_spend],
+                f"firms per 100 M yuan [{level}]": [
+                    _interval(*r, digits=".3g") for r in zip(table.firms_per_100m, table.firms_per_100m_low,
+                                                              table.firms_per_100m_high, strict=True)],
+            })), ""]
+        if figures:
+            lines += ["![Firms gained against the first scenario](figures/effects.png)", ""]
+
+    if len(policy):
+        lines += ["## New firms or firms taken from other cities?", "",
+                  "Each scenario against itself without policy (every budget 0; anchors and city openings kept). "
+                  "A city's gain is extra births plus extra moves in, less extra deaths and moves out. Only a rise "
+                  "in the *All cities* total is new to the country (positive-sum); the rest of a city's gain is "
+                  "firms that would otherwise have been born in, or stayed in, other cities (zero-sum). In this "
+                  "model the national number of entrants depends on the national number of firms, not on where "
+                  "they locate, so policy mostly moves firms between cities.", ""]
+        rows, own = [], []
+        for label, group in policy.groupby("scenario", sort=False):
+            if (group.no_policy == label).all():
+                own.append(label)
+                continue
+            national = group[group.city == NATIONAL].iloc[0]
+            cities = group[group.city != NATIONAL]
+            gains = cities.firms_gained.clip(lower=0).sum()
+            losses = cities.firms_gained.clip(upper=0).sum()
+            top = cities.loc[cities.firms_gained.idxmax()] if len(cities) else None
+            new_share = national.firms_gained / gains if gains > 0 else math.nan
+            rows.append({
+                "scenario": label,
+                f"all cities [{level}]": _interval(national.firms_gained, national.firms_gained_low,
+                                                   national.firms_gained_high),
+                "births": _signed(national.births), "deaths": _signed(national.deaths),
+                "gains of gaining cities": _signed(gains), "losses of losing cities": _signed(losses),
+                "new to the country": "–" if not np.isfinite(new_share) else f"{round(new_share, 2) + 0.0:.0%}".replace("-", "−"),
+                "largest gain": "–" if top is None or top.firms_gained <= 0 else f"{top.city} {_signed(top.firms_gained)}",
+            })
+        if rows:
+            lines += [_markdown(pd.DataFrame(rows)), ""]
+        if own:
+            lines += [f"{', '.join(own)} {'has' if len(own) == 1 else 'have'} no policy: nothing to account for.", ""]
+        if figures and rows:
+            lines += ["![Growth accounting against no policy](figures/growth_accounting.png)", ""]
+
+    if figures:
+        lines += ["## Firm counts", "", "![Firms per city over time](figures/counts.png)", "",
+                  "## Shares and lock-in", "", "![Shares at the end](figures/shares.png)", "",
+                  "![Lock-in probability](figures/lock_in.png)", "",
+                  "## Spending", "", "![Spending by lever](figures/spending.png)", ""]
+    lines += ["## Files", ""]
+    lines += [f"- `{name}.csv`: {meaning}" for name, meaning in TABLE_FILES.items()]
+    lines += ["- `figures/`: every figure as PNG and SVG", "- `manifest.json`: the resolved scenarios and their "
+              "hashes, seed, replications and spawn keys, executor, versions, wall time, each file's SHA-256", ""]
+    return "\n".join(lines)
+
+
+def write_comparison(comparison: Comparison, out: Path, figures: bool = True, wall_time: float | None = None,
+                     executor: str | None = None) -> list[str]:
+    """Write a comparison's folder: the CSVs, figures, ``report.md`` and ``manifest.json`` last.
+
+    Returns:
+        The files written, relative to ``out``.
+    """
+    with output_folder(out):
+        written = write_tables(out, comparison.tables, TABLE_FILES)
+        if figures:
+            written += [str(p.relative_to(out)) for p in save_comparison_figures(comparison, out / "figures")]
+        text = report_text(comparison, figures)
+        atomic_write(out / "report.md", lambda h: h.write(text))
+        written.append("report.md")
+        write_json(out / "manifest.json", manifest(
+            out, written,
+            scenarios=[{"label": a.label, "source": a.source, "scenario_hash": a.scenario.digest(),
+                        "scenario": a.scenario.resolved()} for a in comparison.arms],
+            reference=comparison.arms[0].label,
+            no_policy={k: (v.label if v else None) for k, v in comparison.no_policy.items()},
+            cities_compared=comparison.cities, unmatched_cities=comparison.unmatched,
+            seed=comparison.seed, replications=comparison.replications,
+            spawn_keys=[[r] for r in range(comparison.replications)],
+            seed_rule="SeedSequence(seed, spawn_key=(replication,)), the same for every scenario",
+            confidence=CONFIDENCE, executor=executor, wall_time_s=wall_time, complete=True))
+    return written + ["manifest.json"]

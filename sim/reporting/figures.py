@@ -1,0 +1,226 @@
+"""Figures of a run (docs/ODD.md §3.8), drawn from its tidy tables.
+
+Each ``plot_*`` function takes the tables and returns a matplotlib Figure;
+:func:`save_run_figures` writes them all as PNG and SVG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+if "inline" not in matplotlib.get_backend():  # a notebook keeps its inline backend and shows the figures
+    matplotlib.use("Agg")  # elsewhere files only: no GUI window, no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sim.model.metrics import BAND, lock_in  # noqa: E402
+from sim.model.parameters import LEVERS  # noqa: E402
+from sim.reporting.files import atomic_write  # noqa: E402
+
+
+def _city_colors(cities: list[str]) -> dict[str, tuple[float, ...]]:
+    cmap = plt.get_cmap("tab10" if len(cities) <= 10 else "tab20")
+    return {c: cmap(i % cmap.N) for i, c in enumerate(cities)}
+
+
+def _cities(tables: dict[str, pd.DataFrame]) -> list[str]:
+    return list(dict.fromkeys(tables["cities"]["city"]))
+
+
+def city_totals(firms: pd.DataFrame) -> pd.DataFrame:
+    """Firms per replication × year × city (sectors summed)."""
+    return firms.groupby(["replication", "year", "city"], sort=False, observed=True)["firms"].sum().reset_index()
+
+
+def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None = None) -> plt.Figure:
+    """Firms per city over time: median over replications with a 5–95% band.
+
+    Args:
+        tables: the run's tables.
+        observed: optional documented points (``city, year, firms``) drawn as markers.
+    """
+    totals = city_totals(tables["firms"])
+    cities, colors = _cities(tables), _city_colors(_cities(tables))
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for city in cities:
+        by_year = totals[totals.city == city].groupby("year")["firms"]
+        lo, mid, hi = by_year.quantile(BAND[0]), by_year.median(), by_year.quantile(BAND[1])
+        ax.fill_between(mid.index, lo.values, hi.values, color=colors[city], alpha=0.2, linewidth=0)
+        ax.plot(mid.index, mid.values, color=colors[city], label=city)
+    if observed is not None and len(observed):
+        for city, rows in observed.groupby("city"):
+            ax.scatter(rows.year, rows.firms, color=colors.get(city, "k"), edgecolor="k", zorder=5, s=40)
+        ax.scatter([], [], color="w", edgecolor="k", label="documented")
+    ax.set(xlabel="year", ylabel="AI firms", title="Firms per city (median, 5–95% band over replications)")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_shares(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Mean share of all firms per city over time (stacked)."""
+    totals = city_totals(tables["firms"])
+    totals["share"] = totals.firms / totals.groupby(["replication", "year"]).firms.transform("sum")
+    mean = totals.groupby(["year", "city"], sort=False)["share"].mean().unstack("city")[_cities(tables)]
+    colors = _city_colors(_cities(tables))
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.stackplot(mean.index, mean.T.values, labels=mean.columns, colors=[colors[c] for c in mean.columns], alpha=0.85)
+    ax.set(xlabel="year", ylabel="share of firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def growth_accounting(firms: pd.DataFrame) -> pd.DataFrame:
+    """Per city, mean over replications of the run's births, deaths, moves in and out, and net change."""
+    per_rep = firms.groupby(["replication", "city"], sort=False)[["births", "deaths", "moves_in", "moves_out"]].sum()
+    out = per_rep.groupby("city", sort=False).mean()
+    out["net"] = out.births - out.deaths + out.moves_in - out.moves_out
+    return out
+
+
+def plot_growth_accounting(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Where each city's change comes from: births − deaths (positive-sum) and moves in − out (zero-sum)."""
+    acc = growth_accounting(tables["firms"])
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(acc) + 2), 5))
+    draw_growth_accounting(ax, acc)
+    ax.set(ylabel="firms over the run (mean over replications)", title="Growth accounting")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_growth_accounting(ax: plt.Axes, acc: pd.DataFrame) -> None:
+    """Stacked bars per row of ``acc`` (births, moves in up; deaths, moves out down) and the net change as a diamond.
+
+    Args:
+        ax: where to draw.
+        acc: one row per city with columns ``births, deaths, moves_in, moves_out, net`` (levels or differences).
+    """
+    x = np.arange(len(acc))
+    parts = [("births", acc.births, "#2a9d8f"), ("moves in", acc.moves_in, "#8ab17d"),
+             ("deaths", -acc.deaths, "#e76f51"), ("moves out", -acc.moves_out, "#f4a261")]
+    pos = np.zeros(len(acc))
+    neg = np.zeros(len(acc))
+    for label, values, color in parts:
+        values = values.to_numpy(dtype=float)
+        base = np.where(values >= 0, pos, neg)
+        ax.bar(x, values, bottom=base, color=color, label=label, width=0.7)
+        pos += np.clip(values, 0, None)
+        neg += np.clip(values, None, 0)
+    ax.scatter(x, acc.net, color="k", marker="D", zorder=5, label="net change")
+    ax.axhline(0, color="k", linewidth=0.8)
+    ax.set_xticks(x, acc.index, rotation=30, ha="right")
+
+
+def plot_spending(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Cumulative policy spending per city, by lever (mean over replications)."""
+    cities = tables["cities"]
+    spend_cols = [f"spend_{lever}" for lever in LEVERS]
+    per_rep = cities.groupby(["replication", "city"], sort=False)[spend_cols].sum()
+    mean = per_rep.groupby("city", sort=False).mean()
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(mean) + 2), 5))
+    bottom = np.zeros(len(mean))
+    for col, color in zip(spend_cols, ("#264653", "#e9c46a", "#e76f51"), strict=True):
+        ax.bar(mean.index, mean[col], bottom=bottom, label=col.removeprefix("spend_"), color=color, width=0.7)
+        bottom += mean[col].to_numpy()
+    ax.set(ylabel="spent over the run, 100 M yuan", title="Policy spending by lever")
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Origin–destination matrix of relocations (mean over replications)."""
+    cities = _cities(tables)
+    flows = tables["flows"]
+    n_rep = max(tables["metrics"]["replication"].nunique(), 1)
+    matrix = np.zeros((len(cities), len(cities)))
+    index = {c: i for i, c in enumerate(cities)}
+    for row in flows.itertuples(index=False):
+        matrix[index[row.origin], index[row.destination]] += row.firms / n_rep
+    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(cities) + 3),) * 2)
+    image = ax.imshow(matrix, cmap="viridis")
+    ax.set_xticks(range(len(cities)), cities, rotation=45, ha="right")
+    ax.set_yticks(range(len(cities)), cities)
+    ax.set(xlabel="destination", ylabel="origin", title="Relocations over the run (mean)")
+    fig.colorbar(image, ax=ax, label="firms")
+    fig.tight_layout()
+    return fig
+
+
+def plot_map(tables: dict[str, pd.DataFrame], coordinates: dict[str, tuple[float, float]]) -> plt.Figure:
+    """Cities at their coordinates, sized by final firms (mean over replications)."""
+    totals = city_totals(tables["firms"])
+    final = totals[totals.year == totals.year.max()].groupby("city")["firms"].mean()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    placed = [c for c in final.index if c in coordinates]
+    if placed:
+        lat = np.array([coordinates[c][0] for c in placed])
+        lon = np.array([coordinates[c][1] for c in placed])
+        size = final[placed].to_numpy()
+        ax.scatter(lon, lat, s=2000 * size / max(size.max(), 1), alpha=0.6, color="#2a9d8f", edgecolor="k")
+        for c, x, y in zip(placed, lon, lat, strict=True):
+            ax.annotate(f"{c}\n{final[c]:,.0f}", (x, y), ha="center", va="center", fontsize=8)
+        ax.margins(0.2)
+        ax.set_aspect(1 / np.cos(np.radians(lat.mean())))  # equal distances east-west and north-south
+    else:
+        ax.text(0.5, 0.5, "no city has coordinates", ha="center", transform=ax.transAxes)
+    ax.set(xlabel="longitude", ylabel="latitude", title="Final firms by city")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_lock_in(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Bar chart of the lock-in probability."""
+    metrics = tables["metrics"]
+    final = metrics[metrics.step == metrics.step.max()]
+    p = lock_in(final["leader"], _cities(tables))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(p)), 4))
+    bars = ax.bar(list(p), list(p.values()), color="#264653")
+    ax.bar_label(bars, labels=[f"{v:.0%}" for v in p.values()], fontsize=8)
+    ax.set(ylim=(0, 1), ylabel="share of replications", title="Which city ends first (lock-in probability)")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, folder: Path, stem: str) -> list[Path]:
+    """Save a figure as PNG and SVG atomically; returns the paths."""
+    paths = []
+    for ext in ("png", "svg"):
+        path = folder / f"{stem}.{ext}"
+        with matplotlib.rc_context({"svg.hashsalt": stem}):  # SVG ids from a fixed salt, not a random UUID
+            atomic_write(path, lambda h, ext=ext: fig.savefig(h, format=ext, dpi=120, bbox_inches="tight",
+                                                              metadata=_STABLE_METADATA[ext]), mode="wb")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+_STABLE_METADATA = {"png": {"Software": None}, "svg": {"Date": None}}  # no timestamps: same run, same bytes
+
+
+def save_run_figures(tables: dict[str, pd.DataFrame], folder: Path,
+                     coordinates: dict[str, tuple[float, float]],
+                     observed: pd.DataFrame | None = None) -> list[Path]:
+    """Draw every run figure into ``folder`` (PNG and SVG); returns the paths written."""
+    figures: dict[str, Callable[[], plt.Figure]] = {
+        "counts": lambda: plot_counts(tables, observed),
+        "shares": lambda: plot_shares(tables),
+        "growth_accounting": lambda: plot_growth_accounting(tables),
+        "spending": lambda: plot_spending(tables),
+        "flows": lambda: plot_flows(tables),
+        "map": lambda: plot_map(tables, coordinates),
+        "lock_in": lambda: plot_lock_in(tables),
+    }
+    paths: list[Path] = []
+    for stem, draw in figures.items():
+        paths += save_figure(draw(), folder, stem)
+    return paths

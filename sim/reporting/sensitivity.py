@@ -1,0 +1,95 @@
+"""Writing a sensitivity analysis: its index figure and report (``modu sensitivity``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.inference.sensitivity import CONF_LEVEL, Analysis, main_index
+from sim.reporting.figures import plt, save_figure
+from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
+from sim.scenario import Scenario
+
+
+def plot_indices(analysis: Analysis) -> plt.Figure:
+    """One panel per output: horizontal bars of the indices with their confidence intervals."""
+    outputs = list(dict.fromkeys(analysis.indices.output))
+    cols = min(3, len(outputs))
+    rows = math.ceil(len(outputs) / cols)
+    n_fac = len(analysis.factors)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 0.28 * n_fac * rows + 1.5 * rows), squeeze=False)
+    for ax, out in zip(axes.ravel(), outputs, strict=False):
+        sub = analysis.indices[analysis.indices.output == out]
+        y = np.arange(len(sub))
+        if analysis.method == "sobol":
+            ax.barh(y + 0.2, sub.ST, xerr=sub.ST_conf, height=0.4, color="#264653", label="total (ST)")
+            ax.barh(y - 0.2, sub.S1, xerr=sub.S1_conf, height=0.4, color="#e9c46a", label="first order (S1)")
+            ax.set_xlim(left=min(0, float(np.nanmin(sub.S1 - sub.S1_conf))))
+        else:
+            ax.barh(y, sub.mu_star, xerr=sub.mu_star_conf, height=0.6, color="#264653", label="μ*")
+            ax.barh(y, sub.sigma, height=0.25, color="#e76f51", label="σ")
+        ax.set_yticks(y, sub.factor, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(out, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    for ax in axes.ravel()[len(outputs):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=7)
+    what = "Sobol' indices (95% bootstrap intervals)" if analysis.method == "sobol" else "Morris elementary effects"
+    fig.suptitle(what)
+    fig.tight_layout()
+    return fig
+
+
+def report_text(scenario: Scenario, analysis: Analysis, samples: int, replications: int, seed: int,
+                wall_time: float, executor: str, engine: str) -> str:
+    """The analysis' report.md: factors, cost, and the leading factors of each output."""
+    key, conf = main_index(analysis.method)
+    lines = [f"# Sensitivity of `{scenario.name}` ({analysis.method})\n",
+             f"{len(analysis.X)} points × {replications} replication(s) = {len(analysis.X) * replications} runs "
+             f"(engine {engine}, executor {executor}, seed {seed}) in {wall_time:.0f} s (indicative). "
+             + ("Sobol' base sample N = " if analysis.method == "sobol" else "Morris trajectories: ")
+             + f"{samples}. Common random numbers: every point uses the same {replications} seed(s). Factors vary "
+             "independently over their ranges: correlations between calibrated quantities (e.g. the constants of "
+             "cities whose difference the data pin, calibration/report.md) are not kept, so the sample also covers "
+             "combinations the calibration rules out.\n",
+             "## Factors\n", "| factor | low | high | scale | range from |", "|---|---|---|---|---|"]
+    for f in analysis.factors:
+        lines.append(f"| {f.label} | {f.low:.4g} | {f.high:.4g} | {'log' if f.log else 'linear'} | {f.why} |")
+    lines += ["", "## Leading factors\n",
+              f"Per output, factors ranked by {key} (± its {CONF_LEVEL:.0%} interval)"
+              + (". ST − S1 is the share of variance through interactions." if analysis.method == "sobol" else
+                 "; σ large against μ* means the effect depends on the other factors.") + "\n",
+              "| output | mean over points | leading factors |", "|---|---|---|"]
+    for out, sub in analysis.indices.groupby("output", sort=False):
+        top = sub.sort_values(key, ascending=False).head(4)
+        desc = "; ".join(f"{r.factor} {getattr(r, key):.3g} ± {getattr(r, conf):.2g}" for r in top.itertuples()
+                         if np.isfinite(getattr(r, key)))
+        mean = analysis.outputs[out].mean()
+        lines.append(f"| {out} | {mean:,.0f} | {desc} |" if abs(mean) >= 1000 else f"| {out} | {mean:.3g} | {desc} |")
+    lines += ["", "![indices](figures/sensitivity.png)", "",
+              "All indices: `indices.csv`; sampled points and outputs: `samples.csv`."]
+    return "\n".join(lines) + "\n"
+
+
+def write_sensitivity(analysis: Analysis, out: Path, scenario: Scenario, source: str, samples: int, replications: int,
+                      seed: int, wall_time: float, executor: str, engine: str) -> list[str]:
+    """Write indices.csv, samples.csv, figures/sensitivity.png|svg, report.md and manifest.json; returns the files."""
+    factors = analysis.factors
+    written = ["indices.csv", "samples.csv", "report.md"]
+    with output_folder(out):
+        write_csv(out / "indices.csv", analysis.indices)
+        points = pd.DataFrame(np.column_stack([f.natural(analysis.X[:, j]) for j, f in enumerate(factors)]),
+                              columns=[f.label for f in factors])
+        write_csv(out / "samples.csv", pd.concat([points, analysis.outputs], axis=1))
+        written += [str(p.relative_to(out)) for p in save_figure(plot_indices(analysis), out / "figures", "sensitivity")]
+        report = report_text(scenario, analysis, samples, replications, seed, wall_time, executor, engine)
+        atomic_write(out / "report.md", lambda h: h.write(report))
+        write_json(out / "manifest.json", manifest(
+            out, written, scenario_file=source, scenario=scenario.resolved(), scenario_hash=scenario.digest(),
+            method=analysis.method, samples=samples, replications=replications, seed=seed, engine=engine,
+            factors=[f.model_dump() for f in factors], executor=executor, wall_time_s=wall_time, complete=True))
+    return [*written, "manifest.json"]

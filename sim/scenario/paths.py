@@ -1,0 +1,141 @@
+"""One way to derive a scenario variant: set fields by their dotted path (sweeps, calibration, sensitivity, compare, page).
+
+A path names a field as the scenario file writes it, e.g.
+``parameters.network_effect`` or ``cities.Hefei.policy.budget``. A list
+entry is addressed by its ``name`` (``cities.Hefei``; ``cities[St. Louis]``
+for names with dots or spaces), by index for unnamed entries, or ``*`` for
+every entry (``cities.*.policy.budget``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from sim.scenario.errors import ScenarioError
+from sim.scenario.loading import validate
+from sim.scenario.schema import Scenario
+
+_PATH = re.compile(r"(?:[^.\[\]]+|\[[^\]]+\])(?:\.[^.\[\]]+|\[[^\]]+\])*")
+_TOKEN = re.compile(r"\[([^\]]+)\]|([^.\[\]]+)")
+
+EVERY = "*"
+"""The token that stands for every entry of a list."""
+
+
+class PathError(ScenarioError):
+    """A path that is malformed or names nothing in the scenario; the message says which part."""
+
+
+def parse_path(path: str) -> tuple[str, ...]:
+    """The tokens of a dotted path (``cities[St. Louis].firms`` → ``("cities", "St. Louis", "firms")``).
+
+    Raises:
+        PathError: the text is not a dotted path.
+    """
+    if not _PATH.fullmatch(path):
+        raise PathError(f"{path!r} is not a dotted path like parameters.network_effect or cities.Hefei.policy.budget")
+    return tuple(bracket or plain for bracket, plain in _TOKEN.findall(path))
+
+
+def locations(data: Any, path: str | tuple[str, ...], create: bool = True) -> Iterator[tuple[Any, Any]]:
+    """Each (container, key) holding the field a path names: one, or one per entry under ``*``.
+
+    Mappings are entered by key (missing ones are created when ``create``); lists
+    by the ``name`` of an entry, by index for unnamed entries, or every entry for
+    ``*``. Without ``create`` a missing mapping (say, a city without a policy)
+    yields ``(None, key)``, or nothing under ``*``.
+
+    Raises:
+        PathError: a list has no entry of that name, or a value is not a mapping.
+    """
+    tokens = parse_path(path) if isinstance(path, str) else path
+    yield from _walk(data, tokens, 0, create)
+
+
+def _walk(node: Any, tokens: tuple[str, ...], depth: int, create: bool) -> Iterator[tuple[Any, Any]]:
+    token, last = tokens[depth], depth == len(tokens) - 1
+    where = ".".join(tokens[:depth]) or "(top level)"
+    if isinstance(node, list) and token == EVERY:
+        for i, entry in enumerate(node):
+            if last:
+                yield node, i
+            elif isinstance(entry, dict):
+                yield from _walk(entry, tokens, depth + 1, create)
+        return
+    if isinstance(node, dict):
+        key: Any = token
+    elif isinstance(node, list):
+        key = _list_index(node, token, where)
+    elif node is None and not create:
+        yield None, tokens[-1]
+        return
+    else:
+        raise PathError(f"{where} is a value, not a mapping")
+    if last:
+        yield node, key
+        return
+    if isinstance(node, dict) and node.get(key) is None:
+        if not create:
+            if EVERY not in tokens[:depth]:
+                yield None, tokens[-1]
+            return
+        node[key] = {}
+    yield from _walk(node[key], tokens, depth + 1, create)
+
+
+def _list_index(items: list[Any], token: str, where: str) -> int:
+    names = [item.get("name") if isinstance(item, dict) else None for item in items]
+    if token in names:
+        return names.index(token)
+    if token.isdigit() and int(token) < len(items) and not any(isinstance(n, str) for n in names):
+        return int(token)
+    known = ", ".join(str(n) for n in names if n is not None)
+    raise PathError(f"no entry named {token!r} in {where}" + (f" ({known})" if known else ""))
+
+
+def set_path(data: Any, path: str | tuple[str, ...], value: Any | Callable[[Any], Any], create: bool = True) -> None:
+    """Set the field(s) a path names in plain scenario data, in place.
+
+    Args:
+        data: a scenario as plain data (a raw file's mapping, or :meth:`Scenario.resolved`).
+        path: the dotted path.
+        value: the new value, or a function of the current value (e.g. ``lambda b: 2 * b`` to scale).
+        create: create missing mappings on the way (a city without a policy gets one).
+
+    Raises:
+        PathError: the path names nothing in ``data``.
+    """
+    for container, key in locations(data, path, create=create):
+        if container is None:
+            continue
+        if callable(value):
+            current = container[key] if isinstance(container, list) else container.get(key)
+            if current is None:
+                continue
+            container[key] = value(current)
+        else:
+            container[key] = copy.deepcopy(value)
+
+
+def derive(base: Scenario | Mapping[str, Any], changes: Mapping[str, Any], source: str | None = None,
+           **fields: Any) -> Scenario:
+    """A variant of a scenario: ``changes`` (path → value or function) applied to its resolved data, validated.
+
+    Args:
+        base: a validated scenario, or plain scenario data.
+        changes: dotted path → new value (or a function of the current value).
+        source: how refusals name the variant (default: the base's name and the changes).
+        fields: top-level fields to replace as well (e.g. ``name``, ``description``).
+
+    Raises:
+        ScenarioError: the variant is invalid (one line naming the field); PathError for a bad path.
+    """
+    data = base.resolved() if isinstance(base, Scenario) else copy.deepcopy(dict(base))
+    for path, value in changes.items():
+        set_path(data, path, value)
+    data.update(fields)
+    label = source or f"{data.get('name', '<scenario>')} with " + ", ".join(f"{p}={v!r}" for p, v in changes.items())
+    return validate(data, label)
