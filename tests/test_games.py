@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.games import (
+from sim.experiments.games import (
     CachedPayoffs,
     best_response,
     brute_force_equilibria,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.outcomes import (
+from sim.experiments.outcomes import (
     And,
     Column,
     Compare,

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy.stats import binomtest  # noqa: E402
 
-from sim.prim import PrimBox, cart_rules, choose_box, describe_box, prim  # noqa: E402
+from sim.inference.prim import PrimBox, cart_rules, choose_box, describe_box, prim  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sim.simplex import simplex_divisions, simplex_grid, ternary_heatmap, to_cartesian  # noqa: E402
+from sim.experiments.simplex import simplex_divisions, simplex_grid, ternary_heatmap, to_cartesian  # noqa: E402
 
 
 @pytest.mark.parametrize(("resolution", "count"), [(0.05, 231), (0.1, 66), (0.25, 15), (0.5, 6), (1, 3),
