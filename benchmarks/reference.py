@@ -17,7 +17,7 @@ deterministic utilities of :mod:`sim.model.utility`, and the per-step records
 firm decision, and the firm counts ``N`` (a census of the agents, never
 book-kept incrementally).
 
-The rules (spec §2, docs/ODD.md), per step, after the cities have invested:
+The rules (docs/ODD.md §1.3), per step, after the cities have invested:
 
 2. **Exit** — each firm exits with probability μ·size^(−η); an anchor with μ·φ_exit.
    Sizes are drawn at birth as in the engine: 2**k, the octave class k with the

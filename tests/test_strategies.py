@@ -1,4 +1,4 @@
-"""City strategies (spec §3): fixed, imitate and best_response, and the marginal firm gain they use."""
+"""City strategies (docs/ODD.md §3.6): fixed, imitate and best_response, and the marginal firm gain they use."""
 
 import math
 

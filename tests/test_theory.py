@@ -1,4 +1,4 @@
-"""Theory the engine must honour (MODEL_SPEC §2), tested statistically against exact results.
+"""Theory the engine must honour (docs/ODD.md §2 and §3.3), tested statistically against exact results.
 
 * With only the network term, one sector, W = 1 and κ = 0, entry is the generalised
   Pólya urn P(c) = N_c^α / Σ N^α. Its law after n one-at-a-time entries is computed
