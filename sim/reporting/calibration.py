@@ -30,6 +30,7 @@ from sim.inference.problem import (
 )
 from sim.reporting.figures import plot_counts, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
+from sim.reporting.text import markdown_table
 
 STRONG_CORRELATION = 0.5
 """|r| from which a posterior correlation between two quantities is reported as strong."""
@@ -39,21 +40,6 @@ PINNED_CORRELATION = 0.9
 
 DRIVER_CORRELATION = 0.3
 """|Spearman ρ| from which a calibrated quantity is named as driving a predicted output."""
-
-
-def _fmt(x: float) -> str:
-    """A number for tables: 3 significant digits, thousands separated for counts."""
-    if not np.isfinite(x):
-        return "–"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    cells = [[_fmt(v) if isinstance(v, (float, np.floating)) else str(v) for v in row] for row in frame.itertuples(index=False)]
-    head = "| " + " | ".join(map(str, frame.columns)) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    return head + "".join("| " + " | ".join(r) + " |\n" for r in cells)
 
 
 def _trajectory_tables(problem: Problem, summaries: np.ndarray) -> dict[str, pd.DataFrame]:
@@ -267,7 +253,7 @@ def report_text(problem: Problem, populations: list[Population], table: pd.DataF
                           "value": "–" if f.value is None else f"{f.value:,.6g}",
                           "role": ("target" if f in problem.fitted else "not used (other reading)")
                           if f.role == "target" else f.role} for f in problem.targets.figures])
-    text.append(_md_table(figs))
+    text.append(markdown_table(figs))
     text.append("\nSources, with the original sentences, are in `calibration/targets.yaml`.\n")
     readings = problem.targets.shenzhen_increment.get("readings", {})
     text.append(f"**The Shenzhen increment.** 63,800 − 36,100 = 27,700, not 42,600. Reading used: "
@@ -297,7 +283,7 @@ def report_text(problem: Problem, populations: list[Population], table: pd.DataF
                 "the quantity on its own.\n")
     shown = table[["quantity", "prior_lo", "prior_hi", "median", "lo", "hi", "width_ratio", "verdict"]].rename(
         columns={"prior_lo": "prior 5%", "prior_hi": "prior 95%", "lo": "5%", "hi": "95%", "width_ratio": "width ratio"})
-    text.append(_md_table(shown))
+    text.append(markdown_table(shown))
     constrained = table[table.verdict != "not constrained"].quantity.tolist()
     loose = table[table.verdict == "not constrained"].quantity.tolist()
     text.append(f"\nConstrained at least weakly: {', '.join(constrained) or 'none'}. Not constrained (posterior ≈ "
@@ -330,7 +316,7 @@ def report_text(problem: Problem, populations: list[Population], table: pd.DataF
         rows.append({"figure": fig.id, "documented": fig.value, "point estimate (median)": at_point,
                      "error": f"{at_point / fig.value - 1:+.2%}", "predictive median": mid,
                      "predictive 5%": lo, "predictive 95%": hi, "predictive error": f"{mid / fig.value - 1:+.2%}"})
-    text.append(_md_table(pd.DataFrame(rows)))
+    text.append(markdown_table(pd.DataFrame(rows)))
     text.append("\n![fit](figures/fit.png)\n")
     text.append(_overtaking_text(problem, point_sums, symmetric_sums))
 
@@ -405,7 +391,7 @@ def _overtaking_text(problem: Problem, point_sums: np.ndarray, symmetric_sums: n
             "network term counts a firm's own sector fully), its two anchors and anchor-heavy budget — act through "
             "the model's mechanisms; the estimated constants absorb the rest. Median of the scenario's "
             "replications at the point estimate, and with the fitted cities' constants set to their mean (the "
-            "assumed differences alone):\n\n" + _md_table(pd.DataFrame(rows)))
+            "assumed differences alone):\n\n" + markdown_table(pd.DataFrame(rows)))
 
 
 def _other_reading_text(table: pd.DataFrame, other: pd.DataFrame) -> str:
@@ -420,13 +406,13 @@ def _other_reading_text(table: pd.DataFrame, other: pd.DataFrame) -> str:
                                                       merged.verdict_other, strict=True)],
     })
     return (f"\n**Under the other reading** (`{other.attrs.get('folder')}`, its own report there): posterior "
-            "median [90% interval] and verdict.\n\n" + _md_table(rows) + "\n")
+            "median [90% interval] and verdict.\n\n" + markdown_table(rows) + "\n")
 
 
 def _epsilon_table(populations: list[Population]) -> str:
     rows = pd.DataFrame([{"generation": p.generation, "ε": p.epsilon, "simulations": p.simulations,
                           "acceptance": f"{p.acceptance:.1%}", "ESS": round(p.ess())} for p in populations])
-    return "\nABC-SMC generations:\n\n" + _md_table(rows)
+    return "\nABC-SMC generations:\n\n" + markdown_table(rows)
 
 
 def _validation_text(problem: Problem, outputs: pd.DataFrame) -> str:
@@ -481,4 +467,4 @@ def _drivers_text(problem: Problem, table: pd.DataFrame, values: np.ndarray, out
         drivers = "; ".join(f"{n} {r:+.2f}{' (not constrained)' if verdict[n] == 'not constrained' else ''}"
                             for n, r in sorted(rhos.items(), key=lambda kv: -abs(kv[1]))) or "none above the threshold"
         rows.append({"output": col, "median": mid, "5%": lo, "95%": hi, "driven by (Spearman ρ)": drivers})
-    return _md_table(pd.DataFrame(rows))
+    return markdown_table(pd.DataFrame(rows))

@@ -17,6 +17,7 @@ from sim.experiments.compare import CONFIDENCE, NATIONAL, SPEND, Comparison
 from sim.model.parameters import LEVERS
 from sim.reporting.figures import BAND, draw_growth_accounting, plt, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_json, write_tables
+from sim.reporting.text import interval, markdown_table, signed
 
 TABLE_FILES = {
     "replications": "per scenario, replication and city: firms at the end, births, deaths, moves in and out, "
@@ -197,26 +198,6 @@ def save_comparison_figures(comparison: Comparison, folder: Path) -> list[Path]:
 # ---------------------------------------------------------------- the report
 
 
-def _signed(x: float) -> str:
-    return "–" if not np.isfinite(x) else f"{x:+,.0f}".replace("-", "−")
-
-
-def _interval(mean: float, low: float, high: float, digits: str = ",.0f") -> str:
-    if not np.isfinite(mean):
-        return "–"
-    text = f"{mean:+{digits}}"
-    if np.isfinite(low) and np.isfinite(high):
-        text += f" [{low:+{digits}}, {high:+{digits}}]"
-    return text.replace("-", "−")
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(frame.columns))) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
 def _effect_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows for the report: cities whose spending changed, clear other changes, and all cities."""
     cities = rows[rows.city != NATIONAL]
@@ -235,12 +216,15 @@ def report_text(comparison: Comparison, figures: bool) -> str:
     summary, effects, policy = (comparison.tables[k] for k in ("summary", "effects", "policy"))
     level = f"{CONFIDENCE:.0%}"
     lines = [f"# Comparison: {', '.join(a.label for a in given)}", ""]
-    lines += ["| scenario | file | description | cities | firms at the end (all cities) |",
-              "|---|---|---|---:|---:|"]
-    for arm in arms:
-        row = summary[(summary.scenario == arm.label) & (summary.city == NATIONAL)].iloc[0]
-        lines.append(f"| {arm.label} | `{arm.source}` | {' '.join(arm.scenario.description.split())} | "
-                     f"{len(arm.scenario.cities)} | {row.firms:,.0f} [{row.firms_q05:,.0f}–{row.firms_q95:,.0f}] |")
+    national = summary[summary.city == NATIONAL].set_index("scenario")
+    lines += [markdown_table(pd.DataFrame({
+        "scenario": [a.label for a in arms],
+        "file": [f"`{a.source}`" for a in arms],
+        "description": [" ".join(a.scenario.description.split()) for a in arms],
+        "cities": [str(len(a.scenario.cities)) for a in arms],
+        "firms at the end (all cities)": [f"{r.firms:,.0f} [{r.firms_q05:,.0f}–{r.firms_q95:,.0f}]"
+                                          for r in (national.loc[a.label] for a in arms)],
+    }), align_numbers=True).rstrip()]
     t = reference.scenario.time
     lines += ["", f"Each scenario ran {comparison.replications} replications of {t.start}–{t.end} "
               f"({t.steps_per_year} steps a year) with root seed {comparison.seed}: replication r of every scenario "
@@ -269,15 +253,15 @@ def report_text(comparison: Comparison, figures: bool) -> str:
                   + " (1: differences free of chance; 0: as noisy as independent runs).", ""]
         for label, rows in effects.groupby("scenario", sort=False):
             table = _effect_rows(rows)
-            lines += [f"**{label}**", "", _markdown(pd.DataFrame({
+            lines += [f"**{label}**", "", markdown_table(pd.DataFrame({
                 "city": table.city,
-                f"firms gained [{level}]": [_interval(*r) for r in zip(table.firms_gained, table.firms_gained_low,
+                f"firms gained [{level}]": [interval(*r) for r in zip(table.firms_gained, table.firms_gained_low,
                                                                          table.firms_gained_high, strict=True)],
-                "extra spend": [_signed(x) for x in table.extra_spend],
+                "extra spend": [signed(x) for x in table.extra_spend],
                 f"firms per 100 M yuan [{level}]": [
-                    _interval(*r, digits=".3g") for r in zip(table.firms_per_100m, table.firms_per_100m_low,
+                    interval(*r, digits=".3g") for r in zip(table.firms_per_100m, table.firms_per_100m_low,
                                                               table.firms_per_100m_high, strict=True)],
-            })), ""]
+            }), align_numbers=True).rstrip(), ""]
         if figures:
             lines += ["![Firms gained against the first scenario](figures/effects.png)", ""]
 
@@ -302,15 +286,15 @@ def report_text(comparison: Comparison, figures: bool) -> str:
             new_share = national.firms_gained / gains if gains > 0 else math.nan
             rows.append({
                 "scenario": label,
-                f"all cities [{level}]": _interval(national.firms_gained, national.firms_gained_low,
+                f"all cities [{level}]": interval(national.firms_gained, national.firms_gained_low,
                                                    national.firms_gained_high),
-                "births": _signed(national.births), "deaths": _signed(national.deaths),
-                "gains of gaining cities": _signed(gains), "losses of losing cities": _signed(losses),
+                "births": signed(national.births), "deaths": signed(national.deaths),
+                "gains of gaining cities": signed(gains), "losses of losing cities": signed(losses),
                 "new to the country": "–" if not np.isfinite(new_share) else f"{round(new_share, 2) + 0.0:.0%}".replace("-", "−"),
-                "largest gain": "–" if top is None or top.firms_gained <= 0 else f"{top.city} {_signed(top.firms_gained)}",
+                "largest gain": "–" if top is None or top.firms_gained <= 0 else f"{top.city} {signed(top.firms_gained)}",
             })
         if rows:
-            lines += [_markdown(pd.DataFrame(rows)), ""]
+            lines += [markdown_table(pd.DataFrame(rows), align_numbers=True).rstrip(), ""]
         if own:
             lines += [f"{', '.join(own)} {'has' if len(own) == 1 else 'have'} no policy: nothing to account for.", ""]
         if figures and rows:

@@ -11,6 +11,7 @@ import pandas as pd
 from sim.inference.sensitivity import CONF_LEVEL, Analysis, main_index
 from sim.reporting.figures import plt, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
+from sim.reporting.text import markdown_table
 from sim.scenario import Scenario
 
 
@@ -56,20 +57,23 @@ def report_text(scenario: Scenario, analysis: Analysis, samples: int, replicatio
              "independently over their ranges: correlations between calibrated quantities (e.g. the constants of "
              "cities whose difference the data pin, calibration/report.md) are not kept, so the sample also covers "
              "combinations the calibration rules out.\n",
-             "## Factors\n", "| factor | low | high | scale | range from |", "|---|---|---|---|---|"]
-    for f in analysis.factors:
-        lines.append(f"| {f.label} | {f.low:.4g} | {f.high:.4g} | {'log' if f.log else 'linear'} | {f.why} |")
+             "## Factors\n", markdown_table(pd.DataFrame({
+                 "factor": [f.label for f in analysis.factors], "low": [f"{f.low:.4g}" for f in analysis.factors],
+                 "high": [f"{f.high:.4g}" for f in analysis.factors],
+                 "scale": ["log" if f.log else "linear" for f in analysis.factors],
+                 "range from": [f.why for f in analysis.factors]}))]
     lines += ["", "## Leading factors\n",
               f"Per output, factors ranked by {key} (± its {CONF_LEVEL:.0%} interval)"
               + (". ST − S1 is the share of variance through interactions." if analysis.method == "sobol" else
                  "; σ large against μ* means the effect depends on the other factors.") + "\n",
-              "| output | mean over points | leading factors |", "|---|---|---|"]
+              ]
+    rows = []
     for out, sub in analysis.indices.groupby("output", sort=False):
         top = sub.sort_values(key, ascending=False).head(4)
         desc = "; ".join(f"{r.factor} {getattr(r, key):.3g} ± {getattr(r, conf):.2g}" for r in top.itertuples()
                          if np.isfinite(getattr(r, key)))
-        mean = analysis.outputs[out].mean()
-        lines.append(f"| {out} | {mean:,.0f} | {desc} |" if abs(mean) >= 1000 else f"| {out} | {mean:.3g} | {desc} |")
+        rows.append({"output": out, "mean over points": float(analysis.outputs[out].mean()), "leading factors": desc})
+    lines.append(markdown_table(pd.DataFrame(rows, columns=["output", "mean over points", "leading factors"])))
     lines += ["", "![indices](figures/sensitivity.png)", "",
               "All indices: `indices.csv`; sampled points and outputs: `samples.csv`."]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""Modu installed from a wheel (no ``-e``) in a fresh virtual environment runs a shipped scenario and serves its page.
+
+The shipped scenarios and calibration are package data, so nothing is read from
+a source checkout: the commands run from an empty folder with the checkout off
+the path. Slow (it builds a wheel and installs it and its dependencies), so it
+runs in CI's slow job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str | Path, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["MPLBACKEND"] = "Agg"
+    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel built by ``python -m build`` and its app extra installed; returns its bin/."""
+    pytest.importorskip("build", reason="the test extra installs build: pip install -e '.[test]'")
+    work = tmp_path_factory.mktemp("wheel")
+    dist = work / "dist"
+    built = run(sys.executable, "-m", "build", "--wheel", "--outdir", dist, ROOT, cwd=work)
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheel = next(dist.glob("modu-*.whl"))
+    env_dir = work / "venv"
+    venv.create(env_dir, with_pip=True)
+    bin_dir = env_dir / "bin"
+    pip = run(bin_dir / "python", "-m", "pip", "install", "-q", f"modu[app] @ {wheel.as_uri()}", cwd=work)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    return bin_dir
+
+
+def test_the_wheel_holds_no_checkout_paths_and_runs_a_shipped_scenario(installed: Path, tmp_path: Path):
+    where = run(installed / "python", "-c", "import sim, sim.shipped; print(sim.__file__)", cwd=tmp_path)
+    assert where.returncode == 0 and str(ROOT) not in where.stdout, where.stdout
+    result = run(installed / "modu", "run", "baseline", "--replications", "2", "--executor", "serial", "--quiet",
+                 "--out", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["scenario"]["name"] == "baseline"
+    assert manifest["scenario"]["calibration"].endswith("calibration/calibrated.yaml")
+    assert "site-packages" in manifest["scenario"]["calibration"]  # the shipped calibration, not the checkout's
+    assert (tmp_path / "out" / "figures" / "counts.png").exists()
+    china = run(installed / "modu", "validate", "china", cwd=tmp_path)
+    assert china.returncode == 0 and "china: 14 cities" in china.stdout, china.stdout + china.stderr
+
+
+def test_the_wheel_serves_the_default_page(installed: Path, tmp_path: Path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([str(installed / "modu"), "app", "--port", str(port)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    try:
+        deadline, page = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and not page:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    page = response.read().decode("utf-8", "replace")
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(1)
+        assert page, "the page did not answer within 120 s"
+        assert "solara" in page.lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
