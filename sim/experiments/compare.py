@@ -44,6 +44,7 @@ from sim.experiments.ensemble import Ensemble, run_ensemble
 from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, open_executor
 from sim.model.history import FLOW_KINDS
+from sim.model.metrics import BAND, lock_in
 from sim.model.parameters import LEVERS
 from sim.scenario import EVENT_ACTIONS, Scenario, load_scenario, validate
 
@@ -291,13 +292,16 @@ def compare_tables(comparison: Comparison) -> dict[str, pd.DataFrame]:
     summary_rows, count_frames = [], []
     for label, df in per_arm.items():
         total = df[df.city == NATIONAL].set_index("replication")["firms"]
+        leaders = df[df["first"]].city
+        p_first = lock_in(leaders, list(df.city.unique())) if len(leaders) else {}
         for city, rows in df.groupby("city", sort=False):
             share = rows.set_index("replication")["firms"] / total
+            low, high = np.quantile(rows.firms, BAND)
             summary_rows.append({
                 "scenario": label, "city": city,
-                "firms": rows.firms.mean(), "firms_q05": rows.firms.quantile(0.05),
-                "firms_q95": rows.firms.quantile(0.95), "share": share.mean(),
-                "lock_in": rows["first"].mean() if city != NATIONAL else math.nan,
+                "firms": rows.firms.mean(), "firms_q05": low,
+                "firms_q95": high, "share": share.mean(),
+                "lock_in": p_first.get(city, 0.0) if city != NATIONAL else math.nan,
                 **{k: rows[k].mean() for k in [*FLOW_KINDS, *SPEND, "spend"]}})
         count_frames.append(_counts_over_time(next(a for a in arms if a.label == label).ensemble, label))
     summary = pd.DataFrame(summary_rows)
@@ -349,7 +353,7 @@ def _counts_over_time(ensemble: Ensemble, label: str) -> pd.DataFrame:
     national = per_rep.groupby(["replication", "year"]).sum().to_frame().assign(city=NATIONAL)
     per_rep = pd.concat([per_rep.reset_index(), national.reset_index()], ignore_index=True)
     grouped = per_rep.groupby(["year", "city"], sort=False)["firms"]
-    out = pd.DataFrame({"firms": grouped.mean(), "firms_q05": grouped.quantile(0.05),
-                        "firms_q95": grouped.quantile(0.95)}).reset_index()
+    out = pd.DataFrame({"firms": grouped.mean(), "firms_q05": grouped.quantile(BAND[0]),
+                        "firms_q95": grouped.quantile(BAND[1])}).reset_index()
     out.insert(0, "scenario", label)
     return out

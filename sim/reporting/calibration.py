@@ -28,6 +28,7 @@ from sim.inference.problem import (
     weighted_correlation,
     weighted_quantile,
 )
+from sim.model.metrics import band
 from sim.reporting.figures import plot_counts, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
 from sim.reporting.text import markdown_table
@@ -114,7 +115,7 @@ def plot_pairs(problem: Problem, posterior: Population) -> plt.Figure:
 
 def plot_forecast(values: np.ndarray, city: str, year: int, start_value: float | None) -> plt.Figure:
     """Histogram of a posterior predictive count with its median and 90% interval."""
-    lo, mid, hi = np.quantile(values, [INTERVAL[0], 0.5, INTERVAL[1]])
+    lo, mid, hi = band(values)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.hist(values, bins=40, color="#2a9d8f", alpha=0.8)
     ax.axvline(mid, color="k", label=f"median {mid:,.0f}")
@@ -312,7 +313,7 @@ def report_text(problem: Problem, populations: list[Population], table: pd.DataF
     rows = []
     for fig in problem.fitted:
         at_point = float(np.median(problem.layout.value(point_sums, fig)))
-        lo, mid, hi = np.quantile(problem.layout.value(sums, fig), [INTERVAL[0], 0.5, INTERVAL[1]])
+        lo, mid, hi = band(problem.layout.value(sums, fig))
         rows.append({"figure": fig.id, "documented": fig.value, "point estimate (median)": at_point,
                      "error": f"{at_point / fig.value - 1:+.2%}", "predictive median": mid,
                      "predictive 5%": lo, "predictive 95%": hi, "predictive error": f"{mid / fig.value - 1:+.2%}"})
@@ -323,7 +324,7 @@ def report_text(problem: Problem, populations: list[Population], table: pd.DataF
     text.append("## Forecast\n")
     for city in _forecast_cities(problem):
         col = outputs[f"{city} {end}"]
-        lo, mid, hi = np.quantile(col, [INTERVAL[0], 0.5, INTERVAL[1]])
+        lo, mid, hi = band(col)
         prior_driven = f"cities.{city}.attractiveness" in problem.prior.names and \
             table.set_index("quantity").loc[f"{city}.attractiveness", "verdict"] == "not constrained"
         text.append(f"**{city} {end}: {mid:,.0f}** (90% interval {lo:,.0f}–{hi:,.0f}; posterior predictive). "
@@ -433,7 +434,7 @@ def _validation_text(problem: Problem, outputs: pd.DataFrame) -> str:
                          f"ahead at 1 January {fig.year}.")
         elif fig.quantity == "national_share":
             col = outputs[f"{fig.city} share of national {fig.year}"]
-            lo, mid, hi = np.quantile(col, [INTERVAL[0], 0.5, INTERVAL[1]])
+            lo, mid, hi = band(col)
             inside = lo <= fig.value <= hi
             lines.append(f"- **{fig.city}'s share of the national total in {fig.year}** (`{fig.id}`): documented "
                          f"{fig.value:.0%} (of *core* AI firms, a narrower universe); model {mid:.1%} (90% "
@@ -441,7 +442,7 @@ def _validation_text(problem: Problem, outputs: pd.DataFrame) -> str:
                          + ("Not an independent check: the baseline's rest-of-China pool was sized from this 29% "
                             "(applied to 2016), so agreement is partly by construction." if not fig.independent else ""))
     moves = outputs["relocations per year, % of firms"]
-    lo, mid, hi = np.quantile(moves, [INTERVAL[0], 0.5, INTERVAL[1]])
+    lo, mid, hi = band(moves)
     lines.append(f"- **Relocation is rare** (business demography; a prior, not a document figure): "
                  f"relocations between cities are {mid:.2f}% of firms a year (90% {lo:.2f}–{hi:.2f}%), "
                  f"{'well under' if hi < 1 else 'not always under'} 1%.")
@@ -463,7 +464,7 @@ def _drivers_text(problem: Problem, table: pd.DataFrame, values: np.ndarray, out
             if np.isfinite(rho) and abs(rho) >= DRIVER_CORRELATION:
                 rhos[name] = rho
         lo, mid, hi = (f"{v:.0f}" if col.startswith("year") else v
-                       for v in np.quantile(y[ok], [INTERVAL[0], 0.5, INTERVAL[1]]))
+                       for v in band(y[ok]))
         drivers = "; ".join(f"{n} {r:+.2f}{' (not constrained)' if verdict[n] == 'not constrained' else ''}"
                             for n, r in sorted(rhos.items(), key=lambda kv: -abs(kv[1]))) or "none above the threshold"
         rows.append({"output": col, "median": mid, "5%": lo, "95%": hi, "driven by (Spearman ρ)": drivers})

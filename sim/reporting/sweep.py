@@ -22,7 +22,7 @@ from matplotlib.colors import Normalize
 from sim.experiments.executors import Executor, ExecutorSpec, open_executor
 from sim.experiments.store import STORE_FILE, RunStore
 from sim.experiments.sweep import SEED_RULE, SweepPlan, SweepReport, compute_sweep, sweep_tables
-from sim.model.metrics import BAND
+from sim.model.metrics import BAND, lock_in
 from sim.reporting.figures import _city_colors, plt, save_figure  # plt: pyplot on the files-only backend
 from sim.reporting.files import INCOMPLETE, manifest, output_folder, write_csv, write_json
 
@@ -97,7 +97,9 @@ def plot_envelopes(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequence
 def lock_in_by_point(summary: pd.DataFrame) -> pd.DataFrame:
     """Share of a point's (successful) replications each city ends first: rows points, columns cities."""
     ok = summary[summary.status == "ok"]
-    return pd.crosstab(ok.point, ok.leader, normalize="index")
+    cities = sorted(ok.leader.unique())
+    return pd.DataFrame.from_dict({point: lock_in(rows.leader, cities) for point, rows in ok.groupby("point")},
+                                  orient="index").rename_axis(index="point", columns="leader")
 
 
 def plot_lock_in_by_point(summary: pd.DataFrame, paths: Sequence[str]) -> plt.Figure:
