@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 
 import click
 
 from sim.cli.common import BadInputError, default_out, executor_option, quiet_option, refusals
-from sim.experiments.executors import open_executor, parse_executor
+from sim.experiments.executors import parse_executor
 from sim.inference.data import PRIORS_PATH, TARGETS_PATH
 from sim.inference.problem import (
     BASELINE_PATH,
-    abc_smc,
     make_problem,
     other_reading,
-    point_estimate,
-    posterior_predictive,
     resume_populations,
-    symmetric_run,
 )
+from sim.inference.results import run_calibration
 from sim.scenario import load_scenario
 from sim.scenario.resources import CALIBRATION_DIR
 
@@ -79,24 +74,12 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     problem = make_problem(scenario_path, targets_path, priors_path, shenzhen_increment, engine)
     resumed = resume_populations(resume_path, problem.prior, particles) if resume_path else None
     other = other_reading(other_path, shenzhen_increment) if other_path else None
-    start = time.perf_counter()
-    with open_executor(spec) as ex:
-        populations = abc_smc(problem.simulator(), problem.distance, problem.prior, particles, generations,
-                              min_epsilon, seed, ex, progress=not quiet, start=resumed)
-        posterior = populations[-1]
-        point, point_sums = point_estimate(problem, posterior, ex, problem.scenario.replications)
-        symmetric_sums = symmetric_run(problem, point, ex, problem.scenario.replications)
-        values, sums = posterior_predictive(problem, posterior, predictive, seed, ex, progress=not quiet)
-    abc_time = populations[-1].wall_time
-    wall = time.perf_counter() - start + (resumed[-1].wall_time if resumed and math.isfinite(resumed[-1].wall_time)
-                                          else 0.0)
-    write_calibration(out, problem, populations, point, point_sums, symmetric_sums, values, sums, wall_time=wall,
-                      seed=seed,
-                      executor=spec.describe(), options={"particles": particles, "generations": generations,
-                                                         "min_epsilon": min_epsilon, "predictive": predictive,
-                                                         "engine": engine, "resumed_from": str(resume_path or ""),
-                                                         "abc_wall_time_s": abc_time,
-                                                         "other_reading": str(other_path or "")}, other=other)
-    click.echo(f"calibrated in {wall:.0f} s ({spec.describe()}): {len(populations)} generations, "
+    result = run_calibration(problem, particles, generations, min_epsilon, predictive, seed, spec,
+                             progress=not quiet, resumed=resumed, other=other,
+                             options={"engine": engine, "resumed_from": str(resume_path or ""),
+                                      "other_reading": str(other_path or "")})
+    write_calibration(out, result)
+    populations, posterior, wall = result.populations, result.posterior, result.wall_time
+    click.echo(f"calibrated in {wall:.0f} s ({result.executor}): {len(populations)} generations, "
                f"final ε = {posterior.epsilon:.4f}, {sum(p.simulations for p in populations)} simulations")
     click.echo(f"wrote {out}/")
