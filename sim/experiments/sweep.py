@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered
-from sim.experiments.store import RunStore
+from sim.experiments.store import FinishedRun, RunStore
 from sim.model import ModuModel
 from sim.scenario import Scenario, load_raw, validate
 from sim.scenario.factors import Factor
@@ -325,12 +325,29 @@ def run_point(scenario: Scenario, replication: int, seed: int) -> str:
     })
 
 
+def run_points(runs: Sequence[tuple[Scenario, int, int]]) -> list[str | TaskFailure]:
+    """Run several (scenario, replication, seed) runs in one executor task; a run that fails becomes a TaskFailure."""
+    out: list[str | TaskFailure] = []
+    for scenario, replication, seed in runs:
+        try:
+            out.append(run_point(scenario, replication, seed))
+        except Exception as exc:  # one failed run must not lose the others of its task
+            out.append(TaskFailure.of(exc))
+    return out
+
+
+MAX_CHUNK = 64
+"""Most runs per executor task: enough to amortise the task's overhead, few enough to keep the workers busy."""
+
+
 def compute_sweep(plan: SweepPlan, store: RunStore, executor: str | ExecutorSpec | Executor = "processes",
                   progress: bool = True) -> tuple[int, int]:
-    """Run the runs of ``plan`` that ``store`` does not hold yet, committing each as it finishes.
+    """Run the runs of ``plan`` that ``store`` does not hold yet, committing them as they come back.
 
-    A failed run is reported on stderr with its point and seed, recorded, and
-    does not stop the others; the same call retries it.
+    Runs go to the executor in chunks (a chunk is one task; :data:`MAX_CHUNK` at most, small enough that
+    every worker gets several); each chunk is committed in one transaction when it returns. A failed run
+    is reported on stderr with its point and seed, recorded, and does not stop the others; the same call
+    retries it.
 
     Args:
         plan: the validated sweep.
@@ -343,20 +360,26 @@ def compute_sweep(plan: SweepPlan, store: RunStore, executor: str | ExecutorSpec
     """
     done = store.finished()
     todo = [(p, r) for p in plan.points for r in range(plan.replications) if (p.index, r) not in done]
-    if todo:
-        tasks = [(p.scenario, r, plan.seed_of(p)) for p, r in todo]
-        with tqdm(total=plan.n_runs, initial=len(done), desc=f"sweep {plan.name}", unit="run",
-                  disable=not progress) as bar:
-            for i, result in imap_unordered(executor, run_point, tasks, return_exceptions=True):
-                point, r = todo[i]
+    chunk = max(1, min(MAX_CHUNK, len(todo) // 16))
+    chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+    tasks = [([(p.scenario, r, plan.seed_of(p)) for p, r in part],) for part in chunks]
+    with tqdm(total=plan.n_runs, initial=len(done), desc=f"sweep {plan.name}", unit="run",
+              disable=not progress or not todo) as bar:
+        for i, results in imap_unordered(executor, run_points, tasks, return_exceptions=True):
+            if isinstance(results, TaskFailure):  # the worker itself died: every run of the task failed
+                results = [results] * len(chunks[i])
+            finished = []
+            for (point, r), result in zip(chunks[i], results, strict=True):
                 seed = plan.seed_of(point)
                 if isinstance(result, TaskFailure):
-                    store.record(point.index, r, seed, [r], error=result.error, traceback=result.traceback)
+                    finished.append(FinishedRun(point.index, r, seed, [r], error=result.error,
+                                                traceback=result.traceback))
                     tqdm.write(f"modu: run failed: point {point.index} ({point.label()}), replication {r}, "
                                f"seed {seed}, spawn key [{r}]: {result.error}", file=sys.stderr)
                 else:
-                    store.record(point.index, r, seed, [r], outcome=result)
-                bar.update()
+                    finished.append(FinishedRun(point.index, r, seed, [r], outcome=result))
+            store.record_many(finished)
+            bar.update(len(finished))
     return len(done), len(todo)
 
 
