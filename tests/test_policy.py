@@ -21,8 +21,9 @@ from sim.experiments.policy import (
     plan_optimisation,
     solve_game,
 )
+from sim.experiments.sweep import parse_range
 from sim.inference.discover import discover
-from sim.inference.draws import factor_draws, parse_range, posterior_draws
+from sim.inference.draws import factor_draws, posterior_draws
 from sim.reporting.policy import run_optimisation
 from sim.scenario import load_scenario
 from sim.scenario.paths import derive

@@ -10,7 +10,6 @@ same draws on any machine.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.ensemble import replication_seed
+from sim.experiments.sweep import parse_range
 from sim.inference.data import load_priors
 from sim.inference.errors import InferenceError
 from sim.inference.problem import Prior
@@ -68,28 +68,6 @@ def factor_draws(factors: Sequence[Factor], n: int, seed: int) -> pd.DataFrame:
 def prior_draws(n: int, seed: int) -> pd.DataFrame:
     """``n`` draws from the calibration's priors (``calibration/priors.yaml``)."""
     return factor_draws(load_priors().priors, n, seed)
-
-
-def parse_range(text: str) -> Factor:
-    """``PATH=LO:HI`` → a uniform :class:`Factor` over [LO, HI].
-
-    Raises:
-        InferenceError: malformed text or LO ≥ HI (one line).
-    """
-    path, sep, span = text.partition("=")
-    lo_text, colon, hi_text = span.partition(":")
-    try:
-        lo, hi = float(lo_text), float(hi_text)
-    except ValueError:
-        lo = hi = math.nan
-    if not sep or not colon or not path.strip() or not (math.isfinite(lo) and math.isfinite(hi)):
-        raise InferenceError(f"--range {text}: expected PATH=LO:HI with finite numbers")
-    if not lo < hi:
-        raise InferenceError(f"--range {text}: the lower bound must be below the upper one")
-    try:
-        return Factor(target=path.strip(), low=lo, high=hi, why=f"--range {text}")
-    except ValueError as exc:
-        raise InferenceError(f"--range {text}: {' '.join(str(exc).split())}") from None
 
 
 def parameter_draws(n: int, seed: int, prior: bool = False, ranges: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
