@@ -72,6 +72,22 @@ def test_game_payoff_is_the_mean_of_independent_runs_with_common_seeds(short):
     assert payoff.tolist() == [firms[names.index("Beijing")], firms[names.index("Shanghai")]]
 
 
+def test_a_high_cost_of_spending_makes_every_player_choose_the_smallest_budget(short):
+    plan = plan_game(short, ["Beijing", "Shanghai"], resolution=1, budgets=[5, 20], cost=1e6, replications=1, seed=7)
+    result = solve_game(plan, "serial", progress=False)
+    assert result.dynamics.converged
+    assert (result.allocations().query("profile == 'equilibrium'").budget == 5).all()
+
+
+def test_top_k_game_payoffs_are_probabilities_and_per100m_is_refused(short):
+    plan = plan_game(short, ["Beijing", "Shanghai"], resolution=1, objective="top:1", replications=2, seed=7)
+    with open_executor("serial") as ex:
+        payoffs = GameRuns(plan, ex).payoffs(plan.start)
+    assert set(payoffs) <= {0.0, 0.5, 1.0}
+    with pytest.raises(ValueError, match="per100m"):
+        plan_game(short, ["Beijing", "Shanghai"], objective="per100m")
+
+
 def test_involution_index_of_a_pure_transfer_is_one_and_of_pure_growth_zero():
     from sim.experiments.policy import TOTALS, involution
 

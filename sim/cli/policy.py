@@ -116,14 +116,16 @@ def optimise(scenario: Path, city: str, resolution: str, objective: str, constra
 @click.option("--cities", required=True, metavar="A,B,...", help="The players: cities of SCENARIO, comma-separated.")
 @click.option("--resolution", default="0.25", show_default=True, help="Step of each share on each player's simplex.")
 @click.option("--cost", type=float, default=0.0, show_default=True,
-              help="Firms a player gives up per 100 M yuan it spends (matters with --budget).")
+              help="Objective units (firms) a player gives up per 100 M yuan it spends (matters with --budget).")
+@click.option("--objective", default="firms", show_default=True,
+              help="Each player's objective: firms (expected firms at the horizon) or top:K (probability of the top K).")
 @uncertainty_options
 @out_option("outputs/<scenario>-equilibrium")
 @executor_option
 @figures_option
 @quiet_option
 @refusals
-def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, draws: int, prior: bool,
+def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, objective: str, draws: int, prior: bool,
                 ranges: tuple[str, ...], replications: int, seed: int | None, engine: str, budget: str | None,
                 out: Path | None, executor: str, figures: bool, quiet: bool) -> None:
     """Let CITIES of SCENARIO best-respond to each other's lever mixes: equilibrium, price of anarchy, involution."""
@@ -134,7 +136,7 @@ def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, draws
     spec = parse_executor(executor)
     path, base, table, source = _scenario_and_draws(scenario, draws, prior, ranges, seed)
     plan = plan_game(base, cities.split(","), resolution=resolution, budgets=parse_budgets(budget), cost=cost,
-                     draws=table, draws_source=source, replications=replications, seed=seed,
+                     objective=objective, draws=table, draws_source=source, replications=replications, seed=seed,
                      engine=None if engine == "scenario" else engine, source=str(path))
     out = out or default_out(f"{base.name}-equilibrium")
     start = time.perf_counter()

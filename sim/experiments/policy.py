@@ -278,12 +278,12 @@ def paired_p_value(difference: np.ndarray) -> float:
 
 def _compute_cells(cells: list[tuple[Scenario, dict, int, int, Sequence[int]]], fn: Callable,
                    executor: ExecutorSpec | Executor, progress: bool, desc: str,
-                   record: Callable[[int, np.ndarray], None]) -> None:
+                   record: Callable[[int, np.ndarray], None], leave: bool = True) -> None:
     """Run ``fn(*cell)`` for every cell on the executor, handing each result to ``record(index, totals)``."""
     if not cells:
         return
     total = sum(len(c[-1]) for c in cells)
-    with tqdm(total=total, desc=desc, unit="run", disable=not progress) as bar:
+    with tqdm(total=total, desc=desc, unit="run", disable=not progress, leave=leave) as bar:
         for i, result in imap_unordered(executor, fn, cells):
             record(i, result)
             bar.update(len(cells[i][-1]))
@@ -622,7 +622,8 @@ class GamePlan:
         source: where it came from.
         cities: the players, in update order.
         strategies: ``compute, data, anchor, budget`` per strategy (every player has the same grid).
-        cost: firms a player gives up per 100 M yuan it spends (0: spending is free).
+        cost: objective units a player gives up per 100 M yuan it spends (0: spending is free).
+        objective: what each player maximises (``firms`` or ``top:K``), before the cost of spending.
         draws: parameter draws (columns: dotted paths), one row per draw.
         draws_source: how the draws were made.
         replications: per draw.
@@ -636,6 +637,7 @@ class GamePlan:
     cities: list[str]
     strategies: pd.DataFrame
     cost: float
+    objective: Objective
     draws: pd.DataFrame
     draws_source: str
     replications: int
@@ -652,7 +654,8 @@ class GamePlan:
 
 
 def plan_game(scenario: Scenario, cities: Sequence[str], *, resolution: float | str = 0.25,
-              budgets: Sequence[float] | None = None, cost: float = 0.0, draws: pd.DataFrame | None = None,
+              budgets: Sequence[float] | None = None, cost: float = 0.0, objective: str | Objective = "firms",
+              draws: pd.DataFrame | None = None,
               draws_source: str = "none", replications: int = 5, seed: int | None = None,
               engine: str | None = "counts", source: str | None = None) -> GamePlan:
     """Check a game's inputs before anything runs.
@@ -662,7 +665,8 @@ def plan_game(scenario: Scenario, cities: Sequence[str], *, resolution: float | 
         cities: the players (at least two distinct cities of the scenario).
         resolution: step of each player's simplex grid.
         budgets: annual budgets each player may choose (100 M yuan); None: each keeps its current budget.
-        cost: firms given up per 100 M yuan spent (≥ 0), the price of a larger budget.
+        cost: objective units given up per 100 M yuan spent (≥ 0), the price of a larger budget.
+        objective: ``firms`` (expected firms at the horizon) or ``top:K`` (probability of ranking in the top K).
         draws: parameter draws; None: the scenario as written.
         draws_source: how the draws were made.
         replications: per draw.
@@ -672,8 +676,11 @@ def plan_game(scenario: Scenario, cities: Sequence[str], *, resolution: float | 
 
     Raises:
         ExperimentError: fewer than two players, a city named twice or not in the scenario, a bad resolution,
-            a negative cost.
+            a negative cost, an objective other than firms or top:K.
     """
+    objective = parse_objective(objective) if isinstance(objective, str) else objective
+    if objective.kind == "per100m":
+        raise ExperimentError("--objective: per100m needs each player's no-spending runs; in a game use firms or top:K")
     cities = [c.strip() for c in cities if c.strip()]
     if len(cities) < 2 or len(set(cities)) != len(cities):
         raise ExperimentError(f"--cities: need at least two distinct cities, got {', '.join(cities) or 'none'}")
@@ -699,7 +706,10 @@ def plan_game(scenario: Scenario, cities: Sequence[str], *, resolution: float | 
         distance = np.abs(strategies[list(LEVERS)].to_numpy() - mix).sum(axis=1) + np.abs(strategies.budget - budget)
         start.append(int(np.argmin(distance)))
     draws = _check_draws(pd.DataFrame(index=range(1)) if draws is None else draws)
-    plan = GamePlan(base, source or scenario.name, cities, strategies, float(cost), draws, draws_source, replications,
+    if objective.kind == "top" and any(base.cities[_city_index(base, c, "--cities")].pool for c in cities):
+        raise ExperimentError("--objective: a pool is never ranked; top:K needs cities")
+    plan = GamePlan(base, source or scenario.name, cities, strategies, float(cost), objective, draws, draws_source,
+                    replications,
                     scenario.seed if seed is None else seed, tuple(start))
     for d in range(len(draws)):
         derive(base, {**_draw_changes(draws, d), **plan.changes(plan.start)})
@@ -733,7 +743,7 @@ class GameRuns:
         def record(i: int, result: np.ndarray) -> None:
             out[i] = result
 
-        _compute_cells(cells, fn, self.executor, self.progress, desc, record)
+        _compute_cells(cells, fn, self.executor, self.progress, desc, record, leave=False)
         return out
 
     def of(self, profile: Sequence[int]) -> np.ndarray:
@@ -750,10 +760,11 @@ class GameRuns:
         return self._no_policy
 
     def payoffs(self, profile: Sequence[int]) -> np.ndarray:
-        """Each player's mean firms at the horizon minus ``cost`` × its mean spending."""
+        """Each player's mean objective minus ``cost`` × its mean spending (100 M yuan over the run)."""
         t = self.of(profile)
-        firms, spend = t[:, :, 0, self.index].mean(axis=(0, 1)), t[:, :, -1, self.index].mean(axis=(0, 1))
-        return firms - self.plan.cost * spend
+        ranked = np.array([not c.pool for c in self.plan.scenario.cities])
+        value = np.array([self.plan.objective.values(t, i, ranked, t).mean() for i in self.index])
+        return value - self.plan.cost * t[:, :, -1, self.index].mean(axis=(0, 1))
 
     def national(self, profile: Sequence[int]) -> float:
         """Mean national firms (every city) at the horizon."""
@@ -883,7 +894,7 @@ class EquilibriumResult:
         twin = ax.twinx()
         for city, rows in self.path.groupby("city", sort=False):
             twin.plot(rows.step, rows.payoff, "-", marker=".", label=f"{city} payoff")
-        twin.set_ylabel("player payoff (firms − cost × spend)")
+        twin.set_ylabel("player payoff (objective − cost × spend)")
         handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
         ax.legend(handles=handles, fontsize=8, loc="best")
         ax.grid(alpha=0.3)

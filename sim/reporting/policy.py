@@ -240,7 +240,8 @@ def write_equilibrium(result: EquilibriumResult, out: Path, figures: bool = True
                 f"Each player chooses its mix over compute, data and anchor on a grid of {len(plan.strategies)} "
                 "strategies" + (f" (budgets {sorted(plan.strategies.budget.unique())})"
                                 if plan.strategies.budget.nunique() > 1 else "")
-                + f" to maximise its expected firms at the horizon minus {plan.cost:g} firms per 100 M yuan spent, "
+                + f" to maximise its {plan.objective.label('its city')} "
+                f"(`--objective {plan.objective.text}`) minus {plan.cost:g} per 100 M yuan spent, "
                 f"given the others' choices; players update in turn from their current policies. Payoffs are means over "
                 f"{len(plan.draws)} parameter draws ({plan.draws_source}) × {plan.replications} replications, the same "
                 f"random streams for every profile (common random numbers); engine `{plan.scenario.engine}`. "
@@ -259,6 +260,7 @@ def write_equilibrium(result: EquilibriumResult, out: Path, figures: bool = True
                  "evaluated: payoffs and national firms), `involution.csv` (growth accounting per city).", ""]
         return _finish(out, written, "\n".join(text), scenario_file=plan.source, scenario_name=plan.scenario.name,
                        cities=plan.cities, strategies=plan.strategies.to_dict("records"), cost=plan.cost,
+                       objective=plan.objective.text,
                        draws=plan.draws.to_dict("records"), draws_source=plan.draws_source, seed=plan.seed,
                        seed_rule=SEED_RULE, replications=plan.replications, status=d.status,
                        equilibrium=list(d.profile), cooperative=list(result.cooperative),
