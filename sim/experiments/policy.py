@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -597,7 +598,9 @@ def optimisation_result(plan: OptimisePlan, totals: np.ndarray) -> OptimiseResul
     table["indistinguishable"] = feasible & (table.p_worse.to_numpy() >= SIGNIFICANCE)
     table["feasible"] = feasible
     table["best"] = table.candidate == best
-    per_draw = np.nanmean(values, axis=2)  # [candidate, draw]
+    with warnings.catch_warnings():  # a candidate whose objective is undefined in a whole draw (per100m, no spending)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_draw = np.nanmean(values, axis=2)  # [candidate, draw]
     draw_best = np.nanmax(np.where(feasible[:, None], per_draw, -np.inf), axis=0)
     table["robust"] = (per_draw >= draw_best - ROBUST_WITHIN * np.abs(draw_best)).mean(axis=1)
     return OptimiseResult(plan, totals, values, table, best)
