@@ -236,22 +236,28 @@ def _parse_sample(sample: str | None, ranges: Sequence[str]) -> tuple[int, list[
         raise ExperimentError(f"--sample: expected lhs:N with N a whole number ≥ 1, got {sample!r}")
     if not ranges:
         raise ExperimentError("--sample: needs at least one --range PATH=lo:hi")
-    bounds = []
-    for text in ranges:
-        option = f"--range {text}"
-        path, sep, span = text.partition("=")
-        lo_text, colon, hi_text = span.partition(":")
-        try:
-            lo, hi = float(lo_text), float(hi_text)
-        except ValueError:
-            lo = hi = math.nan
-        if not sep or not colon or not (math.isfinite(lo) and math.isfinite(hi)):
-            raise ExperimentError(f"{option}: expected PATH=lo:hi with finite numbers")
-        if not lo < hi:
-            raise ExperimentError(f"{option}: the lower bound must be below the upper one")
-        _tokens(path.strip(), option)
-        bounds.append(Factor(target=path.strip(), low=lo, high=hi, why=option))
-    return int(n), bounds
+    return int(n), [parse_range(text) for text in ranges]
+
+
+def parse_range(text: str) -> Factor:
+    """``PATH=lo:hi`` → a uniform :class:`Factor` over [lo, hi] (``--range`` of sweeps and policy commands).
+
+    Raises:
+        ExperimentError: malformed text, a malformed path, or lo ≥ hi (one line).
+    """
+    option = f"--range {text}"
+    path, sep, span = text.partition("=")
+    lo_text, colon, hi_text = span.partition(":")
+    try:
+        lo, hi = float(lo_text), float(hi_text)
+    except ValueError:
+        lo = hi = math.nan
+    if not sep or not colon or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ExperimentError(f"{option}: expected PATH=lo:hi with finite numbers")
+    if not lo < hi:
+        raise ExperimentError(f"{option}: the lower bound must be below the upper one")
+    _tokens(path.strip(), option)
+    return Factor(target=path.strip(), low=lo, high=hi, why=option)
 
 
 def _latin_hypercube(bounds: list[Factor], n: int, base: Scenario, seed: int) -> list[tuple[Any, ...]]:
