@@ -9,12 +9,12 @@ from pathlib import Path
 import click
 
 from sim.app import DEFAULT_SCENARIO, SCENARIO_ENV, _offline_solara
-from sim.cli.common import refusals
+from sim.cli.common import SCENARIO, refusals
 from sim.scenario import load_scenario
 
 
 @click.command()
-@click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", required=False, type=SCENARIO)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to serve on (the default serves this machine only).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0 = any free port).")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import BadInputError, default_out, executor_option, quiet_option, refusals
+from sim.cli.common import SCENARIO, BadInputError, default_out, executor_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
 from sim.inference.data import PRIORS_PATH, TARGETS_PATH
 from sim.inference.problem import (
@@ -22,7 +22,7 @@ from sim.scenario.resources import CALIBRATION_DIR
 
 # ----------------------------------------------------------------------------- the command
 @click.command()
-@click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, path_type=Path), default=BASELINE_PATH,
+@click.option("--scenario", "scenario_path", type=SCENARIO, default=BASELINE_PATH,
               show_default=True, help="Scenario giving the initial state and the assumed quantities.")
 @click.option("--targets", "targets_path", type=click.Path(dir_okay=False, path_type=Path), default=TARGETS_PATH,
               show_default=True, help="Documented figures with their roles (initial, target, validation).")

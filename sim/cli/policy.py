@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from sim.cli.common import default_out, executor_option, figures_option, out_option, quiet_option, refusals
+from sim.cli.common import SCENARIO, default_out, executor_option, figures_option, out_option, quiet_option, refusals
 
 ENGINES = ("counts", "agents", "scenario")
 
@@ -74,7 +74,7 @@ def discover(sweep_folder: Path, outcome: str, threshold: float, alpha: float, c
 
 
 @click.command()
-@click.argument("scenario", type=click.Path(path_type=Path))
+@click.argument("scenario", type=SCENARIO)
 @click.argument("city")
 @click.option("--resolution", default="0.05", show_default=True, help="Step of each share on the simplex (0.05: 231 mixes).")
 @click.option("--objective", default="firms", show_default=True,
@@ -112,7 +112,7 @@ def optimise(scenario: Path, city: str, resolution: str, objective: str, constra
 
 
 @click.command()
-@click.argument("scenario", type=click.Path(path_type=Path))
+@click.argument("scenario", type=SCENARIO)
 @click.option("--cities", required=True, metavar="A,B,...", help="The players: cities of SCENARIO, comma-separated.")
 @click.option("--resolution", default="0.25", show_default=True, help="Step of each share on each player's simplex.")
 @click.option("--cost", type=float, default=0.0, show_default=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import BadInputError, default_out, executor_option, out_option, quiet_option, refusals
+from sim.cli.common import SCENARIO, BadInputError, default_out, executor_option, out_option, quiet_option, refusals
 from sim.experiments.executors import open_executor, parse_executor
 from sim.inference.sensitivity import DEFAULT_SAMPLES, analyse, default_factors, load_factors, main_index
 from sim.reporting.sensitivity import write_sensitivity
@@ -16,7 +16,7 @@ from sim.scenario.factors import check_factors
 
 
 @click.command()
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", type=SCENARIO)
 @click.option("--method", type=click.Choice(["sobol", "morris"]), default="sobol", show_default=True,
               help="Sobol' variance indices (S1, ST) or Morris elementary effects (μ*, σ).")
 @click.option("--samples", type=click.IntRange(2, 1_000_000),
