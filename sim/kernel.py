@@ -9,13 +9,19 @@ of the ODD and is named after it; arrays carry the ODD's symbols (N, K, D, A,
 
 Randomness: one :class:`numpy.random.Generator` per simulation, passed into the
 kernel (numba's ``binomial``, ``poisson`` and ``random`` reproduce numpy's draw
-for draw). Multinomials are sequential conditional binomials (numpy's own
-algorithm). A simulation's results therefore depend only on its scenario and
-seed sequence (root seed and spawn key), never on the batch, the threads or
-the processes that ran it. Unlike :class:`sim.model.ModuModel`, the phases of
-a step do not each get their own child stream (that costs 141 seeded
-generators per run); see ``benchmarks/bench_kernel.py`` for how well paired
-scenarios still share their draws.
+for draw), over a counter-based Philox bit generator keyed by the run's seed
+sequence. Each phase of each step (set-up, exit, relocation, entry) draws from
+its own stream: the kernel sets the Philox counter to ``(0, 0, step, phase)``
+when the phase begins (:func:`_begin_phase`), exactly the stream of
+``Generator(Philox(key, counter=(0, 0, step, phase)))``. So, as with
+``ModuModel``'s child seed sequences (which cost 141 seeded generators per
+run), two scenarios run with the same seed share their random numbers phase by
+phase (common random numbers), and a difference in one phase does not shift the
+next phase's draws. Multinomials are sequential conditional binomials (numpy's
+own algorithm). A simulation's results depend only on its scenario and seed
+sequence (root seed and spawn key), never on the batch, the threads or the
+processes that ran it. The streams differ from ``ModuModel``'s, so the two
+agree in distribution, not draw by draw.
 
 Entry points:
 
@@ -33,6 +39,8 @@ writable either, in a temporary folder (:func:`_jit`).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 import os
 import tempfile
@@ -56,6 +64,10 @@ FIXED, IMITATE, BEST_RESPONSE = 0, 1, 2
 
 BEST_LEVERS_RTOL = 1e-9
 """Gains within this relative distance of the highest count as tied (``sim.agents.best_levers``' default)."""
+
+PHASES = ("setup", "events", "exit", "relocation", "entry")
+"""Phases with their own random stream, numbered as ``sim.model.PHASES`` (events draw nothing here)."""
+SETUP, EXIT, RELOCATION, ENTRY = 0, 2, 3, 4
 
 NONE = -1
 """Integer code of "not set" (an event without that action, no ``births_per_step``)."""
@@ -182,6 +194,71 @@ class _State(NamedTuple):
 
 
 # ============================================================================ random draws
+class Streams(NamedTuple):
+    """A run's random streams: a Generator over Philox, and views of the Philox state the kernel rewinds.
+
+    ``counter`` is the Philox counter (4 × uint64, least significant first);
+    ``state`` the 64-byte ``philox_state`` struct of numpy as 8 words (word 2
+    holds the buffer position, word 7 the cached 32-bit half). Both are views
+    of memory owned by ``rng``'s bit generator.
+    """
+
+    rng: np.random.Generator
+    counter: np.ndarray
+    state: np.ndarray
+
+
+def streams(seed: int | np.random.SeedSequence, per_phase: bool = True) -> Streams:
+    """The random streams of a run with this seed sequence (Philox keyed by it).
+
+    With ``per_phase=False`` the run draws everything from one stream
+    (``np.random.default_rng(seed)``; the counter and state are scratch arrays):
+    no common random numbers phase by phase; kept to measure what they gain.
+    """
+    if not per_phase:
+        return Streams(np.random.default_rng(seed), np.zeros(4, dtype=np.uint64), np.zeros(8, dtype=np.uint64))
+    _check_philox_layout()
+    bit_generator = np.random.Philox(seed)
+    state = np.ctypeslib.as_array((ctypes.c_uint64 * 8).from_address(bit_generator.ctypes.state_address))
+    counter = np.ctypeslib.as_array((ctypes.c_uint64 * 4).from_address(int(state[0])))
+    return Streams(np.random.Generator(bit_generator), counter, state)
+
+
+@functools.cache
+def _check_philox_layout() -> None:
+    """Check once that rewinding the counter as :func:`_begin_phase` does gives Philox's public stream.
+
+    Raises:
+        RuntimeError: if numpy's ``philox_state`` layout is not the one assumed here.
+    """
+    bit_generator = np.random.Philox(key=[3, 5])
+    state = np.ctypeslib.as_array((ctypes.c_uint64 * 8).from_address(bit_generator.ctypes.state_address))
+    counter = np.ctypeslib.as_array((ctypes.c_uint64 * 4).from_address(int(state[0])))
+    rng = np.random.Generator(bit_generator)
+    rng.random(3)
+    rng.integers(0, 2**31, dtype=np.uint32)  # leaves a cached 32-bit half
+    getattr(_begin_phase, "py_func", _begin_phase)(counter, state, 7, 2)  # plain Python: no compilation here
+    expected = np.random.Generator(np.random.Philox(key=[3, 5], counter=[0, 0, 7, 2]))
+    if not (np.array_equal(rng.random(6), expected.random(6))
+            and rng.integers(0, 2**31, dtype=np.uint32) == expected.integers(0, 2**31, dtype=np.uint32)):
+        raise RuntimeError(f"numpy {np.__version__}'s Philox state layout differs from sim/kernel.py's assumption")
+
+
+@_jit
+def _begin_phase(counter, state, step, phase):
+    """Point the run's Generator at the stream of this step's phase: Philox counter (0, 0, step, phase).
+
+    The buffered block and the cached 32-bit half are dropped, so the next draw
+    starts a fresh block, as a new ``Philox(key, counter=(0, 0, step, phase))`` would.
+    """
+    counter[0] = 0
+    counter[1] = 0
+    counter[2] = step
+    counter[3] = phase
+    state[2] = 4  # buffer_pos = PHILOX_BUFFER_SIZE: the buffer is spent
+    state[7] = 0  # has_uint32 = 0
+
+
 @_jit
 def _multinomial(rng, n, p, out):
     """One Multinomial(n, p) draw into ``out``, as sequential conditional binomials (numpy's algorithm)."""
@@ -690,14 +767,16 @@ def _new_state(md):
 
 
 @_jit
-def run_kernel(rng, md, rec):
+def run_kernel(rng, counter, state, md, rec):
     """Run one simulation of the compiled scenario ``md`` with generator ``rng``, writing into ``rec``.
 
     Docs/ODD.md §1.3: each step, cities adapt (yearly) and spend, events apply,
     firms exit, reconsider and enter, and the step is recorded.
 
     Args:
-        rng: the run's ``numpy.random.Generator`` (every draw comes from it).
+        rng: the run's ``numpy.random.Generator`` over Philox (every draw comes from it).
+        counter: its Philox counter, rewound at each phase (:class:`Streams`).
+        state: its Philox state words (:class:`Streams`).
         md: the compiled scenario (:func:`compile_scenario`).
         rec: records of ``md.T`` steps (:func:`empty_records`); overwritten.
     """
@@ -707,6 +786,7 @@ def run_kernel(rng, md, rec):
     rec.moves_out[:] = 0
     rec.flows[:] = 0
     st = _new_state(md)
+    _begin_phase(counter, state, 0, SETUP)
     _populate(rng, md, st)
     _record(md, rec, 0, st)
     next_event = 0
@@ -718,20 +798,23 @@ def run_kernel(rng, md, rec):
         next_event = _apply_events(md, rec, t, st, next_event)
         _invest(md, st)
         # 2. Exit (§3.2)
+        _begin_phase(counter, state, t, EXIT)
         _exit(rng, md, rec, t, st)
         # 3. Relocation (§3.4)
         if md.rho > 0:
+            _begin_phase(counter, state, t, RELOCATION)
             _relocate(rng, md, rec, t, st)
         # 4. Entry (§3.4)
+        _begin_phase(counter, state, t, ENTRY)
         _enter(rng, md, rec, t, st)
         # 5. Record (§3.8)
         _record(md, rec, t, st)
 
 
 @_jit
-def _run_lean(rng, md, rec, i, firms, births, deaths, moves_in, moves_out):
+def _run_lean(rng, counter, state, md, rec, i, firms, births, deaths, moves_in, moves_out):
     """Run one simulation and write its per-step, per-city totals into row ``i`` of the batch arrays."""
-    run_kernel(rng, md, rec)
+    run_kernel(rng, counter, state, md, rec)
     T1, C, S = rec.firms.shape
     for t in range(T1):
         for c in range(C):
@@ -842,16 +925,11 @@ def compile_scenario(scenario: Scenario) -> CountsModel:
     )
 
 
-def _generator(seed: int | np.random.SeedSequence | np.random.Generator) -> np.random.Generator:
-    """The run's generator: ``default_rng`` of its seed sequence (as ``mesa.Model`` builds ``model.rng``)."""
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
-def run_records(scenario: Scenario | CountsModel, seed: int | np.random.SeedSequence | np.random.Generator) -> Records:
+def run_records(scenario: Scenario | CountsModel, seed: int | np.random.SeedSequence) -> Records:
     """One run's raw records (arrays over steps), for checks and custom summaries."""
     md = scenario if isinstance(scenario, CountsModel) else compile_scenario(scenario)
     rec = empty_records(md.T, *md.N0.shape)
-    run_kernel(_generator(seed), md, rec)
+    run_kernel(*streams(seed), md, rec)
     return rec
 
 
@@ -868,13 +946,13 @@ def history_from_records(scenario: Scenario, rec: Records) -> History:
     return history
 
 
-def simulate_counts(scenario: Scenario, seed: int | np.random.SeedSequence | np.random.Generator) -> History:
+def simulate_counts(scenario: Scenario, seed: int | np.random.SeedSequence) -> History:
     """Run one simulation with the compiled kernel; returns the same History as ``ModuModel(scenario, rng=seed).run()``.
 
     Args:
         scenario: a validated scenario (run with the counts dynamics whatever its ``engine``).
-        seed: the run's seed sequence (e.g. ``sim.runner.replication_seed(seed, r)``), an integer
-            or a generator; every draw comes from ``np.random.default_rng(seed)``.
+        seed: the run's seed sequence (e.g. ``sim.runner.replication_seed(seed, r)``) or an integer;
+            every draw comes from the Philox streams it keys (:func:`streams`).
     """
     return history_from_records(scenario, run_records(scenario, seed))
 
@@ -895,10 +973,10 @@ class Batch(NamedTuple):
 
 
 def simulate_batch(scenario: Scenario | CountsModel, seeds: list[np.random.SeedSequence] | list[int],
-                   threads: int = 1) -> Batch:
+                   threads: int = 1, per_phase_streams: bool = True) -> Batch:
     """Run one simulation per seed; returns arrays only (no Python object per step), for calibration and sweeps.
 
-    Run i uses ``np.random.default_rng(seeds[i])`` alone, so its results are
+    Run i uses the streams of ``seeds[i]`` alone (:func:`streams`), so its results are
     those of :func:`simulate_counts` with that seed, whatever the batch size
     or the number of threads.
 
@@ -906,6 +984,7 @@ def simulate_batch(scenario: Scenario | CountsModel, seeds: list[np.random.SeedS
         scenario: a validated scenario, or one already compiled with :func:`compile_scenario`.
         seeds: one seed sequence (or integer seed) per run.
         threads: threads to run on (the kernel releases the GIL); each runs a contiguous share of the seeds.
+        per_phase_streams: False draws each run from one stream (see :func:`streams`), for comparison only.
     """
     md = scenario if isinstance(scenario, CountsModel) else compile_scenario(scenario)
     C, S = md.N0.shape
@@ -915,7 +994,7 @@ def simulate_batch(scenario: Scenario | CountsModel, seeds: list[np.random.SeedS
     def work(lo: int, hi: int) -> None:
         rec = empty_records(md.T, C, S)
         for i in range(lo, hi):
-            _run_lean(np.random.default_rng(seeds[i]), md, rec, i, *out)
+            _run_lean(*streams(seeds[i], per_phase_streams), md, rec, i, *out)
 
     bounds = np.linspace(0, n, max(1, min(threads, n)) + 1).astype(int)
     if len(bounds) <= 2:
@@ -927,5 +1006,5 @@ def simulate_batch(scenario: Scenario | CountsModel, seeds: list[np.random.SeedS
     return out
 
 
-__all__ = ["LEVERS", "Batch", "CountsModel", "Records", "compile_scenario", "empty_records", "history_from_records",
-           "run_kernel", "run_records", "simulate_batch", "simulate_counts"]
+__all__ = ["LEVERS", "Batch", "CountsModel", "Records", "Streams", "compile_scenario", "empty_records", "history_from_records",
+           "run_kernel", "run_records", "simulate_batch", "simulate_counts", "streams"]
