@@ -140,6 +140,59 @@ def test_compiled_kernel_reproduces_its_uncompiled_reference_draw_for_draw(tmp_p
                 np.testing.assert_array_equal(a, reference[f"{name}/{seed}/{field}"], err_msg=f"{name}/{seed}/{field}")
 
 
+# ---------------------------------------------------------------------------- the same formulas
+POINTS_EMPTY_URN = variant(
+    parameters={"network_seed": 0.0, "outside_option": 4.0},
+    complementarity={"up": {"up": 1.0, "down": 0.0}, "down": {"up": 0.0, "down": 1.0}},
+    cities=[BASE["cities"][0], {**BASE["cities"][1], "sector_mix": {"up": 0.0, "down": 1.0}}, BASE["cities"][2]])
+
+
+def kernel_state(model):
+    """The kernel's state holding a ModuModel's counts, stocks, anchors present and city constants."""
+    from sim.kernel import _State
+
+    C, S = model.N.shape
+    one = np.zeros(1, dtype=np.int64)
+    return _State(n=np.zeros((C, S, 16), dtype=np.int64), N=model.N.astype(np.int64), anchor_city=one,
+                  anchor_sector=one.copy(), anchor_alive=np.zeros(1, dtype=np.bool_), n_anchors=one.copy(),
+                  anchors_present=model.anchors_present.astype(np.int64),
+                  stocks=np.array([c.stocks for c in model.cities], dtype=float),
+                  budget=np.array([c.budget for c in model.cities], dtype=float),
+                  allocation=np.array([c.allocation for c in model.cities], dtype=float),
+                  strategy=np.zeros(C, dtype=np.int64), learning_rate=np.zeros(C), pending=np.zeros((C, 3)),
+                  spend=np.zeros((C, 3)), constant=np.asarray(model.coef.city_constant, dtype=float).copy(),
+                  growth=np.zeros(C))
+
+
+@pytest.mark.parametrize("point", [*POINTS, "empty_urn"])
+def test_choice_probabilities_and_marginal_gains_equal_sim_utility(point):
+    """Entry and mover probabilities and best-response gains equal sim.utility's along a run (closed cities, κ = 0)."""
+    from sim.kernel import _entry_probabilities, _marginal_firm_gain, _mover_probabilities
+    from sim.utility import choice_probabilities, mover_utility
+
+    spec = POINTS_EMPTY_URN if point == "empty_urn" else POINTS[point]
+    sc = validate({**spec, "engine": "counts"})
+    md = compile_scenario(sc)
+    model = ModuModel(sc, rng=3, record_events=False)
+    C, S = model.N.shape
+    closed = False
+    for _ in range(md.T):
+        closed |= not model.open.all()
+        st = kernel_state(model)
+        P, stay_out, PM, gain = np.empty((C, S)), np.empty(S), np.empty((S, C, C)), np.empty((C, 3))
+        _entry_probabilities(md, st, P, stay_out)
+        np.testing.assert_allclose(P, model.entry_probabilities(), rtol=1e-12, atol=1e-300)
+        _mover_probabilities(md, st, PM)
+        expected = choice_probabilities(mover_utility(model.coef, model.N, model.lever_stocks()), axis=-1)
+        np.testing.assert_allclose(PM, expected, rtol=1e-12, atol=1e-300)
+        _marginal_firm_gain(md, st, gain)
+        np.testing.assert_allclose(gain, model.marginal_firm_gain(), rtol=1e-10, atol=1e-300)
+        model.step()
+    assert closed == (point == "events")  # B was closed from 2017.25 to 2018 and checked meanwhile
+    if point == "empty_urn":
+        assert (P[1, 0] == 0) and stay_out.min() > 0  # no up-sector firm in B: its network term is −∞
+
+
 # ---------------------------------------------------------------------------- deterministic records
 @pytest.mark.parametrize("point", ["default", "events", "outside"])
 def test_policy_records_equal_the_engines_exactly(point):
