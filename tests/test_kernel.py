@@ -75,7 +75,9 @@ POINTS = {
                                          "strategy": "imitate", "learning_rate": 0.6}},
         {"name": "D", "firms": 500, "capacity": 2000,
          "policy": {"budget": 3, "allocation": {"compute": 0.8, "data": 0.1, "anchor": 0.1}}},
-        BASE["cities"][2]]),
+        BASE["cities"][2]],
+        # events set a strategy and a learning rate: D imitates from 2018 on (adaptations at 2018, 2019)
+        events=[{"year": 2017.5, "city": "D", "strategy": "imitate", "learning_rate": 0.3}]),
     # an outside option: potential entrants may stay out; fixed entrants per step elsewhere
     "outside": variant(parameters={"outside_option": 6.0, "birth_rate": 0.08}),
     "fixed_births": variant(parameters={"births_per_step": 40, "network_seed": 0.0}),
@@ -91,12 +93,12 @@ def outcomes_of(history, pool: np.ndarray) -> list[float]:
     shares = final[~pool] / final[~pool].sum()
     allocation = history.steps[-1].allocation
     return [*final, *(history.stack(k).sum() for k in ("births", "deaths", "moves_in")), float((shares ** 2).sum()),
-            *allocation[:2, 0]]
+            *allocation[:, 0]]
 
 
 def names(point: str) -> list[str]:
     cities = [c["name"] for c in POINTS[point]["cities"]]
-    return [f"final_{c}" for c in cities] + ["births", "deaths", "moves", "hhi", "alloc_compute_0", "alloc_compute_1"]
+    return [f"final_{c}" for c in cities] + ["births", "deaths", "moves", "hhi"] + [f"compute_share_{c}" for c in cities]
 
 
 def growth_identity_holds(history) -> None:
@@ -223,7 +225,10 @@ def test_kernel_equals_the_engines_in_distribution(point):
         growth_identity_holds(history)
         kernel_rows.append(outcomes_of(history, pool))
     kernel = np.array(kernel_rows, dtype=float)
-    assert kernel[:, -4].mean() > 50 or point == "fixed_births"  # moves: the relocation check has power
+    C = len(pool)
+    assert kernel[:, C + 2].mean() > 50 or point == "fixed_births"  # moves: the relocation check has power
+    if point == "strategies":  # the strategies move the allocations (the check has power there too)
+        assert all(kernel[:, C + 4 + c].std() > 0 for c in range(3))
     for engine, runs in RUNS.items():
         sc = scenario(point, engine)
         rows = [outcomes_of(ModuModel(sc, rng=10_000 + seed, record_events=False).run(), pool) for seed in range(runs)]
