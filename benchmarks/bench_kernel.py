@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_kernel.py            # a few minutes on a quiet 2-core machine
     python benchmarks/bench_kernel.py --quick    # fewer simulations (< 1 minute once compiled)
+    python benchmarks/bench_kernel.py --read-only   # only: does a read-only install run and cache?
 
 Prints:
 
@@ -61,6 +62,42 @@ def compile_seconds(cache: str) -> float:
     env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", COMPILE], env=env, cwd=ROOT, check=True, capture_output=True, text=True)
     return float(out.stdout.split()[-1])
+
+
+READ_ONLY = """
+import os, sys
+import numba.core.caching as caching
+allowed = sys.argv[1]
+original = caching._CacheLocator.ensure_cache_path
+def only_allowed(self):  # as if every other folder (the package's __pycache__ included) were read-only
+    if not self.get_cache_path().startswith(allowed):
+        raise PermissionError(self.get_cache_path())
+    return original(self)
+caching._CacheLocator.ensure_cache_path = only_allowed
+import numpy as np
+from sim.kernel import simulate_counts
+from sim.scenario import load_scenario
+simulate_counts(load_scenario("scenarios/baseline.yaml"), np.random.SeedSequence(0))
+cached = 0
+for folder, _, files in os.walk(os.path.dirname(allowed)):
+    if folder.startswith(allowed):
+        cached += sum(f.startswith("kernel.") for f in files)
+print(cached)
+"""
+
+
+def read_only_check() -> None:
+    """Run one simulation as if the install were read-only: with a writable home, and with none."""
+    fallback = os.path.join(tempfile.gettempdir(), "modu-numba-cache")  # sim.kernel._jit's last resort
+    with tempfile.TemporaryDirectory() as home:
+        for label, env, allowed in [("read-only package, writable home", {"HOME": home}, os.path.join(home, ".cache")),
+                                    ("read-only package and home", {"HOME": "/nonexistent"}, fallback)]:
+            environment = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+            environment.pop("NUMBA_CACHE_DIR", None)
+            out = subprocess.run([sys.executable, "-c", READ_ONLY, allowed], env=environment, cwd=ROOT,
+                                 capture_output=True, text=True)
+            result = f"ran, {out.stdout.split()[-1]} cache files under {allowed}*" if out.returncode == 0 else out.stderr
+            print(f"{label}: {result}")
 
 
 def rate(function, runs: int) -> float:
@@ -140,7 +177,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer simulations")
     parser.add_argument("--skip-compile", action="store_true", help="do not time the cold and warm compilation")
+    parser.add_argument("--read-only", action="store_true", help="only check that a read-only install runs and caches")
     args = parser.parse_args()
+    if args.read_only:
+        read_only_check()
+        return
     runs, engine, replications = (400, 20, 100) if args.quick else (4000, 100, 400)
 
     if not args.skip_compile:
