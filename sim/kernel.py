@@ -52,7 +52,6 @@ import numpy as np
 
 from sim.firms import SIZE_CLASSES, size_class_probabilities
 from sim.history import History, StepRecord
-from sim.parameters import LEVERS
 from sim.utility import Coefficients
 
 if TYPE_CHECKING:
@@ -84,7 +83,8 @@ def _jit(function):
     try:
         return numba.njit(cache=True, nogil=True)(function)
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"modu-numba-cache-{os.getuid()}")
+        user = os.getuid() if hasattr(os, "getuid") else "user"
+        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"modu-numba-cache-{user}")
         return numba.njit(cache=True, nogil=True)(function)
 
 
@@ -1006,5 +1006,5 @@ def simulate_batch(scenario: Scenario | CountsModel, seeds: list[np.random.SeedS
     return out
 
 
-__all__ = ["LEVERS", "Batch", "CountsModel", "Records", "Streams", "compile_scenario", "empty_records", "history_from_records",
+__all__ = ["Batch", "CountsModel", "Records", "Streams", "compile_scenario", "empty_records", "history_from_records",
            "run_kernel", "run_records", "simulate_batch", "simulate_counts", "streams"]
