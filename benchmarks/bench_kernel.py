@@ -12,13 +12,13 @@ Prints:
   with an empty numba cache (cold) and again with the cache it left (warm);
 * baseline (scenarios/baseline.yaml) simulations per second on one core:
   ``ModuModel`` with ``engine: counts`` (``run()``, no per-firm log) against the
-  kernel returning a History (:func:`sim.kernel.simulate_counts`) and the lean
-  batch (:func:`sim.kernel.simulate_batch`, arrays only);
+  kernel returning a History (:func:`sim.model.kernel.simulate_counts`) and the lean
+  batch (:func:`sim.model.kernel.simulate_batch`, arrays only);
 * the kernel on two cores: two threads (the kernel releases the GIL) and two processes;
 * the same for the China scenario (scenarios/china.yaml, 14 cities);
 * common random numbers: per city, the correlation over replications of the end
   counts of the baseline and of a budget change (Shanghai's budget doubled),
-  as ``sim.compare._pairing`` computes it: ``ModuModel``'s child seed sequence
+  as ``sim.experiments.compare._pairing`` computes it: ``ModuModel``'s child seed sequence
   per (step, phase), the kernel drawing from one stream per run, and the kernel
   with its Philox stream per (step, phase).
 """
@@ -40,17 +40,17 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.compare import _pairing  # noqa: E402
-from sim.kernel import compile_scenario, simulate_batch, simulate_counts  # noqa: E402
+from sim.experiments.compare import _pairing  # noqa: E402
+from sim.experiments.ensemble import replication_seed  # noqa: E402
 from sim.model import ModuModel  # noqa: E402
-from sim.runner import replication_seed  # noqa: E402
+from sim.model.kernel import compile_scenario, simulate_batch, simulate_counts  # noqa: E402
 from sim.scenario import Scenario, load_scenario  # noqa: E402
 
 COMPILE = """
 import time
 t = time.perf_counter()
 import numpy as np
-from sim.kernel import simulate_counts
+from sim.model.kernel import simulate_counts
 from sim.scenario import load_scenario
 simulate_counts(load_scenario("scenarios/baseline.yaml"), np.random.SeedSequence(0))
 print(time.perf_counter() - t)
@@ -75,7 +75,7 @@ def only_allowed(self):  # as if every other folder (the package's __pycache__ i
     return original(self)
 caching._CacheLocator.ensure_cache_path = only_allowed
 import numpy as np
-from sim.kernel import simulate_counts
+from sim.model.kernel import simulate_counts
 from sim.scenario import load_scenario
 simulate_counts(load_scenario("scenarios/baseline.yaml"), np.random.SeedSequence(0))
 cached = 0
@@ -88,7 +88,7 @@ print(cached)
 
 def read_only_check() -> None:
     """Run one simulation as if the install were read-only: with a writable home, and with none."""
-    fallback = os.path.join(tempfile.gettempdir(), "modu-numba-cache")  # sim.kernel._jit's last resort
+    fallback = os.path.join(tempfile.gettempdir(), "modu-numba-cache")  # sim.model.kernel._jit's last resort
     with tempfile.TemporaryDirectory() as home:
         for label, env, allowed in [("read-only package, writable home", {"HOME": home}, os.path.join(home, ".cache")),
                                     ("read-only package and home", {"HOME": "/nonexistent"}, fallback)]:

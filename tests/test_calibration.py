@@ -26,6 +26,7 @@ from sim.inference.problem import (
     weighted_quantile,
 )
 from sim.model import ModuModel
+from sim.model.engines import Flows
 from sim.scenario import load_scenario
 from sim.scenario.factors import Factor as PriorSpec
 from sim.scenario.loading import load_calibration
@@ -199,7 +200,8 @@ def test_summaries_follow_the_growth_accounting(engine: str):
     scenario = Scenario.model_validate(raw)
     model = ModuModel(scenario, rng=4, record_events=False)
     model.run()
-    layout, s = Layout.of(scenario), summarise(model)
+    layout = Layout.of(scenario)
+    s = summarise(Flows(*(model.history.stack(k) for k in Flows._fields)), scenario.time.steps_per_year)
     frame = model.history.firms_frame()
     final = frame[frame.step == frame.step.max()].groupby("city", sort=False).firms.sum()
     np.testing.assert_array_equal(layout.firms(s)[-1], final[list(layout.cities)].to_numpy())

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.kernel import compile_scenario, run_records, simulate_batch, simulate_counts
 from sim.model import ModuModel
+from sim.model.kernel import compile_scenario, run_records, simulate_batch, simulate_counts
 from sim.scenario import validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def growth_identity_holds(history) -> None:
 REFERENCE = """
 import json, sys
 import numpy as np
-from sim.kernel import run_kernel, run_records
+from sim.model.kernel import run_kernel, run_records
 from sim.scenario import validate
 assert type(run_kernel).__name__ == "function", "NUMBA_DISABLE_JIT did not take effect"
 points, seeds = json.loads(sys.argv[1]), json.loads(sys.argv[2])
@@ -151,7 +151,7 @@ POINTS_EMPTY_URN = variant(
 
 def kernel_state(model):
     """The kernel's state holding a ModuModel's counts, stocks, anchors present and city constants."""
-    from sim.kernel import _State
+    from sim.model.kernel import _State
 
     C, S = model.N.shape
     one = np.zeros(1, dtype=np.int64)
@@ -168,9 +168,9 @@ def kernel_state(model):
 
 @pytest.mark.parametrize("point", [*POINTS, "empty_urn"])
 def test_choice_probabilities_and_marginal_gains_equal_sim_utility(point):
-    """Entry and mover probabilities and best-response gains equal sim.utility's along a run (closed cities, κ = 0)."""
-    from sim.kernel import _entry_probabilities, _marginal_firm_gain, _mover_probabilities
-    from sim.utility import choice_probabilities, mover_utility
+    """Entry and mover probabilities and best-response gains equal sim.model.utility's along a run (closed cities, κ = 0)."""
+    from sim.model.kernel import _entry_probabilities, _marginal_firm_gain, _mover_probabilities
+    from sim.model.utility import choice_probabilities, mover_utility
 
     spec = POINTS_EMPTY_URN if point == "empty_urn" else POINTS[point]
     sc = validate({**spec, "engine": "counts"})
@@ -281,7 +281,7 @@ def test_each_phase_draws_from_its_own_stream():
         np.testing.assert_array_equal(base.firms[:event_step], changed.firms[:event_step])
         assert base.stocks[event_step, 1, 0] < changed.stocks[event_step, 1, 0]
     # the streams are Philox's public ones: Generator(Philox(key, counter=(0, 0, step, phase)))
-    from sim.kernel import _begin_phase, streams
+    from sim.model.kernel import _begin_phase, streams
 
     rng, counter, state = streams(np.random.SeedSequence(9))
     key = rng.bit_generator.state["state"]["key"].copy()
@@ -293,7 +293,7 @@ def test_each_phase_draws_from_its_own_stream():
 
 
 def test_paired_scenarios_share_their_draws():
-    """Baseline vs Shanghai's budget doubled: end counts correlate across replications (pairing, as sim.compare)."""
+    """Baseline vs Shanghai's budget doubled: end counts correlate across replications (pairing, as sim.experiments.compare)."""
     from sim.scenario import load_scenario
 
     baseline = load_scenario(ROOT / "scenarios" / "baseline.yaml")

@@ -42,7 +42,7 @@ from sim.experiments.ensemble import replication_seed
 from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered
 from sim.experiments.store import FinishedRun, RunStore
-from sim.model import ModuModel
+from sim.model.engines import simulate
 from sim.scenario import Scenario, load_raw, validate
 from sim.scenario.factors import Factor
 from sim.scenario.paths import PathError, locations, parse_path, set_path
@@ -322,7 +322,7 @@ def run_point(scenario: Scenario, replication: int, seed: int) -> str:
     city, and the per-step metrics table of :meth:`sim.model.history.History.metrics_frame`
     (concentration over the non-pool cities, the leader, lead changes).
     """
-    history = ModuModel(scenario, rng=replication_seed(seed, replication), record_events=False).run()
+    history = simulate(scenario, replication_seed(seed, replication))
     metrics = history.metrics_frame()
     return json.dumps({
         "names": history.cities, "pool": history.pool.tolist(),

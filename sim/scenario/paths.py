@@ -10,6 +10,7 @@ every entry (``cities.*.policy.budget``).
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -29,6 +30,7 @@ class PathError(ScenarioError):
     """A path that is malformed or names nothing in the scenario; the message says which part."""
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_path(path: str) -> tuple[str, ...]:
     """The tokens of a dotted path (``cities[St. Louis].firms`` → ``("cities", "St. Louis", "firms")``).
 

@@ -1,9 +1,9 @@
 """A compiled kernel of the ``counts`` dynamics: one whole simulation in one numba call.
 
 The kernel runs the model of docs/ODD.md with ordinary firms kept as counts
-``n[c, s, k]`` per city, sector and size class (as :class:`sim.firms.FirmCounts`)
+``n[c, s, k]`` per city, sector and size class (as :class:`sim.model.firms.FirmCounts`)
 and the anchors as individual firms, and writes every record the engines write
-(:class:`sim.history.StepRecord`). Each phase function below is one paragraph
+(:class:`sim.model.history.StepRecord`). Each phase function below is one paragraph
 of the ODD and is named after it; arrays carry the ODD's symbols (N, K, D, A,
 α, κ, γ, ρ, μ, η, ω, ...).
 
@@ -25,7 +25,7 @@ agree in distribution, not draw by draw.
 
 Entry points:
 
-- :func:`simulate_counts` — one run, returned as the :class:`sim.history.History`
+- :func:`simulate_counts` — one run, returned as the :class:`sim.model.history.History`
   ``ModuModel(scenario, rng=seed).run()`` returns, so every table writer works.
 - :func:`simulate_batch` — many runs, returned as arrays per run, step and city
   (no Python object per step), optionally on several threads (the kernel
@@ -50,9 +50,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import numba
 import numpy as np
 
-from sim.firms import SIZE_CLASSES, size_class_probabilities
-from sim.history import History, StepRecord
-from sim.utility import Coefficients
+from sim.model.firms import SIZE_CLASSES, size_class_probabilities
+from sim.model.history import History, StepRecord
+from sim.model.utility import Coefficients
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
@@ -62,7 +62,7 @@ STRATEGIES = ("fixed", "imitate", "best_response")
 FIXED, IMITATE, BEST_RESPONSE = 0, 1, 2
 
 BEST_LEVERS_RTOL = 1e-9
-"""Gains within this relative distance of the highest count as tied (``sim.agents.best_levers``' default)."""
+"""Gains within this relative distance of the highest count as tied (``sim.model.agents.best_levers``' default)."""
 
 PHASES = ("setup", "events", "exit", "relocation", "entry")
 """Phases with their own random stream, numbered as ``sim.model.PHASES`` (events draw nothing here)."""
@@ -148,7 +148,7 @@ class CountsModel(NamedTuple):
 
 
 class Records(NamedTuple):
-    """Everything one run records, step 0 being the initial state (as :class:`sim.history.StepRecord`)."""
+    """Everything one run records, step 0 being the initial state (as :class:`sim.model.history.StepRecord`)."""
 
     firms: np.ndarray       # int [T+1, C, S]
     births: np.ndarray      # int [T+1, C, S]
@@ -481,7 +481,7 @@ def _best_levers(gain, target):
     """The best-response target into ``target``: 1 on the best lever, split between ties; False = no target.
 
     No target when every lever gains the same (no lever has an effect, or a
-    closed city no firm chooses), so the allocation stays (``sim.agents.best_levers``).
+    closed city no firm chooses), so the allocation stays (``sim.model.agents.best_levers``).
     """
     top = gain[0]
     for x in range(1, 3):
@@ -934,7 +934,7 @@ def run_records(scenario: Scenario | CountsModel, seed: int | np.random.SeedSequ
 
 
 def history_from_records(scenario: Scenario, rec: Records) -> History:
-    """The :class:`sim.history.History` of a run's records (what ``ModuModel.run()`` returns)."""
+    """The :class:`sim.model.history.History` of a run's records (what ``ModuModel.run()`` returns)."""
     spy, start = scenario.time.steps_per_year, scenario.time.start
     history = History(cities=[c.name for c in scenario.cities], sectors=scenario.sector_names,
                       pool=np.array([c.pool for c in scenario.cities]), flows=rec.flows.copy())
@@ -951,7 +951,7 @@ def simulate_counts(scenario: Scenario, seed: int | np.random.SeedSequence) -> H
 
     Args:
         scenario: a validated scenario (run with the counts dynamics whatever its ``engine``).
-        seed: the run's seed sequence (e.g. ``sim.runner.replication_seed(seed, r)``) or an integer;
+        seed: the run's seed sequence (e.g. ``sim.experiments.ensemble.replication_seed(seed, r)``) or an integer;
             every draw comes from the Philox streams it keys (:func:`streams`).
     """
     return history_from_records(scenario, run_records(scenario, seed))
