@@ -42,7 +42,8 @@ from sim.experiments.ensemble import replication_seed
 from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered
 from sim.experiments.store import FinishedRun, RunStore
-from sim.model.engines import simulate
+from sim.model import metrics
+from sim.model.engines import simulate_flows
 from sim.scenario import Scenario, load_raw, validate
 from sim.scenario.factors import Factor
 from sim.scenario.paths import PathError, locations, parse_path, set_path
@@ -319,16 +320,18 @@ def run_point(scenario: Scenario, replication: int, seed: int) -> str:
     """Run one replication of one point; return its outcome as JSON (what the store keeps).
 
     The outcome holds the city names and which are pools, the firms per step and
-    city, and the per-step metrics table of :meth:`sim.model.history.History.metrics_frame`
-    (concentration over the non-pool cities, the leader, lead changes).
+    city, and the per-step concentration metrics of :func:`sim.model.metrics.concentration`
+    (over the non-pool cities: HHI, top-1 share, Gini, entropy, the leader, lead changes),
+    the columns of a run's metrics.csv.
     """
-    history = simulate(scenario, replication_seed(seed, replication))
-    metrics = history.metrics_frame()
-    return json.dumps({
-        "names": history.cities, "pool": history.pool.tolist(),
-        "firms_by_city": history.stack("firms").sum(axis=2).tolist(),
-        "metrics": {column: metrics[column].tolist() for column in metrics.columns},
-    })
+    counts = simulate_flows(scenario, replication_seed(seed, replication)).firms.sum(axis=2)
+    names = [c.name for c in scenario.cities]
+    pool = [c.pool for c in scenario.cities]
+    steps = np.arange(len(counts))
+    m = {"step": steps, "year": scenario.time.start + steps / scenario.time.steps_per_year,
+         **metrics.concentration(counts, np.array(pool), names)}
+    return json.dumps({"names": names, "pool": pool, "firms_by_city": counts.tolist(),
+                       "metrics": {column: values.tolist() for column, values in m.items()}})
 
 
 def run_points(runs: Sequence[tuple[Scenario, int, int]]) -> list[str | TaskFailure]:

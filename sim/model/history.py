@@ -99,23 +99,10 @@ class History:
 
         Computed over the non-pool cities (all cities if every one is a pool).
         """
-        counts = self.stack("firms").sum(axis=2).astype(float)  # [T, C]
-        keep = ~self.pool if (~self.pool).any() else np.ones_like(self.pool)
-        names = np.asarray(self.cities)[keep]
-        s = metrics.shares(counts[:, keep])
-        leader = names[np.argmax(s, axis=1)]
-        changed = np.r_[False, leader[1:] != leader[:-1]]
         return pd.DataFrame({
             "step": [r.step for r in self.steps],
             "year": [r.year for r in self.steps],
-            "cities": int(keep.sum()),
-            "firms": counts[:, keep].sum(axis=1).astype(np.int64),
-            "hhi": metrics.hhi(s),
-            "top1_share": s.max(axis=1),
-            "gini": metrics.gini(s),
-            "entropy": metrics.entropy(s),
-            "leader": leader,
-            "lead_change": changed,
+            **metrics.concentration(self.stack("firms").sum(axis=2), self.pool, self.cities),
         })
 
     def flows_frame(self) -> pd.DataFrame:
