@@ -185,11 +185,15 @@ def _figure(draw: Any, model: ModuModel, title: str, over_time: bool = True) -> 
     import solara
 
     fig = draw(_tables(model))
-    ax = fig.axes[0]
-    ax.set_title(f"{title} — {model.year:.2f}")
+    label = f"{title} — {model.year:.2f}"
+    if fig.get_suptitle():  # small multiples: the figure's title, not a panel's; they keep their own size
+        fig.suptitle(label, fontsize=10)
+    else:
+        fig.axes[0].set_title(label)
+        fig.set_size_inches(*FIGURE_SIZE)
     if over_time:
-        ax.set_xlim(model.spec.time.start, model.spec.time.end)
-    fig.set_size_inches(*FIGURE_SIZE)
+        for ax in fig.axes:
+            ax.set_xlim(model.spec.time.start, model.spec.time.end)
     plt.close(fig)  # keep pyplot's registry empty; the figure itself is still drawable
     return solara.FigureMatplotlib(fig, format="png", bbox_inches="tight")
 
@@ -213,7 +217,8 @@ def map_view(model: ModuModel) -> Any:
     from sim.reporting.figures import plot_map
 
     coordinates = {c.name: (c.lat, c.lon) for c in model.spec.cities if c.lat is not None and c.lon is not None}
-    return _figure(lambda tables: plot_map(tables, coordinates), model, "Firms by city", over_time=False)
+    return _figure(lambda tables: plot_map(tables, coordinates, figsize=FIGURE_SIZE), model, "Firms by city",
+                   over_time=False)
 
 
 def state_view(model: ModuModel) -> Any:

@@ -139,6 +139,40 @@ def test_live_views_draw_the_model_as_it_steps(base):
     assert "step 1 of 8" in render(state_view, model).children[0].unsafe_innerHTML
 
 
+def test_the_page_map_and_the_run_map_are_one_function(monkeypatch):
+    """map_view draws through sim.reporting.maps.draw_map, the function of the run's map.png, at the page's size."""
+    pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
+    from sim import app
+    from sim.reporting import figures
+
+    calls = []
+    draw_map = figures.draw_map
+    monkeypatch.setattr(figures, "draw_map", lambda ax, *args, **kw: calls.append(ax) or draw_map(ax, *args, **kw))
+    model = AppModel(load_china())
+    app.map_view(model)
+    assert len(calls) == 1
+    fig = calls[0].figure
+    assert tuple(fig.get_size_inches()) == app.FIGURE_SIZE
+    assert fig.axes[0].get_title().startswith("Firms by city — ")
+
+
+def test_the_page_counts_of_many_cities_are_small_multiples():
+    pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
+    from sim import app
+    from sim.reporting import figures
+
+    model = AppModel(load_china())
+    figure = figures.plot_counts(app._tables(model))
+    assert sum(ax.get_visible() for ax in figure.axes) == len(model.spec.cities) > figures.MAX_LINES
+
+
+def load_china():
+    from sim.scenario import load_scenario
+    from sim.scenario.resources import SCENARIOS_DIR
+
+    return load_scenario(SCENARIOS_DIR / "china.yaml")
+
+
 def test_the_page_renders_as_it_would_in_jupyter():
     solara = pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
     from sim.app import page
