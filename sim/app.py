@@ -1,10 +1,13 @@
-"""The interactive page for students: Mesa's SolaraViz over a scenario.
+"""The interactive page for students: a scenario's model with sliders, live plots and a reference run.
 
-Sliders set the network effect α, the congestion γ (with a capacity for every
-city), the model's seed and each city's annual budget and lever weights; the
-page shows firms per city, their shares and a map of cities sized by firms,
-live as the model steps. Move sliders, then press *Reset* to rebuild the
-model with them (Mesa's controls: Reset, ▶ play/pause, Step).
+Sliders (each showing its value) set the network effect α, the congestion γ
+(with a capacity for every city), the model's seed and each city's annual
+budget and lever weights; the page shows firms per city, their shares, a map
+of cities sized by firms and the state of the run, live as the model steps.
+Move sliders, then press *Reset* to rebuild the model with them (Mesa's
+controller: Reset, ▶ play/pause, Step). *Keep as reference* holds the current
+run: the plots then draw it dashed beside the current one and a table lists
+how the two differ at the current step.
 
 Launch it with ``modu app [SCENARIO]`` (serves on http://127.0.0.1:8765 by
 default), or in Jupyter::
@@ -61,7 +64,7 @@ def policy_cities(base: Scenario) -> list[str]:
 class AppModel(ModuModel):
     """A :class:`~sim.model.ModuModel` built from slider values over a base scenario.
 
-    SolaraViz rebuilds the model from keyword arguments when *Reset* is
+    The page (Mesa's controller) rebuilds the model from keyword arguments when *Reset* is
     pressed; this class turns them into a scenario: the base scenario with
     the given network effect, congestion, capacity and per-city policies.
     Arguments left out keep the base scenario's values.
@@ -137,7 +140,7 @@ def slider_weights(allocation: tuple[float, ...]) -> list[int]:
 
 
 def app_parameters(base: Scenario) -> dict[str, Any]:
-    """SolaraViz ``model_params`` for a scenario: the fixed base and one slider per input.
+    """The page's sliders for a scenario (in the form of Mesa's ``model_params``): the fixed base and one slider per input.
 
     Slider defaults are the scenario's own values, so the page opens on the
     scenario as written (one run, seeded with the scenario's ``seed`` when it is below 1000).

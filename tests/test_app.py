@@ -2,8 +2,9 @@
 
 The browser test (marked ``browser``, run in its own CI job) serves ``modu app``
 on a free local port, opens it in headless Chromium (Debian's, driven by
-Playwright), moves the network-effect slider, resets and steps the model, and
-checks that the plot changed. Set ``MODU_SCREENSHOTS=docs`` to refresh the
+Playwright), checks the title and controls, keeps a reference run, moves the
+network-effect slider (its label shows the value), resets and steps the model,
+and checks that the plot changed and the comparison names the change. Set ``MODU_SCREENSHOTS=docs`` to refresh the
 screenshots in docs/.
 """
 

@@ -21,7 +21,7 @@ from sim.scenario import load_scenario
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0 = any free port).")
 @refusals
 def app(scenario: Path | None, host: str, port: int) -> None:
-    """Serve the interactive page (Mesa SolaraViz) of SCENARIO [default: scenarios/baseline.yaml].
+    """Serve the interactive page (sliders, live plots, a reference run) of SCENARIO [default: scenarios/baseline.yaml].
 
     Sliders for the network effect, congestion and each city's budget and
     allocation; live plots of firms and shares and a map. Needs the app extra:
