@@ -131,7 +131,12 @@ def scenario_reference() -> str:
                   "|---|---|---|---|---|---|---|"]
         required = set(section.get("required", []))
         for key, prop in section.get("properties", {}).items():
-            default = "required" if key in required else f"`{json.dumps(prop.get('default'), ensure_ascii=False)}`"
+            if key in required:
+                default = "required"
+            elif "default" in prop:
+                default = f"`{json.dumps(prop['default'], ensure_ascii=False)}`"
+            else:  # a default_factory: the section's own defaults, or an empty list or mapping
+                default = "its section's defaults" if "$ref" in prop or "allOf" in prop else "empty"
             row = [f"`{key}`", _type(prop), prop.get("unit", ""), default, _constraints(prop),
                    prop.get("description", ""), prop.get("source", "")]
             if prop.get("symbol"):
