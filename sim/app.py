@@ -250,8 +250,11 @@ def _figure(draw: Any, model: ModuModel, title: str, over_time: bool = True) -> 
     return solara.FigureMatplotlib(fig, format="png", bbox_inches="tight")
 
 
-def _with_reference(draw: Any, lines: Any, reference: AppModel | None) -> Any:
-    """``draw``, then (with a reference run) its dashed ``lines(ax, reference tables, colours)`` and a legend entry."""
+def _with_reference(draw: Any, lines: Any, reference: AppModel | None, **legend: Any) -> Any:
+    """``draw``, then (with a reference run) its dashed ``lines(ax, reference tables, colours)`` and a legend entry.
+
+    ``legend`` holds the keywords of the figure's legend, to redraw it in place with the new entry.
+    """
     if reference is None:
         return draw
 
@@ -264,9 +267,7 @@ def _with_reference(draw: Any, lines: Any, reference: AppModel | None) -> Any:
         ax = fig.axes[0]
         lines(ax, _tables(reference), _city_colors(_cities(tables)))
         handles, labels = ax.get_legend_handles_labels()
-        legend = ax.get_legend()
-        ax.legend(handles + [Line2D([], [], color="0.3", **REFERENCE_STYLE)], labels + ["reference (dashed)"],
-                  fontsize=8, loc=legend._loc if legend else "best")
+        ax.legend(handles + [Line2D([], [], color="0.3", **REFERENCE_STYLE)], labels + ["reference (dashed)"], **legend)
         return fig
 
     return both
@@ -281,21 +282,21 @@ def counts_view(model: ModuModel, reference: AppModel | None = None) -> Any:
         for city, rows in totals.groupby("city", sort=False):
             ax.plot(rows.year, rows.firms, color=colors[city], **REFERENCE_STYLE)
 
-    return _figure(_with_reference(plot_counts, dashed, reference), model, "Firms per city")
+    return _figure(_with_reference(plot_counts, dashed, reference, fontsize=8, ncol=2), model, "Firms per city")
 
 
 def shares_view(model: ModuModel, reference: AppModel | None = None) -> Any:
-    """Live plot: each city's share of all firms over time (and the reference run's band edges, dashed)."""
+    """Live plot: each city's share of all firms over time (and the reference run's band edges, dashed black)."""
     from sim.reporting.figures import city_totals, plot_shares
 
     def dashed(ax: Any, tables: dict[str, Any], colors: dict[str, Any]) -> None:
         totals = city_totals(tables["firms"]).pivot(index="year", columns="city", values="firms")
         shares = totals[list(colors)].div(totals.sum(axis=1), axis=0)
-        for city, edge in shares.cumsum(axis=1).iloc[:, :-1].items():  # the top edge of each band but the last (1)
+        for _, edge in shares.cumsum(axis=1).iloc[:, :-1].items():  # the top edge of each band but the last (1)
             ax.plot(edge.index, edge.values, color="k", **REFERENCE_STYLE)
-            ax.plot(edge.index, edge.values, color=colors[city], linestyle="--", linewidth=0.8)
 
-    return _figure(_with_reference(plot_shares, dashed, reference), model, "Shares of firms")
+    legend = {"fontsize": 8, "loc": "center left", "bbox_to_anchor": (1, 0.5)}  # as plot_shares places it
+    return _figure(_with_reference(plot_shares, dashed, reference, **legend), model, "Shares of firms")
 
 
 def map_view(model: ModuModel) -> Any:

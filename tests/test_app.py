@@ -213,7 +213,8 @@ def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
     alpha_slider = app_parameters(baseline)["network_effect"]
     failed: list[str] = []
     console: list[str] = []
-    with served_app() as url, browser_page() as page:
+    server_output = tmp_path / "server.log"
+    with served_app(output=server_output) as url, browser_page() as page:
         page.on("requestfailed", lambda request: failed.append(request.url))
         page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
         page.goto(url, wait_until="networkidle")
@@ -267,3 +268,4 @@ def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
     assert not failed, f"requests failed (the page must work offline): {failed}"
     warnings = [line for line in console if line.startswith(("warning", "error"))]
     assert not warnings, f"the browser console warned: {warnings}"
+    assert "samesite" not in server_output.read_text(errors="replace"), "the server printed Solara's cookie warning"
