@@ -243,7 +243,7 @@ class Scenario(Strict):
         return list(self.sectors)
 
     def complementarity_matrix(self) -> list[list[float]]:
-        """W[s][s'] in sector order; the default is 1 on the diagonal and 0.25 elsewhere.
+        """``W[s][s']`` in sector order; the default is 1 on the diagonal and 0.25 elsewhere.
 
         The default is an assumption: a firm gains most from firms of its own
         sector, and a quarter as much from each other link of the chain.
