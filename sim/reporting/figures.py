@@ -42,6 +42,11 @@ def city_totals(firms: pd.DataFrame) -> pd.DataFrame:
 MAX_LINES = 8
 """Up to this many cities share one panel of firm counts; more get one panel each (small multiples)."""
 
+MAX_PANELS = 16
+"""Above this many cities, small multiples would be too small to read and slow to draw: the counts figure
+shows the ``MAX_LINES`` largest cities in colour over the others in grey, and the flows matrix the
+``MAX_PANELS - 1`` cities with most moves, the rest summed as "other cities"."""
+
 
 def _draw_city_counts(ax: plt.Axes, by_year: pd.core.groupby.SeriesGroupBy, color: tuple[float, ...] | str,
                       label: str | None, band: bool = True, **line: object) -> None:
@@ -71,6 +76,8 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
     by_city = {city: totals[totals.city == city].groupby("year")["firms"] for city in cities}
     documented = dict(tuple(observed.groupby("city"))) if observed is not None and len(observed) else {}
     title = f"Firms per city (median, {BAND[0]:.0%}–{BAND[1]:.0%} band over replications)"
+    if len(cities) > MAX_PANELS:
+        return _counts_leaders(by_city, documented, title)
     if len(cities) <= MAX_LINES:
         fig, ax = plt.subplots(figsize=(8, 5))
         for city in cities:
@@ -114,7 +121,10 @@ def plot_shares(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     totals = city_totals(tables["firms"])
     totals["share"] = totals.firms / totals.groupby(["replication", "year"]).firms.transform("sum")
     mean = totals.groupby(["year", "city"], sort=False)["share"].mean().unstack("city")[_cities(tables)]
-    colors = _city_colors(_cities(tables))
+    if mean.shape[1] > MAX_PANELS:  # the largest at the end, the rest summed
+        kept = list(mean.iloc[-1].sort_values(ascending=False, kind="stable").index[:MAX_LINES])
+        mean = mean[kept].assign(**{"other cities": mean.drop(columns=kept).sum(axis=1)})
+    colors = {**_city_colors(list(mean.columns)), "other cities": "0.8"}
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.stackplot(mean.index, mean.T.values, labels=mean.columns, colors=[colors[c] for c in mean.columns], alpha=0.85)
     ax.set(xlabel="year", ylabel="share of firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
@@ -183,15 +193,51 @@ def plot_spending(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
+def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
+    """Counts of many cities in one panel: the ``MAX_LINES`` largest at the end in colour, the rest in grey."""
+    final = {city: grouped.median().iloc[-1] for city, grouped in by_city.items()}
+    leaders = sorted(final, key=lambda c: -final[c])[:MAX_LINES]
+    colors = _city_colors(leaders)
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for city, grouped in by_city.items():
+        if city not in leaders:
+            _draw_city_counts(ax, grouped, "0.8", None, band=False, linewidth=0.7)
+    for city in leaders:
+        _draw_city_counts(ax, by_city[city], colors[city], city)
+        if city in documented:
+            rows = documented[city]
+            ax.scatter(rows.year, rows.firms, color=colors[city], edgecolor="k", zorder=5, s=30)
+    ax.plot([], [], color="0.8", label=f"the other {len(by_city) - len(leaders)} cities")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set(xlabel="year", ylabel="AI firms (log scale)",
+           title=f"{title}\nthe {len(leaders)} largest at the end in colour; every city is in cities.csv")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.grid(alpha=0.3, which="both", linewidth=0.4)
+    return fig
+
+
 def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
-    """Origin–destination matrix of relocations (mean over replications)."""
+    """Origin–destination matrix of relocations (mean over replications).
+
+    With more than ``MAX_PANELS`` cities, the ``MAX_PANELS - 1`` with most moves in and out are shown
+    and the others summed as "other cities" (every pair is in flows.csv).
+    """
     cities = _cities(tables)
     flows = tables["flows"]
     n_rep = max(tables["metrics"]["replication"].nunique(), 1)
+    if len(cities) > MAX_PANELS:
+        moved = (flows.groupby("origin").firms.sum().reindex(cities, fill_value=0)
+                 + flows.groupby("destination").firms.sum().reindex(cities, fill_value=0))
+        kept = list(moved.sort_values(ascending=False, kind="stable").index[:MAX_PANELS - 1])
+        other = "other cities"
+        flows = flows.assign(origin=flows.origin.where(flows.origin.isin(kept), other),
+                             destination=flows.destination.where(flows.destination.isin(kept), other))
+        cities = [*kept, other]
     matrix = np.zeros((len(cities), len(cities)))
     index = {c: i for i, c in enumerate(cities)}
-    for row in flows.itertuples(index=False):
-        matrix[index[row.origin], index[row.destination]] += row.firms / n_rep
+    np.add.at(matrix, (flows.origin.map(index).to_numpy(dtype=int), flows.destination.map(index).to_numpy(dtype=int)),
+              flows.firms.to_numpy(dtype=float) / n_rep)
     fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(cities) + 3),) * 2)
     image = ax.imshow(matrix, cmap="viridis")
     ax.set_xticks(range(len(cities)), cities, rotation=45, ha="right")
