@@ -37,7 +37,7 @@ class StepRecord:
     budget: np.ndarray        # [city], 100 M yuan per year
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """The records of one model run.
 
@@ -54,6 +54,14 @@ class History:
     pool: np.ndarray
     steps: list[StepRecord] = field(default_factory=list)
     flows: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        """A one-line summary (steps, cities, firms at the start and now), not the arrays: short in notebooks."""
+        if not self.steps:
+            return f"History(0 steps, {len(self.cities)} cities)"
+        first, last = self.steps[0], self.steps[-1]
+        return (f"History({len(self.steps) - 1} steps, {first.year:g}–{last.year:g}, {len(self.cities)} cities, "
+                f"{len(self.sectors)} sectors, firms {int(first.firms.sum()):,} → {int(last.firms.sum()):,})")
 
     def stack(self, name: str) -> np.ndarray:
         """One recorded quantity over all steps, stacked on a leading step axis."""
