@@ -9,6 +9,7 @@ moves. Per-firm histories are an opt-in event log on the model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,7 +109,7 @@ class History:
         Computed over the non-pool cities (all cities if every one is a pool).
         """
         counts = self.stack("firms").sum(axis=2).astype(float)  # [T, C]
-        keep = ~self.pool if (~self.pool).any() else np.ones_like(self.pool)
+        keep = self.ranked()
         names = np.asarray(self.cities)[keep]
         s = metrics.shares(counts[:, keep])
         leader = names[np.argmax(s, axis=1)]
@@ -125,6 +126,25 @@ class History:
             "leader": leader,
             "lead_change": changed,
         })
+
+    def ranked(self) -> np.ndarray:
+        """Which cities the concentration metrics cover: the non-pool ones (all of them if every one is a pool)."""
+        return ~self.pool if (~self.pool).any() else np.ones_like(self.pool)
+
+    def latest(self) -> dict[str, Any]:
+        """The last record in brief (what ``ModuModel.datacollector`` collects each step).
+
+        Returns:
+            ``firms_<city>`` (firms in every city), ``share_<city>`` (share of the non-pool cities' firms),
+            ``hhi`` and ``top1_share`` over those shares, and ``leader`` (the city with the most of them).
+        """
+        firms = self.steps[-1].firms.sum(axis=1)
+        keep = self.ranked()
+        names = np.asarray(self.cities)[keep]
+        s = metrics.shares(firms[keep].astype(float))
+        return {**{f"firms_{c}": int(n) for c, n in zip(self.cities, firms, strict=True)},
+                **{f"share_{c}": float(v) for c, v in zip(names, s, strict=True)},
+                "hhi": float(metrics.hhi(s)), "top1_share": float(s.max()), "leader": str(names[np.argmax(s)])}
 
     def flows_frame(self) -> pd.DataFrame:
         """The origin–destination matrix of relocations, one row per pair with at least one move."""
