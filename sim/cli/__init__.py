@@ -22,6 +22,7 @@ COMMANDS = {
     "calibrate": ("sim.cli.calibrate", "calibrate", "Estimate parameters and city constants by ABC-SMC against the data."),
     "sensitivity": ("sim.cli.sensitivity", "sensitivity", "Sobol' or Morris indices of the final counts, shares and HHI."),
     "rerun": ("sim.cli.rerun", "rerun_command", "Reproduce a run from its manifest and check every file byte for byte."),
+    "schema": ("sim.cli.schema", "schema", "Print the JSON Schema of scenario files (for editors' YAML extensions)."),
     "app": ("sim.cli.app", "app", "Serve the interactive page (Mesa SolaraViz) of a scenario."),
 }
 """Command name → (module, function, one-line help); the module is imported only when the command runs."""
