@@ -23,6 +23,7 @@ import pandas as pd
 from sim.model.agents import City
 from sim.model.firms import FirmCounts, Firms, draw_categorical, draw_exits, draw_reconsiderers, draw_sizes
 from sim.model.history import History, StepRecord
+from sim.model.overrides import apply_overrides
 from sim.model.parameters import LEVERS
 from sim.model.utility import Coefficients, choice_probabilities, entry_utility, marginal_firm_gain, mover_utility
 
@@ -65,11 +66,11 @@ class ModuModel(mesa.Model):
                 :meth:`follow` can trace one firm; costs memory proportional to events.
             overrides: scenario fields to change before building, by bare parameter name
                 (``network_effect=1.2``) or dotted path (``**{"cities.Beijing.policy.budget": 50}``).
-                The scenario applies them to itself (:meth:`sim.scenario.Scenario.variant`, the
-                scenario layer's one way to make variants), so ``mesa.batch_run`` can sweep them.
+                The scenario layer applies them (:func:`sim.scenario.paths.apply_overrides`, through
+                :mod:`sim.model.overrides`), so ``mesa.batch_run`` can sweep them.
         """
         if overrides:
-            scenario = scenario.variant(overrides)
+            scenario = apply_overrides(scenario, overrides)
         super().__init__(rng=scenario.seed if rng is None else rng)
         self._seed = self.rng.bit_generator.seed_seq
         self.spec = scenario

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -260,23 +259,6 @@ class Scenario(Strict):
     def digest(self) -> str:
         """SHA-256 of the resolved scenario (canonical JSON)."""
         return digest_of(self.resolved())
-
-    def variant(self, overrides: Mapping[str, Any]) -> Scenario:
-        """This scenario with keyword overrides applied (what ``ModuModel(scenario, **overrides)`` builds).
-
-        Args:
-            overrides: field → value; a key with a dot is a dotted path (``cities.Beijing.policy.budget``),
-                a bare key a behavioural parameter (``network_effect`` → ``parameters.network_effect``)
-                or, if no parameter has that name, a top-level field (``engine``).
-
-        Raises:
-            ScenarioError: the variant is invalid, or a bare key names no parameter or field (one line).
-        """
-        from sim.scenario.paths import derive  # paths builds on this module
-
-        changes = {key if "." in key or key not in Parameters.model_fields and key in Scenario.model_fields
-                   else f"parameters.{key}": value for key, value in overrides.items()}
-        return derive(self, changes)
 
     def __iter__(self) -> NoReturn:
         """Not iterable (pydantic iterates fields): ``mesa.batch_run`` then takes a scenario as one value, not a list."""
