@@ -131,6 +131,12 @@ class History:
         """Which cities the concentration metrics cover: the non-pool ones (all of them if every one is a pool)."""
         return ~self.pool if (~self.pool).any() else np.ones_like(self.pool)
 
+    def latest_keys(self) -> list[str]:
+        """The keys of :meth:`latest`, in order (the model reporters of ``ModuModel.datacollector``)."""
+        names = np.asarray(self.cities)
+        return ([f"firms_{c}" for c in names] + [f"share_{c}" for c in names[self.ranked()]]
+                + ["hhi", "top1_share", "leader"])
+
     def latest(self) -> dict[str, Any]:
         """The last record in brief (what ``ModuModel.datacollector`` collects each step).
 
@@ -140,11 +146,10 @@ class History:
         """
         firms = self.steps[-1].firms.sum(axis=1)
         keep = self.ranked()
-        names = np.asarray(self.cities)[keep]
         s = metrics.shares(firms[keep].astype(float))
-        return {**{f"firms_{c}": int(n) for c, n in zip(self.cities, firms, strict=True)},
-                **{f"share_{c}": float(v) for c, v in zip(names, s, strict=True)},
-                "hhi": float(metrics.hhi(s)), "top1_share": float(s.max()), "leader": str(names[np.argmax(s)])}
+        values = [*(int(n) for n in firms), *(float(v) for v in s), float(metrics.hhi(s)), float(s.max()),
+                  str(np.asarray(self.cities)[keep][np.argmax(s)])]
+        return dict(zip(self.latest_keys(), values, strict=True))
 
     def flows_frame(self) -> pd.DataFrame:
         """The origin–destination matrix of relocations, one row per pair with at least one move."""

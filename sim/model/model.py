@@ -51,6 +51,8 @@ class ModuModel(mesa.Model):
         open: whether each city is open to entrants and movers now (events open and close cities);
             ``coef.city_constant`` is −∞ for closed cities.
         history: what has been recorded, step 0 being the initial state.
+        datacollector: Mesa's collector of :meth:`History.latest` (firms per city, shares, HHI,
+            top-1 share, leader) at the initial state and after each step, for ``mesa.batch_run``.
     """
 
     def __init__(self, scenario: Scenario, rng: int | np.random.SeedSequence | np.random.Generator | None = None,
@@ -108,7 +110,7 @@ class ModuModel(mesa.Model):
                                pool=np.array([c.pool for c in scenario.cities]),
                                flows=np.zeros((n_city, n_city), dtype=np.int64))
         self.datacollector = mesa.DataCollector(model_reporters={
-            key: functools.partial(_latest, key) for key in self.history_latest_keys()})
+            key: functools.partial(_latest, key) for key in self.history.latest_keys()})
         self._record()
 
     # ------------------------------------------------------------------ set-up
@@ -322,12 +324,6 @@ class ModuModel(mesa.Model):
             self._event_log.append((self.steps, ids.copy(), EVENT_KINDS.index(kind),
                                     np.asarray(origin, dtype=np.int16).copy(),
                                     np.asarray(destination, dtype=np.int16).copy()))
-
-    def history_latest_keys(self) -> list[str]:
-        """The model reporters of :attr:`datacollector`: the keys of :meth:`History.latest`."""
-        names = np.asarray(self.history.cities)
-        return ([f"firms_{c}" for c in names] + [f"share_{c}" for c in names[self.history.ranked()]]
-                + ["hhi", "top1_share", "leader"])
 
     def _record(self) -> None:
         """Append this step's record to the history, then let the data collector read it."""
