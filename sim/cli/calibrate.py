@@ -14,6 +14,7 @@ from sim.inference.problem import (
     make_problem,
     other_reading,
     resume_populations,
+    too_few_particles,
 )
 from sim.inference.results import run_calibration
 from sim.scenario import load_scenario
@@ -82,4 +83,6 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     populations, posterior, wall = result.populations, result.posterior, result.wall_time
     click.echo(f"calibrated in {wall:.0f} s ({result.executor}): {len(populations)} generations, "
                f"final ε = {posterior.epsilon:.4f}, {sum(p.simulations for p in populations)} simulations")
+    if doubt := too_few_particles(posterior):
+        click.echo(f"posterior intervals and verdicts not interpretable: {doubt}")
     click.echo(f"wrote {out}/")

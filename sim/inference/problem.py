@@ -54,6 +54,16 @@ from sim.scenario.resources import SCENARIOS_DIR
 BASELINE_PATH = SCENARIOS_DIR / "baseline.yaml"
 """The scenario calibrated by default."""
 
+MIN_ESS = 100
+"""Smallest effective sample size of the final ABC population whose intervals and verdicts are read.
+
+Assumption: each 5% tail of a weighted 90% interval then rests on about 5 effective particles;
+with fewer, the interval's width, and so the width ratio behind 'constrained', is mostly noise
+(a tiny calibration with ESS 6 would call quantities 'constrained' from its few particles)."""
+
+CONSTRAINED = ("constrained", "weakly constrained")
+"""The verdicts that say the data narrow a quantity (see :func:`posterior_table`)."""
+
 
 # ----------------------------------------------------------------------------- priors
 @dataclass(frozen=True)
@@ -548,8 +558,11 @@ def posterior_table(prior: Prior, posterior: Population, rng_seed: int = 0) -> p
 
     ``width_ratio`` is the posterior's 90% interval width over the prior's, on
     the internal scale (log10 for log-uniform priors): near 1 the data say
-    nothing; ``constrained`` below 0.5, ``weakly constrained`` below 0.8.
+    nothing; ``constrained`` below 0.5, ``weakly constrained`` below 0.8. Every
+    verdict is ``not interpretable`` when the population's effective sample size
+    is below :data:`MIN_ESS`; ``ess`` and ``reason`` say so in the table.
     """
+    reason = too_few_particles(posterior)
     prior_draws = prior.sample(np.random.default_rng(rng_seed), 20000)
     qs = [INTERVAL[0], 0.5, INTERVAL[1]]
     rows = []
@@ -561,8 +574,19 @@ def posterior_table(prior: Prior, posterior: Population, rng_seed: int = 0) -> p
         rows.append({"quantity": name, "prior": spec.kind, "prior_median": nat_before[1], "prior_lo": nat_before[0],
                      "prior_hi": nat_before[2], "median": nat_after[1], "lo": nat_after[0], "hi": nat_after[2],
                      "width_ratio": ratio,
-                     "verdict": "constrained" if ratio < 0.5 else "weakly constrained" if ratio < 0.8 else "not constrained"})
+                     "verdict": "not interpretable" if reason else "constrained" if ratio < 0.5
+                     else "weakly constrained" if ratio < 0.8 else "not constrained",
+                     "ess": posterior.ess(), "reason": reason})
     return pd.DataFrame(rows)
+
+
+def too_few_particles(posterior: Population) -> str:
+    """Why the population's intervals and verdicts are not interpretable (its ESS below :data:`MIN_ESS`); '' if they are."""
+    ess = posterior.ess()
+    if ess >= MIN_ESS:
+        return ""
+    return (f"effective sample size {ess:.0f}, below the {MIN_ESS} needed for 90% intervals to rest on more than "
+            "a few particles in each tail; rerun with more --particles")
 
 
 def weighted_correlation(theta: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -59,6 +59,12 @@ def lock_in(leaders: Sequence[str], cities: Sequence[str]) -> dict[str, float]:
     return {city: sum(leader == city for leader in leaders) / n for city in order}
 
 
+def ranked(pool: np.ndarray) -> np.ndarray:
+    """Which cities concentration covers: the non-pool ones (all of them if every one is a pool)."""
+    pool = np.asarray(pool, dtype=bool)
+    return ~pool if (~pool).any() else np.ones_like(pool)
+
+
 def concentration(counts: np.ndarray, pool: np.ndarray, cities: Sequence[str]) -> dict[str, np.ndarray]:
     """Per step: the concentration of firms over the non-pool cities (all cities if every one is a pool).
 
@@ -73,8 +79,7 @@ def concentration(counts: np.ndarray, pool: np.ndarray, cities: Sequence[str]) -
         from the previous step's).
     """
     counts = np.asarray(counts, dtype=float)
-    pool = np.asarray(pool, dtype=bool)
-    keep = ~pool if (~pool).any() else np.ones_like(pool)
+    keep = ranked(pool)
     names = np.asarray(cities)[keep]
     s = shares(counts[:, keep])
     leader = names[np.argmax(s, axis=1)]
