@@ -45,9 +45,19 @@ def readme_table(text: str, heading: str) -> dict[str, list[str]]:
 
 def example_commands(text: str) -> list[list[str]]:
     """Every ``modu ...`` command in the code blocks (continuation lines joined; ``a && modu b`` gives ``modu b``)."""
-    commands = []
-    for block in re.findall(r"```(?:bash|sh|shell|console)?\n(.*?)```", text, flags=re.S):
-        for line in block.replace("\\\n", " ").splitlines():
+    commands, blocks, block, language = [], [], None, ""
+    for line in text.splitlines():  # fences opened and closed in turn: prose between blocks is never read
+        if line.startswith("```"):
+            if block is None:
+                block, language = [], line[3:].strip()
+            else:
+                if language in ("", "bash", "sh", "shell", "console"):
+                    blocks.append("\n".join(block))
+                block = None
+        elif block is not None:
+            block.append(line)
+    for text_block in blocks:
+        for line in text_block.replace("\\\n", " ").splitlines():
             for part in line.split("&&"):
                 words = shlex.split(part, comments=True)
                 if words[:1] == ["modu"]:
@@ -55,8 +65,16 @@ def example_commands(text: str) -> list[list[str]]:
     return commands
 
 
-def tiny(args: list[str], out: Path) -> list[str]:
-    """``args`` with the TINY settings, ``--sample KIND:N`` cut to 2 points and ``--out`` moved to ``out``."""
+def tiny(args: list[str], out: Path, written: dict[str, Path] | None = None) -> list[str]:
+    """``args`` with the TINY settings, ``--sample KIND:N`` cut to 2 points and ``--out`` moved to ``out``.
+
+    ``written`` maps the ``--out`` folders of earlier examples to where they were moved, so an example
+    that reads an earlier one's output (``modu discover`` on a sweep) reads it there; this one's is added.
+    """
+    written = {} if written is None else written
+    if "--out" in args:
+        written[args[args.index("--out") + 1]] = out
+    args = [str(written.get(word, word)) if i and args[i - 1] != "--out" else word for i, word in enumerate(args)]
     command = main.get_command(click.Context(main), args[0])
     options = {opt for param in command.params for opt in getattr(param, "opts", [])}
     wanted = {**TINY, "--out": str(out)}
@@ -97,12 +115,19 @@ def test_readme_examples_parse_as_commands():
     assert len(commands) >= 3 and all(args and args[0] in main.list_commands(click.Context(main)) for args in commands)
 
 
+@pytest.fixture(scope="module")
+def written() -> dict[str, Path]:
+    """The output folders of the examples run so far (README order), by the ``--out`` the README gives."""
+    return {}
+
+
 @pytest.mark.parametrize("args", example_commands(README.read_text(encoding="utf-8")), ids=lambda a: " ".join(a)[:60])
-def test_every_readme_example_runs_on_tiny_settings(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_every_readme_example_runs_on_tiny_settings(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     written: dict[str, Path]):
     monkeypatch.chdir(ROOT)  # the examples name files relative to the repository
     if args[0] in SERVES:
         command = [args[0], "--help"]
     else:
-        command = tiny(args, tmp_path / "out")
+        command = tiny(args, tmp_path / "out", written)
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 0, f"modu {shlex.join(command)}: {result.output}"
