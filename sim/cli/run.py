@@ -19,7 +19,6 @@ from sim.cli.common import (
     quiet_option,
     refusals,
 )
-from sim.experiments.executors import parse_executor
 from sim.scenario import ScenarioError, load_scenario
 
 
@@ -39,6 +38,7 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     figures/ and manifest.json into the output folder.
     """  # noqa: D205, D415
     from sim.experiments.ensemble import run_ensemble
+    from sim.experiments.executors import parse_executor
     from sim.experiments.guards import check_run
     from sim.model.metrics import lock_in
     from sim.reporting.run import write_run

@@ -62,7 +62,7 @@ from sim.experiments.games import (
 from sim.experiments.outcomes import Outcome, OutcomeError, parse_outcome
 from sim.experiments.simplex import LEVERS, simplex_grid, ternary_heatmap
 from sim.experiments.store import RunStore
-from sim.model.engines import simulate
+from sim.model.engines import simulate_flows
 from sim.model.history import FLOW_KINDS
 from sim.scenario import Scenario
 from sim.scenario.paths import derive
@@ -103,11 +103,9 @@ def final_counts(scenario: Scenario, seed: np.random.SeedSequence) -> np.ndarray
         ``[len(TOTALS), n_cities]`` floats: firms at the end, births, deaths, moves in and out over the run,
         and the policy spending over the run (100 M yuan), cities in scenario order.
     """
-    history = simulate(scenario, seed)
-    firms = history.stack("firms").sum(axis=2)[-1]
-    flows = [history.stack(kind).sum(axis=(0, 2)) for kind in FLOW_KINDS]
-    spend = history.stack("spend").sum(axis=(0, 2))
-    return np.vstack([firms, *flows, spend]).astype(float)
+    run = simulate_flows(scenario, seed)
+    flows = [getattr(run, kind).sum(axis=(0, 2)) for kind in FLOW_KINDS]
+    return np.vstack([run.firms[-1].sum(axis=1), *flows, run.spend.sum(axis=(0, 2))]).astype(float)
 
 
 def run_cell(base: Scenario, changes: dict, seed: int, draw: int, replications: Sequence[int]) -> np.ndarray:

@@ -35,13 +35,18 @@ def simulate(scenario: Scenario, seed: int | np.random.SeedSequence) -> History:
 
 
 class Flows(NamedTuple):
-    """A run's firm counts and flows over time, each ``[step, city, sector]`` (step 0 the initial state)."""
+    """A run's counts, flows and spending over time (step 0 the initial state).
+
+    ``firms``, ``births``, ``deaths``, ``moves_in``, ``moves_out`` are ``[step, city, sector]``;
+    ``spend`` is the policy spending in each step, ``[step, city, lever]``, 100 M yuan.
+    """
 
     firms: np.ndarray
     births: np.ndarray
     deaths: np.ndarray
     moves_in: np.ndarray
     moves_out: np.ndarray
+    spend: np.ndarray
 
 
 def simulate_flows(scenario: Scenario, seed: int | np.random.SeedSequence) -> Flows:
@@ -50,6 +55,6 @@ def simulate_flows(scenario: Scenario, seed: int | np.random.SeedSequence) -> Fl
         from sim.model.kernel import run_records
 
         rec = run_records(scenario, seed)
-        return Flows(rec.firms, rec.births, rec.deaths, rec.moves_in, rec.moves_out)
+        return Flows(rec.firms, rec.births, rec.deaths, rec.moves_in, rec.moves_out, rec.spend)
     history = simulate(scenario, seed)
     return Flows(*(history.stack(name) for name in Flows._fields))
