@@ -32,8 +32,8 @@ SCENARIO = {
         "network_effect": 1.1, "network_seed": 1.0, "congestion": 0.5,
         "relocation_rate": 0.05, "moving_cost": 1.0, "anchor_relocation_factor": 0.5,
         "birth_rate": 0.04, "exit_rate": 0.03, "anchor_exit_factor": 0.5, "talent_effect": 0.5,
-        "lever_effects": {"compute": {"upstream": 0.4}, "data": {"midstream": 0.3}, "anchor": {"downstream": 0.3}},
-        "anchor_weight": 5.0,
+        "lever_effects": {"compute": {"upstream": 0.4}, "data": {"midstream": 0.3}, "anchor": {"downstream": 0.6}},
+        "anchor_weight": 40.0,
         "unit_cost": {"compute": 2.0, "data": 1.0, "anchor": 0.5},
     },
     "cities": [
