@@ -231,3 +231,40 @@ def test_draw_categorical_follows_each_choosers_row():
     for r in (0, 1):
         share = np.bincount(draws[rows == r], minlength=3) / 50_000
         assert np.all(np.abs(share - P[r]) < 4 * np.sqrt(P[r] * (1 - P[r]) / 50_000) + 1e-12)
+
+
+# ---------------------------------------------------------------- city policy details (survivors of the mutmut run)
+def test_a_city_without_a_policy_given_only_a_budget_keeps_its_allocation_fixed():
+    """No policy means the fixed strategy: a budget given by an event (and no strategy) never adapts the
+    allocation, even where the best response would move it (compute has an effect here)."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 100}, {"name": "B", "firms": 100}],
+        parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.05},
+        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "budget": 10}])
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    np.testing.assert_allclose(model.history.stack("allocation")[:, 0], np.full((4, 3), 1 / 3))
+
+
+def test_a_budget_below_one_still_adapts():
+    """Only a zero budget stops a strategy; 0.5 (50 M yuan a year) adapts toward compute, the only lever with an effect."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 100, "policy": policy(0.5, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
+                {"name": "B", "firms": 100}],
+        parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.05}, steps=2, steps_per_year=1)
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.5, 0.0, 0.5])
+
+
+def test_a_stock_grows_by_spending_over_unit_cost():
+    """Compute does not depreciate (δ = 0, so K starts at 0) and costs 2 per unit: 10 a year all on compute adds
+    5 units a step, and a one-off 4 in the second step adds 2 more: K = 5, 12, 17."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 10, "policy": policy(10, 1, 0, 0)}, {"name": "B", "firms": 10}],
+        parameters={"depreciation": {"compute": 0.0, "data": 0.1, "anchor": 0.3},
+                    "unit_cost": {"compute": 2.0, "data": 1.0, "anchor": 1.0}},
+        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "invest": {"compute": 4}}])
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    np.testing.assert_allclose(model.history.stack("stocks")[:, 0, 0], [0, 5, 12, 17])
