@@ -268,3 +268,18 @@ def test_a_stock_grows_by_spending_over_unit_cost():
     model = ModuModel(scenario, rng=0)
     model.run()
     np.testing.assert_allclose(model.history.stack("stocks")[:, 0, 0], [0, 5, 12, 17])
+
+
+def test_firm_table_lists_every_live_firm_with_its_age_in_steps():
+    scenario = make_scenario(cities=[{"name": "A", "firms": 3, "anchors": [{"name": "a1", "sector": "all"}]},
+                                     {"name": "B", "firms": 2}],
+                             parameters={"births_per_step": 2}, steps=3, steps_per_year=3)
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    table = model.firm_table()
+    assert list(table.columns) == ["id", "city", "sector", "size", "age", "anchor", "anchor_name"]
+    assert len(table) == 5 + 3 * 2 and table["id"].is_unique
+    assert sorted(table["age"].tolist()) == [0, 0, 1, 1, 2, 2] + [3] * 5   # entrants of steps 3, 2, 1; the initial firms
+    assert table["city"].value_counts().sum() == 11 and set(table["sector"]) == {"all"}
+    assert (table["size"] >= 1).all() and table["anchor"].sum() == 1
+    assert table.loc[table["anchor"], "anchor_name"].tolist() == ["a1"]
