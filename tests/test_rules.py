@@ -211,17 +211,31 @@ def test_best_response_splits_between_levers_whose_gain_per_yuan_differs_only_by
 
 
 # ---------------------------------------------------------------- categorical draw: the rounding guard
-class _TopUniform:
-    """A generator stub whose uniforms are all the largest double below 1 (the top of ``random()``)."""
+class _ConstantUniform:
+    """A generator stub whose uniforms all equal ``u`` (``random()`` returns values in [0, 1 − 2**−53])."""
+
+    def __init__(self, u: float):
+        self.u = u
 
     def random(self, n: int) -> np.ndarray:
-        return np.full(n, 1 - 2.0 ** -53)
+        return np.full(n, self.u)
 
 
 def test_draw_categorical_never_falls_off_a_row_whose_sum_rounds_below_one():
     P = np.array([[0.1] * 10, [0.5, 0.5, 0, 0, 0, 0, 0, 0, 0, 0]])
     assert np.cumsum(P[0])[-1] < 1.0                              # ten tenths add up to 1 − 2**−53
-    np.testing.assert_array_equal(draw_categorical(_TopUniform(), P, np.array([0, 1])), [9, 1])
+    np.testing.assert_array_equal(draw_categorical(_ConstantUniform(1 - 2.0 ** -53), P, np.array([0, 1])), [9, 1])
+
+
+def test_draw_categorical_never_picks_an_alternative_of_probability_zero_even_at_u_zero():
+    P = np.array([[0.0, 0.0, 1.0], [0.0, 0.4, 0.6]])              # e.g. closed cities first
+    np.testing.assert_array_equal(draw_categorical(_ConstantUniform(0.0), P, np.array([0, 1])), [2, 1])
+
+
+def test_firms_added_without_saying_are_not_anchors():
+    firms = Firms()
+    firms.add(np.zeros(3, np.int16), np.zeros(3, np.int8), np.ones(3, np.float32), born=0)
+    assert not firms.anchor.any() and firms.n == 3
 
 
 def test_draw_categorical_follows_each_choosers_row():
