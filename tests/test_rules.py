@@ -166,6 +166,11 @@ def test_a_lone_firm_exits_and_a_lone_firm_moves(engine):
     model = ModuModel(exits, rng=0)
     model.step()
     assert model.history.steps[1].deaths.sum() == 1 and model.N.sum() == 0
+    kept = make_scenario(cities=[{"name": "A", "firms": 1, "anchors": lone}, {"name": "B", "firms": 0}],
+                         parameters={"exit_rate": 1.0, "anchor_exit_factor": 0.0}, engine=engine)
+    model = ModuModel(kept, rng=0)                  # a lone candidate is still thinned: μ·φ_exit = 0
+    model.step()
+    assert model.N.sum() == 1
     moves = make_scenario(cities=[{"name": "A", "firms": 1, "anchors": lone, "open": False}, {"name": "B", "firms": 0}],
                           parameters={"relocation_rate": 1.0, "anchor_relocation_factor": 1.0}, engine=engine)
     model = ModuModel(moves, rng=0)
