@@ -9,6 +9,8 @@ response and the rounding guard of the categorical draw.
 """
 
 import math
+import pickle
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from conftest import make_scenario
 
 from sim.model import ModuModel
 from sim.model.agents import best_levers
-from sim.model.firms import Firms, bernoulli_subset, draw_categorical, draw_reconsiderers
+from sim.model.firms import Firms, bernoulli_subset, draw_categorical, draw_reconsiderers, thin
 
 EQUAL_DEPRECIATION = {"compute": 0.2, "data": 0.2, "anchor": 0.2}
 
@@ -302,3 +304,18 @@ def test_firm_table_lists_every_live_firm_with_its_age_in_steps():
     assert table["city"].value_counts().sum() == 11 and set(table["sector"]) == {"all"}
     assert (table["size"] >= 1).all() and table["anchor"].sum() == 1
     assert table.loc[table["anchor"], "anchor_name"].tolist() == ["a1"]
+
+
+def test_thinning_keeps_nobody_whose_keep_probability_is_zero_even_at_u_zero():
+    np.testing.assert_array_equal(thin(_ConstantUniform(0.0), np.array([4, 7]), np.array([0.0, 0.5])), [7])
+
+
+def test_firms_survive_a_deep_copy_and_a_pickle_round_trip():
+    """Copying builds the object before its columns exist; a missing attribute must then be an AttributeError."""
+    firms = Firms()
+    firms.add(np.array([0, 1], np.int16), np.zeros(2, np.int8), np.array([1, 4], np.float32), born=0, anchor=True)
+    for copy in (deepcopy(firms), pickle.loads(pickle.dumps(firms))):
+        np.testing.assert_array_equal(copy.size, [1, 4])
+        assert copy.n == 2 and copy.anchor.all()
+    with pytest.raises(AttributeError):
+        _ = firms.nothing
