@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from sim.model import ModuModel
 from sim.scenario import Scenario, validate
@@ -175,3 +177,19 @@ def run() -> Callable[..., ModuModel]:
     """:func:`run_model`."""
     return run_model
 
+
+def samples_differ(a: np.ndarray, b: np.ndarray, p_min: float = 1e-3, max_se: float = 4.0) -> list[str]:
+    """Reasons two samples look different (empty if they agree): a two-sample KS or Mann–Whitney U test
+    with p ≤ ``p_min``, or means more than ``max_se`` standard errors apart."""
+    problems = []
+    ks = stats.ks_2samp(a, b).pvalue
+    mw = stats.mannwhitneyu(a, b).pvalue
+    se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    z = abs(a.mean() - b.mean()) / se if se > 0 else (0.0 if a.mean() == b.mean() else np.inf)
+    if ks <= p_min:
+        problems.append(f"KS p={ks:.2g}")
+    if mw <= p_min:
+        problems.append(f"Mann-Whitney p={mw:.2g}")
+    if z > max_se:
+        problems.append(f"means {a.mean():.1f} vs {b.mean():.1f} differ by {z:.1f} SE")
+    return problems

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
+from conftest import samples_differ
 
 from sim.model import ModuModel
 from sim.scenario import validate
@@ -34,9 +34,6 @@ _spec.loader.exec_module(reference)
 ReferenceModel = reference.ReferenceModel
 
 SEEDS = range(1000, 1050)
-P_MIN = 1e-3
-MAX_SE = 4.0
-
 SCENARIO = {
     "name": "cross-check",
     "time": {"start": 2016, "end": 2019, "steps_per_year": 4},   # 12 steps
@@ -97,25 +94,9 @@ def runs(request, reference_runs):
     return engine, reference_runs
 
 
-def _compare(a: np.ndarray, b: np.ndarray) -> list[str]:
-    """Reasons the two samples look different (empty if they agree)."""
-    problems = []
-    ks = stats.ks_2samp(a, b).pvalue
-    mw = stats.mannwhitneyu(a, b).pvalue
-    se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    z = abs(a.mean() - b.mean()) / se if se > 0 else (0.0 if a.mean() == b.mean() else np.inf)
-    if ks <= P_MIN:
-        problems.append(f"KS p={ks:.2g}")
-    if mw <= P_MIN:
-        problems.append(f"Mann-Whitney p={mw:.2g}")
-    if z > MAX_SE:
-        problems.append(f"means {a.mean():.1f} vs {b.mean():.1f} differ by {z:.1f} SE")
-    return problems
-
-
 def test_engine_and_reference_agree_in_distribution(runs):
     engine, ref = runs
-    failures = {k: p for k in engine if (p := _compare(engine[k], ref[k]))}
+    failures = {k: p for k in engine if (p := samples_differ(engine[k], ref[k]))}
     assert not failures, failures
 
 
@@ -161,4 +142,4 @@ def test_cross_check_detects_a_wrong_rule(reference_runs, wrong):
     right = reference_runs
     scenario = validate({**SCENARIO, "parameters": {**SCENARIO["parameters"], **wrong}})
     mutant = _table([_summary(ReferenceModel(scenario, rng=seed)) for seed in SEEDS])
-    assert any(_compare(right[k], mutant[k]) for k in right)
+    assert any(samples_differ(right[k], mutant[k]) for k in right)

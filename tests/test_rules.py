@@ -1,0 +1,321 @@
+"""Rules that mutation testing found unpinned (docs/mutation.md), each pinned by a known answer.
+
+One test (or a few) per class of surviving mutant: A_eff with anchors, the
+anchors' reconsideration probability (a powered test), the best response's
+weighting of sectors (a multi-sector gain by hand), imitate's growth measure
+(exact window, fastest city not listed first, tiny and empty cities), a lone
+firm, an event on a rounded step boundary, the tie tolerance of the best
+response and the rounding guard of the categorical draw.
+"""
+
+import math
+import pickle
+from copy import deepcopy
+
+import numpy as np
+import pytest
+from conftest import make_scenario
+
+from sim.model import ModuModel
+from sim.model.agents import best_levers
+from sim.model.firms import Firms, bernoulli_subset, draw_categorical, draw_reconsiderers, thin
+
+EQUAL_DEPRECIATION = {"compute": 0.2, "data": 0.2, "anchor": 0.2}
+
+
+def policy(budget: float, compute: float, data: float, anchor: float, **extra) -> dict:
+    return {"budget": budget, "allocation": {"compute": compute, "data": data, "anchor": anchor}, **extra}
+
+
+# ---------------------------------------------------------------- A_eff = A + ω·anchors
+@pytest.mark.parametrize("engine", ["agents", "counts"])
+def test_a_eff_adds_omega_per_anchor_present_and_enters_utility(engine):
+    """A: budget 3 all on anchor support, δ = 0.2 a year, one step a year: A = 3/0.2 = 15; two anchors at
+    ω = 10 make A_eff = 35. B: no policy, no anchors, A_eff = 0. With only β_A = 0.3 and equal counts the
+    entry odds are (1 + 35)^0.3 : 1."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 50, "anchors": [{"name": "a1", "sector": "all"}, {"name": "a2", "sector": "all"}],
+                 "policy": policy(3, 0, 0, 1)},
+                {"name": "B", "firms": 50}],
+        parameters={"lever_effects": {"anchor": {"all": 0.3}}, "depreciation": EQUAL_DEPRECIATION}, engine=engine)
+    model = ModuModel(scenario, rng=0)
+    np.testing.assert_allclose(model.lever_stocks(), [[0, 0, 35.0], [0, 0, 0]], atol=1e-12)
+    np.testing.assert_allclose(model.history.steps[0].A_eff, [35.0, 0.0])
+    p = 36 ** 0.3 / (36 ** 0.3 + 1)
+    np.testing.assert_allclose(model.entry_probabilities()[:, 0], [p, 1 - p], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- anchors reconsider at ρ·φ_move/(1 + A)
+def test_anchor_reconsideration_probability_is_rho_phi_over_one_plus_a_powered():
+    """20,000 anchors in two cities with A = 0 and A = 3 (ρ = 0.8, φ = 0.5: p = 0.4 and 0.1) and 10,000
+    ordinary firms (p = ρ). Each count is within 4 s.d. of its binomial mean; a 20% error in any rule is
+    ≥ 7 s.d. away (0.2·n·p / sqrt(n·p·(1 − p)) = 7.1 for the city with A = 3, the least powered)."""
+    rho, phi, A = 0.8, 0.5, np.array([0.0, 3.0])
+    firms = Firms()
+    n = 10_000
+    firms.add(np.zeros(n, np.int16), np.zeros(n, np.int8), np.ones(n, np.float32), born=0, anchor=True)
+    firms.add(np.ones(n, np.int16), np.zeros(n, np.int8), np.ones(n, np.float32), born=0, anchor=True)
+    firms.add(np.ones(n, np.int16), np.zeros(n, np.int8), np.ones(n, np.float32), born=0, anchor=False)
+    who = draw_reconsiderers(np.random.default_rng(2026), firms, rho, phi, A)
+    for group, p in ((slice(0, n), rho * phi / 1), (slice(n, 2 * n), rho * phi / 4), (slice(2 * n, 3 * n), rho)):
+        k = np.isin(np.arange(3 * n)[group], who).sum()
+        sd = math.sqrt(n * p * (1 - p))
+        assert abs(k - n * p) < 4 * sd, (group, k, n * p)
+        if p < 1:
+            assert 0.2 * n * p / sd > 5    # the test's power against a 20% error
+
+
+@pytest.mark.parametrize("engine", ["agents", "counts"])
+def test_anchors_of_a_closed_city_leave_at_their_reconsideration_rate(engine):
+    """In the model: 2,000 anchors in a closed city (so every reconsidering firm leaves) whose anchor stock
+    is A = 0.3/0.3 = 1 (δ_A = 0.3, one step a year): ρ = 0.5, φ = 1 give p = 0.25, moves 500 ± 19.4; a
+    20% error is 5.2 s.d. away. The probability uses the stock A, not A_eff (which would make it ~1e-5)."""
+    anchors = [{"name": f"a{i}", "sector": "all"} for i in range(2000)]
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 2000, "anchors": anchors, "open": False, "policy": policy(0.3, 0, 0, 1)},
+                {"name": "B", "firms": 10}],
+        parameters={"relocation_rate": 0.5, "anchor_relocation_factor": 1.0}, engine=engine)
+    model = ModuModel(scenario, rng=4)
+    assert math.isclose(model.cities[0].stocks[2], 1.0)
+    model.step()
+    moved = int(model.history.steps[1].moves_out[0].sum())
+    assert abs(moved - 500) < 4 * math.sqrt(2000 * 0.25 * 0.75), moved
+
+
+# ---------------------------------------------------------------- best response weights sectors by entrants
+def test_best_response_gain_weights_each_sector_by_its_expected_entrants():
+    """Two sectors, 20% up and 80% down; compute acts on up (β = 0.4), data on down (β = 0.1). A spends 10
+    a year half and half, so K = D = 10·0.5/0.2 = 25; B has no policy. Counts are equal, so
+    V_A − V_B = 0.4·ln 26 (up) and 0.1·ln 26 (down); 200 firms × b = 0.05 = 10 entrants a step: 2 up, 8 down.
+    Gain of compute = 0.4·2·P_u(1 − P_u)/26 ≈ 0.0052, of data = 0.1·8·P_d(1 − P_d)/26 ≈ 0.0075: data wins,
+    though weighting sectors the other way round would make compute win."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 100, "policy": policy(10, 0.5, 0.5, 0, strategy="best_response",
+                                                              learning_rate=0.5)},
+                {"name": "B", "firms": 100}],
+        sectors={"up": 0.2, "down": 0.8},
+        parameters={"lever_effects": {"compute": {"up": 0.4}, "data": {"down": 0.1}}, "birth_rate": 0.05,
+                    "depreciation": EQUAL_DEPRECIATION},
+        steps=2, steps_per_year=1)
+    model = ModuModel(scenario, rng=0)
+    np.testing.assert_allclose(model.expected_entrants(), [2.0, 8.0])
+    pu = 1 / (1 + math.exp(-0.4 * math.log(26)))
+    pd_ = 1 / (1 + math.exp(-0.1 * math.log(26)))
+    gain = model.marginal_firm_gain()
+    np.testing.assert_allclose(gain[0], [0.4 * 2 * pu * (1 - pu) / 26, 0.1 * 8 * pd_ * (1 - pd_) / 26, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(gain[1], [0.4 * 2 * pu * (1 - pu), 0.1 * 8 * pd_ * (1 - pd_), 0.0], rtol=1e-12)
+    # the first yearly adaptation moves half-way toward data, on a state the first year's entry changed
+    # only a little (so data still wins by a wide margin)
+    model.run()
+    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.25, 0.75, 0.0])
+
+
+# ---------------------------------------------------------------- imitate: last year's growth, exactly
+def test_imitate_measures_growth_over_exactly_the_last_year_and_finds_the_fastest_anywhere_in_the_list():
+    """Two steps a year. Early (listed third) takes most of the 1,000 entrants in the year's first step and
+    is then closed; Late (listed second, closed at first) opens for the second step and takes fewer. Over
+    the whole year Early grew fastest; over the second step alone only Late grew. The copier (listed first)
+    moves half-way toward Early's allocation at the first adaptation."""
+    scenario = make_scenario(
+        cities=[{"name": "Copier", "firms": 100, "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "Late", "firms": 100, "attractiveness": 1.5, "open": False, "policy": policy(10, 0, 0, 1)},
+                {"name": "Early", "firms": 100, "attractiveness": 3.0, "policy": policy(10, 1, 0, 0)},
+                {"name": "Base", "firms": 100}],
+        parameters={"births_per_step": 1000},
+        events=[{"year": 2000.5, "city": "Early", "open": False}, {"year": 2000.5, "city": "Late", "open": True}],
+        steps=4, steps_per_year=2)
+    model = ModuModel(scenario, rng=3)
+    model.run()
+    firms = model.history.stack("firms").sum(axis=2)
+    year_growth = (firms[2] - firms[0]) / firms[0]
+    assert np.argmax(year_growth) == 2 and firms[2, 2] == firms[1, 2]        # Early grew only in step 1
+    assert firms[2, 1] - firms[1, 1] > 500                                   # Late grew in step 2
+    np.testing.assert_allclose(model.history.stack("allocation")[3, 0], [0.5, 0.5, 0.0])
+
+
+def test_imitate_counts_growth_from_a_single_firm_and_none_from_an_empty_city():
+    """Seed starts with one firm and grows by hundreds of percent; Empty starts with none, so its growth is
+    taken as 0 (not infinite). The copier follows Seed."""
+    scenario = make_scenario(
+        cities=[{"name": "Copier", "firms": 200, "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "Empty", "firms": 0, "attractiveness": 1.0, "policy": policy(10, 0, 0, 1)},
+                {"name": "Seed", "firms": 1, "attractiveness": 1.0, "policy": policy(10, 1, 0, 0)},
+                {"name": "Big", "firms": 400, "policy": policy(10, 0, 0, 1)}],
+        parameters={"births_per_step": 300, "network_effect": 0.0},
+        steps=2, steps_per_year=1)
+    model = ModuModel(scenario, rng=5)
+    model.run()
+    firms = model.history.stack("firms").sum(axis=2)
+    assert firms[1, 1] > 0 and firms[1, 2] > 10                              # both small cities gained firms
+    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
+
+
+# ---------------------------------------------------------------- a lone firm
+def test_bernoulli_subset_of_one_trial():
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(bernoulli_subset(rng, 1, 1.0), [0])
+    hits = sum(len(bernoulli_subset(rng, 1, 0.5)) for _ in range(4000))
+    assert abs(hits - 2000) < 4 * math.sqrt(1000)
+    assert len(bernoulli_subset(rng, 0, 0.5)) == 0
+
+
+@pytest.mark.parametrize("engine", ["agents", "counts"])
+def test_a_lone_firm_exits_and_a_lone_firm_moves(engine):
+    """One anchor (an individual in both engines) that surely exits; one that surely reconsiders in a closed city."""
+    lone = [{"name": "solo", "sector": "all"}]
+    exits = make_scenario(cities=[{"name": "A", "firms": 1, "anchors": lone}, {"name": "B", "firms": 0}],
+                          parameters={"exit_rate": 1.0, "anchor_exit_factor": 1.0}, engine=engine)
+    model = ModuModel(exits, rng=0)
+    model.step()
+    assert model.history.steps[1].deaths.sum() == 1 and model.N.sum() == 0
+    kept = make_scenario(cities=[{"name": "A", "firms": 1, "anchors": lone}, {"name": "B", "firms": 0}],
+                         parameters={"exit_rate": 1.0, "anchor_exit_factor": 0.0}, engine=engine)
+    model = ModuModel(kept, rng=0)                  # a lone candidate is still thinned: μ·φ_exit = 0
+    model.step()
+    assert model.N.sum() == 1
+    moves = make_scenario(cities=[{"name": "A", "firms": 1, "anchors": lone, "open": False}, {"name": "B", "firms": 0}],
+                          parameters={"relocation_rate": 1.0, "anchor_relocation_factor": 1.0}, engine=engine)
+    model = ModuModel(moves, rng=0)
+    model.step()
+    np.testing.assert_array_equal(model.N.sum(axis=1), [0, 1])
+    assert model.anchors_present.tolist() == [0, 1]
+
+
+# ---------------------------------------------------------------- events on a rounded step boundary
+def test_an_event_dated_at_a_step_start_rounded_to_ten_decimals_applies_at_that_step():
+    """Three steps a year: step 3 starts at 2000 + 2/3. A date written 2000.6666666667 (two-thirds to ten
+    decimals) is 3e-11 years after it, within the 1e-9-year tolerance: the investment is spent in step 3."""
+    scenario = make_scenario(cities=[{"name": "A", "firms": 10}, {"name": "B", "firms": 10}],
+                             steps=6, steps_per_year=3,
+                             events=[{"year": 2000.6666666667, "city": "B", "invest": {"data": 3}}])
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    spend = model.history.stack("spend")[:, 1, 1]
+    np.testing.assert_array_equal(spend, [0, 0, 0, 3, 0, 0, 0])
+
+
+# ---------------------------------------------------------------- best response: near-ties split
+def test_best_levers_treats_gains_equal_up_to_rounding_as_tied():
+    np.testing.assert_array_equal(best_levers(np.array([0.3 / 3, 0.1, 0.05])), [0.5, 0.5, 0.0])
+    np.testing.assert_array_equal(best_levers(np.array([0.1 * (1 - 1e-6), 0.1, 0.05])), [0.0, 1.0, 0.0])
+
+
+def test_best_response_splits_between_levers_whose_gain_per_yuan_differs_only_by_rounding():
+    """β_K/c_K = 0.3/3 and β_D/c_D = 0.1/1 are equal but not in floating point; A starts all on anchor
+    (no effect), so K = D = 0 and the two gains per yuan tie: the allocation moves toward (½, ½, 0).
+    (B has 50 firms, so P_A is not ½ and the two products round differently.)"""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 100, "policy": policy(10, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
+                {"name": "B", "firms": 50}],
+        parameters={"lever_effects": {"compute": {"all": 0.3}, "data": {"all": 0.1}}, "birth_rate": 0.05,
+                    "unit_cost": {"compute": 3.0, "data": 1.0, "anchor": 1.0}},
+        steps=2, steps_per_year=1)
+    model = ModuModel(scenario, rng=0)
+    gain = model.marginal_firm_gain()[0]
+    assert gain[0] != gain[1] and math.isclose(gain[0], gain[1], rel_tol=1e-12)
+    model.run()
+    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.25, 0.25, 0.5])
+
+
+# ---------------------------------------------------------------- categorical draw: the rounding guard
+class _ConstantUniform:
+    """A generator stub whose uniforms all equal ``u`` (``random()`` returns values in [0, 1 − 2**−53])."""
+
+    def __init__(self, u: float):
+        self.u = u
+
+    def random(self, n: int) -> np.ndarray:
+        return np.full(n, self.u)
+
+
+def test_draw_categorical_never_falls_off_a_row_whose_sum_rounds_below_one():
+    P = np.array([[0.1] * 10, [0.5, 0.5, 0, 0, 0, 0, 0, 0, 0, 0]])
+    assert np.cumsum(P[0])[-1] < 1.0                              # ten tenths add up to 1 − 2**−53
+    np.testing.assert_array_equal(draw_categorical(_ConstantUniform(1 - 2.0 ** -53), P, np.array([0, 1])), [9, 1])
+
+
+def test_draw_categorical_never_picks_an_alternative_of_probability_zero_even_at_u_zero():
+    P = np.array([[0.0, 0.0, 1.0], [0.0, 0.4, 0.6]])              # e.g. closed cities first
+    np.testing.assert_array_equal(draw_categorical(_ConstantUniform(0.0), P, np.array([0, 1])), [2, 1])
+
+
+def test_firms_added_without_saying_are_not_anchors():
+    firms = Firms()
+    firms.add(np.zeros(3, np.int16), np.zeros(3, np.int8), np.ones(3, np.float32), born=0)
+    assert not firms.anchor.any() and firms.n == 3
+
+
+def test_draw_categorical_follows_each_choosers_row():
+    P = np.array([[0.2, 0.3, 0.5], [0.7, 0.0, 0.3]])
+    rows = np.repeat([0, 1], 50_000)
+    draws = draw_categorical(np.random.default_rng(1), P, rows)
+    for r in (0, 1):
+        share = np.bincount(draws[rows == r], minlength=3) / 50_000
+        assert np.all(np.abs(share - P[r]) < 4 * np.sqrt(P[r] * (1 - P[r]) / 50_000) + 1e-12)
+
+
+# ---------------------------------------------------------------- city policy details (survivors of the mutmut run)
+def test_a_city_without_a_policy_given_only_a_budget_keeps_its_allocation_fixed():
+    """No policy means the fixed strategy: a budget given by an event (and no strategy) never adapts the
+    allocation, even where the best response would move it (compute has an effect here)."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 100}, {"name": "B", "firms": 100}],
+        parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.05},
+        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "budget": 10}])
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    np.testing.assert_allclose(model.history.stack("allocation")[:, 0], np.full((4, 3), 1 / 3))
+
+
+def test_a_budget_below_one_still_adapts():
+    """Only a zero budget stops a strategy; 0.5 (50 M yuan a year) adapts toward compute, the only lever with an effect."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 100, "policy": policy(0.5, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
+                {"name": "B", "firms": 100}],
+        parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.05}, steps=2, steps_per_year=1)
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.5, 0.0, 0.5])
+
+
+def test_a_stock_grows_by_spending_over_unit_cost():
+    """Compute does not depreciate (δ = 0, so K starts at 0) and costs 2 per unit: 10 a year all on compute adds
+    5 units a step, and a one-off 4 in the second step adds 2 more: K = 5, 12, 17."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 10, "policy": policy(10, 1, 0, 0)}, {"name": "B", "firms": 10}],
+        parameters={"depreciation": {"compute": 0.0, "data": 0.1, "anchor": 0.3},
+                    "unit_cost": {"compute": 2.0, "data": 1.0, "anchor": 1.0}},
+        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "invest": {"compute": 4}}])
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    np.testing.assert_allclose(model.history.stack("stocks")[:, 0, 0], [0, 5, 12, 17])
+
+
+def test_firm_table_lists_every_live_firm_with_its_age_in_steps():
+    scenario = make_scenario(cities=[{"name": "A", "firms": 3, "anchors": [{"name": "a1", "sector": "all"}]},
+                                     {"name": "B", "firms": 2}],
+                             parameters={"births_per_step": 2}, steps=3, steps_per_year=3)
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    table = model.firm_table()
+    assert list(table.columns) == ["id", "city", "sector", "size", "age", "anchor", "anchor_name"]
+    assert sorted(table["id"]) == list(range(11))                    # ids count from 0 in order of entry
+    assert sorted(table["age"].tolist()) == [0, 0, 1, 1, 2, 2] + [3] * 5   # entrants of steps 3, 2, 1; the initial firms
+    assert table["city"].value_counts().sum() == 11 and set(table["sector"]) == {"all"}
+    assert (table["size"] >= 1).all() and table["anchor"].sum() == 1
+    assert table.loc[table["anchor"], "anchor_name"].tolist() == ["a1"]
+
+
+def test_thinning_keeps_nobody_whose_keep_probability_is_zero_even_at_u_zero():
+    np.testing.assert_array_equal(thin(_ConstantUniform(0.0), np.array([4, 7]), np.array([0.0, 0.5])), [7])
+
+
+def test_firms_survive_a_deep_copy_and_a_pickle_round_trip():
+    """Copying builds the object before its columns exist; a missing attribute must then be an AttributeError."""
+    firms = Firms()
+    firms.add(np.array([0, 1], np.int16), np.zeros(2, np.int8), np.array([1, 4], np.float32), born=0, anchor=True)
+    for copy in (deepcopy(firms), pickle.loads(pickle.dumps(firms))):
+        np.testing.assert_array_equal(copy.size, [1, 4])
+        assert copy.n == 2 and copy.anchor.all()
+    with pytest.raises(AttributeError, match="nothing"):
+        _ = firms.nothing
