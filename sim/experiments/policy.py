@@ -42,6 +42,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,9 @@ from sim.model.engines import simulate_flows
 from sim.model.history import FLOW_KINDS
 from sim.scenario import Scenario
 from sim.scenario.paths import derive
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TOTALS = ("firms", *FLOW_KINDS, "spend")
 """Rows of :func:`final_counts`: firms at the end, then births, deaths, moves in, moves out and spending
@@ -521,7 +525,7 @@ class OptimiseResult:
         order = ranked.sort_values(["_v", "budget"], ascending=[False, True], na_position="last", kind="stable")
         return order.drop_duplicates(list(LEVERS)).sort_index().drop(columns="_v")
 
-    def plot(self, ax=None):
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Ternary heat map of the mean objective per mix (at its best budget), the best mix starred, the current
         mix as a diamond, and the mixes indistinguishable from the best hatched.
 
@@ -873,7 +877,7 @@ class EquilibriumResult:
                 f"relocation between cities): {eq['index']:.2f} at the {'equilibrium' if d.converged else 'last profile'}"
                 f", {co['index']:.2f} at the cooperative optimum.")
 
-    def plot(self, ax=None):
+    def plot(self, ax: Axes | None = None) -> Axes:
         """National firms and each player's payoff along the best-response path; the cooperative optimum dashed.
 
         Args:

@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from sim.experiments.outcomes import OutcomeError, parse_outcome
 from sim.inference.errors import InferenceError
 from sim.inference.prim import PrimResult, cart_rules, prim
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 CART_INSTALL = 'pip install -e ".[discover]"'
 """How to install scikit-learn for ``--cart``."""
@@ -54,7 +58,7 @@ class Discovery:
         """One sentence: which conditions lead to the outcome, with coverage and density."""
         return self.prim.describe(f"`{self.outcome}` holds") + "."
 
-    def plot(self, ax=None):
+    def plot(self, ax: Axes | None = None) -> Axes:
         """The peeling trajectory (coverage against density, the chosen box ringed)."""
         return self.prim.plot(ax=ax)
 

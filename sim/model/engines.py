@@ -49,12 +49,25 @@ class Flows(NamedTuple):
     spend: np.ndarray
 
 
+_last_compiled: list = []
+"""The last scenario compiled for the kernel and its compiled model: replications of one scenario compile it once."""
+
+
+def _compiled(scenario: Scenario) -> object:
+    """The kernel's compiled model of ``scenario`` (the same object as last time: reused)."""
+    from sim.model.kernel import compile_scenario
+
+    if not _last_compiled or _last_compiled[0] is not scenario:
+        _last_compiled[:] = [scenario, compile_scenario(scenario)]
+    return _last_compiled[1]
+
+
 def simulate_flows(scenario: Scenario, seed: int | np.random.SeedSequence) -> Flows:
-    """As :func:`simulate`, the counts and flows only (the kernel builds no step records: for ensembles)."""
+    """As :func:`simulate`, the counts, flows and spending only (the kernel builds no step records: for ensembles)."""
     if scenario.engine == "counts":
         from sim.model.kernel import run_records
 
-        rec = run_records(scenario, seed)
+        rec = run_records(_compiled(scenario), seed)
         return Flows(rec.firms, rec.births, rec.deaths, rec.moves_in, rec.moves_out, rec.spend)
     history = simulate(scenario, seed)
     return Flows(*(history.stack(name) for name in Flows._fields))
