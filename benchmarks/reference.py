@@ -39,8 +39,7 @@ import mesa
 import numpy as np
 
 from sim.model import ModuModel
-from sim.model.firms import SIZE_CLASSES, size_class_probabilities
-from sim.model.model import _largest_remainder
+from sim.model.firms import SIZE_CLASSES, largest_remainder, size_class_probabilities
 from sim.model.utility import entry_utility, mover_utility
 from sim.scenario import Scenario
 
@@ -134,7 +133,7 @@ class ReferenceModel(ModuModel):
                 self.anchor_names[firm.unique_id] = anchor.name
             mix = spec.sector_mix or self.spec.sectors
             shares = np.array([mix.get(s, 0.0) for s in self.sectors])
-            counts = _largest_remainder(spec.firms - len(spec.anchors), shares)
+            counts = largest_remainder(spec.firms - len(spec.anchors), shares)
             for sector, n in enumerate(counts):
                 for _ in range(n):
                     Firm(self, city.index, sector, born=0)

@@ -165,6 +165,15 @@ def draw_categorical(rng: np.random.Generator, P: np.ndarray, row: np.ndarray) -
     return (u[:, None] >= cumulative[row]).sum(axis=1)
 
 
+def largest_remainder(total: int, shares: np.ndarray) -> np.ndarray:
+    """Split ``total`` into integers proportional to ``shares`` (largest-remainder rounding; ties to the first listed)."""
+    raw = total * shares / shares.sum()
+    counts = np.floor(raw).astype(np.int64)
+    short = total - counts.sum()
+    counts[np.argsort(-(raw - counts), kind="stable")[:short]] += 1
+    return counts
+
+
 SIZE_CLASSES = 16
 """Firm sizes are binned by octaves: class k has size 2**k (1 to 32,768); the top class holds the tail."""
 

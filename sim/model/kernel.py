@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numba
 import numpy as np
 
-from sim.model.firms import SIZE_CLASSES, size_class_probabilities
+from sim.model.firms import SIZE_CLASSES, largest_remainder, size_class_probabilities
 from sim.model.history import History, StepRecord
 from sim.model.utility import Coefficients
 
@@ -376,13 +376,7 @@ def _entry_probabilities(md, st, P, stay_out):
     option V₀ staying out is one more alternative.
     """
     C, S = P.shape
-    X = np.empty((C, 3))
-    _lever_stocks(md, st, X)
-    fixed = np.empty((C, S))
-    _fixed_utility(md, st, X, fixed)
-    N_eff = np.empty((C, S))
-    load = np.empty(C)
-    _effective_counts(md, st.N, N_eff, load)
+    fixed, N_eff, load = _utility_inputs(md, st)
     mass = np.empty(C)
     net = np.empty(C)
     V = np.empty(C + 1) if md.has_outside_option else np.empty(C)
@@ -404,6 +398,20 @@ def _entry_probabilities(md, st, P, stay_out):
 
 
 @_jit
+def _utility_inputs(md, st):
+    """The parts of utility every chooser shares: the fixed terms ``[c, s]``, N_eff ``[c, s]`` and the load ``[c]``."""
+    C, S = st.N.shape
+    X = np.empty((C, 3))
+    _lever_stocks(md, st, X)
+    fixed = np.empty((C, S))
+    _fixed_utility(md, st, X, fixed)
+    N_eff = np.empty((C, S))
+    load = np.empty(C)
+    _effective_counts(md, st.N, N_eff, load)
+    return fixed, N_eff, load
+
+
+@_jit
 def _mover_probabilities(md, st, P):
     """Choice probabilities ``P[s, h, c]`` of a reconsidering firm of sector s now in city h.
 
@@ -412,13 +420,7 @@ def _mover_probabilities(md, st, P):
     by 1/capacity; every city but home costs the moving cost m.
     """
     S, C = P.shape[0], P.shape[1]
-    X = np.empty((C, 3))
-    _lever_stocks(md, st, X)
-    fixed = np.empty((C, S))
-    _fixed_utility(md, st, X, fixed)
-    N_eff = np.empty((C, S))
-    load = np.empty(C)
-    _effective_counts(md, st.N, N_eff, load)
+    fixed, N_eff, load = _utility_inputs(md, st)
     mass = np.empty(C)
     net = np.empty(C)
     V = np.empty(C)
@@ -833,15 +835,6 @@ def _run_lean(rng, counter, state, md, rec, i, firms, births, deaths, moves_in, 
 
 
 # ============================================================================ Python side
-def _largest_remainder(total: int, shares: np.ndarray) -> np.ndarray:
-    """Split ``total`` into integers proportional to ``shares`` (largest-remainder rounding, as ``sim.model``)."""
-    raw = total * shares / shares.sum()
-    counts = np.floor(raw).astype(np.int64)
-    short = total - counts.sum()
-    counts[np.argsort(-(raw - counts), kind="stable")[:short]] += 1
-    return counts
-
-
 def _event_steps(years: list[float], start: float, steps_per_year: int, T: int) -> np.ndarray:
     """The step each (time-sorted) event applies before: the first step with ``year <= step_start + 1e-9``."""
     steps = np.full(len(years), T + 1, dtype=np.int64)
@@ -879,7 +872,7 @@ def compile_scenario(scenario: Scenario) -> CountsModel:
             strategy[c] = STRATEGIES.index(city.policy.strategy)
             learning_rate[c] = city.policy.learning_rate
         mix = city.sector_mix or scenario.sectors
-        N0[c] = _largest_remainder(city.firms - len(city.anchors), np.array([mix.get(s, 0.0) for s in sectors]))
+        N0[c] = largest_remainder(city.firms - len(city.anchors), np.array([mix.get(s, 0.0) for s in sectors]))
         for anchor in city.anchors:
             anchor_city.append(c)
             anchor_sector.append(sectors.index(anchor.sector))

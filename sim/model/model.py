@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 
 from sim.model.agents import City
-from sim.model.firms import FirmCounts, Firms, draw_categorical, draw_exits, draw_reconsiderers, draw_sizes
+from sim.model.firms import (
+    FirmCounts,
+    Firms,
+    draw_categorical,
+    draw_exits,
+    draw_reconsiderers,
+    draw_sizes,
+    largest_remainder,
+)
 from sim.model.history import History, StepRecord
 from sim.model.overrides import apply_overrides
 from sim.model.parameters import LEVERS
@@ -121,7 +129,7 @@ class ModuModel(mesa.Model):
             shares = np.array([mix.get(s, 0.0) for s in self.sectors])
             for anchor in spec.anchors:
                 self._add_anchor(city.index, anchor.name, anchor.sector, born=0)
-            counts = _largest_remainder(spec.firms - len(spec.anchors), shares)
+            counts = largest_remainder(spec.firms - len(spec.anchors), shares)
             births = np.zeros_like(self.N)
             births[city.index] = counts
             self._add_ordinary(births, kind="initial")
@@ -429,15 +437,6 @@ def _latest(key: str, model: ModuModel) -> Any:
     if model._latest is None:
         model._latest = model.history.latest()
     return model._latest[key]
-
-
-def _largest_remainder(total: int, shares: np.ndarray) -> np.ndarray:
-    """Split ``total`` into integers proportional to ``shares`` (largest-remainder rounding)."""
-    raw = total * shares / shares.sum()
-    counts = np.floor(raw).astype(np.int64)
-    short = total - counts.sum()
-    counts[np.argsort(-(raw - counts), kind="stable")[:short]] += 1
-    return counts
 
 
 __all__ = ["ModuModel", "LEVERS"]
