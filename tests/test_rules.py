@@ -319,3 +319,85 @@ def test_firms_survive_a_deep_copy_and_a_pickle_round_trip():
         assert copy.n == 2 and copy.anchor.all()
     with pytest.raises(AttributeError, match="nothing"):
         _ = firms.nothing
+
+
+# ---------------------------------------------------------------- survivors of the model.py pass
+def test_imitate_never_copies_a_city_without_a_budget_however_fast_it_grows():
+    """NoBudget (no policy, listed second) grows fastest, Funded grows too; the copier must follow Funded:
+    a city that spends nothing has no allocation to copy."""
+    scenario = make_scenario(
+        cities=[{"name": "Copier", "firms": 200, "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "NoBudget", "firms": 10, "attractiveness": 3.0},
+                {"name": "Funded", "firms": 100, "attractiveness": 1.0, "policy": policy(10, 1, 0, 0)},
+                {"name": "Big", "firms": 400}],
+        parameters={"births_per_step": 300, "network_effect": 0.0},
+        steps=2, steps_per_year=1)
+    model = ModuModel(scenario, rng=5)
+    model.run()
+    firms = model.history.stack("firms").sum(axis=2)
+    growth = (firms[1] - firms[0]) / firms[0]
+    assert np.argmax(growth) == 1 and growth[2] > 0                          # NoBudget grew fastest
+    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
+
+
+def test_growth_of_an_empty_city_is_zero_not_whatever_memory_held():
+    """A city with no firms a year ago has growth 0 (not an uninitialised value), whatever else grows."""
+    scenario = make_scenario(
+        cities=[{"name": "Empty", "firms": 0, "attractiveness": -50.0, "policy": policy(10, 0, 0, 1)},
+                {"name": "A", "firms": 100, "policy": policy(10, 1, 0, 0)},
+                {"name": "B", "firms": 100}],
+        parameters={"births_per_step": 50}, steps=2, steps_per_year=1)
+    model = ModuModel(scenario, rng=1)
+    model.step()
+    model.step()  # the second step closes the first year
+    assert model._last_year_growth[0] == 0.0 and model._last_year_growth[1] > 0
+
+
+def test_best_response_weighs_sectors_by_births_per_step_when_it_is_set():
+    """With ``births_per_step`` the expected entrants are that number split by the sector mix, not b·N."""
+    scenario = make_scenario(cities=[{"name": "A", "firms": 100}, {"name": "B", "firms": 300}],
+                             sectors={"up": 0.25, "down": 0.75},
+                             parameters={"births_per_step": 40, "birth_rate": 0.5})
+    np.testing.assert_allclose(ModuModel(scenario, rng=0).expected_entrants(), [10.0, 30.0])
+    no_fixed = make_scenario(cities=[{"name": "A", "firms": 100}, {"name": "B", "firms": 300}],
+                             sectors={"up": 0.25, "down": 0.75}, parameters={"birth_rate": 0.5})
+    np.testing.assert_allclose(ModuModel(no_fixed, rng=0).expected_entrants(), [50.0, 150.0])
+
+
+def test_follow_gives_a_firms_entry_moves_and_exit_with_their_years_and_places():
+    scenario = make_scenario(cities=[{"name": "A", "firms": 30}, {"name": "B", "firms": 30}],
+                             parameters={"relocation_rate": 0.6, "exit_rate": 0.3, "birth_rate": 0.2},
+                             steps=8, steps_per_year=4)
+    model = ModuModel(scenario, rng=11)
+    model.run()
+    moved = [i for i in range(60) if len(model.follow(i)) >= 3]
+    assert moved, "some firm moved and then exited or moved again"
+    path = model.follow(moved[0])
+    assert list(path.columns) == ["step", "year", "event", "origin", "destination"]
+    assert path.event.iloc[0] == "initial" and path.origin.isna().iloc[0] and path.destination.iloc[0] in ("A", "B")
+    np.testing.assert_allclose(path.year, 2000 + path.step / 4)
+    moves = path[path.event == "move"]
+    assert len(moves) and set(moves.origin) <= {"A", "B"} and (moves.origin != moves.destination).all()
+    with pytest.raises(KeyError):
+        model.follow(10**9)
+    quiet = ModuModel(scenario, rng=11, record_events=False)
+    with pytest.raises(RuntimeError, match="record_events=False"):
+        quiet.follow(0)
+
+
+def test_sample_firm_picks_only_firms_of_the_asked_sector_and_city_and_leaves_the_model_stream_alone():
+    scenario = make_scenario(cities=[{"name": "A", "firms": 40}, {"name": "B", "firms": 60}],
+                             sectors={"up": 0.5, "down": 0.5})
+    model = ModuModel(scenario, rng=2)
+    table = model.firm_table().set_index("id")
+    for seed in range(20):
+        chosen = model.sample_firm(sector="down", city="B", seed=seed)
+        assert table.loc[chosen, "sector"] == "down" and table.loc[chosen, "city"] == "B"
+    picks = {model.sample_firm(seed=s) for s in range(50)}
+    assert len(picks) > 30 and picks <= set(table.index)
+    before = model.rng.bit_generator.state
+    model.sample_firm(seed=3)
+    assert model.rng.bit_generator.state == before
+    with pytest.raises(KeyError):
+        make_model = ModuModel(make_scenario(cities=[{"name": "A", "firms": 5}, {"name": "B", "firms": 0}]), rng=0)
+        make_model.sample_firm(city="B")
