@@ -44,12 +44,22 @@ from tqdm.auto import tqdm
 
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.executors import Executor, ExecutorSpec, imap_unordered
-from sim.inference.data import NATIONAL, Figure, PriorFile, Targets, load_priors, load_targets
+from sim.inference.data import (
+    NATIONAL,
+    Figure,
+    PriorFile,
+    SharedFactor,
+    SplitFactor,
+    Targets,
+    load_priors,
+    load_targets,
+)
 from sim.inference.errors import InferenceError
 from sim.model import ModuModel
 from sim.model.metrics import BAND as INTERVAL
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.factors import Factor, check_factors
+from sim.scenario.paths import parse_path
 from sim.scenario.resources import SCENARIOS_DIR
 
 BASELINE_PATH = SCENARIOS_DIR / "baseline.yaml"
@@ -447,6 +457,12 @@ class Problem:
         """Root mean square relative error over the fitted figures."""
         return np.sqrt(np.mean(self.errors(summaries) ** 2, axis=-1))
 
+    def with_observed(self, values: np.ndarray) -> Problem:
+        """The same problem fitted to other values of its patterns (a synthetic dataset; bounds become points)."""
+        fitted = [f.model_copy(update={"value": float(v), "lower": None, "upper": None, "data": None})
+                  for f, v in zip(self.fitted, values, strict=True)]
+        return dataclasses.replace(self, fitted=fitted)
+
     def without(self, figure_id: str) -> Problem:
         """The same problem with one fitted figure left out (leave-one-pattern-out validation)."""
         fitted = [f for f in self.fitted if f.id != figure_id]
@@ -507,6 +523,26 @@ def make_problem(scenario_path: Path, targets_path: Path, priors_path: Path, rea
         raise InferenceError(f"{targets_path}: figures: no figure has role target")
     return Problem(scenario=scenario, template=template, prior=Prior(tuple(priors.priors)), fitted=fitted,
                    layout=Layout.of(scenario), reading=reading, targets=targets, priors_file=priors)
+
+
+def assignments(problem: Problem, values: np.ndarray) -> list[tuple[str, str | None, str, float]]:
+    """What a point in parameter space (natural scale) sets in the scenario: ``(label, city, field, value)`` rows.
+
+    ``city`` is None for a parameter. A shared constant gives one row per city; a
+    split gives each named city's and the pool's firms.
+    """
+    rows: list[tuple[str, str | None, str, float]] = []
+    for spec, value in zip(problem.prior.specs, values, strict=True):
+        if isinstance(spec, SplitFactor):
+            counts = spec.split(spec.total(problem.template), float(value))
+            rows += [(spec.label, city, "firms", float(n)) for city, n in counts.items()]
+        elif isinstance(spec, SharedFactor):
+            rows += [(spec.label, city, spec.field, float(value)) for city in spec.cities]
+        else:
+            tokens = parse_path(spec.target)
+            city = tokens[1] if tokens[0] == "cities" else None
+            rows.append((spec.label, city, tokens[-1], float(value)))
+    return rows
 
 
 def point_estimate(problem: Problem, posterior: Population, executor: ExecutorSpec | Executor, replications: int,
