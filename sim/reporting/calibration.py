@@ -218,6 +218,8 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
             out, written, scenario=problem.scenario.resolved(), scenario_hash=problem.scenario.digest(),
             seed=result.seed, executor=result.executor, wall_time_s=result.wall_time, reading=problem.reading,
             options=result.options,
+            targets={"name": problem.targets.name, "universe": problem.targets.universe,
+                     "file": result.options.get("targets"), "fitted": [f.id for f in problem.fitted]},
             seed_rule="proposals SeedSequence(seed, spawn_key=(0, generation, batch)); simulations (1, generation, k); "
                       "predictive (2, 0) and (3, k); point estimate: the scenario's replication seeds",
             complete=True))
