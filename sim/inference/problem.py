@@ -495,8 +495,10 @@ def check_figures(scenario: Scenario, targets: Targets, targets_source: str, sce
         value = (total if fig.quantity == "national_firms" else counts.get(fig.city) if fig.quantity == "firms"
                  else sum(counts[c] for c in fig.group) / max(total, 1) if fig.quantity == "group_share" else None)
         if value is None or abs(float(fig.relative_error(value))) > 5e-4:
-            raise InferenceError(f"{scenario_source}: {fig.quantity} of {' + '.join(fig.group)} is {value} in "
-                                 f"{scenario.time.start}, but {targets_source} documents {fig.describe()} ({fig.id})")
+            where = {"firms": f"cities[{fig.city}].firms", "national_firms": "cities[*].firms (total)"}.get(
+                fig.quantity, f"cities[{', '.join(fig.group)}].firms ({fig.quantity})")
+            raise InferenceError(f"{scenario_source}: {where}: {value:,.6g} in {scenario.time.start}, but "
+                                 f"{targets_source} documents {fig.describe()} ({fig.id})")
 
 
 def make_problem(scenario_path: Path, targets_path: Path, priors_path: Path, reading: str,
