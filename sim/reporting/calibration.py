@@ -399,6 +399,26 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
     return "\n".join(text)
 
 
+IDENTIFYING_DATA = {
+    "network_effect": "yearly AI-related enterprise counts (the atlas's 2017-2021 years, same universe) for the big "
+                      "three and at least the ten contenders: α acts through how a city's growth depends on its own "
+                      "size, which two dates of three cities cannot separate from the cities' constants",
+    "congestion": "the same yearly city panel, with cities far apart in size (congestion bends growth down as a "
+                  "city fills up) and a measured capacity (office space, wages)",
+    "relocation_rate": "firm-level relocations: registry address changes between cities, by year and city pair "
+                       "(the model's moves_in/moves_out); none are published for these universes",
+    "moving_cost": "the same relocation flows against the cities' attractiveness gaps (who moves where, not only how "
+                   "many)",
+    "birth_rate": "new registrations per year in the atlas's universe (other registries print them, e.g. "
+                  "Qichacha, but count another universe)",
+    "exit_rate": "deregistrations (exits) per year in the atlas's universe, or Shenzhen's 42,600 read as gross "
+                 "inflow (the gross reading)",
+    "contenders_share": "any contender's AI-related enterprise count in the atlas's universe, at any date",
+    "contenders.attractiveness": "the contenders' counts at two dates in the atlas's universe",
+}
+"""For each calibrated quantity, the data that would identify it (named in the report when it stays unconstrained)."""
+
+
 def _identification_text(tables: dict[str, pd.DataFrame], options: dict) -> str:
     """Regimes of the network effect, simulation-based calibration and leave-one-pattern-out, from their tables."""
     regimes = tables["regimes"]
@@ -432,6 +452,19 @@ def _identification_text(tables: dict[str, pd.DataFrame], options: dict) -> str:
                     "show what the fit without the pattern says about α: a pattern that carries information on α "
                     "widens α's interval when it is left out.\n\n"
                     + markdown_table(lopo.drop(columns=["epsilon"])) + "\n")
+        widest = lopo.loc[lopo.alpha_width_ratio.idxmax()]
+        moved = lopo.loc[(lopo.p_alpha_above_1 - regimes.set_index("regime").loc["tipping", "posterior"]).abs().idxmax()]
+        text.append(f"Leaving out `{widest.left_out}` widens α's interval most (width ratio "
+                    f"{widest.alpha_width_ratio:.2f} against {posterior.width_ratio:.2f} with every pattern); leaving "
+                    f"out `{moved.left_out}` moves P(α > 1) most (to {moved.p_alpha_above_1:.2f}). "
+                    + ("Every left-out pattern is predicted inside the 90% band of the fit without it."
+                       if lopo.inside_90.all() else "Not predicted inside the 90% band without it: "
+                       + ", ".join(f"`{r.left_out}`" for r in lopo.itertuples() if not r.inside_90) + ".") + "\n")
+    loose = tables["posterior"][tables["posterior"].verdict != "constrained"].quantity
+    named = [q for q in loose if q in IDENTIFYING_DATA]
+    if named:
+        text.append("\n**What would identify what stays unidentified** (quantities whose 90% interval is more than half "
+                    "as wide as their prior's):\n\n" + "\n".join(f"- `{q}`: {IDENTIFYING_DATA[q]}." for q in named) + "\n")
     return "\n".join(text)
 
 
