@@ -15,9 +15,9 @@ The package is layered, each layer importing only those before it:
 (files, figures, reports) → :mod:`sim.cli` and :mod:`sim.app`.
 """
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+
+from sim._lazy import lazy_getattr
 
 try:
     __version__ = version("modu")
@@ -34,11 +34,6 @@ _PUBLIC = {
 """Public names and the module defining each; imported on first use, so ``import sim`` stays light."""
 
 
-def __getattr__(name: str) -> Any:
-    """The public names of :data:`_PUBLIC`, imported on first use."""
-    if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _PUBLIC)
 
 __all__ = [*_PUBLIC, "__version__"]

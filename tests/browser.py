@@ -46,10 +46,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(*args: str, timeout: float = 60.0) -> Iterator[str]:
-    """Run ``modu app ARGS --port N`` on 127.0.0.1 and yield its URL; stop that process afterwards."""
+def served_app(*args: str, timeout: float = 60.0, output: Path | None = None) -> Iterator[str]:
+    """Run ``modu app ARGS --port N`` on 127.0.0.1 and yield its URL; stop that process afterwards.
+
+    The server's output goes to the file ``output`` when given (to read after the block).
+    """
     port = free_port()
-    log = tempfile.TemporaryFile()
+    log = open(output, "w+b") if output else tempfile.TemporaryFile()  # closed in finally
     proc = subprocess.Popen([sys.executable, "-m", "sim", "app", *args, "--host", "127.0.0.1", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"

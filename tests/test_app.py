@@ -2,8 +2,9 @@
 
 The browser test (marked ``browser``, run in its own CI job) serves ``modu app``
 on a free local port, opens it in headless Chromium (Debian's, driven by
-Playwright), moves the network-effect slider, resets and steps the model, and
-checks that the plot changed. Set ``MODU_SCREENSHOTS=docs`` to refresh the
+Playwright), checks the title and controls, keeps a reference run, moves the
+network-effect slider (its label shows the value), resets and steps the model,
+and checks that the plot changed and the comparison names the change. Set ``MODU_SCREENSHOTS=docs`` to refresh the
 screenshots in docs/.
 """
 
@@ -17,7 +18,15 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_scenario
 
-from sim.app import AppModel, app_parameters, slider_scenario
+from sim.app import (
+    AppModel,
+    app_parameters,
+    reference_differences,
+    reference_run,
+    same_on_slider,
+    setting_changes,
+    slider_scenario,
+)
 from sim.cli import main
 from sim.model import ModuModel
 from sim.scenario import ScenarioError
@@ -95,6 +104,38 @@ def test_a_stronger_network_effect_concentrates_the_page_model(base):
     assert top1(1.8) > top1(0.2) + 0.03
 
 
+def test_a_slider_drawing_a_value_rounded_to_its_step_is_not_a_move():
+    assert same_on_slider(0.75, 0.728951, 0.05) and same_on_slider(20.0, 20.4, 1.0) and same_on_slider(40, 40, 5)
+    assert not same_on_slider(0.8, 0.728951, 0.05) and not same_on_slider(0.7, 0.728951, 0.05)
+    assert not same_on_slider(21.0, 20.4, 1.0) and not same_on_slider(45, 40, 5)
+
+
+def test_the_reference_run_is_the_current_run_and_its_future(base):
+    model = AppModel(base, seed=5, network_effect=1.3, budget__B=4)
+    for _ in range(3):
+        model.step()
+    reference = reference_run(model)
+    assert reference.steps == base.time.steps and reference.slider_values == model.slider_values
+    assert np.array_equal(reference.history.stack("firms")[:4], model.history.stack("firms"))
+    same = reference_differences(reference, model)
+    assert (same["difference"] == 0).all() and (same["share difference"] == 0).all()
+    assert setting_changes(reference, model) == []
+
+
+def test_differences_from_the_reference_at_the_current_step(base):
+    reference = reference_run(AppModel(base, seed=5))
+    current = AppModel(base, seed=5, network_effect=1.8, congestion=0.0)
+    for _ in range(5):
+        current.step()
+    table = reference_differences(reference, current)
+    now = current.history.stack("firms")[5].sum(axis=1)  # step 5, summed over sectors
+    then = reference.history.stack("firms")[5].sum(axis=1)
+    assert list(table.index) == ["A", "B", "Rest"]
+    assert table["difference"].tolist() == (now - then).tolist()
+    assert table["share difference"].to_numpy() == pytest.approx(now / now.sum() - then / then.sum())
+    assert setting_changes(reference, current) == [("network effect α", 1.0, 1.8), ("congestion γ", 0.5, 0.0)]
+
+
 def test_modu_app_refuses_a_bad_scenario_before_serving(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ncities: []\n")
@@ -113,7 +154,7 @@ def view_of(view, model):
 def test_live_views_draw_the_model_as_it_steps(base):
     solara = pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
     ipywidgets = pytest.importorskip("ipywidgets")
-    from sim.app import counts_view, map_view, shares_view, state_view
+    from sim.app import comparison_view, counts_view, map_view, shares_view, state_view
 
     def render(view, model):
         box, _ = solara.render(solara.component(view_of)(view, model), handle_error=False)
@@ -137,6 +178,45 @@ def test_live_views_draw_the_model_as_it_steps(base):
     for view, pngs in before.items():
         assert images(view, model) != pngs, f"{view.__name__} did not change after a step"
     assert "step 1 of 8" in render(state_view, model).children[0].unsafe_innerHTML
+    reference = reference_run(AppModel(base, network_effect=0.2))
+    for view in (counts_view, shares_view):
+        assert images(lambda m, view=view: view(m, reference), model) != images(view, model), view.__name__
+    compared = render(lambda m: comparison_view(m, reference), model).children[0].unsafe_innerHTML
+    assert "network effect α: 0.2 → 1" in compared and "at step 1" in compared
+
+
+def test_the_page_map_and_the_run_map_are_one_function(monkeypatch):
+    """map_view draws through sim.reporting.maps.draw_map, the function of the run's map.png, at the page's size."""
+    pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
+    from sim import app
+    from sim.reporting import figures
+
+    calls = []
+    draw_map = figures.draw_map
+    monkeypatch.setattr(figures, "draw_map", lambda ax, *args, **kw: calls.append(ax) or draw_map(ax, *args, **kw))
+    model = AppModel(load_china())
+    app.map_view(model)
+    assert len(calls) == 1
+    fig = calls[0].figure
+    assert tuple(fig.get_size_inches()) == app.FIGURE_SIZE
+    assert fig.axes[0].get_title().startswith("Firms by city — ")
+
+
+def test_the_page_counts_of_many_cities_are_small_multiples():
+    pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
+    from sim import app
+    from sim.reporting import figures
+
+    model = AppModel(load_china())
+    figure = figures.plot_counts(app._tables(model))
+    assert sum(ax.get_visible() for ax in figure.axes) == len(model.spec.cities) > figures.MAX_LINES
+
+
+def load_china():
+    from sim.scenario import load_scenario
+    from sim.scenario.resources import SCENARIOS_DIR
+
+    return load_scenario(SCENARIOS_DIR / "china.yaml")
 
 
 def test_the_page_renders_as_it_would_in_jupyter():
@@ -148,9 +228,14 @@ def test_the_page_renders_as_it_would_in_jupyter():
 
 
 @pytest.mark.browser
-def test_page_in_headless_chromium_slider_reset_step_changes_the_plot(tmp_path):
+def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
+    """The page as a student uses it: its title and controls, a slider showing its value, Reset and Step
+    changing the plot, and a kept reference run compared with the new one."""
     pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
     from browser import browser_page, chromium_missing, served_app
+
+    from sim.app import DEFAULT_SCENARIO, _slider_label
+    from sim.scenario import load_scenario
 
     reason = chromium_missing()
     if reason:
@@ -158,23 +243,36 @@ def test_page_in_headless_chromium_slider_reset_step_changes_the_plot(tmp_path):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     shots = Path(os.environ.get("MODU_SCREENSHOTS") or tmp_path)
     shots = shots if shots.is_absolute() else ROOT / shots
+    baseline = load_scenario(DEFAULT_SCENARIO)
+    alpha_slider = app_parameters(baseline)["network_effect"]
     failed: list[str] = []
-    with served_app() as url, browser_page() as page:
+    console: list[str] = []
+    server_output = tmp_path / "server.log"
+    with served_app(output=server_output) as url, browser_page() as page:
         page.on("requestfailed", lambda request: failed.append(request.url))
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
         page.goto(url, wait_until="networkidle")
         page.get_by_text("step 0 of 28").wait_for(timeout=60_000)
+        assert page.title() == f"Modu — {baseline.name}"
+        for mesa_default in ("Page 0", "Use Threads", "Render Interval"):
+            assert page.get_by_text(mesa_default).count() == 0, f"Mesa's {mesa_default!r} shows on the page"
+        page.get_by_text(_slider_label(alpha_slider, alpha_slider["value"]), exact=True).wait_for(timeout=5_000)
+        assert page.get_by_text("κ: network seed (firms)").count() == 1, "the status line's κ is not explained"
         counts = page.locator("img").first
         counts.wait_for()
         page.screenshot(path=str(shots / "app.png"))
         before = counts.screenshot()
 
+        page.get_by_role("button", name="Keep as reference").click()
+        page.get_by_text("This run against the reference").wait_for(timeout=10_000)
         alpha = page.get_by_role("slider", name="network effect α")
         start = float(alpha.get_attribute("aria-valuenow"))
         alpha.focus()
-        for _ in range(8):
+        for _ in range(10):
             alpha.press("ArrowRight")
         moved = float(alpha.get_attribute("aria-valuenow"))
         assert moved > start + 0.3, f"the α slider did not move: {start} -> {moved}"
+        page.get_by_text(_slider_label(alpha_slider, moved), exact=True).wait_for(timeout=5_000)
         # Reset rebuilds the model with the parameters the server has; the slider's value may
         # take a moment to get there, so press Reset until the page reports the new α.
         in_use = page.get_by_text(f"α = {moved:.3g},")
@@ -187,9 +285,12 @@ def test_page_in_headless_chromium_slider_reset_step_changes_the_plot(tmp_path):
                 continue
         in_use.wait_for(timeout=1_000)
 
-        for _ in range(4):
+        for _ in range(12):
             page.get_by_role("button", name="Step").click()
-        page.get_by_text("step 4 of 28").wait_for(timeout=30_000)
+        page.get_by_text("step 12 of 28").wait_for(timeout=30_000)
+        page.get_by_text("at step 12").wait_for(timeout=10_000)
+        changed = f"network effect α: {alpha_slider['value']:.4g} → {moved:.4g}"
+        assert page.get_by_text(changed).count() == 1, f"the comparison does not name the change {changed!r}"
         after = counts.screenshot()
         for _ in range(20):  # the new image may arrive just after the text
             if after != before:
@@ -197,5 +298,8 @@ def test_page_in_headless_chromium_slider_reset_step_changes_the_plot(tmp_path):
             page.wait_for_timeout(250)
             after = counts.screenshot()
         page.screenshot(path=str(shots / "app-stepped.png"))
-    assert after != before, "the firms plot did not change after the slider, Reset and four steps"
+    assert after != before, "the firms plot did not change after the slider, Reset and twelve steps"
     assert not failed, f"requests failed (the page must work offline): {failed}"
+    warnings = [line for line in console if line.startswith(("warning", "error"))]
+    assert not warnings, f"the browser console warned: {warnings}"
+    assert "samesite" not in server_output.read_text(errors="replace"), "the server printed Solara's cookie warning"

@@ -4,6 +4,7 @@ command on a tiny budget, and the shipped calibration reproducing the documented
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -14,7 +15,9 @@ from sim.experiments.executors import parse_executor
 from sim.inference.data import PRIORS_PATH, TARGETS_PATH, documented_counts, load_targets
 from sim.inference.problem import (
     BASELINE_PATH,
+    MIN_ESS,
     Layout,
+    Population,
     Prior,
     abc_smc,
     make_problem,
@@ -22,10 +25,12 @@ from sim.inference.problem import (
     populations_from_frame,
     posterior_table,
     summarise,
+    too_few_particles,
     weighted_correlation,
     weighted_quantile,
 )
 from sim.model import ModuModel
+from sim.model.engines import Flows
 from sim.scenario import load_scenario
 from sim.scenario.factors import Factor as PriorSpec
 from sim.scenario.loading import load_calibration
@@ -72,6 +77,21 @@ def test_abc_smc_reports_a_non_identified_pair_as_unconstrained_and_correlated()
     assert abs(np.average(total, weights=post.weights) - 1.0) < 0.05            # the sum is pinned...
     assert (table.width_ratio > 0.6).all()                                       # ...each part is not
     assert weighted_correlation(post.theta, post.weights)[0, 1] < -0.8
+
+
+def test_verdicts_need_an_effective_sample_size_of_min_ess():
+    uniform = dict(kind="uniform", low=0.0, high=1.0, why="test")
+    prior = Prior((PriorSpec(target="a", **uniform),))
+    theta = np.linspace(0.45, 0.55, MIN_ESS)[:, None]                     # a tenth of the prior's width
+    equal = Population(1, 0.1, theta, np.full(MIN_ESS, 1 / MIN_ESS), np.zeros(MIN_ESS), np.zeros((MIN_ESS, 1)), MIN_ESS)
+    table = posterior_table(prior, equal)
+    assert table.ess.item() == pytest.approx(MIN_ESS) and table.verdict.item() == "constrained"
+    assert table.reason.item() == "" and too_few_particles(equal) == ""
+    skewed = Population(**{**vars(equal), "weights": np.r_[0.5, np.full(MIN_ESS - 1, 0.5 / (MIN_ESS - 1))]})
+    assert skewed.ess() < MIN_ESS                                           # ≈ 4: one particle holds half the weight
+    table = posterior_table(prior, skewed)
+    assert table.verdict.item() == "not interpretable"
+    assert table.reason.item().startswith(f"effective sample size 4, below the {MIN_ESS} needed")
 
 
 def test_abc_smc_is_the_same_on_every_executor():
@@ -199,7 +219,8 @@ def test_summaries_follow_the_growth_accounting(engine: str):
     scenario = Scenario.model_validate(raw)
     model = ModuModel(scenario, rng=4, record_events=False)
     model.run()
-    layout, s = Layout.of(scenario), summarise(model)
+    layout = Layout.of(scenario)
+    s = summarise(Flows(*(model.history.stack(k) for k in Flows._fields)), scenario.time.steps_per_year)
     frame = model.history.firms_frame()
     final = frame[frame.step == frame.step.max()].groupby("city", sort=False).firms.sum()
     np.testing.assert_array_equal(layout.firms(s)[-1], final[list(layout.cities)].to_numpy())
@@ -270,3 +291,9 @@ def test_calibrate_command_writes_everything_on_a_tiny_budget(tmp_path: Path):
     report = (out / "report.md").read_text()
     for section in ("## Data", "## Posterior and identification", "## Fit", "## Forecast", "## Validation"):
         assert section in report
+    # 12 particles: an effective sample size of at most 12, so no verdict is stated as a finding
+    table = pd.read_csv(out / "posterior.csv")
+    assert (table.verdict == "not interpretable").all() and (table.ess <= 12).all()
+    assert "posterior intervals and verdicts not interpretable: effective sample size" in result.output
+    assert "**Not interpretable:** the intervals and verdicts below rest on too few particles" in report
+    assert "Constrained at least weakly" not in report

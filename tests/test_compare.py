@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from scipy import stats
 
 from sim.cli import main
-from sim.experiments.compare import NATIONAL, POLICY_ACTIONS, mean_interval, no_policy, plan_comparison
+from sim.experiments.compare import NATIONAL, POLICY_ACTIONS, mean_interval, no_policy, plan_comparison, run_comparison
+from sim.reporting.compare import per_100m_text, plot_counts, plot_effects
 from sim.scenario import EVENT_ACTIONS, load_scenario
 
 BASE = """\
@@ -99,6 +100,40 @@ def test_cost_effectiveness_spending_and_paired_ratio(tmp_path: Path, base: Path
     assert effects.loc["B", "firms_gained"] == pytest.approx(gained.mean())
     assert effects.loc["B", "firms_gained_high"] == pytest.approx(gained.mean() + half)
     assert effects.loc["B", "firms_per_100m"] == pytest.approx(gained.mean() / 40)
+
+
+def test_a_budget_cut_reads_as_firms_lost_per_yuan_saved_in_report_and_figure(tmp_path: Path, base: Path):
+    """A's budget falls from 10 to 0 and A loses firms: the positive ratio is worded as a loss per yuan saved."""
+    cut = write(tmp_path, "cut.yaml", "extends: base.yaml\nname: cut\ncities: [{name: A, policy: {budget: 0}}]\n")
+    out = run_compare(tmp_path, base, cut, extra=("--skip-no-policy",))
+    effects = pd.read_csv(out / "effects.csv").set_index("city")
+    assert effects.loc["A", "extra_spend"] == pytest.approx(-20) and effects.loc["A", "firms_gained"] < 0
+    ratio = effects.loc["A", "firms_per_100m"]
+    assert ratio > 0
+    row = next(line for line in (out / "report.md").read_text().splitlines() if line.startswith("| A |"))
+    assert f"{ratio:.3g} [" in row and row.endswith("firms lost per 100 M yuan saved |") and "+" not in row.split("|")[4]
+    assert "firms gained per 100 M yuan spent" not in row
+    figure = plot_effects(run_comparison(*plan_comparison([base, cut], with_no_policy=False), executor="serial",
+                                         progress=False))
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    assert any(t.startswith(f"{ratio:.3g} [") and t.endswith("firms lost per 100 M yuan saved") for t in texts)
+
+
+def test_per_100m_wording_follows_the_sign_of_spending():
+    assert per_100m_text(40, 2.5, 1.0, 4.0) == "2.5 [1, 4] firms gained per 100 M yuan spent"
+    assert per_100m_text(-40, 2.5, 1.0, 4.0) == "2.5 [1, 4] firms lost per 100 M yuan saved"
+    assert per_100m_text(-40, -0.5, -2.0, 1.0) == "−0.5 [−2, 1] firms lost per 100 M yuan saved"
+    assert per_100m_text(0, math.nan, math.nan, math.nan) == "–"
+
+
+def test_compare_count_panels_start_at_zero_and_say_so(tmp_path: Path, base: Path):
+    big = write(tmp_path, "big.yaml", "extends: base.yaml\nname: big\ncities: [{name: B, policy: {budget: 30}}]\n")
+    comparison = run_comparison(*plan_comparison([base, big], with_no_policy=False), executor="serial", progress=False)
+    fig = plot_counts(comparison)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == [*comparison.cities, NATIONAL]
+    assert all(ax.get_ylim()[0] == 0 for ax in shown)
+    assert "every axis from 0" in fig.get_suptitle()
 
 
 def test_a_city_that_spends_on_an_effective_lever_gains_firms_against_no_policy(tmp_path: Path, base: Path):

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED = ["01-quickstart", "02-winner-take-all", "03-policy-levers", "04-calibration"]
+EXPECTED = ["01-quickstart", "02-winner-take-all", "03-policy-levers", "04-calibration", "05-policy-design"]
 
 nbformat = pytest.importorskip("nbformat", reason="the test extra installs nbformat: pip install -e '.[test]'")
 
@@ -48,7 +48,7 @@ def sim_names(source: str) -> set[str]:
     return names
 
 
-def test_the_four_notebooks_exist():
+def test_the_five_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 

@@ -166,6 +166,13 @@ def test_refusals_name_the_field_and_reason_in_one_line(tmp_path: Path, text: st
     assert message.startswith(f"{path}: ") and where in message
 
 
+def test_a_misspelt_required_key_is_named_first_not_the_missing_field(tmp_path: Path):
+    path = write(tmp_path, "bad.yaml", "name: x\ncitiess: [{name: A, firms: 10}]\n")
+    message = refusal(path)
+    assert message.startswith(f"{path}: (top level): unknown key 'citiess' (did you mean 'cities'?)")
+    assert "Field required" not in message.split(";")[0]
+
+
 @pytest.mark.parametrize("cities, events, where", [
     ("[{name: A, firms: 10}, {name: B, firms: 5}]", "[{year: 2017, city: A, open: true}]",
      "events[0].open: A is already open at 2017"),

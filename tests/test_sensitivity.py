@@ -12,7 +12,15 @@ from click.testing import CliRunner
 from sim.cli import main
 from sim.experiments.executors import parse_executor
 from sim.inference.problem import BASELINE_PATH
-from sim.inference.sensitivity import Factor, analyse, default_factors, outputs_of
+from sim.inference.sensitivity import (
+    MAX_RELATIVE_CONF,
+    MIN_SAMPLES,
+    Factor,
+    analyse,
+    default_factors,
+    leading_factors,
+    outputs_of,
+)
 from sim.scenario import Scenario, load_scenario, validate
 
 SMALL = {
@@ -102,3 +110,47 @@ def test_sensitivity_refuses_bad_input_in_one_line(tmp_path: Path):
         result = CliRunner().invoke(main, ["sensitivity", str(scenario), "--out", str(out), *args])
         assert result.exit_code == 2 and expect in result.stderr, result.stderr
         assert not out.exists()
+
+
+def indices_of(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["output", "factor", "ST", "ST_conf"])
+
+
+def test_a_leading_factor_is_a_finding_only_with_enough_samples_and_a_narrow_interval():
+    indices = indices_of([("a", "x", 0.8, 0.1), ("a", "y", 0.1, 0.3),          # x leads, ±0.1 on 0.8
+                          ("b", "x", 15.6, 4.5e3), ("b", "y", 0.2, 0.1),       # ±4.5e3 on 15.6: no finding
+                          ("c", "x", np.nan, np.nan), ("c", "y", np.nan, np.nan)])  # a constant output
+    lead = leading_factors(indices, "sobol", samples=MIN_SAMPLES["sobol"]).set_index("output")
+    assert lead.factor.tolist() == ["x", "x", ""]
+    assert lead.interpretable.tolist() == [True, False, False]
+    assert lead.loc["a", "relative_conf"] == pytest.approx(0.125) and lead.loc["a", "reason"] == ""
+    assert lead.loc["b", "relative_conf"] == pytest.approx(4.5e3 / 15.6)
+    assert "is 288 times the index 15.6" in lead.loc["b", "reason"]
+    assert "no finite ST" in lead.loc["c", "reason"]
+    edge = indices_of([("a", "x", 1.0, MAX_RELATIVE_CONF)])
+    assert leading_factors(edge, "sobol", samples=MIN_SAMPLES["sobol"]).interpretable.item()
+    few = leading_factors(indices, "sobol", samples=MIN_SAMPLES["sobol"] // 2)
+    assert not few.interpretable.any() and not few.enough_samples.any()
+    assert few.reason[0].startswith(f"{MIN_SAMPLES['sobol'] // 2} Sobol' base samples, fewer than the 64 needed")
+
+
+def test_the_command_says_plainly_when_its_figures_are_not_interpretable(tmp_path: Path):
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text(yaml.safe_dump(SMALL))
+    factors = tmp_path / "factors.yaml"
+    factors.write_text(yaml.safe_dump({"factors": [f.model_dump() for f in FACTORS]}))
+    runs = {}
+    for samples in (2, MIN_SAMPLES["sobol"]):
+        out = tmp_path / f"sens{samples}"
+        result = CliRunner().invoke(main, ["sensitivity", str(scenario), "--samples", str(samples), "--factors",
+                                           str(factors), "--executor", "serial", "--out", str(out), "--quiet"])
+        assert result.exit_code == 0, result.output
+        runs[samples] = (result.output, (out / "report.md").read_text(), pd.read_csv(out / "leading.csv"))
+    output, report, lead = runs[2]
+    assert "figures not interpretable: only 2 Sobol' base samples, fewer than the 64 needed" in output
+    assert "leading factor by" not in output and not lead.interpretable.any()
+    assert f"**Not interpretable: {len(lead)} of {len(lead)} outputs.**" in report
+    output, report, lead = runs[MIN_SAMPLES["sobol"]]
+    assert lead.interpretable.all() and (lead.factor == "birth_rate").all()    # the planted driver, stated
+    assert "leading factor by ST: firms A ← birth_rate, firms B ← birth_rate, firms Rest ← birth_rate" in output
+    assert "not interpretable" not in output.lower() + report.lower()

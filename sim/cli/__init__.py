@@ -21,7 +21,11 @@ COMMANDS = {
     "sweep": ("sim.cli.sweep", "sweep", "Run replications over a grid or sample of scenario fields (resumable)."),
     "calibrate": ("sim.cli.calibrate", "calibrate", "Estimate parameters and city constants by ABC-SMC against the data."),
     "sensitivity": ("sim.cli.sensitivity", "sensitivity", "Sobol' or Morris indices of the final counts, shares and HHI."),
+    "discover": ("sim.cli.policy", "discover", "Which swept conditions lead to an outcome (PRIM; --cart adds tree rules)."),
+    "optimise": ("sim.cli.policy", "optimise", "A city's best lever mix, its uncertainty and the regret of the current one."),
+    "equilibrium": ("sim.cli.policy", "equilibrium", "The subsidy race: equilibrium, price of anarchy, involution index."),
     "rerun": ("sim.cli.rerun", "rerun_command", "Reproduce a run from its manifest and check every file byte for byte."),
+    "schema": ("sim.cli.schema", "schema", "Print the JSON Schema of scenario files (for editors' YAML extensions)."),
     "app": ("sim.cli.app", "app", "Serve the interactive page (Mesa SolaraViz) of a scenario."),
 }
 """Command name → (module, function, one-line help); the module is imported only when the command runs."""

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from sim.app import DEFAULT_SCENARIO, SCENARIO_ENV, _offline_solara
-from sim.cli.common import refusals
+from sim.cli.common import SCENARIO, refusals
 from sim.scenario import load_scenario
 
 
 @click.command()
-@click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", required=False, type=SCENARIO)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to serve on (the default serves this machine only).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0 = any free port).")
 @refusals
 def app(scenario: Path | None, host: str, port: int) -> None:
-    """Serve the interactive page (Mesa SolaraViz) of SCENARIO [default: scenarios/baseline.yaml].
+    """Serve the interactive page (sliders, live plots, a reference run) of SCENARIO [default: scenarios/baseline.yaml].
 
     Sliders for the network effect, congestion and each city's budget and
     allocation; live plots of firms and shares and a map. Needs the app extra:
@@ -35,6 +36,10 @@ def app(scenario: Path | None, host: str, port: int) -> None:
         click.echo("modu: error: the page needs the app extra: pip install -e \".[app]\"", err=True)
         sys.exit(1)
     os.environ[SCENARIO_ENV] = str(Path(path).resolve())
+    # Solara warns (13 lines, on every page load) that it sets its session cookie samesite=lax rather than
+    # samesite=none when served over plain http on an address other than "localhost": lax is what a page
+    # opened directly (not embedded in another site's iframe) needs, so the warning tells a user nothing.
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
     solara_cli.main(["run", "sim.app", "--host", host, "--port", str(port), "--production", "--no-open", "--no-check-version"],
                     prog_name="modu app")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import BadInputError, default_out, executor_option, quiet_option, refusals
+from sim.cli.common import SCENARIO, BadInputError, default_out, executor_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
 from sim.inference.data import PRIORS_PATH, TARGETS_PATH
 from sim.inference.identify import FitSettings
@@ -15,6 +15,7 @@ from sim.inference.problem import (
     make_problem,
     other_reading,
     resume_populations,
+    too_few_particles,
 )
 from sim.inference.results import run_calibration
 from sim.scenario import load_scenario
@@ -23,7 +24,7 @@ from sim.scenario.resources import CALIBRATION_DIR
 
 # ----------------------------------------------------------------------------- the command
 @click.command()
-@click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, path_type=Path), default=BASELINE_PATH,
+@click.option("--scenario", "scenario_path", type=SCENARIO, default=BASELINE_PATH,
               show_default=True, help="Scenario giving the initial state and the assumed quantities.")
 @click.option("--targets", "targets_path", type=click.Path(dir_okay=False, path_type=Path), default=TARGETS_PATH,
               show_default=True, help="Documented figures with their roles (initial, target, validation).")
@@ -96,4 +97,6 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     populations, posterior, wall = result.populations, result.posterior, result.wall_time
     click.echo(f"calibrated in {wall:.0f} s ({result.executor}): {len(populations)} generations, "
                f"final ε = {posterior.epsilon:.4f}, {sum(p.simulations for p in populations)} simulations")
+    if doubt := too_few_particles(posterior):
+        click.echo(f"posterior intervals and verdicts not interpretable: {doubt}")
     click.echo(f"wrote {out}/")

@@ -88,3 +88,22 @@ executor_option = click.option(
     help="Where runs go: 'serial', 'processes[:N]' (N local worker processes; default all cores) or "
          "'dask[:N|:ADDRESS]' (a local Dask cluster of N workers, or the scheduler at tcp://host:port; "
          "needs the dask extra).")
+
+
+class ScenarioFile(click.ParamType):
+    """A scenario argument: a file path, or the name of a shipped scenario (``baseline``, ``china``, ...).
+
+    Nothing is checked here: the loader refuses a bad file in one line.
+    """
+
+    name = "scenario"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        """The path the argument names (:func:`sim.scenario.resources.scenario_path`)."""
+        from sim.scenario.resources import scenario_path
+
+        return value if isinstance(value, Path) else scenario_path(value)
+
+
+SCENARIO = ScenarioFile()
+"""The click type of every scenario argument and option."""

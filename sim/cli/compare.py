@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import BadInputError, default_out, executor_option, figures_option, out_option, quiet_option, refusals
+from sim.cli.common import (
+    SCENARIO,
+    BadInputError,
+    default_out,
+    executor_option,
+    figures_option,
+    out_option,
+    quiet_option,
+    refusals,
+)
 from sim.experiments.compare import NATIONAL, plan_comparison, run_comparison
 from sim.experiments.executors import parse_executor
 from sim.experiments.guards import check_run
@@ -16,7 +25,7 @@ from sim.experiments.guards import check_run
 
 
 @click.command()
-@click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("scenarios", nargs=-1, required=True, type=SCENARIO)
 @out_option("outputs/compare_<first scenario>")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed of every scenario [default: the first's].")
 @click.option("--replications", type=click.IntRange(1, 100_000),

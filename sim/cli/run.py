@@ -10,6 +10,7 @@ import click
 
 from sim.cli.common import (
     EXIT_BAD_INPUT,
+    SCENARIO,
     BadInputError,
     default_out,
     executor_option,
@@ -18,13 +19,11 @@ from sim.cli.common import (
     quiet_option,
     refusals,
 )
-from sim.experiments.executors import parse_executor
 from sim.scenario import ScenarioError, load_scenario
-from sim.scenario.resources import scenario_path
 
 
 @click.command()
-@click.argument("scenario", type=click.Path(path_type=Path))  # a folder is refused by the loader, in one line
+@click.argument("scenario", type=SCENARIO)  # a folder is refused by the loader, in one line
 @out_option("outputs/<scenario name>")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed [default: the scenario's seed].")
 @click.option("--replications", type=click.IntRange(1, 100_000),
@@ -39,11 +38,11 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     figures/ and manifest.json into the output folder.
     """  # noqa: D205, D415
     from sim.experiments.ensemble import run_ensemble
+    from sim.experiments.executors import parse_executor
     from sim.experiments.guards import check_run
     from sim.model.metrics import lock_in
     from sim.reporting.run import write_run
 
-    scenario = scenario_path(scenario)
     spec = load_scenario(scenario)
     parsed = parse_executor(executor)
     out = out or default_out(spec.name)
@@ -63,13 +62,13 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
 
 
 @click.command()
-@click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("scenarios", nargs=-1, required=True, type=SCENARIO)
 def validate(scenarios: tuple[Path, ...]) -> None:
     """Check scenario files without running them; exit 2 if any is invalid (each refusal on its own line)."""
     failed = False
     for path in scenarios:
         try:
-            spec = load_scenario(scenario_path(path))
+            spec = load_scenario(path)
         except ScenarioError as exc:
             click.echo(f"modu: error: {exc}", err=True)
             failed = True

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import BadInputError, default_out, executor_option, out_option, quiet_option, refusals
+from sim.cli.common import SCENARIO, BadInputError, default_out, executor_option, out_option, quiet_option, refusals
 from sim.experiments.executors import open_executor, parse_executor
-from sim.inference.sensitivity import DEFAULT_SAMPLES, analyse, default_factors, load_factors, main_index
-from sim.reporting.sensitivity import write_sensitivity
+from sim.inference.sensitivity import DEFAULT_SAMPLES, analyse, default_factors, load_factors
+from sim.reporting.sensitivity import console_lines, write_sensitivity
 from sim.scenario import load_scenario
 from sim.scenario.factors import check_factors
 
 
 @click.command()
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", type=SCENARIO)
 @click.option("--method", type=click.Choice(["sobol", "morris"]), default="sobol", show_default=True,
               help="Sobol' variance indices (S1, ST) or Morris elementary effects (μ*, σ).")
 @click.option("--samples", type=click.IntRange(2, 1_000_000),
@@ -38,7 +38,7 @@ def sensitivity(scenario: Path, method: str, samples: int | None, replications: 
                 ranges: str, engine: str, seed: int | None, executor: str, out: Path | None, quiet: bool) -> None:
     """Which parameters and levers drive SCENARIO's final counts, shares and HHI (SALib).
 
-    Writes indices.csv, samples.csv, figures/sensitivity.png|svg, report.md and manifest.json.
+    Writes indices.csv, leading.csv, samples.csv, figures/sensitivity.png|svg, report.md and manifest.json.
     """
     spec = load_scenario(scenario)
     parsed = parse_executor(executor)
@@ -57,8 +57,7 @@ def sensitivity(scenario: Path, method: str, samples: int | None, replications: 
     wall = time.perf_counter() - start
     write_sensitivity(analysis, out, spec, str(scenario), samples=samples, replications=replications, seed=seed,
                       wall_time=wall, executor=parsed.describe(), engine=engine)
-    key, _ = main_index(method)
-    top = analysis.indices.loc[analysis.indices.groupby("output", sort=False)[key].idxmax()]
-    click.echo(f"{spec.name}: {len(analysis.X) * replications} runs in {wall:.0f} s; leading factor by {key}: "
-               + ", ".join(f"{r.output} ← {r.factor}" for r in top.itertuples()))
+    click.echo(f"{spec.name}: {len(analysis.X) * replications} runs in {wall:.0f} s")
+    for line in console_lines(analysis):
+        click.echo(line)
     click.echo(f"wrote {out}/")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import default_out, executor_option, figures_option, out_option, quiet_option, refusals
+from sim.cli.common import SCENARIO, default_out, executor_option, figures_option, out_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
 from sim.experiments.sweep import EXIT_RUNS_FAILED, plan_sweep
 from sim.reporting.sweep import run_sweep
@@ -15,7 +15,7 @@ from sim.reporting.sweep import run_sweep
 
 # --------------------------------------------------------------------------- command line
 @click.command()
-@click.argument("scenario", type=click.Path(path_type=Path))  # a folder is refused by the loader, in one line
+@click.argument("scenario", type=SCENARIO)  # a folder is refused by the loader, in one line
 @click.option("--set", "sets", multiple=True, metavar="PATH=V1,V2,...",
               help="Sweep a field over these values (full factorial across --set options). PATH is dotted, "
                    "e.g. parameters.network_effect or cities.Hefei.policy.budget.")

@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sim.experiments.executors import Executor, ExecutorSpec, imap_unordered, parse_executor
-from sim.model import ModuModel
+from sim.model.engines import simulate as simulate_history
 from sim.scenario import Scenario
 
 TABLES = ("firms", "cities", "flows", "metrics")
@@ -43,8 +43,7 @@ def simulate(scenario: Scenario, replication: int, seed: int) -> dict[str, pd.Da
     Returns:
         ``{"firms", "cities", "flows", "metrics"}`` DataFrames, each with ``replication`` first.
     """
-    model = ModuModel(scenario, rng=replication_seed(seed, replication), record_events=False)
-    history = model.run()
+    history = simulate_history(scenario, replication_seed(seed, replication))
     tables = {}
     for name in TABLES:
         frame = getattr(history, f"{name}_frame")()

@@ -124,6 +124,11 @@ class TaskFailure:
     error: str
     traceback: str = ""
 
+    @classmethod
+    def of(cls, exc: BaseException) -> TaskFailure:
+        """The failure of an exception being handled (its one-line message and the current traceback)."""
+        return cls(_one_line(exc), traceback.format_exc())
+
 
 class Executor:
     """An open executor: nothing (serial), a process pool or a Dask client, reused across calls.
@@ -265,7 +270,7 @@ def _call(fn: Callable[..., Any], task: tuple[Any, ...], index: int, return_exce
         return fn(*task)
     except Exception as exc:
         if return_exceptions:
-            return TaskFailure(_one_line(exc), traceback.format_exc())
+            return TaskFailure.of(exc)
         exc.task_index = index  # type: ignore[attr-defined]
         raise
 

@@ -1,8 +1,9 @@
 """An embedded store of finished runs (SQLite, standard library), so that a long ensemble can resume.
 
-Each run is committed the moment it finishes, in its own transaction, so a
-process killed at any moment — even by SIGKILL — loses at most the runs that
-were still computing. The store records the ensemble's *definition* (every
+Runs are committed the moment they come back from the executor (one
+transaction per executor task, which may hold several runs), so a process
+killed at any moment — even by SIGKILL — loses at most the runs that were
+still computing. The store records the ensemble's *definition* (every
 point's scenario hash, the seed, the number of replications) and refuses to
 be reused for a different one, so results of two definitions are never mixed.
 While an ensemble writes into a folder it holds an exclusive lock on
@@ -75,6 +76,19 @@ class StoredRun:
 def definition_hash(definition: dict[str, Any]) -> str:
     """SHA-256 of a definition (canonical JSON)."""
     return hashlib.sha256(json.dumps(definition, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run to store: its identity, and its outcome JSON or its error (one line) and traceback."""
+
+    point: int
+    replication: int
+    seed: int
+    spawn_key: list[int]
+    outcome: str | None = None
+    error: str | None = None
+    traceback: str | None = None
 
 
 class RunStore:
@@ -158,11 +172,18 @@ class RunStore:
     def record(self, point: int, replication: int, seed: int, spawn_key: list[int], *,
                outcome: str | None = None, error: str | None = None, traceback: str | None = None) -> None:
         """Store one finished run (its outcome JSON, or its error) and commit at once."""
-        status = "ok" if error is None else "failed"
+        self.record_many([FinishedRun(point, replication, seed, spawn_key, outcome, error, traceback)])
+
+    def record_many(self, runs: list[FinishedRun]) -> None:
+        """Store runs that finished together (one executor task's) in one transaction, committed at once.
+
+        A process killed at any moment loses only runs that had not come back from the executor.
+        """
+        now = _now()
         with self._transaction():
-            self._db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (
-                point, replication, seed, json.dumps(spawn_key), status, outcome, error, traceback,
-                self.session, _now()))
+            self._db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                (r.point, r.replication, r.seed, json.dumps(r.spawn_key), "ok" if r.error is None else "failed",
+                 r.outcome, r.error, r.traceback, self.session, now) for r in runs])
 
     def runs(self) -> Iterator[StoredRun]:
         """Every stored run, ordered by point then replication."""

@@ -41,8 +41,9 @@ from tqdm.auto import tqdm
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered
-from sim.experiments.store import RunStore
-from sim.model import ModuModel
+from sim.experiments.store import FinishedRun, RunStore
+from sim.model import metrics
+from sim.model.engines import simulate_flows
 from sim.scenario import Scenario, load_raw, validate
 from sim.scenario.factors import Factor
 from sim.scenario.paths import PathError, locations, parse_path, set_path
@@ -236,22 +237,28 @@ def _parse_sample(sample: str | None, ranges: Sequence[str]) -> tuple[int, list[
         raise ExperimentError(f"--sample: expected lhs:N with N a whole number ≥ 1, got {sample!r}")
     if not ranges:
         raise ExperimentError("--sample: needs at least one --range PATH=lo:hi")
-    bounds = []
-    for text in ranges:
-        option = f"--range {text}"
-        path, sep, span = text.partition("=")
-        lo_text, colon, hi_text = span.partition(":")
-        try:
-            lo, hi = float(lo_text), float(hi_text)
-        except ValueError:
-            lo = hi = math.nan
-        if not sep or not colon or not (math.isfinite(lo) and math.isfinite(hi)):
-            raise ExperimentError(f"{option}: expected PATH=lo:hi with finite numbers")
-        if not lo < hi:
-            raise ExperimentError(f"{option}: the lower bound must be below the upper one")
-        _tokens(path.strip(), option)
-        bounds.append(Factor(target=path.strip(), low=lo, high=hi, why=option))
-    return int(n), bounds
+    return int(n), [parse_range(text) for text in ranges]
+
+
+def parse_range(text: str) -> Factor:
+    """``PATH=lo:hi`` → a uniform :class:`Factor` over [lo, hi] (``--range`` of sweeps and policy commands).
+
+    Raises:
+        ExperimentError: malformed text, a malformed path, or lo ≥ hi (one line).
+    """
+    option = f"--range {text}"
+    path, sep, span = text.partition("=")
+    lo_text, colon, hi_text = span.partition(":")
+    try:
+        lo, hi = float(lo_text), float(hi_text)
+    except ValueError:
+        lo = hi = math.nan
+    if not sep or not colon or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ExperimentError(f"{option}: expected PATH=lo:hi with finite numbers")
+    if not lo < hi:
+        raise ExperimentError(f"{option}: the lower bound must be below the upper one")
+    _tokens(path.strip(), option)
+    return Factor(target=path.strip(), low=lo, high=hi, why=option)
 
 
 def _latin_hypercube(bounds: list[Factor], n: int, base: Scenario, seed: int) -> list[tuple[Any, ...]]:
@@ -313,24 +320,43 @@ def run_point(scenario: Scenario, replication: int, seed: int) -> str:
     """Run one replication of one point; return its outcome as JSON (what the store keeps).
 
     The outcome holds the city names and which are pools, the firms per step and
-    city, and the per-step metrics table of :meth:`sim.model.history.History.metrics_frame`
-    (concentration over the non-pool cities, the leader, lead changes).
+    city, and the per-step concentration metrics of :func:`sim.model.metrics.concentration`
+    (over the non-pool cities: HHI, top-1 share, Gini, entropy, the leader, lead changes),
+    the columns of a run's metrics.csv.
     """
-    history = ModuModel(scenario, rng=replication_seed(seed, replication), record_events=False).run()
-    metrics = history.metrics_frame()
-    return json.dumps({
-        "names": history.cities, "pool": history.pool.tolist(),
-        "firms_by_city": history.stack("firms").sum(axis=2).tolist(),
-        "metrics": {column: metrics[column].tolist() for column in metrics.columns},
-    })
+    counts = simulate_flows(scenario, replication_seed(seed, replication)).firms.sum(axis=2)
+    names = [c.name for c in scenario.cities]
+    pool = [c.pool for c in scenario.cities]
+    steps = np.arange(len(counts))
+    m = {"step": steps, "year": scenario.time.start + steps / scenario.time.steps_per_year,
+         **metrics.concentration(counts, np.array(pool), names)}
+    return json.dumps({"names": names, "pool": pool, "firms_by_city": counts.tolist(),
+                       "metrics": {column: values.tolist() for column, values in m.items()}})
+
+
+def run_points(runs: Sequence[tuple[Scenario, int, int]]) -> list[str | TaskFailure]:
+    """Run several (scenario, replication, seed) runs in one executor task; a run that fails becomes a TaskFailure."""
+    out: list[str | TaskFailure] = []
+    for scenario, replication, seed in runs:
+        try:
+            out.append(run_point(scenario, replication, seed))
+        except Exception as exc:  # one failed run must not lose the others of its task
+            out.append(TaskFailure.of(exc))
+    return out
+
+
+MAX_CHUNK = 64
+"""Most runs per executor task: enough to amortise the task's overhead, few enough to keep the workers busy."""
 
 
 def compute_sweep(plan: SweepPlan, store: RunStore, executor: str | ExecutorSpec | Executor = "processes",
                   progress: bool = True) -> tuple[int, int]:
-    """Run the runs of ``plan`` that ``store`` does not hold yet, committing each as it finishes.
+    """Run the runs of ``plan`` that ``store`` does not hold yet, committing them as they come back.
 
-    A failed run is reported on stderr with its point and seed, recorded, and
-    does not stop the others; the same call retries it.
+    Runs go to the executor in chunks (a chunk is one task; :data:`MAX_CHUNK` at most, small enough that
+    every worker gets several); each chunk is committed in one transaction when it returns. A failed run
+    is reported on stderr with its point and seed, recorded, and does not stop the others; the same call
+    retries it.
 
     Args:
         plan: the validated sweep.
@@ -343,20 +369,26 @@ def compute_sweep(plan: SweepPlan, store: RunStore, executor: str | ExecutorSpec
     """
     done = store.finished()
     todo = [(p, r) for p in plan.points for r in range(plan.replications) if (p.index, r) not in done]
-    if todo:
-        tasks = [(p.scenario, r, plan.seed_of(p)) for p, r in todo]
-        with tqdm(total=plan.n_runs, initial=len(done), desc=f"sweep {plan.name}", unit="run",
-                  disable=not progress) as bar:
-            for i, result in imap_unordered(executor, run_point, tasks, return_exceptions=True):
-                point, r = todo[i]
+    chunk = max(1, min(MAX_CHUNK, len(todo) // 16))
+    chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+    tasks = [([(p.scenario, r, plan.seed_of(p)) for p, r in part],) for part in chunks]
+    with tqdm(total=plan.n_runs, initial=len(done), desc=f"sweep {plan.name}", unit="run",
+              disable=not progress or not todo) as bar:
+        for i, results in imap_unordered(executor, run_points, tasks, return_exceptions=True):
+            if isinstance(results, TaskFailure):  # the worker itself died: every run of the task failed
+                results = [results] * len(chunks[i])
+            finished = []
+            for (point, r), result in zip(chunks[i], results, strict=True):
                 seed = plan.seed_of(point)
                 if isinstance(result, TaskFailure):
-                    store.record(point.index, r, seed, [r], error=result.error, traceback=result.traceback)
+                    finished.append(FinishedRun(point.index, r, seed, [r], error=result.error,
+                                                traceback=result.traceback))
                     tqdm.write(f"modu: run failed: point {point.index} ({point.label()}), replication {r}, "
                                f"seed {seed}, spawn key [{r}]: {result.error}", file=sys.stderr)
                 else:
-                    store.record(point.index, r, seed, [r], outcome=result)
-                bar.update()
+                    finished.append(FinishedRun(point.index, r, seed, [r], outcome=result))
+            store.record_many(finished)
+            bar.update(len(finished))
     return len(done), len(todo)
 
 

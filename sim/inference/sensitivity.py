@@ -20,6 +20,7 @@ noise; outputs are averaged over those replications.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,19 @@ DEFAULT_SAMPLES = {"sobol": 128, "morris": 20}
 
 CONF_LEVEL = 0.95
 """Confidence level of the bootstrap intervals of the indices."""
+
+MIN_SAMPLES = {"sobol": 64, "morris": 10}
+"""Fewest Sobol' base samples N, or Morris trajectories, whose leading factors are stated as findings.
+
+Assumption: SALib's bootstrap intervals resample these N rows (or trajectories); with fewer,
+the interval itself rests on a handful of distinct values and cannot be trusted to say how
+uncertain the index is, however narrow it happens to be."""
+
+MAX_RELATIVE_CONF = 0.5
+"""Widest confidence half-width, as a fraction of the leading index, for that factor to be stated as leading.
+
+Assumption: beyond half its value, an index cannot be told from one half its size or less,
+so the ranking it gives is not a finding (e.g. ST = 15.6 ± 4.5e+03 says nothing)."""
 
 
 class FactorFile(Strict):
@@ -125,16 +139,21 @@ class Analysis:
     Attributes:
         factors: the factors.
         method: ``sobol`` or ``morris``.
+        samples: Sobol' base sample N or Morris trajectories.
         X: the sampled points (SALib's scale: log10 for log factors) ``[n, factors]``.
         outputs: the outputs at each point (mean over replications).
         indices: one row per output × factor.
+        leading: one row per output: its leading factor, whether that is a finding and why not
+            (:func:`leading_factors`).
     """
 
     factors: list[Factor]
     method: str
+    samples: int
     X: np.ndarray
     outputs: pd.DataFrame
     indices: pd.DataFrame
+    leading: pd.DataFrame
 
 
 def analyse(scenario: Scenario, factors: list[Factor], method: str, samples: int, replications: int, seed: int,
@@ -176,7 +195,46 @@ def analyse(scenario: Scenario, factors: list[Factor], method: str, samples: int
         frame.insert(0, "factor", problem["names"])
         frame.insert(0, "output", col)
         frames.append(frame)
-    return Analysis(factors, method, X, outputs, pd.concat(frames, ignore_index=True))
+    indices = pd.concat(frames, ignore_index=True)
+    return Analysis(factors, method, samples, X, outputs, indices, leading_factors(indices, method, samples))
+
+
+def leading_factors(indices: pd.DataFrame, method: str, samples: int) -> pd.DataFrame:
+    """Per output, the factor with the largest main index, and whether it may be stated as the leading one.
+
+    A leading factor is ``interpretable`` only when ``samples`` reaches :data:`MIN_SAMPLES` and the
+    index's confidence half-width is at most :data:`MAX_RELATIVE_CONF` of the index.
+
+    Args:
+        indices: :attr:`Analysis.indices`.
+        method: ``sobol`` or ``morris``.
+        samples: Sobol' base sample N or Morris trajectories.
+
+    Returns:
+        ``output, factor, index`` (ST or mu_star), ``value, conf`` (the index and its half-width),
+        ``relative_conf`` (conf / |value|), ``enough_samples``, ``narrow`` (relative_conf within the
+        maximum), ``interpretable`` (both) and ``reason`` (why not; empty when it is).
+    """
+    key, conf = main_index(method)
+    what = "Sobol' base samples" if method == "sobol" else "Morris trajectories"
+    rows = []
+    for output, sub in indices.groupby("output", sort=False):
+        finite = sub[np.isfinite(sub[key])]
+        top = finite.loc[finite[key].idxmax()] if len(finite) else None
+        value = float(top[key]) if top is not None else math.nan
+        half = float(top[conf]) if top is not None else math.nan
+        relative = half / abs(value) if value else math.inf
+        enough, narrow = samples >= MIN_SAMPLES[method], relative <= MAX_RELATIVE_CONF
+        reasons = [] if enough else [f"{samples} {what}, fewer than the {MIN_SAMPLES[method]} needed"]
+        if top is None:
+            reasons.append(f"no finite {key} (the output does not vary)")
+        elif not narrow:
+            reasons.append(f"its {CONF_LEVEL:.0%} interval ±{half:.2g} is {relative:.3g} times the index {value:.3g} "
+                           f"(at most {MAX_RELATIVE_CONF:g} for a finding)")
+        rows.append({"output": output, "factor": "" if top is None else top.factor, "index": key, "value": value,
+                     "conf": half, "relative_conf": relative, "enough_samples": enough, "narrow": narrow,
+                     "interpretable": not reasons, "reason": "; ".join(reasons)})
+    return pd.DataFrame(rows)
 
 
 def main_index(method: str) -> tuple[str, str]:

@@ -4,9 +4,7 @@ Imports nothing above it: a scenario reaches the model as a validated object
 (:class:`sim.scenario.Scenario`), read by attribute. The names below are
 imported on first use, so reading a parameter's definition does not load Mesa.
 """
-
-from importlib import import_module
-from typing import Any
+from sim._lazy import lazy_getattr
 
 _PUBLIC = {
     "FLOW_KINDS": "sim.model.history",
@@ -18,11 +16,6 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The public names of the model layer, imported on first use."""
-    if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _PUBLIC)
 
 __all__ = list(_PUBLIC)

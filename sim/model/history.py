@@ -9,6 +9,7 @@ moves. Per-firm histories are an opt-in event log on the model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ class StepRecord:
     budget: np.ndarray        # [city], 100 M yuan per year
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """The records of one model run.
 
@@ -54,6 +55,14 @@ class History:
     pool: np.ndarray
     steps: list[StepRecord] = field(default_factory=list)
     flows: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        """A one-line summary (steps, cities, firms at the start and now), not the arrays: short in notebooks."""
+        if not self.steps:
+            return f"History(0 steps, {len(self.cities)} cities)"
+        first, last = self.steps[0], self.steps[-1]
+        return (f"History({len(self.steps) - 1} steps, {first.year:g}–{last.year:g}, {len(self.cities)} cities, "
+                f"{len(self.sectors)} sectors, firms {int(first.firms.sum()):,} → {int(last.firms.sum()):,})")
 
     def stack(self, name: str) -> np.ndarray:
         """One recorded quantity over all steps, stacked on a leading step axis."""
@@ -99,24 +108,35 @@ class History:
 
         Computed over the non-pool cities (all cities if every one is a pool).
         """
-        counts = self.stack("firms").sum(axis=2).astype(float)  # [T, C]
-        keep = ~self.pool if (~self.pool).any() else np.ones_like(self.pool)
-        names = np.asarray(self.cities)[keep]
-        s = metrics.shares(counts[:, keep])
-        leader = names[np.argmax(s, axis=1)]
-        changed = np.r_[False, leader[1:] != leader[:-1]]
         return pd.DataFrame({
             "step": [r.step for r in self.steps],
             "year": [r.year for r in self.steps],
-            "cities": int(keep.sum()),
-            "firms": counts[:, keep].sum(axis=1).astype(np.int64),
-            "hhi": metrics.hhi(s),
-            "top1_share": s.max(axis=1),
-            "gini": metrics.gini(s),
-            "entropy": metrics.entropy(s),
-            "leader": leader,
-            "lead_change": changed,
+            **metrics.concentration(self.stack("firms").sum(axis=2), self.pool, self.cities),
         })
+
+    def ranked(self) -> np.ndarray:
+        """Which cities the concentration metrics cover: the non-pool ones (all of them if every one is a pool)."""
+        return metrics.ranked(self.pool)
+
+    def latest_keys(self) -> list[str]:
+        """The keys of :meth:`latest`, in order (the model reporters of ``ModuModel.datacollector``)."""
+        names = np.asarray(self.cities)
+        return ([f"firms_{c}" for c in names] + [f"share_{c}" for c in names[self.ranked()]]
+                + ["hhi", "top1_share", "leader"])
+
+    def latest(self) -> dict[str, Any]:
+        """The last record in brief (what ``ModuModel.datacollector`` collects each step).
+
+        Returns:
+            ``firms_<city>`` (firms in every city), ``share_<city>`` (share of the non-pool cities' firms),
+            ``hhi`` and ``top1_share`` over those shares, and ``leader`` (the city with the most of them).
+        """
+        firms = self.steps[-1].firms.sum(axis=1)
+        keep = self.ranked()
+        s = metrics.shares(firms[keep].astype(float))
+        values = [*(int(n) for n in firms), *(float(v) for v in s), float(metrics.hhi(s)), float(s.max()),
+                  str(np.asarray(self.cities)[keep][np.argmax(s)])]
+        return dict(zip(self.latest_keys(), values, strict=True))
 
     def flows_frame(self) -> pd.DataFrame:
         """The origin–destination matrix of relocations, one row per pair with at least one move."""

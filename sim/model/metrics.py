@@ -57,3 +57,39 @@ def lock_in(leaders: Sequence[str], cities: Sequence[str]) -> dict[str, float]:
     n = max(len(leaders), 1)
     order = list(dict.fromkeys([*cities, *leaders]))
     return {city: sum(leader == city for leader in leaders) / n for city in order}
+
+
+def ranked(pool: np.ndarray) -> np.ndarray:
+    """Which cities concentration covers: the non-pool ones (all of them if every one is a pool)."""
+    pool = np.asarray(pool, dtype=bool)
+    return ~pool if (~pool).any() else np.ones_like(pool)
+
+
+def concentration(counts: np.ndarray, pool: np.ndarray, cities: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per step: the concentration of firms over the non-pool cities (all cities if every one is a pool).
+
+    Args:
+        counts: firms per step and city ``[step, city]``.
+        pool: True for the cities that are pools ``[city]``.
+        cities: the city names.
+
+    Returns:
+        ``cities`` (how many are counted) and, per step, ``firms`` (their total), ``hhi``, ``top1_share``,
+        ``gini``, ``entropy``, ``leader`` (the name of the largest) and ``lead_change`` (the leader differs
+        from the previous step's).
+    """
+    counts = np.asarray(counts, dtype=float)
+    keep = ranked(pool)
+    names = np.asarray(cities)[keep]
+    s = shares(counts[:, keep])
+    leader = names[np.argmax(s, axis=1)]
+    return {
+        "cities": np.full(len(counts), int(keep.sum())),
+        "firms": counts[:, keep].sum(axis=1).astype(np.int64),
+        "hhi": hhi(s),
+        "top1_share": s.max(axis=1),
+        "gini": gini(s),
+        "entropy": entropy(s),
+        "leader": leader,
+        "lead_change": np.r_[False, leader[1:] != leader[:-1]],
+    }

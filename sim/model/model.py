@@ -13,7 +13,8 @@ returns. See docs/ODD.md for the full description; each phase of
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
@@ -22,6 +23,7 @@ import pandas as pd
 from sim.model.agents import City
 from sim.model.firms import FirmCounts, Firms, draw_categorical, draw_exits, draw_reconsiderers, draw_sizes
 from sim.model.history import History, StepRecord
+from sim.model.overrides import apply_overrides
 from sim.model.parameters import LEVERS
 from sim.model.utility import Coefficients, choice_probabilities, entry_utility, marginal_firm_gain, mover_utility
 
@@ -49,10 +51,12 @@ class ModuModel(mesa.Model):
         open: whether each city is open to entrants and movers now (events open and close cities);
             ``coef.city_constant`` is −∞ for closed cities.
         history: what has been recorded, step 0 being the initial state.
+        datacollector: Mesa's collector of :meth:`History.latest` (firms per city, shares, HHI,
+            top-1 share, leader) at the initial state and after each step, for ``mesa.batch_run``.
     """
 
     def __init__(self, scenario: Scenario, rng: int | np.random.SeedSequence | np.random.Generator | None = None,
-                 record_events: bool = True):
+                 record_events: bool = True, **overrides: Any):
         """Build the initial state of a scenario.
 
         Args:
@@ -62,7 +66,13 @@ class ModuModel(mesa.Model):
                 ``None`` uses the scenario's ``seed``.
             record_events: keep a per-firm event log (births, deaths, moves) so that
                 :meth:`follow` can trace one firm; costs memory proportional to events.
+            overrides: scenario fields to change before building, by bare parameter name
+                (``network_effect=1.2``) or dotted path (``**{"cities.Beijing.policy.budget": 50}``).
+                The scenario layer applies them (:func:`sim.scenario.paths.apply_overrides`, through
+                :mod:`sim.model.overrides`), so ``mesa.batch_run`` can sweep them.
         """
+        if overrides:
+            scenario = apply_overrides(scenario, overrides)
         super().__init__(rng=scenario.seed if rng is None else rng)
         self._seed = self.rng.bit_generator.seed_seq
         self.spec = scenario
@@ -99,6 +109,8 @@ class ModuModel(mesa.Model):
         self.history = History(cities=[c.name for c in self.cities], sectors=self.sectors,
                                pool=np.array([c.pool for c in scenario.cities]),
                                flows=np.zeros((n_city, n_city), dtype=np.int64))
+        self.datacollector = mesa.DataCollector(model_reporters={
+            key: functools.partial(_latest, key) for key in self.history.latest_keys()})
         self._record()
 
     # ------------------------------------------------------------------ set-up
@@ -314,13 +326,16 @@ class ModuModel(mesa.Model):
                                     np.asarray(destination, dtype=np.int16).copy()))
 
     def _record(self) -> None:
+        """Append this step's record to the history, then let the data collector read it."""
         f = self._flows_this_step
+        self._latest: dict[str, Any] | None = None
         self.history.steps.append(StepRecord(
             step=self.steps, year=self.year, firms=self.N.copy(),
             births=f["births"], deaths=f["deaths"], moves_in=f["moves_in"], moves_out=f["moves_out"],
             stocks=np.array([c.stocks for c in self.cities]), A_eff=self.lever_stocks()[:, 2],
             spend=np.array([c.spend for c in self.cities]), allocation=np.array([c.allocation for c in self.cities]),
             budget=np.array([c.budget for c in self.cities])))
+        self.datacollector.collect(self)
 
     # ------------------------------------------------------------------ strategies' information
     def _close_year(self) -> None:
@@ -407,6 +422,13 @@ class ModuModel(mesa.Model):
         if len(index) == 0:
             raise KeyError("no live firm matches")
         return int(self.firms.id[np.random.default_rng(seed).choice(index)])
+
+
+def _latest(key: str, model: ModuModel) -> Any:
+    """One model reporter: ``key`` of the history's last record in brief (computed once per step)."""
+    if model._latest is None:
+        model._latest = model.history.latest()
+    return model._latest[key]
 
 
 def _largest_remainder(total: int, shares: np.ndarray) -> np.ndarray:

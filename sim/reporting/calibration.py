@@ -18,7 +18,7 @@ from scipy import stats
 
 from sim.inference.data import documented_counts
 from sim.inference.identify import MARTINGALE_BAND, NETWORK_EFFECT, RANK_BINS, RANK_DRAWS
-from sim.inference.problem import Population, Problem, assignments, weighted_correlation
+from sim.inference.problem import CONSTRAINED, Population, Problem, assignments, weighted_correlation
 from sim.inference.results import (
     DRIVER_CORRELATION,
     PINNED_CORRELATION,
@@ -161,7 +161,8 @@ def calibrated_yaml(problem: Problem, point: np.ndarray, table: pd.DataFrame, po
     city_lines: dict[str, list[str]] = {}
     for label, city, fieldname, value in assignments(problem, point):
         row = rows.loc[label]
-        interval = f"90% interval [{row.lo:.4g}, {row.hi:.4g}]; {row.verdict} by the data"
+        interval = f"90% interval [{row.lo:.4g}, {row.hi:.4g}]; " + (
+            f"{row.verdict} by the data" if not row.reason else f"not interpretable: {row.reason}")
         if city is None:
             lines.append(f"  {fieldname}: {value:.6g}  # calibration: posterior median; {interval}")
             continue
@@ -324,13 +325,17 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
     text.append("Posterior median and 90% interval against the prior's (`posterior.csv`); `width ratio` = posterior "
                 "90% width / prior 90% width on the sampling scale (log10 for log-uniform priors). Near 1 the data "
                 "say nothing about the quantity on its own.\n")
+    if table.reason.any():
+        text.append(f"**Not interpretable:** the intervals and verdicts below rest on too few particles "
+                    f"({table.reason.iloc[0]}). Do not read them as what the data constrain.\n")
     shown = table[["quantity", "prior_lo", "prior_hi", "median", "lo", "hi", "width_ratio", "verdict"]].rename(
         columns={"prior_lo": "prior 5%", "prior_hi": "prior 95%", "lo": "5%", "hi": "95%", "width_ratio": "width ratio"})
     text.append(markdown_table(shown))
-    constrained = table[table.verdict != "not constrained"].quantity.tolist()
+    constrained = table[table.verdict.isin(CONSTRAINED)].quantity.tolist()
     loose = table[table.verdict == "not constrained"].quantity.tolist()
-    text.append(f"\nConstrained at least weakly: {', '.join(constrained) or 'none'}. Not constrained (posterior ≈ "
-                f"prior): {', '.join(loose) or 'none'}.\n")
+    if not table.reason.any():
+        text.append(f"\nConstrained at least weakly: {', '.join(constrained) or 'none'}. Not constrained (posterior ≈ "
+                    f"prior): {', '.join(loose) or 'none'}.\n")
     strong = tables["correlations"][tables["correlations"].r.abs() >= STRONG_CORRELATION]
     if len(strong):
         text.append(f"Strong posterior correlations (|r| ≥ {STRONG_CORRELATION}; `correlations.csv`) — the data pin "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from sim.experiments.compare import CONFIDENCE, NATIONAL, SPEND, Comparison
 from sim.model.parameters import LEVERS
@@ -28,12 +29,16 @@ TABLE_FILES = {
     "summary": "per scenario and city: means over replications, 5–95% band of firms, share, lock-in probability",
     "counts": "per scenario, year and city: firms (mean and 5–95% band) over time",
     "effects": "per scenario and city: paired difference from the first scenario, with "
-               f"{CONFIDENCE:.0%} intervals, and firms per 100 M yuan of extra spending",
+               f"{CONFIDENCE:.0%} intervals, and firms_per_100m = firms gained / extra spending (100 M yuan; "
+               "after a cut both are negative, so a positive value is firms lost per 100 M yuan saved)",
     "policy": "per scenario and city: paired difference from the same scenario without policy (growth accounting)",
 }
 
 REPORT_TOP_OTHERS = 3
 """Besides the cities whose spending changed, the report's effect tables show this many largest changes."""
+
+SPEND_CHANGED = 1e-9
+"""Spending differences below this (100 M yuan) are rounding, not a change of policy."""
 
 
 # ---------------------------------------------------------------- figures
@@ -65,12 +70,16 @@ def plot_counts(comparison: Comparison) -> plt.Figure:
             ax.fill_between(rows.year, rows.firms_q05, rows.firms_q95, color=colors[label], alpha=0.15, linewidth=0)
             ax.plot(rows.year, rows.firms, color=colors[label], label=label, linestyle="-" if label in given else "--")
         ax.set_title(city, fontsize=10)
+        ax.set_ylim(bottom=0)  # every panel from 0: a 4% change looks like a 4% change
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     handles, names = axes.flat[0].get_legend_handles_labels()
-    fig.suptitle(f"Firms per city (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band over replications)")
+    fig.suptitle(f"Firms per city (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band over replications)\n"
+                 "each panel on its own scale, every axis from 0; differences with intervals: see effects",
+                 fontsize=11)
     fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
     fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=9, frameon=False)
     return fig
@@ -136,7 +145,7 @@ def plot_effects(comparison: Comparison) -> plt.Figure:
     effects = comparison.tables["effects"]
     labels = list(dict.fromkeys(effects.scenario))
     rows_per_panel = len(comparison.cities) + 1
-    fig, axes = plt.subplots(1, len(labels), figsize=(5.5 * len(labels), 0.32 * rows_per_panel + 1.8),
+    fig, axes = plt.subplots(1, len(labels), figsize=(8.5 * len(labels), 0.32 * rows_per_panel + 1.8),
                              squeeze=False, sharey=True)
     colors = _colors(_scenarios(comparison))
     for ax, label in zip(axes.flat, labels, strict=True):
@@ -147,11 +156,18 @@ def plot_effects(comparison: Comparison) -> plt.Figure:
                          rows.firms_gained_high.to_numpy(dtype=float) - mean])
         ax.barh(y, mean, color=colors[label], xerr=np.nan_to_num(err), capsize=2, height=0.7)
         ax.axvline(0, color="k", linewidth=0.8)
+        for yi, row in zip(y, rows.itertuples(), strict=True):
+            if abs(row.extra_spend) > SPEND_CHANGED:
+                ax.annotate(per_100m_text(row.extra_spend, row.firms_per_100m, row.firms_per_100m_low,
+                                          row.firms_per_100m_high), (1.02, yi),
+                            xycoords=("axes fraction", "data"), va="center", ha="left", fontsize=8, color="0.15",
+                            annotation_clip=False)
         ax.set_yticks(y, rows.index, fontsize=8)
         ax.set_title(f"{label}\nminus {rows.reference.iloc[0]}", fontsize=10)
         ax.grid(alpha=0.3, axis="x")
         ax.set_xlabel("firms at the end")
-    fig.suptitle(f"Firms gained against the first scenario (paired mean, {CONFIDENCE:.0%} interval)")
+    fig.suptitle(f"Firms gained against the first scenario (paired mean, {CONFIDENCE:.0%} interval); "
+                 "right: per 100 M yuan where spending differs")
     fig.tight_layout()
     return fig
 
@@ -201,10 +217,30 @@ def save_comparison_figures(comparison: Comparison, folder: Path) -> list[Path]:
 # ---------------------------------------------------------------- the report
 
 
+def per_100m_text(extra_spend: float, value: float, low: float, high: float) -> str:
+    """Firms per 100 M yuan worded by the sign of the spending difference, so a cut cannot read as a gain.
+
+    ``value`` is firms gained / extra spending. With more spending it is "firms gained
+    per 100 M yuan spent"; with a cut both are negative, so the same positive number
+    is "firms lost per 100 M yuan saved".
+
+    Args:
+        extra_spend: spending difference over the run, 100 M yuan.
+        value: firms gained per 100 M yuan of extra spending.
+        low: lower end of its interval.
+        high: upper end of its interval.
+    """
+    if not np.isfinite(value) or abs(extra_spend) <= SPEND_CHANGED:
+        return "–"
+    what = "firms gained per 100 M yuan spent" if extra_spend > 0 else "firms lost per 100 M yuan saved"
+    text = f"{value:.3g}" + (f" [{low:.3g}, {high:.3g}]" if np.isfinite(low) and np.isfinite(high) else "")
+    return f"{text.replace('-', '−')} {what}"
+
+
 def _effect_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows for the report: cities whose spending changed, clear other changes, and all cities."""
     cities = rows[rows.city != NATIONAL]
-    changed = cities[(cities[[f"extra_{c}" for c in SPEND]].abs() > 1e-9).any(axis=1)]
+    changed = cities[(cities[[f"extra_{c}" for c in SPEND]].abs() > SPEND_CHANGED).any(axis=1)]
     others = cities.drop(changed.index)
     others = others[(others.firms_gained_low > 0) | (others.firms_gained_high < 0)]
     others = others.reindex(others.firms_gained.abs().sort_values(ascending=False).index).head(REPORT_TOP_OTHERS)
@@ -267,8 +303,8 @@ def report_text(comparison: Comparison, figures: bool) -> str:
     if len(effects):
         lines += ["", f"## What changes against {reference.label}", "",
                   "Firms at the end minus the reference's, per replication; extra spending over the run in 100 M "
-                  "yuan; firms gained per 100 M yuan of extra spending where spending differs (a cut has negative "
-                  "extra spending: firms lost per 100 M yuan saved). Shown: the cities whose spending on some lever "
+                  "yuan (negative: a cut); where spending differs, firms gained per 100 M yuan spent or, for a cut, "
+                  "firms lost per 100 M yuan saved. Shown: the cities whose spending on some lever "
                   f"changed, up to {REPORT_TOP_OTHERS} other cities whose change is clear of 0 (largest first), and "
                   "all cities; every city is in `effects.csv`.", ""]
         pairing = effects[effects.city != NATIONAL].groupby("scenario", sort=False)["pairing_correlation"].median()
@@ -282,10 +318,10 @@ def report_text(comparison: Comparison, figures: bool) -> str:
                 "city": table.city,
                 f"firms gained [{level}]": [interval(*r) for r in zip(table.firms_gained, table.firms_gained_low,
                                                                          table.firms_gained_high, strict=True)],
-                "extra spend": [signed(x) for x in table.extra_spend],
-                f"firms per 100 M yuan [{level}]": [
-                    interval(*r, digits=".3g") for r in zip(table.firms_per_100m, table.firms_per_100m_low,
-                                                              table.firms_per_100m_high, strict=True)],
+                "extra spend, 100 M yuan": [signed(x) for x in table.extra_spend],
+                f"per 100 M yuan [{level}]": [
+                    per_100m_text(*r) for r in zip(table.extra_spend, table.firms_per_100m, table.firms_per_100m_low,
+                                                    table.firms_per_100m_high, strict=True)],
             }), align_numbers=True).rstrip(), ""]
         if figures:
             lines += ["![Firms gained against the first scenario](figures/effects.png)", ""]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 if "inline" not in matplotlib.get_backend():  # a notebook keeps its inline backend and shows the figures
     matplotlib.use("Agg")  # elsewhere files only: no GUI window, no display needed
@@ -21,6 +22,7 @@ import pandas as pd  # noqa: E402
 from sim.model.metrics import BAND, lock_in  # noqa: E402
 from sim.model.parameters import LEVERS  # noqa: E402
 from sim.reporting.files import atomic_write  # noqa: E402
+from sim.reporting.maps import draw_map  # noqa: E402
 
 
 def _city_colors(cities: list[str]) -> dict[str, tuple[float, ...]]:
@@ -37,8 +39,33 @@ def city_totals(firms: pd.DataFrame) -> pd.DataFrame:
     return firms.groupby(["replication", "year", "city"], sort=False, observed=True)["firms"].sum().reset_index()
 
 
+MAX_LINES = 8
+"""Up to this many cities share one panel of firm counts; more get one panel each (small multiples)."""
+
+MAX_PANELS = 16
+"""Above this many cities, small multiples would be too small to read and slow to draw: the counts figure
+shows the ``MAX_LINES`` largest cities in colour over the others in grey, and the flows matrix the
+``MAX_PANELS - 1`` cities with most moves, the rest summed as "other cities"."""
+
+
+def _draw_city_counts(ax: plt.Axes, by_year: pd.core.groupby.SeriesGroupBy, color: tuple[float, ...] | str,
+                      label: str | None, band: bool = True, **line: object) -> None:
+    """One city's median line over replications, with its 5–95% band."""
+    mid = by_year.median()
+    if band:
+        ax.fill_between(mid.index, by_year.quantile(BAND[0]).values, by_year.quantile(BAND[1]).values,
+                        color=color, alpha=0.2, linewidth=0)
+    ax.plot(mid.index, mid.values, color=color, label=label, **line)
+
+
 def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None = None) -> plt.Figure:
     """Firms per city over time: median over replications with a 5–95% band.
+
+    Up to ``MAX_LINES`` cities are drawn in one panel with a legend. With more, a
+    dozen colours cannot be told apart, so each city gets its own small panel: the
+    city in colour over every other city in light grey, on a shared logarithmic
+    axis (cities differ by more than ten times, and a log axis keeps the small
+    ones' growth visible). Every city stays identifiable and comparable.
 
     Args:
         tables: the run's tables.
@@ -46,19 +73,46 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
     """
     totals = city_totals(tables["firms"])
     cities, colors = _cities(tables), _city_colors(_cities(tables))
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for city in cities:
-        by_year = totals[totals.city == city].groupby("year")["firms"]
-        lo, mid, hi = by_year.quantile(BAND[0]), by_year.median(), by_year.quantile(BAND[1])
-        ax.fill_between(mid.index, lo.values, hi.values, color=colors[city], alpha=0.2, linewidth=0)
-        ax.plot(mid.index, mid.values, color=colors[city], label=city)
-    if observed is not None and len(observed):
-        for city, rows in observed.groupby("city"):
+    by_city = {city: totals[totals.city == city].groupby("year")["firms"] for city in cities}
+    documented = dict(tuple(observed.groupby("city"))) if observed is not None and len(observed) else {}
+    title = f"Firms per city (median, {BAND[0]:.0%}–{BAND[1]:.0%} band over replications)"
+    if len(cities) > MAX_PANELS:
+        return _counts_leaders(by_city, documented, title)
+    if len(cities) <= MAX_LINES:
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for city in cities:
+            _draw_city_counts(ax, by_city[city], colors[city], city)
+        for city, rows in documented.items():
             ax.scatter(rows.year, rows.firms, color=colors.get(city, "k"), edgecolor="k", zorder=5, s=40)
-        ax.scatter([], [], color="w", edgecolor="k", label="documented")
-    ax.set(xlabel="year", ylabel="AI firms", title="Firms per city (median, 5–95% band over replications)")
-    ax.legend(fontsize=8, ncol=2)
-    ax.grid(alpha=0.3)
+        if documented:
+            ax.scatter([], [], color="w", edgecolor="k", label="documented")
+        ax.set(xlabel="year", ylabel="AI firms", title=title)
+        ax.legend(fontsize=8, ncol=2)
+        ax.grid(alpha=0.3)
+        return fig
+    ncols = 4
+    nrows = -(-len(cities) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.3 * nrows + 0.6), sharex=True, sharey=True,
+                             squeeze=False, layout="constrained")
+    for ax, city in zip(axes.flat, cities, strict=False):
+        for other in cities:
+            if other != city:
+                _draw_city_counts(ax, by_city[other], "0.82", None, band=False, linewidth=0.8)
+        _draw_city_counts(ax, by_city[city], "#1f6f8b", None, linewidth=2)
+        if city in documented:
+            rows = documented[city]
+            ax.scatter(rows.year, rows.firms, color="#1f6f8b", edgecolor="k", zorder=5, s=25)
+        final = by_city[city].median()
+        ax.set_title(f"{city}: {final.iloc[-1]:,.0f} in {final.index[-1]:g}", fontsize=9, pad=3)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.grid(alpha=0.3, which="both", linewidth=0.4)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(cities):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("AI firms (log)", fontsize=8)
+    fig.suptitle(f"{title}; grey: the other cities" + ("; dots: documented" if documented else ""), fontsize=10)
     return fig
 
 
@@ -67,7 +121,10 @@ def plot_shares(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     totals = city_totals(tables["firms"])
     totals["share"] = totals.firms / totals.groupby(["replication", "year"]).firms.transform("sum")
     mean = totals.groupby(["year", "city"], sort=False)["share"].mean().unstack("city")[_cities(tables)]
-    colors = _city_colors(_cities(tables))
+    if mean.shape[1] > MAX_PANELS:  # the largest at the end, the rest summed
+        kept = list(mean.iloc[-1].sort_values(ascending=False, kind="stable").index[:MAX_LINES])
+        mean = mean[kept].assign(**{"other cities": mean.drop(columns=kept).sum(axis=1)})
+    colors = {**_city_colors(list(mean.columns)), "other cities": "0.8"}
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.stackplot(mean.index, mean.T.values, labels=mean.columns, colors=[colors[c] for c in mean.columns], alpha=0.85)
     ax.set(xlabel="year", ylabel="share of firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
@@ -136,15 +193,51 @@ def plot_spending(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
+def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
+    """Counts of many cities in one panel: the ``MAX_LINES`` largest at the end in colour, the rest in grey."""
+    final = {city: grouped.median().iloc[-1] for city, grouped in by_city.items()}
+    leaders = sorted(final, key=lambda c: -final[c])[:MAX_LINES]
+    colors = _city_colors(leaders)
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for city, grouped in by_city.items():
+        if city not in leaders:
+            _draw_city_counts(ax, grouped, "0.8", None, band=False, linewidth=0.7)
+    for city in leaders:
+        _draw_city_counts(ax, by_city[city], colors[city], city)
+        if city in documented:
+            rows = documented[city]
+            ax.scatter(rows.year, rows.firms, color=colors[city], edgecolor="k", zorder=5, s=30)
+    ax.plot([], [], color="0.8", label=f"the other {len(by_city) - len(leaders)} cities")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set(xlabel="year", ylabel="AI firms (log scale)",
+           title=f"{title}\nthe {len(leaders)} largest at the end in colour; every city is in cities.csv")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.grid(alpha=0.3, which="both", linewidth=0.4)
+    return fig
+
+
 def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
-    """Origin–destination matrix of relocations (mean over replications)."""
+    """Origin–destination matrix of relocations (mean over replications).
+
+    With more than ``MAX_PANELS`` cities, the ``MAX_PANELS - 1`` with most moves in and out are shown
+    and the others summed as "other cities" (every pair is in flows.csv).
+    """
     cities = _cities(tables)
     flows = tables["flows"]
     n_rep = max(tables["metrics"]["replication"].nunique(), 1)
+    if len(cities) > MAX_PANELS:
+        moved = (flows.groupby("origin").firms.sum().reindex(cities, fill_value=0)
+                 + flows.groupby("destination").firms.sum().reindex(cities, fill_value=0))
+        kept = list(moved.sort_values(ascending=False, kind="stable").index[:MAX_PANELS - 1])
+        other = "other cities"
+        flows = flows.assign(origin=flows.origin.where(flows.origin.isin(kept), other),
+                             destination=flows.destination.where(flows.destination.isin(kept), other))
+        cities = [*kept, other]
     matrix = np.zeros((len(cities), len(cities)))
     index = {c: i for i, c in enumerate(cities)}
-    for row in flows.itertuples(index=False):
-        matrix[index[row.origin], index[row.destination]] += row.firms / n_rep
+    np.add.at(matrix, (flows.origin.map(index).to_numpy(dtype=int), flows.destination.map(index).to_numpy(dtype=int)),
+              flows.firms.to_numpy(dtype=float) / n_rep)
     fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(cities) + 3),) * 2)
     image = ax.imshow(matrix, cmap="viridis")
     ax.set_xticks(range(len(cities)), cities, rotation=45, ha="right")
@@ -155,25 +248,21 @@ def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
-def plot_map(tables: dict[str, pd.DataFrame], coordinates: dict[str, tuple[float, float]]) -> plt.Figure:
-    """Cities at their coordinates, sized by final firms (mean over replications)."""
+def final_firms(tables: dict[str, pd.DataFrame]) -> pd.Series:
+    """Firms per city in the last year (mean over replications), in the scenario's city order."""
     totals = city_totals(tables["firms"])
-    final = totals[totals.year == totals.year.max()].groupby("city")["firms"].mean()
-    fig, ax = plt.subplots(figsize=(7, 6))
-    placed = [c for c in final.index if c in coordinates]
-    if placed:
-        lat = np.array([coordinates[c][0] for c in placed])
-        lon = np.array([coordinates[c][1] for c in placed])
-        size = final[placed].to_numpy()
-        ax.scatter(lon, lat, s=2000 * size / max(size.max(), 1), alpha=0.6, color="#2a9d8f", edgecolor="k")
-        for c, x, y in zip(placed, lon, lat, strict=True):
-            ax.annotate(f"{c}\n{final[c]:,.0f}", (x, y), ha="center", va="center", fontsize=8)
-        ax.margins(0.2)
-        ax.set_aspect(1 / np.cos(np.radians(lat.mean())))  # equal distances east-west and north-south
-    else:
-        ax.text(0.5, 0.5, "no city has coordinates", ha="center", transform=ax.transAxes)
-    ax.set(xlabel="longitude", ylabel="latitude", title="Final firms by city")
-    ax.grid(alpha=0.3)
+    return totals[totals.year == totals.year.max()].groupby("city", sort=False)["firms"].mean()
+
+
+def plot_map(tables: dict[str, pd.DataFrame], coordinates: dict[str, tuple[float, float]],
+             figsize: tuple[float, float] = (8.0, 6.0)) -> plt.Figure:
+    """Cities on a map with outlines, circle area proportional to final firms (mean over replications).
+
+    The run's ``map`` figure and the page's live map (:func:`sim.app.map_view`) both draw with this.
+    """
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    draw_map(ax, final_firms(tables).to_dict(), coordinates)
+    ax.set_title("Final firms by city (mean over replications)")
     return fig
 
 

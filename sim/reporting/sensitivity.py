@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sim.inference.sensitivity import CONF_LEVEL, Analysis, main_index
+from sim.inference.sensitivity import CONF_LEVEL, MAX_RELATIVE_CONF, MIN_SAMPLES, Analysis, main_index
 from sim.reporting.figures import plt, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
 from sim.reporting.text import markdown_table
@@ -62,30 +63,73 @@ def report_text(scenario: Scenario, analysis: Analysis, samples: int, replicatio
                  "high": [f"{f.high:.4g}" for f in analysis.factors],
                  "scale": ["log" if f.log else "linear" for f in analysis.factors],
                  "range from": [f.why for f in analysis.factors]}))]
-    lines += ["", "## Leading factors\n",
-              f"Per output, factors ranked by {key} (± its {CONF_LEVEL:.0%} interval)"
+    lines += ["", "## Leading factors\n"]
+    doubtful = analysis.leading[~analysis.leading.interpretable]
+    if len(doubtful):
+        shortfall = "" if analysis.leading.enough_samples.all() else f"Too few samples: {sample_shortfall(analysis)}. "
+        lines.append(f"**Not interpretable: {len(doubtful)} of {len(analysis.leading)} outputs.** Their indices are "
+                     f"shown below but are not findings. {shortfall}Leading factor of each:\n")
+        lines += [f"- {r.output}: {interval_text(r) if r.factor else r.reason}" for r in doubtful.itertuples()]
+        lines.append("")
+    lines += [f"Per output, factors ranked by {key} (± its {CONF_LEVEL:.0%} interval)"
               + (". ST − S1 is the share of variance through interactions." if analysis.method == "sobol" else
-                 "; σ large against μ* means the effect depends on the other factors.") + "\n",
-              ]
+                 "; σ large against μ* means the effect depends on the other factors.")
+              + " *finding*: whether the first factor may be read as the leading one (`leading.csv`).\n"]
+    finding = analysis.leading.set_index("output").interpretable
     rows = []
     for out, sub in analysis.indices.groupby("output", sort=False):
         top = sub.sort_values(key, ascending=False).head(4)
         desc = "; ".join(f"{r.factor} {getattr(r, key):.3g} ± {getattr(r, conf):.2g}" for r in top.itertuples()
                          if np.isfinite(getattr(r, key)))
-        rows.append({"output": out, "mean over points": float(analysis.outputs[out].mean()), "leading factors": desc})
-    lines.append(markdown_table(pd.DataFrame(rows, columns=["output", "mean over points", "leading factors"])))
+        rows.append({"output": out, "mean over points": float(analysis.outputs[out].mean()), "leading factors": desc,
+                     "finding": "yes" if finding[out] else "no: not interpretable"})
+    lines.append(markdown_table(pd.DataFrame(rows, columns=["output", "mean over points", "leading factors", "finding"])))
     lines += ["", "![indices](figures/sensitivity.png)", "",
-              "All indices: `indices.csv`; sampled points and outputs: `samples.csv`."]
+              "All indices: `indices.csv`; leading factors and their verdicts: `leading.csv`; sampled points and "
+              "outputs: `samples.csv`."]
     return "\n".join(lines) + "\n"
+
+
+def console_lines(analysis: Analysis) -> list[str]:
+    """What ``modu sensitivity`` prints about the leading factors: findings on one line, the rest with why not."""
+    key, _ = main_index(analysis.method)
+    lead = analysis.leading
+    lines = [] if lead.enough_samples.all() else [f"figures not interpretable: {sample_shortfall(analysis)}"]
+    if lead.interpretable.any():
+        lines.append(f"leading factor by {key}: " + ", ".join(
+            f"{r.output} ← {r.factor}" for r in lead[lead.interpretable].itertuples()))
+    for r in lead[~lead.interpretable].itertuples():
+        lines.append(f"not interpretable: {r.output}: " + (interval_text(r) if r.factor else r.reason))
+    return lines
+
+
+def sample_shortfall(analysis: Analysis) -> str:
+    """Why too few samples make every index uninterpretable, and what to do."""
+    what = "Sobol' base samples" if analysis.method == "sobol" else "Morris trajectories"
+    return (f"only {analysis.samples} {what}, "
+            f"fewer than the {MIN_SAMPLES[analysis.method]} needed for the bootstrap intervals to be trusted; "
+            f"rerun with --samples {MIN_SAMPLES[analysis.method]} or more")
+
+
+def interval_text(row: Any) -> str:
+    """A leading factor with its index and interval, and how wide the interval is against the index."""
+    text = f"{row.factor} ({row.index} {row.value:.3g} ± {row.conf:.2g}"
+    return text + (f"; the interval is {row.relative_conf:.3g} times the index, at most {MAX_RELATIVE_CONF:g} "
+                   "for a finding)" if not row.narrow else ")")
 
 
 def write_sensitivity(analysis: Analysis, out: Path, scenario: Scenario, source: str, samples: int, replications: int,
                       seed: int, wall_time: float, executor: str, engine: str) -> list[str]:
-    """Write indices.csv, samples.csv, figures/sensitivity.png|svg, report.md and manifest.json; returns the files."""
+    """Write indices.csv, leading.csv, samples.csv, figures/sensitivity.png|svg, report.md and manifest.json.
+
+    Returns:
+        The files written, relative to ``out``.
+    """
     factors = analysis.factors
-    written = ["indices.csv", "samples.csv", "report.md"]
+    written = ["indices.csv", "leading.csv", "samples.csv", "report.md"]
     with output_folder(out):
         write_csv(out / "indices.csv", analysis.indices)
+        write_csv(out / "leading.csv", analysis.leading)
         points = pd.DataFrame(np.column_stack([f.natural(analysis.X[:, j]) for j, f in enumerate(factors)]),
                               columns=[f.label for f in factors])
         write_csv(out / "samples.csv", pd.concat([points, analysis.outputs], axis=1))

@@ -57,40 +57,77 @@ def numeric_paths(summary: pd.DataFrame, paths: Sequence[str]) -> list[str]:
             and summary[p].nunique() >= 2]
 
 
+LINESTYLES = ("-", "--", ":", "-.")
+"""Line styles that tell points apart when colour alone cannot."""
+
+MAX_DISTINCT = 10 * len(LINESTYLES)
+"""Up to this many points each get a colour and style of their own; more are coloured by a parameter's value."""
+
+
+def point_styles(points: pd.DataFrame) -> dict[Any, tuple[tuple[float, ...], str]] | None:
+    """A colour and line style per point, no two points alike; None if there are more than ``MAX_DISTINCT`` points.
+
+    The first swept parameter's values get colours (in order, light to dark) and the
+    combinations of the others line styles when that tells every point apart
+    (up to 4 combinations); otherwise each point gets the next (colour, style) pair.
+    """
+    if len(points) > MAX_DISTINCT:
+        return None
+    first, rest = (points.iloc[:, 0], points.iloc[:, 1:]) if len(points.columns) else (None, None)
+    if first is not None:
+        levels = list(dict.fromkeys(sorted(first.unique(), key=str) if first.dtype == object else sorted(first.unique())))
+        combos = list(dict.fromkeys(map(tuple, rest.to_numpy().tolist())))
+        if len(levels) <= 10 and len(combos) <= len(LINESTYLES):
+            cmap = plt.get_cmap("viridis")
+            shade = {v: cmap(0.85 * i / max(len(levels) - 1, 1)) for i, v in enumerate(levels)}
+            return {p: (shade[first[p]], LINESTYLES[combos.index(tuple(rest.loc[p].tolist()))]) for p in points.index}
+    cycle = plt.get_cmap("tab10")
+    return {p: (cycle(i % 10), LINESTYLES[i // 10]) for i, p in enumerate(points.index)}
+
+
 def plot_envelopes(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequence[str],
                    outcomes: Sequence[str] = ("hhi", "top1_share")) -> plt.Figure:
     """Outcomes over time per point: median over replications, with a 5–95% band for up to MAX_BANDS points.
 
-    Points are coloured by the first numeric swept parameter (with a colour bar) or else in turn.
+    Up to ``MAX_DISTINCT`` points, every point has its own colour and line style
+    (:func:`point_styles`) and a legend entry with its values. With more, lines are
+    coloured by the first numeric swept parameter (with a colour bar), and the
+    title says that single points are told apart in summary.csv, not here.
     """
     points = _points(summary, paths)
     numeric = numeric_paths(summary, paths)
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(6.5 * len(outcomes), 4.8), squeeze=False)
-    cmap = plt.get_cmap("viridis")
-    if numeric:
-        norm = Normalize(points[numeric[0]].min(), points[numeric[0]].max())
-        colors = {p: cmap(norm(v)) for p, v in points[numeric[0]].items()}
-    else:
-        cycle = plt.get_cmap("tab10")
-        colors = {p: cycle(i % cycle.N) for i, p in enumerate(points.index)}
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(6.5 * len(outcomes), 4.8), squeeze=False,
+                             layout="constrained")
+    styles = point_styles(points)
+    if styles is None:
+        cmap = plt.get_cmap("viridis")
+        key = numeric[0] if numeric else None
+        norm = Normalize(points[key].min(), points[key].max()) if key else Normalize(0, len(points) - 1)
+        values = points[key] if key else pd.Series(range(len(points)), index=points.index)
+        styles = {p: (cmap(norm(v)), "-") for p, v in values.items()}
     bands = len(points) <= MAX_BANDS
     for ax, outcome in zip(axes[0], outcomes, strict=True):
         for point, rows in metrics.groupby("point", sort=True):
             by_year = rows.groupby("year")[outcome]
             mid = by_year.median()
+            color, style = styles[point]
             if bands:
                 ax.fill_between(mid.index, by_year.quantile(BAND[0]).values, by_year.quantile(BAND[1]).values,
-                                color=colors[point], alpha=0.15, linewidth=0)
-            ax.plot(mid.index, mid.values, color=colors[point], linewidth=1.5 if bands else 0.8,
-                    label=_label(points.loc[point]) if bands and paths else None)
+                                color=color, alpha=0.15, linewidth=0)
+            ax.plot(mid.index, mid.values, color=color, linestyle=style, linewidth=1.6 if bands else 1.0,
+                    label=_label(points.loc[point]) if paths else None)
         ax.set(xlabel="year", ylabel=OUTCOME_LABELS.get(outcome, outcome),
                title=f"{OUTCOME_LABELS.get(outcome, outcome)} per point (median"
                      + (", 5–95% band)" if bands else ")"))
         ax.grid(alpha=0.3)
-    if bands and paths:
-        axes[0][-1].legend(fontsize=7, loc="best")
-    if numeric and not bands:
-        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes[0].tolist(), label=numeric[0])
+    if len(points) > MAX_DISTINCT:
+        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes[0].tolist(),
+                     label=key or "point number")
+        fig.suptitle(f"{len(points)} points, coloured by {key or 'point number'}: single points are in summary.csv",
+                     fontsize=10)
+    elif paths:
+        axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False,
+                           handlelength=3, ncol=1 if len(points) <= 20 else 2)
     return fig
 
 
@@ -124,13 +161,29 @@ def plot_lock_in_by_point(summary: pd.DataFrame, paths: Sequence[str]) -> plt.Fi
     return fig
 
 
+def label_decimals(values: np.ndarray, most: int = 4) -> int:
+    """Decimals (2 to ``most``) at which values that differ by at least ``10**-most`` get different labels."""
+    distinct = np.unique(np.round(np.asarray(values, dtype=float)[np.isfinite(values)], most))
+    for digits in range(2, most):
+        if len(np.unique(np.round(distinct, digits))) == len(distinct):
+            return digits
+    return most
+
+
+def _value_text(value: float) -> str:
+    return f"{value:.4g}"
+
+
 def plot_phase(summary: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, outcome: str = "hhi") -> plt.Figure:
     """Mean final ``outcome`` over two swept parameters (averaged over replications and any other swept ones).
 
-    A full grid is drawn as cells, a sample as points with interpolated contours.
-    The colour scale of HHI starts at 1/n (n non-pool cities evenly sized; 1 is one city
-    holding all) and ends at the largest value found, so that structure within the swept
-    region shows; cells are annotated with their values.
+    A full grid is drawn as equal cells, one per swept pair, ticked with the swept
+    values only (they need not be evenly spaced), each annotated with its value to as
+    many decimals as tell differently coloured cells apart (:func:`label_decimals`).
+    A sample is drawn as its points over a surface interpolated between them (said so
+    on the figure), within the sampled ranges. The colour scale of HHI starts at 1/n
+    (n non-pool cities evenly sized; 1 is one city holding all) and ends at the largest
+    value found, so that structure within the swept region shows.
     """
     ok = summary[summary.status == "ok"]
     cells = ok.groupby([x, y])[outcome].mean()
@@ -138,36 +191,33 @@ def plot_phase(summary: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, out
     n_cities = int(metrics["cities"].iloc[0])
     lo = 1 / n_cities if outcome == "hhi" else min(cells.min(), 0.0)
     norm = Normalize(lo, max(cells.max(), lo + 1e-9))
-    fig, ax = plt.subplots(figsize=(7, 5.5))
-    if len(cells) == len(xs) * len(ys):  # a full grid
+    name = OUTCOME_LABELS.get(outcome, outcome)
+    fig, ax = plt.subplots(figsize=(7, 5.5), layout="constrained")
+    if len(cells) == len(xs) * len(ys):  # a full grid: one equal cell per swept pair
         grid = cells.unstack(y).reindex(index=xs, columns=ys).to_numpy().T
-        mesh = ax.pcolormesh(_edges(xs), _edges(ys), grid, cmap="magma", norm=norm)
+        mesh = ax.pcolormesh(np.arange(len(xs) + 1) - 0.5, np.arange(len(ys) + 1) - 0.5, grid, cmap="magma",
+                             norm=norm)
+        ax.set_xticks(range(len(xs)), [_value_text(v) for v in xs])
+        ax.set_yticks(range(len(ys)), [_value_text(v) for v in ys])
         if grid.size <= MAX_ANNOTATED_CELLS:
+            digits = label_decimals(grid.ravel())
             for (j, i), value in np.ndenumerate(grid):
-                ax.text(xs[i], ys[j], f"{value:.2f}", ha="center", va="center", fontsize=7,
+                ax.text(i, j, f"{value:.{digits}f}", ha="center", va="center", fontsize=7,
                         color="w" if norm(value) < 0.6 else "k")
-        if len(xs) >= 2 and len(ys) >= 2:
-            ax.contour(xs, ys, grid, levels=np.linspace(norm.vmin, norm.vmax, 6)[1:-1], colors="w",
-                       linewidths=0.6, alpha=0.7)
-    else:  # a sample
+        title = f"Concentration at the end: mean final {name}"
+    else:  # a sample: the points, over a surface interpolated between them
         px, py = cells.index.get_level_values(x), cells.index.get_level_values(y)
         if len(cells) >= 4:
             ax.tricontourf(px, py, cells.to_numpy(), levels=12, cmap="magma", norm=norm)
-        mesh = ax.scatter(px, py, c=cells.to_numpy(), cmap="magma", norm=norm, edgecolor="w", s=40)
+        mesh = ax.scatter(px, py, c=cells.to_numpy(), cmap="magma", norm=norm, edgecolor="w", s=40, clip_on=False,
+                          zorder=3)
+        ax.set(xlim=(px.min(), px.max()), ylim=(py.min(), py.max()))
+        title = (f"Concentration at the end: mean final {name}\n"
+                 "dots: sampled points; shading interpolated between them")
     scale = f" (even split: {lo:.2f}; one city: 1)" if outcome == "hhi" else ""
-    fig.colorbar(mesh, ax=ax, label=f"mean final {OUTCOME_LABELS.get(outcome, outcome)}{scale}")
-    ax.set(xlabel=x, ylabel=y, title=f"Concentration at the end: mean final {OUTCOME_LABELS.get(outcome, outcome)}")
-    fig.tight_layout()
+    fig.colorbar(mesh, ax=ax, label=f"mean final {name}{scale}")
+    ax.set(xlabel=x, ylabel=y, title=title)
     return fig
-
-
-def _edges(values: np.ndarray) -> np.ndarray:
-    """Cell edges around sorted centres (midpoints; the outer cells as wide as their neighbours)."""
-    values = values.astype(float)
-    if len(values) == 1:
-        return np.array([values[0] - 0.5, values[0] + 0.5])
-    mid = (values[1:] + values[:-1]) / 2
-    return np.r_[2 * values[0] - mid[0], mid, 2 * values[-1] - mid[-1]]
 
 
 def save_sweep_figures(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequence[str], folder: Path) -> list[Path]:

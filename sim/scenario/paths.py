@@ -10,10 +10,13 @@ every entry (``cities.*.policy.budget``).
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from sim.model import overrides
+from sim.model.parameters import Parameters
 from sim.scenario.errors import ScenarioError
 from sim.scenario.loading import validate
 from sim.scenario.schema import Scenario
@@ -29,6 +32,7 @@ class PathError(ScenarioError):
     """A path that is malformed or names nothing in the scenario; the message says which part."""
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_path(path: str) -> tuple[str, ...]:
     """The tokens of a dotted path (``cities[St. Louis].firms`` → ``("cities", "St. Louis", "firms")``).
 
@@ -139,3 +143,24 @@ def derive(base: Scenario | Mapping[str, Any], changes: Mapping[str, Any], sourc
     data.update(fields)
     label = source or f"{data.get('name', '<scenario>')} with " + ", ".join(f"{p}={v!r}" for p, v in changes.items())
     return validate(data, label)
+
+
+def apply_overrides(base: Scenario, keywords: Mapping[str, Any]) -> Scenario:
+    """A variant from keyword overrides, as ``ModuModel(scenario, **keywords)`` and ``mesa.batch_run`` give them.
+
+    Args:
+        base: a validated scenario.
+        keywords: field → value; a key with a dot is a dotted path (``cities.Beijing.policy.budget``),
+            a bare key a behavioural parameter (``network_effect`` → ``parameters.network_effect``)
+            or, if no parameter has that name, a top-level field (``seed``, ``engine``).
+
+    Raises:
+        ScenarioError: the variant is invalid, or a key names nothing (one line, with a suggestion).
+    """
+    changes = {key if "." in key or key not in Parameters.model_fields and key in Scenario.model_fields
+               else f"parameters.{key}": value for key, value in keywords.items()}
+    return derive(base, changes)
+
+
+overrides.register(apply_overrides)
+

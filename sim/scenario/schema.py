@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -243,7 +243,7 @@ class Scenario(Strict):
         return list(self.sectors)
 
     def complementarity_matrix(self) -> list[list[float]]:
-        """W[s][s'] in sector order; the default is 1 on the diagonal and 0.25 elsewhere.
+        """``W[s][s']`` in sector order; the default is 1 on the diagonal and 0.25 elsewhere.
 
         The default is an assumption: a firm gains most from firms of its own
         sector, and a quarter as much from each other link of the chain.
@@ -260,6 +260,10 @@ class Scenario(Strict):
         """SHA-256 of the resolved scenario (canonical JSON)."""
         return digest_of(self.resolved())
 
+    def __iter__(self) -> NoReturn:
+        """Not iterable (pydantic iterates fields): ``mesa.batch_run`` then takes a scenario as one value, not a list."""
+        raise TypeError("a Scenario is one value, not a collection of values")
+
 
 def digest_of(resolved: dict[str, Any]) -> str:
     """SHA-256 of a resolved scenario as plain data (compact JSON), as manifests record it in ``scenario_hash``.
@@ -273,4 +277,28 @@ def digest_of(resolved: dict[str, Any]) -> str:
 
 DEFAULT_CROSS_COMPLEMENTARITY = 0.25
 """Default off-diagonal W[s][s'] (assumption, see Scenario.complementarity_matrix)."""
+
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+"""The JSON Schema dialect pydantic writes (draft 2020-12)."""
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file (``modu schema``), for editors and other tools.
+
+    What :class:`Scenario` validates field by field: types, bounds, defaults, and each
+    parameter's description, ``symbol``, ``unit`` and ``source``. Checks across fields
+    (shares summing to 1, city and sector names referenced, event times) are pydantic's
+    alone: ``modu validate`` is the full check.
+
+    A file with ``extends`` updates its parent, so it may leave out what the parent
+    gives (``name``, ``cities``, a city's ``firms``): those are required only in a
+    file without ``extends``.
+    """
+    schema = Scenario.model_json_schema()
+    city = schema["$defs"]["City"]
+    complete = {"required": schema.pop("required"), "properties": {"cities": {"items": {"required": city["required"]}}}}
+    city["required"] = ["name"]  # a child names the cities it changes
+    return {"$schema": JSON_SCHEMA_DIALECT, "title": "Modu scenario",
+            **{k: v for k, v in schema.items() if k != "title"}, "if": {"required": ["extends"]}, "else": complete}
 

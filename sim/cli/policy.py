@@ -1,0 +1,147 @@
+"""``modu discover``, ``modu optimise`` and ``modu equilibrium``: the command lines over policy design."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sim.cli.common import SCENARIO, default_out, executor_option, figures_option, out_option, quiet_option, refusals
+
+ENGINES = ("counts", "agents", "scenario")
+
+
+def uncertainty_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by optimise and equilibrium: draws, replications, seed, engine, resolution, budget."""
+    options = [
+        click.option("--draws", type=click.IntRange(1, 100_000), default=5, show_default=True,
+                     help="Parameter draws: from the calibration posterior unless --prior or --range."),
+        click.option("--prior", is_flag=True, help="Draw the parameters from the calibration priors instead."),
+        click.option("--range", "ranges", multiple=True, metavar="PATH=LO:HI",
+                     help="Draw this scenario field uniformly over [LO, HI] instead (repeatable)."),
+        click.option("--replications", type=click.IntRange(1, 100_000), default=2, show_default=True,
+                     help="Replications per draw."),
+        click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed [default: the scenario's seed]."),
+        click.option("--engine", type=click.Choice(ENGINES), default="counts", show_default=True,
+                     help="Engine of every run ('scenario': as the scenario says)."),
+        click.option("--budget", "budget", metavar="LO:HI:STEP",
+                     help="Also choose the annual budget (100 M yuan) among LO, LO+STEP, ... ≤ HI."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _scenario_and_draws(scenario: Path, draws: int, prior: bool, ranges: tuple[str, ...], seed: int | None):
+    from sim.inference.draws import parameter_draws
+    from sim.scenario import load_scenario
+    from sim.scenario.resources import scenario_path
+
+    path = scenario_path(scenario)
+    base = load_scenario(path)
+    table, source = parameter_draws(draws, base.seed if seed is None else seed, prior, ranges)
+    return path, base, table, source
+
+
+@click.command()
+@click.argument("sweep_folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--outcome", required=True, metavar="EXPR",
+              help="Which runs count, over summary.csv's columns, e.g. \"leader == 'Hefei'\" or \"hhi > 0.3\".")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="Minimum density of the chosen box.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="Share of the box's runs peeled per step.")
+@click.option("--cart", is_flag=True, help="Also list decision-tree rules (needs the discover extra: scikit-learn).")
+@out_option("outputs/<sweep folder>-discover")
+@figures_option
+@refusals
+def discover(sweep_folder: Path, outcome: str, threshold: float, alpha: float, cart: bool, out: Path | None,
+             figures: bool) -> None:
+    """Find the swept conditions under which OUTCOME holds in SWEEP_FOLDER (a `modu sweep` folder), by PRIM."""
+    from sim.inference.discover import discover as find
+    from sim.inference.discover import read_sweep
+    from sim.reporting.policy import write_discovery
+
+    summary, paths = read_sweep(sweep_folder)
+    result = find(summary, paths, outcome, threshold=threshold, alpha=alpha, cart=cart)
+    out = out or default_out(f"{sweep_folder.resolve().name}-discover")
+    write_discovery(result, sweep_folder, out, figures)
+    click.echo(result.sentence())
+    click.echo(f"wrote {out}/ (read report.md)")
+
+
+@click.command()
+@click.argument("scenario", type=SCENARIO)
+@click.argument("city")
+@click.option("--resolution", default="0.05", show_default=True, help="Step of each share on the simplex (0.05: 231 mixes).")
+@click.option("--objective", default="firms", show_default=True,
+              help="firms (expected firms at the horizon), top:K (probability of ranking in the top K) or per100m "
+                   "(firms gained per 100 M yuan spent).")
+@click.option("--constraint", metavar="EXPR", help="Keep only candidates meeting this, e.g. \"spend <= 150\".")
+@uncertainty_options
+@out_option("outputs/<scenario>-optimise-<city>; it is also the resumable store")
+@executor_option
+@figures_option
+@quiet_option
+@refusals
+def optimise(scenario: Path, city: str, resolution: str, objective: str, constraint: str | None, draws: int,
+             prior: bool, ranges: tuple[str, ...], replications: int, seed: int | None, engine: str,
+             budget: str | None, out: Path | None, executor: str, figures: bool, quiet: bool) -> None:
+    """Find CITY's best allocation over compute, data and anchor in SCENARIO, with its uncertainty.
+    Interrupted? Run the same command again: finished runs are kept.
+    """  # noqa: D205, D415
+    from sim.experiments.executors import parse_executor
+    from sim.experiments.policy import parse_budgets, plan_optimisation
+
+    spec = parse_executor(executor)
+    path, base, table, source = _scenario_and_draws(scenario, draws, prior, ranges, seed)
+    plan = plan_optimisation(base, city, resolution=resolution, budgets=parse_budgets(budget), objective=objective,
+                             constraint=constraint, draws=table, draws_source=source, replications=replications,
+                             seed=seed, engine=None if engine == "scenario" else engine, source=str(path))
+    from sim.reporting.policy import run_optimisation
+
+    out = out or default_out(f"{base.name}-optimise-{city}")
+    result, resumed, ran, elapsed = run_optimisation(plan, out, spec, progress=not quiet, figures=figures)
+    click.echo(f"{plan.n_runs:,} runs; {resumed:,} already stored, {ran:,} run now in {elapsed:.1f} s "
+               f"({spec.describe()})")
+    click.echo(result.recommendation())
+    click.echo(f"wrote {out}/ (read report.md)")
+
+
+@click.command()
+@click.argument("scenario", type=SCENARIO)
+@click.option("--cities", required=True, metavar="A,B,...", help="The players: cities of SCENARIO, comma-separated.")
+@click.option("--resolution", default="0.25", show_default=True, help="Step of each share on each player's simplex.")
+@click.option("--cost", type=float, default=0.0, show_default=True,
+              help="Objective units (firms) a player gives up per 100 M yuan it spends (matters with --budget).")
+@click.option("--objective", default="firms", show_default=True,
+              help="Each player's objective: firms (expected firms at the horizon) or top:K (probability of the top K).")
+@uncertainty_options
+@out_option("outputs/<scenario>-equilibrium")
+@executor_option
+@figures_option
+@quiet_option
+@refusals
+def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, objective: str, draws: int, prior: bool,
+                ranges: tuple[str, ...], replications: int, seed: int | None, engine: str, budget: str | None,
+                out: Path | None, executor: str, figures: bool, quiet: bool) -> None:
+    """Let CITIES of SCENARIO best-respond to each other's lever mixes: equilibrium, price of anarchy, involution."""
+    from sim.experiments.executors import parse_executor
+    from sim.experiments.policy import parse_budgets, plan_game, solve_game
+    from sim.reporting.policy import write_equilibrium
+
+    spec = parse_executor(executor)
+    path, base, table, source = _scenario_and_draws(scenario, draws, prior, ranges, seed)
+    plan = plan_game(base, cities.split(","), resolution=resolution, budgets=parse_budgets(budget), cost=cost,
+                     objective=objective, draws=table, draws_source=source, replications=replications, seed=seed,
+                     engine=None if engine == "scenario" else engine, source=str(path))
+    out = out or default_out(f"{base.name}-equilibrium")
+    start = time.perf_counter()
+    result = solve_game(plan, spec, progress=not quiet)
+    elapsed = time.perf_counter() - start
+    write_equilibrium(result, out, figures, executor=spec.describe(), wall_time=elapsed)
+    click.echo(result.summary())
+    click.echo(f"wrote {out}/ (read report.md)")

@@ -1,0 +1,119 @@
+"""Scenario discovery on a finished sweep (``modu discover``): which swept conditions lead to an outcome.
+
+The sweep's ``summary.csv`` has one row per point × replication; the outcome is an
+expression of :mod:`sim.experiments.outcomes` over its columns (never ``eval``'d), and
+PRIM (:func:`sim.inference.prim.prim`, peeling then pasting) looks for a box over the
+swept columns where the outcome is concentrated. Optionally the leaves of a shallow
+decision tree (:func:`sim.inference.prim.cart_rules`, scikit-learn) are listed for
+comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sim.experiments.outcomes import OutcomeError, parse_outcome
+from sim.inference.errors import InferenceError
+from sim.inference.prim import PrimResult, cart_rules, prim
+
+CART_INSTALL = 'pip install -e ".[discover]"'
+"""How to install scikit-learn for ``--cart``."""
+
+
+@dataclass
+class Discovery:
+    """A PRIM box for an outcome over a sweep's swept columns.
+
+    Attributes:
+        outcome: the outcome expression.
+        inputs: the swept numeric columns PRIM searched.
+        y: the outcome per run (True/False).
+        prim: the PRIM result (trajectory, chosen box).
+        rules: CART leaf rules, if asked for (else empty).
+    """
+
+    outcome: str
+    inputs: list[str]
+    y: pd.Series
+    prim: PrimResult
+    rules: list[str] = field(default_factory=list)
+
+    def to_df(self) -> pd.DataFrame:
+        """The peeling trajectory: per box coverage, density, mass, n, k, restricted inputs, chosen."""
+        return self.prim.to_df()
+
+    def box(self) -> pd.DataFrame:
+        """The chosen box: per restricted input its limits, the data's range and the quasi-p-value."""
+        return self.prim.box.to_df()
+
+    def sentence(self) -> str:
+        """One sentence: which conditions lead to the outcome, with coverage and density."""
+        return self.prim.describe(f"`{self.outcome}` holds") + "."
+
+    def plot(self, ax=None):
+        """The peeling trajectory (coverage against density, the chosen box ringed)."""
+        return self.prim.plot(ax=ax)
+
+
+def read_sweep(folder: Path) -> tuple[pd.DataFrame, list[str]]:
+    """A sweep folder's successful runs (``summary.csv``) and its swept paths (from ``manifest.json``).
+
+    Raises:
+        InferenceError: the folder holds no readable sweep.
+    """
+    try:
+        summary = pd.read_csv(folder / "summary.csv")
+    except (OSError, ValueError) as exc:
+        raise InferenceError(f"SWEEP_FOLDER: {folder} holds no readable summary.csv ({' '.join(str(exc).split())})") from None
+    try:
+        paths = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["definition"]["paths"]
+    except (OSError, ValueError, KeyError, TypeError):
+        head = list(summary.columns)
+        paths = head[head.index("point") + 1: head.index("replication")] if {"point", "replication"} <= set(head) else []
+    if "status" in summary.columns:
+        summary = summary[summary.status == "ok"].reset_index(drop=True)
+    return summary, [p for p in paths if p in summary.columns]
+
+
+def discover(summary: pd.DataFrame, paths: list[str], outcome: str, *, threshold: float = 0.8, alpha: float = 0.05,
+             mass_min: float = 0.05, cart: bool = False) -> Discovery:
+    """Run PRIM for ``outcome`` over the swept numeric columns of a sweep's summary.
+
+    Args:
+        summary: one row per run (``summary.csv``).
+        paths: the swept columns.
+        outcome: an outcome expression over the summary's columns, e.g. ``"leader == 'Hefei'"``.
+        threshold: minimum density of the chosen box.
+        alpha: peeling share per step.
+        mass_min: smallest box mass.
+        cart: also list decision-tree rules (needs scikit-learn).
+
+    Raises:
+        InferenceError: a bad expression or one naming no column, no swept numeric column, an outcome that is
+            never or always true, or ``cart`` without scikit-learn.
+    """
+    try:
+        y = parse_outcome(outcome).evaluate(summary)
+    except OutcomeError as exc:
+        raise InferenceError(f"--outcome: {exc}") from None
+    inputs = [p for p in paths if pd.api.types.is_numeric_dtype(summary[p]) and not pd.api.types.is_bool_dtype(summary[p])
+              and summary[p].nunique() >= 2]
+    if not inputs:
+        raise InferenceError("SWEEP_FOLDER: the sweep has no swept numeric column taking two values or more "
+                             f"(swept: {', '.join(paths) or 'nothing'}); PRIM needs one")
+    k = int(y.sum())
+    if k == 0 or k == len(y):
+        raise InferenceError(f"--outcome: {outcome!r} is {'never' if k == 0 else 'always'} true in the "
+                             f"{len(y)} runs; nothing to discover")
+    result = prim(summary[inputs], y.to_numpy(), threshold=threshold, alpha=alpha, mass_min=mass_min)
+    rules = []
+    if cart:
+        try:
+            rules = cart_rules(summary[inputs], y.to_numpy())
+        except ImportError:
+            raise InferenceError(f"--cart: needs scikit-learn; install it with {CART_INSTALL}") from None
+    return Discovery(outcome, inputs, y, result, rules)

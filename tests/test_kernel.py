@@ -1,0 +1,307 @@
+"""The compiled counts kernel (sim/kernel.py) is the model of docs/ODD.md.
+
+- draw for draw, it equals its own code run uncompiled (NUMBA_DISABLE_JIT=1, numpy's Generator);
+- in distribution, it equals the ``counts`` and ``agents`` engines of ``ModuModel``;
+- its deterministic records (stocks, spending, allocation, budget) equal ModuModel's exactly;
+- the growth identity holds exactly in every run; runs depend only on their seed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sim.model import ModuModel
+from sim.model.kernel import compile_scenario, run_records, simulate_batch, simulate_counts
+from sim.scenario import validate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BASE = {
+    "name": "kernel",
+    "time": {"start": 2016, "end": 2019, "steps_per_year": 4},
+    "sectors": {"up": 0.3, "down": 0.7},
+    "parameters": {"exit_rate": 0.04, "exit_size_elasticity": 0.7, "relocation_rate": 0.05, "moving_cost": 0.5,
+                   "birth_rate": 0.05, "network_effect": 0.8, "congestion": 1.0,
+                   "lever_effects": {"compute": {"up": 0.5}, "data": {"down": 0.2}, "anchor": {"down": 0.4}}},
+    "cities": [
+        {"name": "A", "firms": 900, "capacity": 3000, "anchors": [{"name": "Big", "sector": "down"}],
+         "policy": {"budget": 4, "allocation": {"compute": 0.5, "data": 0.0, "anchor": 0.5}}},
+        {"name": "B", "firms": 600, "capacity": 2000, "talent": 0.5,
+         "policy": {"budget": 2, "allocation": {"compute": 0.2, "data": 0.3, "anchor": 0.5}}},
+        {"name": "C", "firms": 300, "pool": True},
+    ],
+}
+
+
+def variant(**changes):
+    spec = json.loads(json.dumps(BASE))
+    for key, value in changes.items():
+        if key == "parameters":
+            spec["parameters"].update(value)
+        else:
+            spec[key] = value
+    return spec
+
+
+EVENTS = [
+    {"year": 2016.5, "city": "B", "invest": {"compute": 5.0}, "budget": 3.0,
+     "allocation": {"compute": 0.6, "data": 0.2, "anchor": 0.2}},
+    {"year": 2016.9, "city": "A", "add_anchor": {"name": "New", "sector": "up"}, "learning_rate": 0.5},
+    {"year": 2017.25, "city": "B", "open": False},
+    {"year": 2017.25, "city": "B", "invest": {"data": 2.0}},
+    {"year": 2018.0, "city": "B", "open": True},
+    {"year": 2018.6, "city": "A", "invest": {"anchor": 3.0}},
+]
+
+POINTS = {
+    # the engines' common test point: congestion, an anchor, a pool, fixed policies
+    "default": variant(),
+    # α > 1 with high relocation and a cheap move: tipping
+    "tipping": variant(parameters={"network_effect": 1.6, "relocation_rate": 0.2, "moving_cost": 0.2,
+                                   "congestion": 0.0, "anchor_relocation_factor": 1.0}),
+    # anchors that exit and move, every event action, a city closed for a while
+    "events": variant(parameters={"anchor_exit_factor": 1.0, "anchor_relocation_factor": 1.0}, events=EVENTS),
+    # yearly strategies over four years
+    "strategies": variant(time={"start": 2016, "end": 2020, "steps_per_year": 4}, cities=[
+        {**BASE["cities"][0], "policy": {"budget": 4, "allocation": {"compute": 0.2, "data": 0.6, "anchor": 0.2},
+                                         "strategy": "best_response", "learning_rate": 0.5}},
+        {**BASE["cities"][1], "policy": {"budget": 2, "allocation": {"compute": 0.1, "data": 0.1, "anchor": 0.8},
+                                         "strategy": "imitate", "learning_rate": 0.6}},
+        {"name": "D", "firms": 500, "capacity": 2000,
+         "policy": {"budget": 3, "allocation": {"compute": 0.8, "data": 0.1, "anchor": 0.1}}},
+        BASE["cities"][2]],
+        # events set a strategy and a learning rate: D imitates from 2018 on (adaptations at 2018, 2019)
+        events=[{"year": 2017.5, "city": "D", "strategy": "imitate", "learning_rate": 0.3}]),
+    # an outside option: potential entrants may stay out; fixed entrants per step elsewhere
+    "outside": variant(parameters={"outside_option": 6.0, "birth_rate": 0.08}),
+    "fixed_births": variant(parameters={"births_per_step": 40, "network_seed": 0.0}),
+}
+
+
+def scenario(point: str, engine: str = "counts"):
+    return validate({**POINTS[point], "engine": engine})
+
+
+def outcomes_of(history, pool: np.ndarray) -> list[float]:
+    final = history.steps[-1].firms.sum(axis=1).astype(float)
+    shares = final[~pool] / final[~pool].sum()
+    allocation = history.steps[-1].allocation
+    return [*final, *(history.stack(k).sum() for k in ("births", "deaths", "moves_in")), float((shares ** 2).sum()),
+            *allocation[:, 0]]
+
+
+def names(point: str) -> list[str]:
+    cities = [c["name"] for c in POINTS[point]["cities"]]
+    return [f"final_{c}" for c in cities] + ["births", "deaths", "moves", "hhi"] + [f"compute_share_{c}" for c in cities]
+
+
+def growth_identity_holds(history) -> None:
+    firms = history.stack("firms")
+    change = history.stack("births") - history.stack("deaths") + history.stack("moves_in") - history.stack("moves_out")
+    np.testing.assert_array_equal(firms[1:], firms[:-1] + change[1:])
+    np.testing.assert_array_equal(history.stack("moves_in").sum(axis=(1, 2)), history.stack("moves_out").sum(axis=(1, 2)))
+    assert history.flows.sum() == history.stack("moves_in").sum() and np.trace(history.flows) == 0
+    assert (firms >= 0).all()
+
+
+# ---------------------------------------------------------------------------- draw for draw
+REFERENCE = """
+import json, sys
+import numpy as np
+from sim.model.kernel import run_kernel, run_records
+from sim.scenario import validate
+assert type(run_kernel).__name__ == "function", "NUMBA_DISABLE_JIT did not take effect"
+points, seeds = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+arrays = {}
+for name, spec in points.items():
+    for seed in seeds:
+        for field, a in run_records(validate(spec), np.random.SeedSequence(seed))._asdict().items():
+            arrays[f"{name}/{seed}/{field}"] = a
+np.savez(sys.argv[3], **arrays)
+"""
+
+
+def test_compiled_kernel_reproduces_its_uncompiled_reference_draw_for_draw(tmp_path):
+    """The same functions run as plain Python with numpy's own Generator give identical records."""
+    seeds = [0, 1, 2]
+    out = tmp_path / "reference.npz"
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", REFERENCE, json.dumps(POINTS), json.dumps(seeds), str(out)],
+                   check=True, env=env, cwd=ROOT, timeout=300)
+    reference = np.load(out)
+    for name in POINTS:
+        for seed in seeds:
+            compiled = run_records(scenario(name), np.random.SeedSequence(seed))
+            for field, a in compiled._asdict().items():
+                np.testing.assert_array_equal(a, reference[f"{name}/{seed}/{field}"], err_msg=f"{name}/{seed}/{field}")
+
+
+# ---------------------------------------------------------------------------- the same formulas
+POINTS_EMPTY_URN = variant(
+    parameters={"network_seed": 0.0, "outside_option": 4.0},
+    complementarity={"up": {"up": 1.0, "down": 0.0}, "down": {"up": 0.0, "down": 1.0}},
+    cities=[BASE["cities"][0], {**BASE["cities"][1], "sector_mix": {"up": 0.0, "down": 1.0}}, BASE["cities"][2]])
+
+
+def kernel_state(model):
+    """The kernel's state holding a ModuModel's counts, stocks, anchors present and city constants."""
+    from sim.model.kernel import _State
+
+    C, S = model.N.shape
+    one = np.zeros(1, dtype=np.int64)
+    return _State(n=np.zeros((C, S, 16), dtype=np.int64), N=model.N.astype(np.int64), anchor_city=one,
+                  anchor_sector=one.copy(), anchor_alive=np.zeros(1, dtype=np.bool_), n_anchors=one.copy(),
+                  anchors_present=model.anchors_present.astype(np.int64),
+                  stocks=np.array([c.stocks for c in model.cities], dtype=float),
+                  budget=np.array([c.budget for c in model.cities], dtype=float),
+                  allocation=np.array([c.allocation for c in model.cities], dtype=float),
+                  strategy=np.zeros(C, dtype=np.int64), learning_rate=np.zeros(C), pending=np.zeros((C, 3)),
+                  spend=np.zeros((C, 3)), constant=np.asarray(model.coef.city_constant, dtype=float).copy(),
+                  growth=np.zeros(C))
+
+
+@pytest.mark.parametrize("point", [*POINTS, "empty_urn"])
+def test_choice_probabilities_and_marginal_gains_equal_sim_utility(point):
+    """Entry and mover probabilities and best-response gains equal sim.model.utility's along a run (closed cities, κ = 0)."""
+    from sim.model.kernel import _entry_probabilities, _marginal_firm_gain, _mover_probabilities
+    from sim.model.utility import choice_probabilities, mover_utility
+
+    spec = POINTS_EMPTY_URN if point == "empty_urn" else POINTS[point]
+    sc = validate({**spec, "engine": "counts"})
+    md = compile_scenario(sc)
+    model = ModuModel(sc, rng=3, record_events=False)
+    C, S = model.N.shape
+    closed = False
+    for _ in range(md.T):
+        closed |= not model.open.all()
+        st = kernel_state(model)
+        P, stay_out, PM, gain = np.empty((C, S)), np.empty(S), np.empty((S, C, C)), np.empty((C, 3))
+        _entry_probabilities(md, st, P, stay_out)
+        np.testing.assert_allclose(P, model.entry_probabilities(), rtol=1e-12, atol=1e-300)
+        _mover_probabilities(md, st, PM)
+        expected = choice_probabilities(mover_utility(model.coef, model.N, model.lever_stocks()), axis=-1)
+        np.testing.assert_allclose(PM, expected, rtol=1e-12, atol=1e-300)
+        _marginal_firm_gain(md, st, gain)
+        np.testing.assert_allclose(gain, model.marginal_firm_gain(), rtol=1e-10, atol=1e-300)
+        model.step()
+    assert closed == (point == "events")  # B was closed from 2017.25 to 2018 and checked meanwhile
+    if point == "empty_urn":
+        assert (P[1, 0] == 0) and stay_out.min() > 0  # no up-sector firm in B: its network term is −∞
+
+
+# ---------------------------------------------------------------------------- deterministic records
+@pytest.mark.parametrize("point", ["default", "events", "outside"])
+def test_policy_records_equal_the_engines_exactly(point):
+    """With fixed strategies spending, stocks, allocation and budget involve no randomness: identical to ModuModel's."""
+    history = simulate_counts(scenario(point), np.random.SeedSequence(7))
+    model = ModuModel(scenario(point), rng=8, record_events=False).run()
+    for name in ("stocks", "spend", "allocation", "budget"):
+        np.testing.assert_array_equal(history.stack(name), model.stack(name), err_msg=name)
+    assert [r.step for r in history.steps] == [r.step for r in model.steps]
+    assert [r.year for r in history.steps] == [r.year for r in model.steps]
+    for table in ("firms", "cities", "metrics", "flows"):
+        assert list(getattr(history, f"{table}_frame")().columns) == list(getattr(model, f"{table}_frame")().columns)
+    assert len(history.firms_frame()) == len(model.firms_frame())
+
+
+# ---------------------------------------------------------------------------- in distribution
+RUNS = {"counts": 150, "agents": 80}
+KERNEL_RUNS = 400
+
+
+@pytest.mark.parametrize("point", list(POINTS))
+def test_kernel_equals_the_engines_in_distribution(point):
+    """Two-sample KS and t tests on final firms per city, births, deaths, moves, HHI and adapted allocations."""
+    pool = np.array([c.get("pool", False) for c in POINTS[point]["cities"]])
+    kernel_rows = []
+    for seed in range(KERNEL_RUNS):
+        history = simulate_counts(scenario(point), np.random.SeedSequence(seed))
+        growth_identity_holds(history)
+        kernel_rows.append(outcomes_of(history, pool))
+    kernel = np.array(kernel_rows, dtype=float)
+    C = len(pool)
+    assert kernel[:, C + 2].mean() > 50 or point == "fixed_births"  # moves: the relocation check has power
+    if point == "strategies":  # the strategies move the allocations (the check has power there too)
+        assert all(kernel[:, C + 4 + c].std() > 0 for c in range(3))
+    for engine, runs in RUNS.items():
+        sc = scenario(point, engine)
+        rows = [outcomes_of(ModuModel(sc, rng=10_000 + seed, record_events=False).run(), pool) for seed in range(runs)]
+        model = np.array(rows, dtype=float)
+        for j, name in enumerate(names(point)):
+            a, k = model[:, j], kernel[:, j]
+            if np.ptp(a) == 0 and np.ptp(k) == 0:  # deterministic (fixed strategies): exactly equal
+                assert a[0] == k[0], (engine, name)
+                continue
+            assert stats.ks_2samp(a, k).pvalue > 1e-3, (engine, point, name)
+            se = np.sqrt(a.var(ddof=1) / len(a) + k.var(ddof=1) / len(k))
+            assert abs(a.mean() - k.mean()) < 4 * se, (engine, point, name, a.mean(), k.mean(), se)
+
+
+# ---------------------------------------------------------------------------- reproducibility
+def test_a_run_depends_only_on_its_seed_not_on_batch_or_threads():
+    sc = scenario("events")
+    seeds = [np.random.SeedSequence(5, spawn_key=(r,)) for r in range(12)]
+    one = simulate_batch(sc, seeds)
+    two = simulate_batch(compile_scenario(sc), seeds, threads=2)
+    part = simulate_batch(sc, seeds[7:9])
+    for field in one._fields:
+        np.testing.assert_array_equal(getattr(one, field), getattr(two, field))
+        np.testing.assert_array_equal(getattr(one, field)[7:9], getattr(part, field))
+    for r in (0, 7):
+        history = simulate_counts(sc, seeds[r])
+        np.testing.assert_array_equal(one.firms[r], history.stack("firms").sum(axis=2))
+        np.testing.assert_array_equal(one.moves_in[r], history.stack("moves_in").sum(axis=2))
+    assert not np.array_equal(one.firms[0], one.firms[1])
+    assert one.final.shape == (12, 3)
+
+
+def test_growth_identity_holds_at_scale():
+    """Baseline-sized counts (hundreds of thousands of firms) keep exact accounting too."""
+    from sim.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "baseline.yaml")
+    for r in range(5):
+        growth_identity_holds(simulate_counts(sc, np.random.SeedSequence(42, spawn_key=(r,))))
+
+
+# ---------------------------------------------------------------------------- common random numbers
+def test_each_phase_draws_from_its_own_stream():
+    """A late event changes nothing before it: every (step, phase) has its own Philox stream."""
+    late = variant(events=[{"year": 2018.5, "city": "B", "invest": {"compute": 50.0}}])
+    event_step = 11  # the first step starting at or after 2018.5: 2016 + 10/4
+    for seed in range(5):
+        base = run_records(scenario("default"), np.random.SeedSequence(seed))
+        changed = run_records(validate({**late, "engine": "counts"}), np.random.SeedSequence(seed))
+        np.testing.assert_array_equal(base.firms[:event_step], changed.firms[:event_step])
+        assert base.stocks[event_step, 1, 0] < changed.stocks[event_step, 1, 0]
+    # the streams are Philox's public ones: Generator(Philox(key, counter=(0, 0, step, phase)))
+    from sim.model.kernel import _begin_phase, streams
+
+    rng, counter, state = streams(np.random.SeedSequence(9))
+    key = rng.bit_generator.state["state"]["key"].copy()
+    rng.random(5)
+    _begin_phase(counter, state, 3, 4)
+    expected = np.random.Generator(np.random.Philox(key=key, counter=[0, 0, 3, 4]))
+    np.testing.assert_array_equal(rng.random(7), expected.random(7))
+    assert rng.binomial(1000, 0.3) == expected.binomial(1000, 0.3)
+
+
+def test_paired_scenarios_share_their_draws():
+    """Baseline vs Shanghai's budget doubled: end counts correlate across replications (pairing, as sim.experiments.compare)."""
+    from sim.scenario import load_scenario
+
+    baseline = load_scenario(ROOT / "scenarios" / "baseline.yaml")
+    cities = [c.model_copy(update={"policy": c.policy.model_copy(update={"budget": 2 * c.policy.budget})})
+              if c.name == "Shanghai" else c for c in baseline.cities]
+    changed = baseline.model_copy(update={"cities": cities})
+    seeds = [np.random.SeedSequence(42, spawn_key=(r,)) for r in range(150)]
+    a, b = simulate_batch(baseline, seeds).final, simulate_batch(changed, seeds).final
+    correlation = [np.corrcoef(a[:, c], b[:, c])[0, 1] for c in range(a.shape[1])]
+    assert min(correlation) > 0.4, correlation  # ~0.6-0.7, as ModuModel's child seeds; ~0 with one stream per run
+    assert (b[:, 2] - a[:, 2]).mean() > 0  # and the budget helps Shanghai

@@ -1,0 +1,208 @@
+"""Policy design: modu discover, modu optimise, modu equilibrium (known answers, brute force, reproducibility)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sim.cli import main
+from sim.experiments.ensemble import replication_seed
+from sim.experiments.executors import open_executor
+from sim.experiments.games import brute_force_equilibria
+from sim.experiments.policy import (
+    GameRuns,
+    final_counts,
+    optimise,
+    plan_game,
+    plan_optimisation,
+    solve_game,
+)
+from sim.experiments.sweep import parse_range
+from sim.inference.discover import discover
+from sim.inference.draws import factor_draws, posterior_draws
+from sim.reporting.policy import run_optimisation
+from sim.scenario import load_scenario
+from sim.scenario.paths import derive
+from sim.scenario.resources import SCENARIOS_DIR
+
+
+def modu(*args: str):
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+@pytest.fixture(scope="module")
+def short():
+    """The baseline over 2016-2018 with the counts engine: four cities, fast."""
+    return derive(load_scenario(SCENARIOS_DIR / "baseline.yaml"), {"time.end": 2018, "engine": "counts"})
+
+
+def test_two_city_equilibrium_matches_brute_force_over_the_full_grid(short):
+    plan = plan_game(short, ["Beijing", "Shanghai"], resolution=0.5, replications=2, seed=7)
+    result = solve_game(plan, "serial", progress=False)
+    with open_executor("serial") as ex:
+        runs = GameRuns(plan, ex)
+        sizes = [len(plan.strategies)] * 2
+        equilibria = brute_force_equilibria(runs.payoffs, sizes)
+        national = {p: runs.national(p) for p in itertools.product(range(sizes[0]), range(sizes[1]))}
+    assert len(national) == 36  # 6 mixes per city at resolution 0.5
+    if result.dynamics.converged:
+        assert result.dynamics.profile in equilibria
+    else:
+        assert not any(p in equilibria for p in result.dynamics.cycle)
+    assert national[result.cooperative] == max(national.values())
+    assert result.price_of_anarchy == pytest.approx(max(national.values()) / national[result.dynamics.profile])
+    assert 0 <= result.involution_equilibrium["index"] <= 1
+
+
+def test_game_payoff_is_the_mean_of_independent_runs_with_common_seeds(short):
+    plan = plan_game(short, ["Beijing", "Shanghai"], resolution=0.5, replications=2, seed=7)
+    profile = (1, 4)
+    with open_executor("serial") as ex:
+        payoff = GameRuns(plan, ex).payoffs(profile)
+    scenario = derive(short, plan.changes(profile))
+    firms = np.mean([final_counts(scenario, replication_seed(7, 0, r))[0] for r in range(2)], axis=0)
+    names = [c.name for c in short.cities]
+    assert payoff.tolist() == [firms[names.index("Beijing")], firms[names.index("Shanghai")]]
+
+
+def test_a_high_cost_of_spending_makes_every_player_choose_the_smallest_budget(short):
+    plan = plan_game(short, ["Beijing", "Shanghai"], resolution=1, budgets=[5, 20], cost=1e6, replications=1, seed=7)
+    result = solve_game(plan, "serial", progress=False)
+    assert result.dynamics.converged
+    assert (result.allocations().query("profile == 'equilibrium'").budget == 5).all()
+
+
+def test_top_k_game_payoffs_are_probabilities_and_per100m_is_refused(short):
+    plan = plan_game(short, ["Beijing", "Shanghai"], resolution=1, objective="top:1", replications=2, seed=7)
+    with open_executor("serial") as ex:
+        payoffs = GameRuns(plan, ex).payoffs(plan.start)
+    assert set(payoffs) <= {0.0, 0.5, 1.0}
+    with pytest.raises(ValueError, match="per100m"):
+        plan_game(short, ["Beijing", "Shanghai"], objective="per100m")
+
+
+def test_involution_index_of_a_pure_transfer_is_one_and_of_pure_growth_zero():
+    from sim.experiments.policy import TOTALS, involution
+
+    ref = np.zeros((1, 1, len(TOTALS), 2))
+    transfer = ref.copy()
+    transfer[0, 0, 0] = [10, -10]           # firms
+    transfer[0, 0, 3] = [10, 0]             # moves in
+    transfer[0, 0, 4] = [0, 10]             # moves out
+    assert involution(transfer, ref, ["A", "B"])["index"] == 1.0
+    assert involution(transfer, ref, ["A", "B"])["moved"] == 10
+    growth = ref.copy()
+    growth[0, 0, 0] = [10, 0]
+    growth[0, 0, 1] = [10, 0]               # births
+    assert involution(growth, ref, ["A", "B"])["index"] == 0.0
+
+
+def _plan(short, **kw):
+    draws = factor_draws([parse_range("parameters.network_effect=0.3:1.2")], 2, seed=3)
+    return plan_optimisation(short, "Shanghai", resolution=0.5, draws=draws, draws_source="test", replications=2,
+                             seed=11, **kw)
+
+
+def test_optimise_is_identical_on_serial_and_processes_and_resumes(short, tmp_path):
+    plan = _plan(short)
+    serial, _, ran, _ = run_optimisation(plan, tmp_path / "a", "serial", progress=False, figures=False)
+    assert ran == plan.n_runs == (6 + 2) * 2 * 2  # 6 mixes, the current mix (off the grid), no spending
+    run_optimisation(plan, tmp_path / "b", "processes:2", progress=False, figures=False)
+    a, b = ((tmp_path / f / "candidates.csv").read_bytes() for f in "ab")
+    assert a == b
+    _, resumed, ran, _ = run_optimisation(plan, tmp_path / "a", "serial", progress=False, figures=False)
+    assert (resumed, ran) == (plan.n_runs, 0)
+    assert (tmp_path / "a" / "candidates.csv").read_bytes() == a
+
+
+def test_optimise_best_and_paired_tests(short):
+    result = optimise(_plan(short), "serial", progress=False)
+    t = result.to_df()
+    grid = t[t.kind == "grid"]
+    assert t.objective.iloc[result.best] == t.objective[t.feasible].max()
+    assert t.indistinguishable.iloc[result.best] and not t.feasible[t.kind == "no spending"].any()
+    assert len(grid) == 6 and t.current.sum() == 1
+    assert result.regret()[0] == pytest.approx(t.objective.iloc[result.best] - t.objective.iloc[result.current])
+    # firms_gained is paired against the same runs with the city's budget 0
+    k = 0
+    city = [c.name for c in result.plan.scenario.cities].index("Shanghai")
+    gained = result.totals[k, :, :, 0, city] - result.totals[result.plan.reference, :, :, 0, city]
+    assert t.firms_gained.iloc[k] == pytest.approx(gained.mean())
+
+
+def test_top_k_over_every_ranked_city_is_certain_so_nothing_is_distinguishable(short):
+    result = optimise(_plan(short, objective="top:3"), "serial", progress=False)  # 3 non-pool cities
+    t = result.to_df()
+    assert (t.objective[t.kind != "no spending"] == 1.0).all()
+    assert t.indistinguishable[t.feasible].all()
+
+
+def test_constraint_filters_candidates(short):
+    result = optimise(_plan(short, constraint="anchor <= 0"), "serial", progress=False)
+    t = result.to_df()
+    assert (t[t.feasible].anchor == 0).all() and t.anchor.iloc[result.best] == 0
+
+
+def test_posterior_draws_resample_the_last_generation():
+    draws = posterior_draws(50, seed=1)
+    assert draws.shape == (50, 9) and "parameters.network_effect" in draws.columns
+    assert draws.equals(posterior_draws(50, seed=1))
+    last = pd.read_csv(SCENARIOS_DIR.parent / "calibration" / "populations.csv")
+    last = last[last.generation == last.generation.max()]
+    assert set(draws["parameters.network_effect"]) <= set(last.network_effect)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["optimise", "china", "Paris"], "CITY: 'Paris' is not a city of china"),
+    (["optimise", "china", "Hefei", "--objective", "best"], "--objective: unknown objective 'best'"),
+    (["optimise", "china", "Hefei", "--resolution", "0"], "--resolution: resolution '0' leaves no grid point"),
+    (["optimise", "china", "Hefei", "--constraint", "cost < 3"], "--constraint: outcome: unknown column 'cost'"),
+    (["equilibrium", "china", "--cities", "Hefei"], "--cities: need at least two distinct cities"),
+    (["equilibrium", "china", "--cities", "Hefei,Paris"], "--cities: 'Paris' is not a city of china"),
+])
+def test_refusals_are_one_line_with_exit_2(args, message, tmp_path):
+    result = modu(*args, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"modu: error: {message}") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def sweep_summary():
+    """A planted truth: the outcome holds exactly when x > 0.6 (y is noise)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 1, 400), rng.uniform(0, 1, 400)
+    return pd.DataFrame({"point": range(400), "x": x, "y": y, "replication": 0, "status": "ok",
+                         "leader": np.where(x > 0.6, "Hefei", "Beijing")})
+
+
+def test_discover_finds_the_planted_box(sweep_summary):
+    found = discover(sweep_summary, ["x", "y"], "leader == 'Hefei'")
+    box = found.box()
+    assert list(box.index) == ["x"] and box.low.iloc[0] == pytest.approx(0.6, abs=0.03)
+    assert found.prim.box.density == 1.0 and found.prim.box.coverage > 0.9
+    assert "coverage" in found.sentence() and "density" in found.sentence()
+
+
+def test_discover_writes_its_folder_and_refuses_bad_outcomes(sweep_summary, tmp_path):
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    sweep_summary.to_csv(folder / "summary.csv", index=False)
+    ok = modu("discover", str(folder), "--outcome", "leader == 'Hefei'", "--out", str(tmp_path / "d"), "--no-figures")
+    assert ok.exit_code == 0, ok.stderr
+    assert {"trajectory.csv", "box.csv", "report.md", "manifest.json"} <= {p.name for p in (tmp_path / "d").iterdir()}
+    for outcome, message in [("leeder == 'Hefei'", "unknown column 'leeder'"), ("x > 2", "never true"),
+                             ("x >= 0", "always true")]:
+        bad = modu("discover", str(folder), "--outcome", outcome, "--out", str(tmp_path / "e"))
+        assert bad.exit_code == 2 and message in bad.stderr and bad.stderr.count("\n") == 1
+    sweep_summary.drop(columns=["x", "y"]).assign(x="a").to_csv(folder / "summary.csv", index=False)
+    bad = modu("discover", str(folder), "--outcome", "leader == 'Hefei'", "--out", str(tmp_path / "e"))
+    assert bad.exit_code == 2 and "no swept numeric column" in bad.stderr
+    assert not (tmp_path / "e").exists()
