@@ -274,13 +274,22 @@ def test_calibrate_command_writes_everything_on_a_tiny_budget(tmp_path: Path):
     out = tmp_path / "cal"
     result = CliRunner().invoke(main, ["calibrate", "--scenario", str(scenario), "--particles", "12",
                                        "--generations", "2", "--predictive", "12", "--executor", "serial",
-                                       "--out", str(out), "--quiet"])
+                                       "--sbc", "3", "--leave-one-out", "--reduced-particles", "10",
+                                       "--reduced-generations", "2", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     assert (CALIBRATION_DIR / "calibrated.yaml").read_bytes() == shipped                      # only --out is written
     for name in ("calibrated.yaml", "report.md", "populations.csv", "posterior.csv", "predictive.csv",
                  "manifest.json", "figures/fit.png", "figures/posterior.png", "figures/pairs.png",
-                 "figures/forecast_shanghai.png"):
+                 "figures/forecast_shanghai.png", "regimes.csv", "coverage.csv", "sbc_ranks.csv",
+                 "leave_one_out.csv", "figures/sbc_ranks.png"):
         assert (out / name).exists(), name
+    coverage = pd.read_csv(out / "coverage.csv")
+    assert set(coverage.quantity) == set(pd.read_csv(out / "posterior.csv").quantity) and (coverage.datasets == 3).all()
+    ranks = pd.read_csv(out / "sbc_ranks.csv")
+    assert ranks["rank"].between(0, 99).all() and len(ranks) == 3 * len(coverage)
+    lopo = pd.read_csv(out / "leave_one_out.csv")
+    assert set(lopo.left_out) == {f.id for f in load_targets().fitted("gross")}
+    assert "## Is the network effect identified?" in (out / "report.md").read_text()
     assert not (out / "INCOMPLETE").exists()
     values = load_calibration(out / "calibrated.yaml").model_dump()
     priors = {s.target: s for s in make_problem(scenario, TARGETS_PATH, PRIORS_PATH, "gross").prior.specs}
