@@ -42,6 +42,9 @@ MARTINGALE_BAND = 0.1
 RANK_DRAWS = 99
 """Posterior draws per SBC dataset: ranks run 0..99, 100 possible values."""
 
+NONE_LEFT_OUT = "(none: every pattern)"
+"""The ``left_out`` of the leave-one-out table's reference row, fitted with every pattern at the same settings."""
+
 RANK_BINS = 10
 """Bins of the rank histogram and of its chi-square uniformity test."""
 
@@ -180,14 +183,26 @@ def leave_one_out(problem: Problem, settings: FitSettings, seed: int, executor: 
     """Fit without each pattern in turn; predict it from the posterior's simulations; track α.
 
     Returns:
-        One row per left-out pattern: documented value or bounds, the predicted median
-        and 90% band (weighted over the final particles' own simulations), whether the
-        documented value lies inside, the relative error of the median, and the network
-        effect's posterior median, 90% interval, width ratio and P(α > 1) without it.
+        A first row fitted with every pattern at the same settings (``left_out`` =
+        :data:`NONE_LEFT_OUT`, the reference for the α columns), then one row per
+        left-out pattern: documented value or bounds, the predicted median and 90% band
+        (weighted over the final particles' own simulations), whether the documented
+        value lies inside, the relative error of the median, and the network effect's
+        posterior median, 90% interval, width ratio and P(α > 1) without it.
     """
     j = problem.prior.labels.index(NETWORK_EFFECT)
     before = np.quantile(problem.prior.sample(np.random.default_rng(seed), 20000)[:, j], INTERVAL)
-    rows = []
+
+    def alpha(post: Population) -> dict[str, float]:
+        a_lo, a_mid, a_hi = weighted_quantile(post.theta[:, j], post.weights, np.array([INTERVAL[0], 0.5, INTERVAL[1]]))
+        return {"epsilon": post.epsilon, "alpha_median": a_mid, "alpha_lo": a_lo, "alpha_hi": a_hi,
+                "alpha_width_ratio": (a_hi - a_lo) / (before[1] - before[0]),
+                "p_alpha_above_1": float(np.sum(post.weights * (problem.prior.natural(post.theta)[:, j] > 1)))}
+
+    reference, _ = _fit(problem, settings, _root(seed, 7, len(problem.fitted)), executor)
+    rows = [{"left_out": NONE_LEFT_OUT, "documented": math.nan, "lower": None, "upper": None,
+             "predicted_median": math.nan, "predicted_lo": math.nan, "predicted_hi": math.nan,
+             "error_of_median": math.nan, "inside_90": None, **alpha(reference)}]
     for k, fig in enumerate(problem.fitted):
         if ids is not None and fig.id not in ids:
             continue
@@ -197,12 +212,7 @@ def leave_one_out(problem: Problem, settings: FitSettings, seed: int, executor: 
         inside = (lo <= fig.value <= hi if fig.value is not None
                   else hi >= (fig.lower if fig.lower is not None else -math.inf)
                   and lo <= (fig.upper if fig.upper is not None else math.inf))
-        alpha = problem.prior.natural(post.theta)[:, j]
-        a_lo, a_mid, a_hi = weighted_quantile(post.theta[:, j], post.weights, np.array([INTERVAL[0], 0.5, INTERVAL[1]]))
         rows.append({"left_out": fig.id, "documented": fig.value, "lower": fig.lower, "upper": fig.upper,
                      "predicted_median": mid, "predicted_lo": lo, "predicted_hi": hi,
-                     "error_of_median": float(fig.relative_error(mid)), "inside_90": bool(inside),
-                     "epsilon": post.epsilon, "alpha_median": a_mid, "alpha_lo": a_lo, "alpha_hi": a_hi,
-                     "alpha_width_ratio": (a_hi - a_lo) / (before[1] - before[0]),
-                     "p_alpha_above_1": float(np.sum(post.weights * (alpha > 1)))})
+                     "error_of_median": float(fig.relative_error(mid)), "inside_90": bool(inside), **alpha(post)})
     return pd.DataFrame(rows)

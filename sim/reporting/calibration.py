@@ -457,14 +457,16 @@ def _identification_text(tables: dict[str, pd.DataFrame], options: dict) -> str:
                     "show what the fit without the pattern says about α: a pattern that carries information on α "
                     "widens α's interval when it is left out.\n\n"
                     + markdown_table(lopo.drop(columns=["epsilon"])) + "\n")
-        widest = lopo.loc[lopo.alpha_width_ratio.idxmax()]
-        moved = lopo.loc[(lopo.p_alpha_above_1 - regimes.set_index("regime").loc["tipping", "posterior"]).abs().idxmax()]
-        text.append(f"Leaving out `{widest.left_out}` widens α's interval most (width ratio "
-                    f"{widest.alpha_width_ratio:.2f} against {posterior.width_ratio:.2f} with every pattern); leaving "
-                    f"out `{moved.left_out}` moves P(α > 1) most (to {moved.p_alpha_above_1:.2f}). "
+        reference, left = lopo.iloc[0], lopo.iloc[1:]
+        widest = left.loc[left.alpha_width_ratio.idxmax()]
+        moved = left.loc[(left.p_alpha_above_1 - reference.p_alpha_above_1).abs().idxmax()]
+        text.append(f"At these settings every pattern together gives α the width ratio "
+                    f"{reference.alpha_width_ratio:.2f} and P(α > 1) = {reference.p_alpha_above_1:.2f}. Leaving out "
+                    f"`{widest.left_out}` widens α's interval most (to {widest.alpha_width_ratio:.2f}); leaving out "
+                    f"`{moved.left_out}` moves P(α > 1) most (to {moved.p_alpha_above_1:.2f}). "
                     + ("Every left-out pattern is predicted inside the 90% band of the fit without it."
-                       if lopo.inside_90.all() else "Not predicted inside the 90% band without it: "
-                       + ", ".join(f"`{r.left_out}`" for r in lopo.itertuples() if not r.inside_90) + ".") + "\n")
+                       if left.inside_90.astype(bool).all() else "Not predicted inside the 90% band without it: "
+                       + ", ".join(f"`{r.left_out}`" for r in left.itertuples() if not r.inside_90) + ".") + "\n")
     loose = tables["posterior"][tables["posterior"].verdict != "constrained"].quantity
     named = [q for q in loose if q in IDENTIFYING_DATA]
     if named:
