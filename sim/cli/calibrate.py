@@ -90,7 +90,8 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     result = run_calibration(problem, particles, generations, min_epsilon, predictive, seed, spec,
                              progress=not quiet, resumed=resumed, other=other, sbc=sbc, lopo=lopo,
                              reduced=FitSettings(reduced_particles, reduced_generations, min_epsilon),
-                             options={"engine": engine, "targets": str(targets_path), "priors": str(priors_path),
+                             options={"engine": engine, "scenario": str(scenario_path), "targets": str(targets_path),
+                                      "priors": str(priors_path),
                                       "resumed_from": str(resume_path or ""),
                                       "other_reading": str(other_path or "")})
     write_calibration(out, result)

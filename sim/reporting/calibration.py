@@ -395,12 +395,18 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
                 "output driven by a 'not constrained' quantity inherits that quantity's prior: treat it as an "
                 "assumption-driven result.\n")
     text.append(_drivers_text(tables["drivers"], result.outputs()))
+    identification = (f" --sbc {options.get('sbc_datasets')}" if options.get("sbc_datasets") else "") + (
+        " --leave-one-out" if options.get("leave_one_out") else "")
+    if identification:
+        identification += (f" --reduced-particles {options.get('reduced_particles')} "
+                           f"--reduced-generations {options.get('reduced_generations')}")
     text.append("\n## Reproduce\n\n```bash\nmodu calibrate"
+                + "".join(f" --{flag} {options[flag]}" for flag in ("scenario", "targets", "priors") if options.get(flag))
                 + (f" --shenzhen-increment {problem.reading}" if problem.reading != "gross" else "")
                 + (f" --other-reading {result.other.attrs['folder']}" if result.other is not None else "")
                 + f" --particles {options.get('particles')} --generations {options.get('generations')} "
                   f"--min-epsilon {options.get('min_epsilon')} --predictive {options.get('predictive')} "
-                  f"--seed {result.seed}\n```\n")
+                  f"--seed {result.seed}{identification}\n```\n")
     return "\n".join(text)
 
 
