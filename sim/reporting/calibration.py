@@ -200,7 +200,7 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
             written.append(f"{name}.csv")
         figures = out / "figures"
         fit = plot_counts(_trajectory_tables(problem, result.sums), documented_counts(problem.scenario, problem.targets))
-        fit.axes[0].set_title("Posterior predictive firms per city: median, 5–95% band; documented points")
+        fit.suptitle("Posterior predictive firms per city (median, 5–95% band over the draws); dots: documented")
         paths = save_figure(fit, figures, "fit")
         paths += save_figure(plot_marginals(problem, posterior), figures, "posterior")
         paths += save_figure(plot_pairs(problem, posterior), figures, "pairs")
