@@ -19,7 +19,7 @@ from sim.inference.problem import (
 )
 from sim.inference.results import run_calibration
 from sim.scenario import load_scenario
-from sim.scenario.resources import CALIBRATION_DIR
+from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
 
 
 # ----------------------------------------------------------------------------- the command
@@ -90,8 +90,8 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     result = run_calibration(problem, particles, generations, min_epsilon, predictive, seed, spec,
                              progress=not quiet, resumed=resumed, other=other, sbc=sbc, lopo=lopo,
                              reduced=FitSettings(reduced_particles, reduced_generations, min_epsilon),
-                             options={"engine": engine, "scenario": str(scenario_path), "targets": str(targets_path),
-                                      "priors": str(priors_path),
+                             options={"engine": engine, "scenario": _shown(scenario_path),
+                                      "targets": _shown(targets_path), "priors": _shown(priors_path),
                                       "resumed_from": str(resume_path or ""),
                                       "other_reading": str(other_path or "")})
     write_calibration(out, result)
@@ -101,3 +101,13 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     if doubt := too_few_particles(posterior):
         click.echo(f"posterior intervals and verdicts not interpretable: {doubt}")
     click.echo(f"wrote {out}/")
+
+
+def _shown(path: Path) -> str:
+    """A path as a reader would type it: relative to the working folder or to the repository when inside them."""
+    for root in (Path.cwd(), CALIBRATION_DIR.resolve().parent, SCENARIOS_DIR.resolve().parent):
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return str(path)
