@@ -30,6 +30,7 @@ from sim.model.metrics import band
 from sim.reporting.figures import plot_counts, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
 from sim.reporting.text import markdown_table
+from sim.scenario import Scenario
 
 
 def _trajectory_tables(problem: Problem, summaries: np.ndarray) -> dict[str, pd.DataFrame]:
@@ -200,7 +201,8 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
             written.append(f"{name}.csv")
         figures = out / "figures"
         fit = plot_counts(_trajectory_tables(problem, result.sums), documented_counts(problem.scenario, problem.targets))
-        fit.suptitle("Posterior predictive firms per city (median, 5–95% band over the draws); dots: documented")
+        title = "Posterior predictive firms per city (median, 5–95% band over the draws); dots: documented"
+        fit.axes[0].set_title(title) if len(fit.axes) == 1 else fit.suptitle(title)
         paths = save_figure(fit, figures, "fit")
         paths += save_figure(plot_marginals(problem, posterior), figures, "posterior")
         paths += save_figure(plot_pairs(problem, posterior), figures, "pairs")
@@ -387,7 +389,7 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
     text.append("## Validation against figures not used in the fit\n")
     text.append(_validation_text(tables["validation"]))
 
-    text.append(_identification_text(tables, options))
+    text.append(_identification_text(tables, options, scenario))
 
     text.append("## Which results depend on weakly identified quantities\n")
     text.append("Spearman correlation, across the posterior predictive draws, between each calibrated quantity and "
@@ -430,7 +432,7 @@ IDENTIFYING_DATA = {
 """For each calibrated quantity, the data that would identify it (named in the report when it stays unconstrained)."""
 
 
-def _identification_text(tables: dict[str, pd.DataFrame], options: dict) -> str:
+def _identification_text(tables: dict[str, pd.DataFrame], options: dict, scenario: Scenario) -> str:
     """Regimes of the network effect, simulation-based calibration and leave-one-pattern-out, from their tables."""
     regimes = tables["regimes"]
     posterior = tables["posterior"].set_index("quantity").loc[NETWORK_EFFECT]
@@ -446,6 +448,14 @@ def _identification_text(tables: dict[str, pd.DataFrame], options: dict) -> str:
     else:
         best = regimes.loc[regimes.bayes_factor.idxmax()]
         text.append(f"\nThe data favour **{best.regime}** ({best.condition}): odds × {best.bayes_factor:.2g}.\n")
+    pools = [c for c in scenario.cities if c.pool]
+    if pools:
+        text.append(f"\nCaveat: the pool ({', '.join(f'{p.name}, {p.firms:,} firms at the start' for p in pools)}) "
+                    "takes part in entry and relocation as one place, network term included, and "
+                    + ("without congestion" if all(p.capacity is None for p in pools) else "with its capacity")
+                    + ": a verdict on α carried by the national total or a share of it (below) depends on treating "
+                    "the rest of the country as one agglomeration; compare the China scenario's calibration, where "
+                    "named contenders carry part of that growth.\n")
     if "coverage" in tables:
         cov = tables["coverage"]
         text.append(f"\n**Simulation-based calibration** (Talts et al. 2018; {int(cov.datasets.iloc[0])} synthetic "
