@@ -167,6 +167,13 @@ class Figure(_Strict):
         under = np.maximum(1.0 - sim / self.lower, 0.0) if self.lower is not None else 0.0
         return over + under
 
+    def inside(self, lo: float, hi: float) -> bool:
+        """Whether a band [lo, hi] holds the value, or overlaps the bounds of a bounded figure."""
+        if self.value is not None:
+            return bool(lo <= self.value <= hi)
+        return bool(hi >= (self.lower if self.lower is not None else -np.inf)
+                    and lo <= (self.upper if self.upper is not None else np.inf))
+
     def describe(self) -> str:
         """The value, or the bounds, as text."""
         if self.value is not None:

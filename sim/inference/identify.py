@@ -209,10 +209,7 @@ def leave_one_out(problem: Problem, settings: FitSettings, seed: int, executor: 
         post, _ = _fit(problem.without(fig.id), settings, _root(seed, 7, k), executor)
         predicted = problem.layout.value(post.summaries, fig)
         lo, mid, hi = weighted_quantile(predicted, post.weights, np.array([INTERVAL[0], 0.5, INTERVAL[1]]))
-        inside = (lo <= fig.value <= hi if fig.value is not None
-                  else hi >= (fig.lower if fig.lower is not None else -math.inf)
-                  and lo <= (fig.upper if fig.upper is not None else math.inf))
         rows.append({"left_out": fig.id, "documented": fig.value, "lower": fig.lower, "upper": fig.upper,
                      "predicted_median": mid, "predicted_lo": lo, "predicted_hi": hi,
-                     "error_of_median": float(fig.relative_error(mid)), "inside_90": bool(inside), **alpha(post)})
+                     "error_of_median": float(fig.relative_error(mid)), "inside_90": fig.inside(lo, hi), **alpha(post)})
     return pd.DataFrame(rows)

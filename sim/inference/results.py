@@ -245,13 +245,10 @@ def validation_table(problem: Problem, outputs: pd.DataFrame) -> pd.DataFrame:
                          "verdict": "consistent" if share_by >= 0.5 else "not consistent"})
         else:
             lo, mid, hi = band(column)
-            inside = (lo <= fig.value <= hi if fig.value is not None
-                      else hi >= (fig.lower if fig.lower is not None else -math.inf)
-                      and lo <= (fig.upper if fig.upper is not None else math.inf))
             rows.append({"figure": fig.id, "quantity": fig.quantity, "city": fig.city, "other": None,
                          "year": fig.year, "model_time": fig.time, "documented": fig.value,
                          "share_by_year": math.nan, "share_never": math.nan, "median": mid, "lo": lo, "hi": hi,
-                         "verdict": "inside" if inside else "outside"})
+                         "verdict": "inside" if fig.inside(lo, hi) else "outside"})
     lo, mid, hi = band(outputs["relocations per year, % of firms"])
     rows.append({"figure": "relocation_rare", "quantity": "relocations_per_year_pct", "city": None, "other": None,
                  "year": math.nan, "model_time": problem.scenario.time.end, "documented": math.nan,
