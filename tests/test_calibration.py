@@ -35,7 +35,7 @@ from sim.scenario import load_scenario
 from sim.scenario.factors import Factor as PriorSpec
 from sim.scenario.loading import load_calibration
 from sim.scenario.paths import PathError
-from sim.scenario.resources import CALIBRATION_DIR
+from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
 
 SERIAL = parse_executor("serial")
 
@@ -155,7 +155,7 @@ def test_targets_record_every_figure_with_its_source_and_both_readings():
     gross = {f.id for f in targets.fitted("gross")}
     misprint = {f.id for f in targets.fitted("misprint")}
     assert gross - misprint == {"shenzhen_gross_2016_2023"}
-    assert misprint == {"beijing_2023", "shenzhen_2023"}
+    assert misprint == {"beijing_2023", "shenzhen_2023", "national_2022", "big_three_share_2022"}
     assert set(targets.shenzhen_increment["readings"]) == {"gross", "misprint"}
 
 
@@ -167,15 +167,15 @@ def test_problem_checks_the_scenario_against_the_documented_initial_counts(tmp_p
     bad.write_text(yaml.safe_dump(raw, allow_unicode=True))
     result = CliRunner().invoke(main, ["calibrate", "--scenario", str(bad), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "cities[Beijing].firms: 40000" in result.stderr and "39800" in result.stderr
+    assert "cities[Beijing].firms: 40,000 in 2017" in result.stderr and "39,800 (beijing_2016)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 
 def test_bad_targets_and_priors_files_are_refused_in_one_line(tmp_path: Path):
     targets = tmp_path / "t.yaml"
-    targets.write_text("name: x\nfigures: [{id: a, city: Nowhere, year: 2023, quantity: firms, value: 1, "
-                       "role: target, source: s}]\nshenzhen_increment: {}\n")
+    targets.write_text("name: x\nuniverse: u\ndating: d\nfigures: [{id: a, city: Nowhere, year: 2022, quantity: firms, "
+                       "value: 1, role: target, source: s}]\nshenzhen_increment: {}\n")
     result = CliRunner().invoke(main, ["calibrate", "--targets", str(targets), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "figures[a].city: 'Nowhere'" in result.stderr
     priors = tmp_path / "p.yaml"
@@ -234,23 +234,33 @@ def test_summaries_follow_the_growth_accounting(engine: str):
 def test_documented_counts_cover_only_the_scenarios_cities_and_span():
     points = documented_counts(load_scenario(BASELINE_PATH))
     assert set(zip(points.city, points.year, points.firms, strict=True)) == {
-        ("Beijing", 2016.0, 39800), ("Shenzhen", 2016.0, 36100), ("Shanghai", 2016.0, 26500),
+        ("Beijing", 2017.0, 39800), ("Shenzhen", 2017.0, 36100), ("Shanghai", 2017.0, 26500),
         ("Beijing", 2023.0, 47800), ("Shenzhen", 2023.0, 63800)}
 
 
-def test_shipped_calibration_is_what_the_baseline_reads_and_it_reproduces_2023():
-    calibrated = load_calibration(CALIBRATION_DIR / "calibrated.yaml")
-    scenario = load_scenario(BASELINE_PATH)
-    assert scenario.calibration == str((CALIBRATION_DIR / "calibrated.yaml").resolve())
+CALIBRATED_SCENARIOS = [(BASELINE_PATH, CALIBRATION_DIR), (SCENARIOS_DIR / "china.yaml", CALIBRATION_DIR / "china")]
+"""The shipped scenarios that claim a calibration of their own, with its folder."""
+
+
+@pytest.mark.parametrize(("path", "folder"), CALIBRATED_SCENARIOS, ids=lambda x: getattr(x, "stem", None))
+def test_shipped_calibration_is_what_the_scenario_reads_and_it_reproduces_the_documented_counts(path, folder):
+    calibrated = load_calibration(folder / "calibrated.yaml")
+    scenario = load_scenario(path)
+    assert scenario.calibration == str((folder / "calibrated.yaml").resolve())
     for name, value in calibrated.parameters.items():
         assert getattr(scenario.parameters, name) == pytest.approx(value)
     for city in scenario.cities:
-        if city.name in calibrated.cities:
-            assert city.attractiveness == pytest.approx(calibrated.cities[city.name]["attractiveness"])
+        for field, value in calibrated.cities.get(city.name, {}).items():
+            assert getattr(city, field) == pytest.approx(value), (city.name, field)
     firms = run_ensemble(scenario, executor="serial", progress=False).tables["firms"]
-    final = firms[firms.year == 2023].groupby(["replication", "city"]).firms.sum().groupby("city").median()
-    for fig in load_targets().fitted("misprint"):
-        assert final[fig.city] == pytest.approx(fig.value, rel=0.03), fig.id
+    end = firms[firms.year == scenario.time.end].groupby(["replication", "city"]).firms.sum().unstack()
+    targets = load_targets()
+    for fig in targets.fitted("misprint"):
+        if fig.quantity == "firms":
+            assert end[fig.city].median() == pytest.approx(fig.value, rel=0.10), fig.id
+        elif fig.quantity == "national_firms":
+            assert end.sum(axis=1).median() == pytest.approx(fig.value, rel=0.10), fig.id
+    assert (end["Shenzhen"] > end["Beijing"]).mean() >= 0.8
 
 
 @pytest.mark.slow
@@ -264,13 +274,23 @@ def test_calibrate_command_writes_everything_on_a_tiny_budget(tmp_path: Path):
     out = tmp_path / "cal"
     result = CliRunner().invoke(main, ["calibrate", "--scenario", str(scenario), "--particles", "12",
                                        "--generations", "2", "--predictive", "12", "--executor", "serial",
-                                       "--out", str(out), "--quiet"])
+                                       "--sbc", "3", "--leave-one-out", "--reduced-particles", "10",
+                                       "--reduced-generations", "2", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     assert (CALIBRATION_DIR / "calibrated.yaml").read_bytes() == shipped                      # only --out is written
     for name in ("calibrated.yaml", "report.md", "populations.csv", "posterior.csv", "predictive.csv",
                  "manifest.json", "figures/fit.png", "figures/posterior.png", "figures/pairs.png",
-                 "figures/forecast_shanghai.png"):
+                 "figures/forecast_shanghai.png", "regimes.csv", "coverage.csv", "sbc_ranks.csv",
+                 "leave_one_out.csv", "figures/sbc_ranks.png"):
         assert (out / name).exists(), name
+    coverage = pd.read_csv(out / "coverage.csv")
+    assert set(coverage.quantity) == set(pd.read_csv(out / "posterior.csv").quantity) and (coverage.datasets == 3).all()
+    ranks = pd.read_csv(out / "sbc_ranks.csv")
+    assert ranks["rank"].between(0, 99).all() and len(ranks) == 3 * len(coverage)
+    lopo = pd.read_csv(out / "leave_one_out.csv")
+    assert lopo.left_out.iloc[0].startswith("(none")
+    assert set(lopo.left_out.iloc[1:]) == {f.id for f in load_targets().fitted("gross")}
+    assert "## Is the network effect identified?" in (out / "report.md").read_text()
     assert not (out / "INCOMPLETE").exists()
     values = load_calibration(out / "calibrated.yaml").model_dump()
     priors = {s.target: s for s in make_problem(scenario, TARGETS_PATH, PRIORS_PATH, "gross").prior.specs}

@@ -254,3 +254,18 @@ def test_mean_interval():
     assert (mean, low, high) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
     assert mean_interval(np.array([4.0]))[0] == 4.0 and math.isnan(mean_interval(np.array([4.0]))[1])
     assert all(math.isnan(v) for v in mean_interval(np.array([np.nan])))
+
+
+def test_compare_reports_say_whether_each_scenario_is_calibrated_and_to_which_data(tmp_path: Path):
+    from sim.reporting.compare import calibration_status
+    from sim.scenario import load_scenario
+    from sim.scenario.resources import SCENARIOS_DIR
+
+    baseline = calibration_status(load_scenario(SCENARIOS_DIR / "baseline.yaml"))
+    assert baseline.startswith("calibrated: its own calibration, `calibration/` (2017–2023)")
+    assert "universe `qixinbao_ai_related`" in baseline and "national_2022" in baseline
+    wave = calibration_status(load_scenario(SCENARIOS_DIR / "compute_wave.yaml"))
+    assert "the calibration of `china` (inherited), `calibration/china/`" in wave
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("name: bare\ncities: [{name: A, firms: 3}, {name: B, firms: 2}]\n")
+    assert calibration_status(load_scenario(bare)).startswith("not calibrated")

@@ -9,6 +9,7 @@ import click
 from sim.cli.common import SCENARIO, BadInputError, default_out, executor_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
 from sim.inference.data import PRIORS_PATH, TARGETS_PATH
+from sim.inference.identify import FitSettings
 from sim.inference.problem import (
     BASELINE_PATH,
     make_problem,
@@ -18,7 +19,7 @@ from sim.inference.problem import (
 )
 from sim.inference.results import run_calibration
 from sim.scenario import load_scenario
-from sim.scenario.resources import CALIBRATION_DIR
+from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
 
 
 # ----------------------------------------------------------------------------- the command
@@ -52,12 +53,22 @@ from sim.scenario.resources import CALIBRATION_DIR
               help="populations.csv of an earlier run with the same settings: continue its ABC from its last generation.")
 @click.option("--other-reading", "other_path", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder of a calibration under the other reading of the Shenzhen increment, compared in the report.")
+@click.option("--sbc", type=click.IntRange(0, 10_000), default=0, show_default=True,
+              help="Simulation-based calibration: fit this many synthetic datasets drawn from the prior "
+                   "(coverage.csv, sbc_ranks.csv, figures/sbc_ranks.png).")
+@click.option("--leave-one-out", "lopo", is_flag=True,
+              help="Fit without each pattern in turn and predict it (leave_one_out.csv).")
+@click.option("--reduced-particles", type=click.IntRange(10, 100_000), default=100, show_default=True,
+              help="ABC particles of each --sbc and --leave-one-out fit.")
+@click.option("--reduced-generations", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Most ABC generations of each --sbc and --leave-one-out fit.")
 @quiet_option
 @refusals
 def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzhen_increment: str, particles: int,
               generations: int, min_epsilon: float, predictive: int, engine: str, seed: int, executor: str, out: Path,
-              resume_path: Path | None, other_path: Path | None, replace_shipped: bool, quiet: bool) -> None:
-    """Estimate the behavioural parameters and city constants by ABC-SMC against the 2016-2023 counts.
+              resume_path: Path | None, other_path: Path | None, replace_shipped: bool, sbc: int, lopo: bool,
+              reduced_particles: int, reduced_generations: int, quiet: bool) -> None:
+    """Estimate the behavioural parameters and city constants by ABC-SMC against the documented patterns.
 
     Writes calibrated.yaml (the point estimate, which a scenario takes by naming
     it in its calibration: key), report.md, figures/, populations.csv,
@@ -67,7 +78,8 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
 
     spec = parse_executor(executor)
     out = out or default_out(f"calibrate-{load_scenario(scenario_path).name}")
-    if out.resolve() == CALIBRATION_DIR.resolve() and not replace_shipped:
+    shipped = CALIBRATION_DIR.resolve()
+    if (out.resolve() == shipped or shipped in out.resolve().parents) and not replace_shipped:
         raise BadInputError(f"--out: {out} is the shipped calibration that scenarios name; add --replace-shipped to "
                             "replace it, or choose another folder")
     if out.exists() and not out.is_dir():
@@ -76,8 +88,11 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     resumed = resume_populations(resume_path, problem.prior, particles) if resume_path else None
     other = other_reading(other_path, shenzhen_increment) if other_path else None
     result = run_calibration(problem, particles, generations, min_epsilon, predictive, seed, spec,
-                             progress=not quiet, resumed=resumed, other=other,
-                             options={"engine": engine, "resumed_from": str(resume_path or ""),
+                             progress=not quiet, resumed=resumed, other=other, sbc=sbc, lopo=lopo,
+                             reduced=FitSettings(reduced_particles, reduced_generations, min_epsilon),
+                             options={"engine": engine, "scenario": _shown(scenario_path),
+                                      "targets": _shown(targets_path), "priors": _shown(priors_path),
+                                      "resumed_from": str(resume_path or ""),
                                       "other_reading": str(other_path or "")})
     write_calibration(out, result)
     populations, posterior, wall = result.populations, result.posterior, result.wall_time
@@ -86,3 +101,13 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     if doubt := too_few_particles(posterior):
         click.echo(f"posterior intervals and verdicts not interpretable: {doubt}")
     click.echo(f"wrote {out}/")
+
+
+def _shown(path: Path) -> str:
+    """A path as a reader would type it: relative to the working folder or to the repository when inside them."""
+    for root in (Path.cwd(), CALIBRATION_DIR.resolve().parent, SCENARIOS_DIR.resolve().parent):
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return str(path)

@@ -1,8 +1,19 @@
-"""The calibration's data: documented figures with their roles, and the priors (``calibration/*.yaml``).
+"""The calibration's data: documented figures (``calibration/data/*.csv``), the patterns fitted to them, the priors.
 
-Both files are read with the scenario layer's hardened loader
-(:func:`sim.scenario.loading.load_model`); a bad file is one line naming the
-file, the field and the reason.
+Three inputs, each validated on reading:
+
+- the observations, ``calibration/data/*.csv`` (:func:`load_observations`):
+  every figure a source prints, with its universe (the population it counts);
+- the targets (``targets.yaml``, :class:`Targets`): the patterns of
+  pattern-oriented modelling (Grimm et al. 2005) — city counts, the national
+  total, the big three's share — each naming the data rows it comes from and
+  the model time it is compared at;
+- the priors (``priors.yaml``, :class:`PriorFile`).
+
+Dating rule (docs/ODD.md §3.1): the model records the state at the start of
+each year, and the record at ``t.0`` stands for the stock at the end of year
+``t − 1``. A figure for the stock at the end of year ``y`` (its ``stock_end``)
+is compared at model time ``y + 1``.
 """
 
 from __future__ import annotations
@@ -10,56 +21,182 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from sim.inference.errors import InferenceError
 from sim.scenario import Scenario
 from sim.scenario.factors import Factor
 from sim.scenario.loading import load_model
+from sim.scenario.paths import set_path
 from sim.scenario.resources import CALIBRATION_DIR
 from sim.scenario.schema import Strict as _Strict
 
 TARGETS_PATH = CALIBRATION_DIR / "targets.yaml"
-"""The shipped targets: the documented counts and their roles."""
+"""The shipped targets: the documented patterns and their roles."""
 
 PRIORS_PATH = CALIBRATION_DIR / "priors.yaml"
 """The shipped priors of the calibrated quantities."""
 
+DATA_DIR = CALIBRATION_DIR / "data"
+"""The documented figures with their sources, one CSV per family."""
 
+COLUMNS = ("city", "year", "quantity", "value", "unit", "universe", "source", "sentence", "translation",
+           "reference", "value_as_written", "place", "note")
+"""The columns every data file has, in order (``calibration/data/README.md``)."""
+
+NATIONAL = "China"
+"""The ``city`` of national figures in the data and the targets."""
+
+
+# ----------------------------------------------------------------------------- observations
+def load_observations(folder: Path = DATA_DIR) -> pd.DataFrame:
+    """Every documented figure of ``folder/*.csv`` as one tidy frame, with a ``file`` column.
+
+    Raises:
+        InferenceError: a file without the documented columns, a row without a
+            universe, source or sentence, or a value that is not a number.
+    """
+    frames = []
+    for path in sorted(folder.glob("*.csv")):
+        frame = pd.read_csv(path, dtype={"year": "Int64"}, keep_default_na=False, na_values={"year": [""]})
+        if tuple(frame.columns) != COLUMNS:
+            raise InferenceError(f"{path}: columns {list(frame.columns)}, expected {list(COLUMNS)}")
+        for col in ("city", "quantity", "universe", "source", "sentence", "value_as_written"):
+            empty = frame.index[frame[col].astype(str).str.strip() == ""]
+            if len(empty):
+                raise InferenceError(f"{path}: row {empty[0] + 2}: {col} is empty")
+        values = pd.to_numeric(frame["value"], errors="coerce")
+        if values.isna().any():
+            bad = frame.index[values.isna()][0]
+            raise InferenceError(f"{path}: row {bad + 2}: value {frame.value[bad]!r} is not a number")
+        frames.append(frame.assign(value=values, file=path.name))
+    if not frames:
+        raise InferenceError(f"{folder}: no data files (*.csv)")
+    return pd.concat(frames, ignore_index=True)
+
+
+class DataRef(_Strict):
+    """A row of the observations, by city, year and quantity, in the targets' universe."""
+
+    city: str
+    year: int
+    quantity: str = "enterprises"
+
+    def label(self) -> str:
+        """``Beijing 2016 enterprises``."""
+        return f"{self.city} {self.year} {self.quantity}"
+
+
+# ----------------------------------------------------------------------------- patterns
 class Figure(_Strict):
-    """One documented figure with its provenance (an entry of ``targets.yaml``)."""
+    """One pattern: a documented figure (or a bound derived from documented figures) and its role.
+
+    Attributes:
+        id: the pattern's name.
+        city: the city (``China`` for national figures).
+        year: the year the source attaches to the figure (as in the data file).
+        stock_end: the year at whose end the counted stock stands (default ``year``);
+            the figure is compared at model time ``stock_end + 1``.
+        quantity: ``firms`` (a city's stock), ``national_firms`` (all cities and pools),
+            ``gross_inflow`` (births plus arrivals since ``from_stock_end``),
+            ``group_share`` (the combined share of ``cities``, else of ``city``, in the national total),
+            ``overtake_by`` (``city`` ahead of ``other`` no later than the time).
+        value: the figure; from the data row ``data`` when not written.
+        lower, upper: bounds of a pattern known only as an interval (``group_share``).
+        data: the data row the value comes from.
+        role: ``initial`` (sets and checks the initial state), ``target`` (fitted) or ``validation``.
+        source: where it comes from, with the original sentence or the derivation.
+    """
 
     id: str
     city: str
     year: int
-    quantity: Literal["firms", "gross_inflow", "overtake_by", "national_share"]
+    stock_end: int | None = None
+    quantity: Literal["firms", "national_firms", "gross_inflow", "group_share", "overtake_by"]
     value: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    data: DataRef | None = None
     role: Literal["initial", "target", "validation"]
     source: str = Field(min_length=1)
-    from_year: int | None = None
+    from_stock_end: int | None = None
     other: str | None = None
+    cities: list[str] | None = None
     reading: Literal["gross", "misprint"] | None = None
-    independent: bool = True
 
     @model_validator(mode="after")
     def _complete(self) -> Figure:
-        if self.quantity != "overtake_by" and self.value is None:
-            raise ValueError(f"{self.quantity} needs a value")
+        if self.stock_end is None:
+            self.stock_end = self.year
         if self.quantity == "overtake_by" and self.other is None:
             raise ValueError("overtake_by needs the other city")
-        if self.quantity == "gross_inflow" and self.from_year is None:
-            raise ValueError("gross_inflow needs from_year")
-        if self.role == "target" and self.quantity not in ("firms", "gross_inflow"):
-            raise ValueError(f"a {self.quantity} figure cannot be a fitted target")
+        if self.quantity == "gross_inflow" and self.from_stock_end is None:
+            raise ValueError("gross_inflow needs from_stock_end")
+        bounded = self.lower is not None or self.upper is not None
+        if bounded and (self.value is not None or self.data is not None):
+            raise ValueError("a figure has a value (or data row) or bounds, not both")
+        if self.lower is not None and self.upper is not None and not self.lower < self.upper:
+            raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
+        if self.quantity != "overtake_by" and self.value is None and self.data is None and not bounded:
+            raise ValueError(f"{self.quantity} needs a value, a data row or bounds")
         return self
+
+    @property
+    def time(self) -> int:
+        """Model time (a year's start) at which the figure is compared: ``stock_end + 1``."""
+        return int(self.stock_end) + 1
+
+    @property
+    def from_time(self) -> int | None:
+        """Model time from which a gross inflow is counted."""
+        return None if self.from_stock_end is None else self.from_stock_end + 1
+
+    @property
+    def group(self) -> list[str]:
+        """The cities a figure counts (``cities`` of a share, else ``city``)."""
+        return list(self.cities) if self.cities else [self.city]
+
+    def relative_error(self, simulated: Any) -> Any:
+        """Relative error of simulated values: ``sim/value − 1``, or the relative distance outside the bounds."""
+        sim = np.asarray(simulated, dtype=float)
+        if self.value is not None:
+            return sim / self.value - 1.0
+        over = np.maximum(sim / self.upper - 1.0, 0.0) if self.upper is not None else 0.0
+        under = np.maximum(1.0 - sim / self.lower, 0.0) if self.lower is not None else 0.0
+        return over + under
+
+    def inside(self, lo: float, hi: float) -> bool:
+        """Whether a band [lo, hi] holds the value, or overlaps the bounds of a bounded figure."""
+        if self.value is not None:
+            return bool(lo <= self.value <= hi)
+        return bool(hi >= (self.lower if self.lower is not None else -np.inf)
+                    and lo <= (self.upper if self.upper is not None else np.inf))
+
+    def describe(self) -> str:
+        """The value, or the bounds, as text."""
+        if self.value is not None:
+            return f"{self.value:,.4g}" if self.value < 1 else f"{self.value:,.0f}"
+        return f"[{'' if self.lower is None else f'{self.lower:.4g}'}, {'' if self.upper is None else f'{self.upper:.4g}'}]"
 
 
 class Targets(_Strict):
-    """The calibration data file (``calibration/targets.yaml``)."""
+    """The targets file: the patterns, their universe and the dating rule."""
 
     name: str
+    universe: str = Field(min_length=1)
+    dating: str = Field(min_length=1)
     figures: list[Figure] = Field(min_length=1)
     shenzhen_increment: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Targets:
+        ids = [f.id for f in self.figures]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"figure ids repeat: {dup}")
+        return self
 
     def fitted(self, reading: str) -> list[Figure]:
         """The figures fitted under a reading of the Shenzhen increment (``gross`` or ``misprint``)."""
@@ -73,17 +210,97 @@ class Targets(_Strict):
         """The figures held out of the fit."""
         return [f for f in self.figures if f.role == "validation"]
 
+    def resolve(self, observations: pd.DataFrame, source: str) -> Targets:
+        """The targets with every ``data`` row's value filled in from the observations.
+
+        Raises:
+            InferenceError: a data row that is missing, repeated, of another universe,
+                or whose value differs from the one written.
+        """
+        figures = []
+        for fig in self.figures:
+            if fig.data is not None:
+                ref = fig.data
+                rows = observations[(observations.city == ref.city) & (observations.year == ref.year)
+                                    & (observations.quantity == ref.quantity)]
+                where = f"{source}: figures[{fig.id}].data"
+                if rows.empty:
+                    raise InferenceError(f"{where}: no data row {ref.label()}")
+                same = rows[rows.universe == self.universe].drop_duplicates(subset=["value"])
+                if same.empty:
+                    raise InferenceError(f"{where}: {ref.label()} counts universe {rows.universe.iloc[0]}, "
+                                         f"the targets' is {self.universe}")
+                if len(same) > 1:
+                    raise InferenceError(f"{where}: {len(same)} different values for {ref.label()} in {self.universe}")
+                row = same.iloc[0]
+                if fig.value is not None and fig.value != row.value:
+                    raise InferenceError(f"{where}: value {fig.value:g} differs from the data's {row.value:g}")
+                fig = fig.model_copy(update={"value": float(row.value)})
+            figures.append(fig)
+        return self.model_copy(update={"figures": figures})
+
+
+# ----------------------------------------------------------------------------- priors
+class SharedFactor(Factor):
+    """One value for a field of several cities (e.g. a common constant of cities no datum tells apart).
+
+    ``target`` names the field for the first city (checked like any factor); ``cities`` lists them all.
+    """
+
+    cities: list[str] = Field(min_length=1)
+    field: str = Field(min_length=1)
+
+    def apply(self, data: dict[str, Any], value: float) -> None:
+        """Set ``field`` of every listed city to ``value``, in place."""
+        for city in self.cities:
+            set_path(data, ("cities", city, self.field), float(value))
+
+
+class SplitFactor(Factor):
+    """The share of a group's firms held by named cities, the rest staying in a pool.
+
+    The group is ``pool`` plus ``weights``' cities; its total is what the scenario
+    gives them together (kept constant). The value (a share in [0, 1]) goes to
+    the named cities in proportion to their weights; the pool keeps the rest.
+    """
+
+    pool: str = Field(min_length=1)
+    weights: dict[str, float] = Field(min_length=1)
+
+    def total(self, data: dict[str, Any]) -> int:
+        """Firms of the pool and the named cities together in plain scenario data."""
+        names = {self.pool, *self.weights}
+        return sum(int(c["firms"]) for c in data["cities"] if c.get("name") in names)
+
+    def split(self, total: int, value: float) -> dict[str, int]:
+        """Firms per named city and the pool for a share ``value`` of ``total`` (rounded; they sum to ``total``)."""
+        weight = sum(self.weights.values())
+        counts = {city: int(round(total * value * w / weight)) for city, w in self.weights.items()}
+        counts[self.pool] = total - sum(counts.values())
+        return counts
+
+    def apply(self, data: dict[str, Any], value: float) -> None:
+        """Set the named cities' and the pool's firms for the share ``value``, in place."""
+        for city, firms in self.split(self.total(data), value).items():
+            set_path(data, ("cities", city, "firms"), firms)
+
 
 class PriorFile(_Strict):
-    """The priors file (``calibration/priors.yaml``)."""
+    """The priors file (``priors.yaml``)."""
 
     steps_per_year: int = Field(ge=1)
-    priors: list[Factor] = Field(min_length=1)
+    priors: list[SplitFactor | SharedFactor | Factor] = Field(min_length=1)
 
 
-def load_targets(path: Path = TARGETS_PATH) -> Targets:
-    """Read and check the targets file; bad input raises :class:`sim.scenario.ScenarioError` (one line)."""
-    return load_model(path, Targets)
+def load_targets(path: Path = TARGETS_PATH, observations: pd.DataFrame | None = None) -> Targets:
+    """Read and check the targets file, with values from the data rows it names.
+
+    Raises:
+        sim.scenario.ScenarioError: a malformed file (one line).
+        InferenceError: a data row missing or of another universe.
+    """
+    targets = load_model(path, Targets)
+    return targets.resolve(load_observations() if observations is None else observations, str(path))
 
 
 def load_priors(path: Path = PRIORS_PATH) -> PriorFile:
@@ -94,18 +311,17 @@ def load_priors(path: Path = PRIORS_PATH) -> PriorFile:
 def documented_counts(scenario: Scenario, targets: Targets | None = None) -> pd.DataFrame:
     """The documented city counts (initial and fitted figures) that a scenario covers, as ``city, year, firms``.
 
-    For drawing on a run's counts figure: figures of cities the scenario has,
-    in years within its span. Reads ``calibration/targets.yaml`` when
-    ``targets`` is None (no rows if that file is missing).
+    ``year`` is the model time the figure stands at (``stock_end + 1``). For
+    drawing on a run's counts figure: figures of cities the scenario has, in its
+    span. Reads ``calibration/targets.yaml`` when ``targets`` is None (no rows if
+    that file is missing).
     """
     if targets is None:
         if not TARGETS_PATH.exists():
             return pd.DataFrame(columns=["city", "year", "firms"])
         targets = load_targets(TARGETS_PATH)
     names = {c.name for c in scenario.cities}
-    rows = [{"city": f.city, "year": float(f.year), "firms": f.value} for f in targets.figures
+    rows = [{"city": f.city, "year": float(f.time), "firms": f.value} for f in targets.figures
             if f.quantity == "firms" and f.role in ("initial", "target") and f.city in names
-            and scenario.time.start <= f.year <= scenario.time.end]
+            and scenario.time.start <= f.time <= scenario.time.end]
     return pd.DataFrame(rows, columns=["city", "year", "firms"])
-
-

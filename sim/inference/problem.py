@@ -26,6 +26,7 @@ non-identified posterior need not fit jointly, the re-solved constants do.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import pickle
@@ -43,12 +44,22 @@ from tqdm.auto import tqdm
 
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.executors import Executor, ExecutorSpec, imap_unordered
-from sim.inference.data import Figure, PriorFile, Targets, load_priors, load_targets
+from sim.inference.data import (
+    NATIONAL,
+    Figure,
+    PriorFile,
+    SharedFactor,
+    SplitFactor,
+    Targets,
+    load_priors,
+    load_targets,
+)
 from sim.inference.errors import InferenceError
 from sim.model.engines import Flows, simulate_flows
 from sim.model.metrics import BAND as INTERVAL
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.factors import Factor, check_factors
+from sim.scenario.paths import parse_path
 from sim.scenario.resources import SCENARIOS_DIR
 
 BASELINE_PATH = SCENARIOS_DIR / "baseline.yaml"
@@ -179,13 +190,21 @@ class Layout:
         return summaries[..., 2 * Y * C:]
 
     def value(self, summaries: np.ndarray, figure: Figure) -> np.ndarray:
-        """The simulated counterpart of a ``firms`` or ``gross_inflow`` figure."""
-        y, c = self.years.index(figure.year), self.cities.index(figure.city)
+        """The simulated counterpart of a figure (any quantity but ``overtake_by``) at its model time."""
+        y = self.years.index(figure.time)
+        firms = self.firms(summaries)
         if figure.quantity == "firms":
-            return self.firms(summaries)[..., y, c]
-        y0 = self.years.index(figure.from_year)
-        inflow = self.inflow(summaries)
-        return inflow[..., y, c] - inflow[..., y0, c]
+            return firms[..., y, self.cities.index(figure.city)]
+        if figure.quantity == "national_firms":
+            return firms[..., y, :].sum(axis=-1)
+        if figure.quantity == "group_share":
+            idx = [self.cities.index(c) for c in figure.group]
+            return firms[..., y, idx].sum(axis=-1) / firms[..., y, :].sum(axis=-1)
+        if figure.quantity == "gross_inflow":
+            c, y0 = self.cities.index(figure.city), self.years.index(figure.from_time)
+            inflow = self.inflow(summaries)
+            return inflow[..., y, c] - inflow[..., y0, c]
+        raise InferenceError(f"figure {figure.id}: {figure.quantity} has no simulated value")
 
 
 def summarise(flows: Flows, steps_per_year: int) -> np.ndarray:
@@ -434,18 +453,60 @@ class Problem:
         """The picklable simulator of this problem."""
         return functools.partial(simulate_chunk, self.template, self.prior.specs)
 
-    def observed(self) -> np.ndarray:
-        """The fitted figures' values."""
-        return np.array([f.value for f in self.fitted], dtype=float)
-
     def simulated(self, summaries: np.ndarray) -> np.ndarray:
         """The fitted figures' simulated counterparts ``[..., figure]``."""
         return np.stack([self.layout.value(summaries, f) for f in self.fitted], axis=-1)
 
+    def errors(self, summaries: np.ndarray) -> np.ndarray:
+        """Relative error of each fitted figure ``[..., figure]`` (0 inside a bounded pattern's interval)."""
+        return np.stack([f.relative_error(self.layout.value(summaries, f)) for f in self.fitted], axis=-1)
+
     def distance(self, summaries: np.ndarray) -> np.ndarray:
         """Root mean square relative error over the fitted figures."""
-        rel = self.simulated(summaries) / self.observed() - 1.0
-        return np.sqrt(np.mean(rel ** 2, axis=-1))
+        return np.sqrt(np.mean(self.errors(summaries) ** 2, axis=-1))
+
+    def with_observed(self, values: np.ndarray) -> Problem:
+        """The same problem fitted to other values of its patterns (a synthetic dataset; bounds become points)."""
+        fitted = [f.model_copy(update={"value": float(v), "lower": None, "upper": None, "data": None})
+                  for f, v in zip(self.fitted, values, strict=True)]
+        return dataclasses.replace(self, fitted=fitted)
+
+    def without(self, figure_id: str) -> Problem:
+        """The same problem with one fitted figure left out (leave-one-pattern-out validation)."""
+        fitted = [f for f in self.fitted if f.id != figure_id]
+        if len(fitted) == len(self.fitted) or not fitted:
+            raise InferenceError(f"cannot leave out {figure_id!r}: not one of several fitted figures")
+        return dataclasses.replace(self, fitted=fitted)
+
+
+def check_figures(scenario: Scenario, targets: Targets, targets_source: str, scenario_source: str) -> None:
+    """Refuse targets that do not fit a scenario: unknown cities, times outside its span, other initial counts.
+
+    Raises:
+        InferenceError: one line naming the figure and what is wrong.
+    """
+    names = [c.name for c in scenario.cities]
+    layout = Layout.of(scenario)
+    for fig in targets.figures:
+        for city in [*fig.group, fig.other]:
+            if city is not None and city != NATIONAL and city not in names:
+                raise InferenceError(f"{targets_source}: figures[{fig.id}].city: {city!r} is not a city of {scenario_source}")
+        if fig.time not in layout.years:
+            raise InferenceError(f"{targets_source}: figures[{fig.id}]: model time {fig.time} (end-{fig.stock_end} stock) "
+                                 f"is outside {scenario_source}'s span {scenario.time.start}-{scenario.time.end}")
+    counts = {c.name: c.firms for c in scenario.cities}
+    total = sum(counts.values())
+    for fig in targets.initial():
+        if fig.time != scenario.time.start:
+            raise InferenceError(f"{targets_source}: figures[{fig.id}]: an initial figure at model time {fig.time}, "
+                                 f"but {scenario_source} starts in {scenario.time.start}")
+        value = (total if fig.quantity == "national_firms" else counts.get(fig.city) if fig.quantity == "firms"
+                 else sum(counts[c] for c in fig.group) / max(total, 1) if fig.quantity == "group_share" else None)
+        if value is None or abs(float(fig.relative_error(value))) > 5e-4:
+            where = {"firms": f"cities[{fig.city}].firms", "national_firms": "cities[*].firms (total)"}.get(
+                fig.quantity, f"cities[{', '.join(fig.group)}].firms ({fig.quantity})")
+            raise InferenceError(f"{scenario_source}: {where}: {value:,.6g} in {scenario.time.start}, but "
+                                 f"{targets_source} documents {fig.describe()} ({fig.id})")
 
 
 def make_problem(scenario_path: Path, targets_path: Path, priors_path: Path, reading: str,
@@ -460,18 +521,7 @@ def make_problem(scenario_path: Path, targets_path: Path, priors_path: Path, rea
     scenario = load_scenario(scenario_path)
     targets = load_targets(targets_path)
     priors = load_priors(priors_path)
-    names = [c.name for c in scenario.cities]
-    for fig in targets.figures:
-        for city in (fig.city, fig.other):
-            if city is not None and city not in names:
-                raise InferenceError(f"{targets_path}: figures[{fig.id}].city: {city!r} is not a city of {scenario_path}")
-        if not scenario.time.start <= fig.year <= scenario.time.end:
-            raise InferenceError(f"{targets_path}: figures[{fig.id}].year: {fig.year} is outside {scenario_path}'s span")
-    for fig in targets.initial():
-        city = scenario.cities[names.index(fig.city)]
-        if fig.year != scenario.time.start or city.firms != fig.value:
-            raise InferenceError(f"{scenario_path}: cities[{fig.city}].firms: {city.firms} in {scenario.time.start}, "
-                                f"but {targets_path} documents {fig.value:g} in {fig.year}")
+    check_figures(scenario, targets, f"{targets_path}", f"{scenario_path}")
     if priors.steps_per_year != scenario.time.steps_per_year:
         raise InferenceError(f"{priors_path}: steps_per_year: the priors are per step of 1/{priors.steps_per_year} year, "
                             f"{scenario_path} steps 1/{scenario.time.steps_per_year} year")
@@ -483,6 +533,26 @@ def make_problem(scenario_path: Path, targets_path: Path, priors_path: Path, rea
         raise InferenceError(f"{targets_path}: figures: no figure has role target")
     return Problem(scenario=scenario, template=template, prior=Prior(tuple(priors.priors)), fitted=fitted,
                    layout=Layout.of(scenario), reading=reading, targets=targets, priors_file=priors)
+
+
+def assignments(problem: Problem, values: np.ndarray) -> list[tuple[str, str | None, str, float]]:
+    """What a point in parameter space (natural scale) sets in the scenario: ``(label, city, field, value)`` rows.
+
+    ``city`` is None for a parameter. A shared constant gives one row per city; a
+    split gives each named city's and the pool's firms.
+    """
+    rows: list[tuple[str, str | None, str, float]] = []
+    for spec, value in zip(problem.prior.specs, values, strict=True):
+        if isinstance(spec, SplitFactor):
+            counts = spec.split(spec.total(problem.template), float(value))
+            rows += [(spec.label, city, "firms", float(n)) for city, n in counts.items()]
+        elif isinstance(spec, SharedFactor):
+            rows += [(spec.label, city, spec.field, float(value)) for city in spec.cities]
+        else:
+            tokens = parse_path(spec.target)
+            city = tokens[1] if tokens[0] == "cities" else None
+            rows.append((spec.label, city, tokens[-1], float(value)))
+    return rows
 
 
 def point_estimate(problem: Problem, posterior: Population, executor: ExecutorSpec | Executor, replications: int,
@@ -509,7 +579,8 @@ def point_estimate(problem: Problem, posterior: Population, executor: ExecutorSp
         gaps = []
         for j, fig in solved:
             med = float(np.median(problem.layout.value(sums, fig)))
-            inflow_fig = fig.model_copy(update={"quantity": "gross_inflow", "from_year": problem.scenario.time.start})
+            inflow_fig = fig.model_copy(update={"quantity": "gross_inflow",
+                                                "from_stock_end": problem.scenario.time.start - 1})
             inflow = float(np.median(problem.layout.value(sums, inflow_fig)))
             gaps.append(fig.value / med - 1.0)
             values[j] += math.log(max(1.0 + (fig.value - med) / max(inflow, 1.0), 0.05))
@@ -604,6 +675,13 @@ def overtake_year(layout: Layout, summaries: np.ndarray, first: str, second: str
     return np.where(ahead.any(axis=-1), years[np.argmax(ahead, axis=-1)], np.nan)
 
 
+def validation_column(figure: Figure) -> str:
+    """The column of :func:`predictive_outputs` holding a validation figure's simulated counterpart."""
+    if figure.quantity == "overtake_by":
+        return f"year {figure.city} overtakes {figure.other}"
+    return f"{figure.id} at {figure.time}"
+
+
 def predictive_outputs(problem: Problem, summaries: np.ndarray) -> pd.DataFrame:
     """Per predictive draw: every city's final count, national total, relocations per year, and validation quantities."""
     layout, end = problem.layout, problem.scenario.time.end
@@ -614,10 +692,9 @@ def predictive_outputs(problem: Problem, summaries: np.ndarray) -> pd.DataFrame:
     out["relocations per year, % of firms"] = 100 * layout.moves(summaries)[:, -1] / years / firms.sum(-1).mean(-1)
     for fig in problem.targets.validation():
         if fig.quantity == "overtake_by":
-            out[f"year {fig.city} overtakes {fig.other}"] = overtake_year(layout, summaries, fig.city, fig.other)
-        elif fig.quantity == "national_share":
-            y = layout.years.index(fig.year)
-            out[f"{fig.city} share of national {fig.year}"] = firms[:, y, layout.cities.index(fig.city)] / firms[:, y].sum(1)
+            out[validation_column(fig)] = overtake_year(layout, summaries, fig.city, fig.other)
+        else:
+            out[validation_column(fig)] = layout.value(summaries, fig)
     return pd.DataFrame(out)
 
 

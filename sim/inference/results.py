@@ -20,6 +20,14 @@ import pandas as pd
 from scipy import stats
 
 from sim.experiments.executors import Executor, ExecutorSpec, open_executor
+from sim.inference.identify import (
+    FitSettings,
+    SBCResult,
+    coverage_table,
+    leave_one_out,
+    regime_table,
+    simulation_based_calibration,
+)
 from sim.inference.problem import (
     INTERVAL,
     Population,
@@ -31,6 +39,7 @@ from sim.inference.problem import (
     posterior_table,
     predictive_outputs,
     symmetric_run,
+    validation_column,
     weighted_correlation,
     weighted_quantile,
 )
@@ -66,6 +75,8 @@ class CalibrationResult:
         executor: where the simulations ran.
         options: the settings (particles, generations, engine, ...).
         other: the posterior table of a calibration under the other reading, if compared.
+        sbc: the simulation-based calibration, if run.
+        lopo: the leave-one-pattern-out table, if run.
     """
 
     problem: Problem
@@ -80,6 +91,8 @@ class CalibrationResult:
     executor: str
     options: dict[str, Any] = field(default_factory=dict)
     other: pd.DataFrame | None = None
+    sbc: SBCResult | None = None
+    lopo: pd.DataFrame | None = None
 
     @property
     def posterior(self) -> Population:
@@ -98,6 +111,9 @@ class CalibrationResult:
         """Every table the report states, by file stem (each written as ``<stem>.csv``)."""
         posterior = self.to_df()
         outputs = self.outputs()
+        identification = {"coverage": coverage_table(self.sbc), "sbc_ranks": self.sbc.to_df()} if self.sbc else {}
+        if self.lopo is not None:
+            identification["leave_one_out"] = self.lopo
         return {
             "posterior": posterior,
             "populations": populations_frame(self.problem.prior, self.populations),
@@ -110,6 +126,8 @@ class CalibrationResult:
             "forecasts": forecast_table(self.problem, outputs, posterior),
             "validation": validation_table(self.problem, outputs),
             "drivers": drivers_table(self.problem, posterior, self.values, outputs),
+            "regimes": regime_table(self.problem, self.posterior),
+            **identification,
         }
 
 
@@ -153,15 +171,19 @@ def combinations_table(problem: Problem, posterior: Population, rng_seed: int = 
 
 
 def fit_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray) -> pd.DataFrame:
-    """Each fitted figure: documented value, the point estimate's median and the posterior predictive band, with errors."""
+    """Each fitted pattern: documented value (or bounds), the point estimate's median and the predictive band.
+
+    Errors are relative (:meth:`sim.inference.data.Figure.relative_error`): 0 inside a bounded pattern's interval.
+    """
     rows = []
     for fig in problem.fitted:
         at_point = float(np.median(problem.layout.value(point_sums, fig)))
         lo, mid, hi = band(problem.layout.value(sums, fig))
-        rows.append({"figure": fig.id, "city": fig.city, "year": fig.year, "quantity": fig.quantity,
-                     "documented": fig.value, "point_median": at_point, "point_error": at_point / fig.value - 1,
-                     "predictive_median": mid, "predictive_lo": lo, "predictive_hi": hi,
-                     "predictive_error": mid / fig.value - 1})
+        rows.append({"figure": fig.id, "city": fig.city, "year": fig.year, "model_time": fig.time,
+                     "quantity": fig.quantity, "documented": math.nan if fig.value is None else fig.value,
+                     "lower": fig.lower, "upper": fig.upper, "point_median": at_point,
+                     "point_error": float(fig.relative_error(at_point)), "predictive_median": mid, "predictive_lo": lo,
+                     "predictive_hi": hi, "predictive_error": float(fig.relative_error(mid))})
     return pd.DataFrame(rows)
 
 
@@ -171,7 +193,7 @@ def overtaking_table(problem: Problem, point_sums: np.ndarray, symmetric_sums: n
     y = layout.years.index(end)
     rows = []
     for fig in problem.fitted:
-        if fig.quantity != "firms" or fig.year != end:
+        if fig.quantity != "firms" or fig.time != end:
             continue
         c = layout.cities.index(fig.city)
         start = next((f.value for f in problem.targets.initial() if f.city == fig.city), math.nan)
@@ -184,7 +206,7 @@ def overtaking_table(problem: Problem, point_sums: np.ndarray, symmetric_sums: n
 def forecast_cities(problem: Problem) -> list[str]:
     """Documented cities with an initial count but no fitted count at the end: their end counts are forecasts."""
     fitted = {f.city for f in problem.fitted if f.quantity == "firms"}
-    return [f.city for f in problem.targets.initial() if f.city not in fitted]
+    return [f.city for f in problem.targets.initial() if f.quantity == "firms" and f.city not in fitted]
 
 
 def forecast_table(problem: Problem, outputs: pd.DataFrame, posterior: pd.DataFrame) -> pd.DataFrame:
@@ -213,24 +235,24 @@ def validation_table(problem: Problem, outputs: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for fig in problem.targets.validation():
+        column = outputs[validation_column(fig)]
         if fig.quantity == "overtake_by":
-            years = outputs[f"year {fig.city} overtakes {fig.other}"]
-            share_by = float(np.mean(years <= fig.year))
+            share_by = float(np.mean(column <= fig.time))
             rows.append({"figure": fig.id, "quantity": fig.quantity, "city": fig.city, "other": fig.other,
-                         "year": fig.year, "documented": math.nan, "share_by_year": share_by,
-                         "share_never": float(np.mean(years.isna())), "median": float(np.nanmedian(years)),
-                         "lo": math.nan, "hi": math.nan, "independent": fig.independent,
+                         "year": fig.year, "model_time": fig.time, "documented": math.nan, "share_by_year": share_by,
+                         "share_never": float(np.mean(column.isna())), "median": float(np.nanmedian(column)),
+                         "lo": math.nan, "hi": math.nan,
                          "verdict": "consistent" if share_by >= 0.5 else "not consistent"})
-        elif fig.quantity == "national_share":
-            lo, mid, hi = band(outputs[f"{fig.city} share of national {fig.year}"])
+        else:
+            lo, mid, hi = band(column)
             rows.append({"figure": fig.id, "quantity": fig.quantity, "city": fig.city, "other": None,
-                         "year": fig.year, "documented": fig.value, "share_by_year": math.nan, "share_never": math.nan,
-                         "median": mid, "lo": lo, "hi": hi, "independent": fig.independent,
-                         "verdict": "inside" if lo <= fig.value <= hi else "outside"})
+                         "year": fig.year, "model_time": fig.time, "documented": fig.value,
+                         "share_by_year": math.nan, "share_never": math.nan, "median": mid, "lo": lo, "hi": hi,
+                         "verdict": "inside" if fig.inside(lo, hi) else "outside"})
     lo, mid, hi = band(outputs["relocations per year, % of firms"])
     rows.append({"figure": "relocation_rare", "quantity": "relocations_per_year_pct", "city": None, "other": None,
-                 "year": problem.scenario.time.end, "documented": math.nan, "share_by_year": math.nan,
-                 "share_never": math.nan, "median": mid, "lo": lo, "hi": hi, "independent": True,
+                 "year": math.nan, "model_time": problem.scenario.time.end, "documented": math.nan,
+                 "share_by_year": math.nan, "share_never": math.nan, "median": mid, "lo": lo, "hi": hi,
                  "verdict": "consistent" if hi < 1 else "not consistent"})
     return pd.DataFrame(rows)
 
@@ -262,7 +284,8 @@ def drivers_table(problem: Problem, posterior: pd.DataFrame, values: np.ndarray,
 
 def run_calibration(problem: Problem, particles: int, generations: int, min_epsilon: float, predictive: int, seed: int,
                     executor: ExecutorSpec | Executor, progress: bool = True, resumed: list[Population] | None = None,
-                    other: pd.DataFrame | None = None, options: dict[str, Any] | None = None) -> CalibrationResult:
+                    other: pd.DataFrame | None = None, options: dict[str, Any] | None = None, sbc: int = 0,
+                    lopo: bool = False, reduced: FitSettings | None = None) -> CalibrationResult:
     """Calibrate: ABC-SMC, the point estimate, its run with the constants equalised, and the posterior predictive.
 
     Args:
@@ -277,6 +300,9 @@ def run_calibration(problem: Problem, particles: int, generations: int, min_epsi
         resumed: the populations of an earlier run with the same settings, to continue from.
         other: the posterior table of a calibration under the other reading, for the report.
         options: settings recorded with the result (they do not change the computation).
+        sbc: synthetic datasets of the simulation-based calibration (0: none).
+        lopo: also fit without each pattern in turn (leave-one-pattern-out).
+        reduced: the ABC settings of those many fits.
     """
     start = time.perf_counter()
     with open_executor(executor) as ex:
@@ -285,10 +311,19 @@ def run_calibration(problem: Problem, particles: int, generations: int, min_epsi
         point, point_sums = point_estimate(problem, populations[-1], ex, problem.scenario.replications)
         symmetric_sums = symmetric_run(problem, point, ex, problem.scenario.replications)
         values, sums = posterior_predictive(problem, populations[-1], predictive, seed, ex, progress=progress)
+        reduced = reduced or FitSettings()
+        t_id = time.perf_counter()
+        sbc_result = simulation_based_calibration(problem, sbc, reduced, seed, ex, progress) if sbc else None
+        t_sbc = time.perf_counter() - t_id
+        lopo_table = leave_one_out(problem, reduced, seed, ex) if lopo else None
+        t_lopo = time.perf_counter() - t_id - t_sbc
         described = ex.describe()
     earlier = resumed[-1].wall_time if resumed and math.isfinite(resumed[-1].wall_time) else 0.0
     recorded = {"particles": particles, "generations": generations, "min_epsilon": min_epsilon,
-                "predictive": predictive, "abc_wall_time_s": populations[-1].wall_time, **(options or {})}
+                "predictive": predictive, "abc_wall_time_s": populations[-1].wall_time,
+                "sbc_datasets": sbc, "sbc_wall_time_s": t_sbc, "leave_one_out": lopo, "lopo_wall_time_s": t_lopo,
+                "reduced_particles": reduced.particles, "reduced_generations": reduced.generations,
+                **(options or {})}
     return CalibrationResult(problem, populations, point, point_sums, symmetric_sums, values, sums,
                              wall_time=time.perf_counter() - start + earlier, seed=seed, executor=described,
-                             options=recorded, other=other)
+                             options=recorded, other=other, sbc=sbc_result, lopo=lopo_table)

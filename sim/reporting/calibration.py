@@ -14,9 +14,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from sim.inference.data import documented_counts
-from sim.inference.problem import CONSTRAINED, Population, Problem, weighted_correlation
+from sim.inference.identify import MARTINGALE_BAND, NETWORK_EFFECT, RANK_BINS, RANK_DRAWS
+from sim.inference.problem import CONSTRAINED, Population, Problem, assignments, weighted_correlation
 from sim.inference.results import (
     DRIVER_CORRELATION,
     PINNED_CORRELATION,
@@ -28,6 +30,7 @@ from sim.model.metrics import band
 from sim.reporting.figures import plot_counts, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
 from sim.reporting.text import markdown_table
+from sim.scenario import Scenario
 
 
 def _trajectory_tables(problem: Problem, summaries: np.ndarray) -> dict[str, pd.DataFrame]:
@@ -108,10 +111,34 @@ def plot_forecast(values: np.ndarray, city: str, year: int, start_value: float |
     ax.axvline(mid, color="k", label=f"median {mid:,.0f}")
     ax.axvspan(lo, hi, color="k", alpha=0.1, label=f"90% interval {lo:,.0f}–{hi:,.0f}")
     if start_value is not None:
-        ax.axvline(start_value, color="#e76f51", linestyle="--", label=f"documented 2016: {start_value:,.0f}")
+        ax.axvline(start_value, color="#e76f51", linestyle="--", label=f"documented at the start: {start_value:,.0f}")
     ax.set(xlabel=f"{city} AI firms in {year}", ylabel="posterior predictive draws",
            title=f"Forecast: {city} {year} (not a calibration target)")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sbc_ranks(ranks: pd.DataFrame, draws: int = RANK_DRAWS, bins: int = RANK_BINS) -> plt.Figure:
+    """Simulation-based calibration: histogram of each quantity's ranks with the 99% band of a uniform histogram."""
+    names = list(dict.fromkeys(ranks.quantity))
+    n = int(ranks.dataset.nunique())
+    cols = 3
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.6 * rows), squeeze=False)
+    edges = np.linspace(0, draws + 1, bins + 1)
+    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        ax.axhspan(lo, hi, color="grey", alpha=0.2, label="99% band if uniform")
+        ax.axhline(n / bins, color="grey", lw=0.8)
+        ax.hist(ranks[ranks.quantity == name]["rank"], bins=edges, color="#2a9d8f", edgecolor="white")
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=8)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"Simulation-based calibration: rank of the truth among {draws} posterior draws, {n} datasets "
+                 "(uniform when the posterior is calibrated)")
     fig.tight_layout()
     return fig
 
@@ -133,20 +160,24 @@ def calibrated_yaml(problem: Problem, point: np.ndarray, table: pd.DataFrame, po
     ]
     rows = table.set_index("quantity")
     city_lines: dict[str, list[str]] = {}
-    for j, target in enumerate(problem.prior.names):
-        row = rows.loc[problem.prior.labels[j]]
+    for label, city, fieldname, value in assignments(problem, point):
+        row = rows.loc[label]
         interval = f"90% interval [{row.lo:.4g}, {row.hi:.4g}]; " + (
             f"{row.verdict} by the data" if not row.reason else f"not interpretable: {row.reason}")
-        if target.startswith("parameters."):
-            lines.append(f"  {target.split('.', 1)[1]}: {point[j]:.6g}  # calibration: posterior median; {interval}")
+        if city is None:
+            lines.append(f"  {fieldname}: {value:.6g}  # calibration: posterior median; {interval}")
+            continue
+        if fieldname == "firms":
+            how = f"{label} at its posterior median {row['median']:.4g}, split by the priors file's weights"
+            text = f"{value:.0f}"
         else:
-            _, city, fieldname = target.split(".")
-            how = ("re-solved to the documented count" if city in solved
-                   else "posterior median (no target for this city: prior-driven)")
-            city_lines.setdefault(city, []).append(f"    {fieldname}: {point[j]:.6g}  # calibration: {how}; {interval}")
+            how = ("re-solved to the documented count" if city in solved and label == f"{city}.{fieldname}"
+                   else f"posterior median of {label} (no documented count for this city)")
+            text = f"{value:.6g}"
+        city_lines.setdefault(city, []).append(f"    {fieldname}: {text}  # calibration: {how}; {interval}")
     lines.append("cities:")
     for city, entries in city_lines.items():
-        lines.append(f"  {city}:")
+        lines.append(f'  "{city}":')
         lines.extend(entries)
     return "\n".join(lines) + "\n"
 
@@ -170,10 +201,13 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
             written.append(f"{name}.csv")
         figures = out / "figures"
         fit = plot_counts(_trajectory_tables(problem, result.sums), documented_counts(problem.scenario, problem.targets))
-        fit.axes[0].set_title("Posterior predictive firms per city: median, 5–95% band; documented points")
+        title = "Posterior predictive firms per city (median, 5–95% band over the draws); dots: documented"
+        fit.axes[0].set_title(title) if len(fit.axes) == 1 else fit.suptitle(title)
         paths = save_figure(fit, figures, "fit")
         paths += save_figure(plot_marginals(problem, posterior), figures, "posterior")
         paths += save_figure(plot_pairs(problem, posterior), figures, "pairs")
+        if "sbc_ranks" in tables:
+            paths += save_figure(plot_sbc_ranks(tables["sbc_ranks"]), figures, "sbc_ranks")
         end = problem.scenario.time.end
         for city in forecast_cities(problem):
             start_value = next((f.value for f in problem.targets.initial() if f.city == city), None)
@@ -187,6 +221,8 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
             out, written, scenario=problem.scenario.resolved(), scenario_hash=problem.scenario.digest(),
             seed=result.seed, executor=result.executor, wall_time_s=result.wall_time, reading=problem.reading,
             options=result.options,
+            targets={"name": problem.targets.name, "universe": problem.targets.universe,
+                     "file": result.options.get("targets"), "fitted": [f.id for f in problem.fitted]},
             seed_rule="proposals SeedSequence(seed, spawn_key=(0, generation, batch)); simulations (1, generation, k); "
                       "predictive (2, 0) and (3, k); point estimate: the scenario's replication seeds",
             complete=True))
@@ -221,9 +257,9 @@ def _increment_text(problem: Problem) -> str:
     if gross is None:
         return ""
     start = next((f.value for f in problem.targets.figures if f.city == gross.city and f.quantity == "firms"
-                  and f.year == gross.from_year), None)
+                  and f.time == gross.from_time), None)
     end = next((f.value for f in problem.targets.figures if f.city == gross.city and f.quantity == "firms"
-                and f.year == gross.year), None)
+                and f.time == gross.time), None)
     arithmetic = (f"{end:,.0f} − {start:,.0f} = {end - start:,.0f}, not {gross.value:,.0f}. "
                   if start is not None and end is not None else "")
     other = "misprint" if problem.reading == "gross" else "gross"
@@ -263,8 +299,9 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
                 "exact conjugate posterior in `tests/test_calibration.py`.\n")
 
     text.append("## Data\n")
-    figs = pd.DataFrame([{"id": f.id, "city": f.city, "year": f.year, "quantity": f.quantity,
-                          "value": "–" if f.value is None else f"{f.value:,.6g}",
+    figs = pd.DataFrame([{"id": f.id, "city": ", ".join(f.group), "year": f.year, "stock at end of": f.stock_end,
+                          "model time": f.time, "quantity": f.quantity,
+                          "value": "–" if f.value is None and f.lower is None and f.upper is None else f.describe(),
                           "role": ("target" if f in problem.fitted else "not used (other reading)")
                           if f.role == "target" else f.role} for f in problem.targets.figures])
     text.append(markdown_table(figs))
@@ -352,18 +389,105 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
     text.append("## Validation against figures not used in the fit\n")
     text.append(_validation_text(tables["validation"]))
 
+    text.append(_identification_text(tables, options, scenario))
+
     text.append("## Which results depend on weakly identified quantities\n")
     text.append("Spearman correlation, across the posterior predictive draws, between each calibrated quantity and "
                 f"each predicted output (`drivers.csv`); quantities with |ρ| ≥ {DRIVER_CORRELATION} are named. An "
                 "output driven by a 'not constrained' quantity inherits that quantity's prior: treat it as an "
                 "assumption-driven result.\n")
     text.append(_drivers_text(tables["drivers"], result.outputs()))
+    identification = (f" --sbc {options.get('sbc_datasets')}" if options.get("sbc_datasets") else "") + (
+        " --leave-one-out" if options.get("leave_one_out") else "")
+    if identification:
+        identification += (f" --reduced-particles {options.get('reduced_particles')} "
+                           f"--reduced-generations {options.get('reduced_generations')}")
     text.append("\n## Reproduce\n\n```bash\nmodu calibrate"
+                + "".join(f" --{flag} {options[flag]}" for flag in ("scenario", "targets", "priors") if options.get(flag))
                 + (f" --shenzhen-increment {problem.reading}" if problem.reading != "gross" else "")
                 + (f" --other-reading {result.other.attrs['folder']}" if result.other is not None else "")
                 + f" --particles {options.get('particles')} --generations {options.get('generations')} "
                   f"--min-epsilon {options.get('min_epsilon')} --predictive {options.get('predictive')} "
-                  f"--seed {result.seed}\n```\n")
+                  f"--seed {result.seed}{identification}\n```\n")
+    return "\n".join(text)
+
+
+IDENTIFYING_DATA = {
+    "network_effect": "yearly AI-related enterprise counts (the atlas's 2017-2021 years, same universe) for the big "
+                      "three and at least the ten contenders: α acts through how a city's growth depends on its own "
+                      "size, which two dates of three cities cannot separate from the cities' constants",
+    "congestion": "the same yearly city panel, with cities far apart in size (congestion bends growth down as a "
+                  "city fills up) and a measured capacity (office space, wages)",
+    "relocation_rate": "firm-level relocations: registry address changes between cities, by year and city pair "
+                       "(the model's moves_in/moves_out); none are published for these universes",
+    "moving_cost": "the same relocation flows against the cities' attractiveness gaps (who moves where, not only how "
+                   "many)",
+    "birth_rate": "new registrations per year in the atlas's universe (other registries print them, e.g. "
+                  "Qichacha, but count another universe)",
+    "exit_rate": "deregistrations (exits) per year in the atlas's universe, or Shenzhen's 42,600 read as gross "
+                 "inflow (the gross reading)",
+    "contenders_share": "any contender's AI-related enterprise count in the atlas's universe, at any date",
+    "contenders.attractiveness": "the contenders' counts at two dates in the atlas's universe",
+}
+"""For each calibrated quantity, the data that would identify it (named in the report when it stays unconstrained)."""
+
+
+def _identification_text(tables: dict[str, pd.DataFrame], options: dict, scenario: Scenario) -> str:
+    """Regimes of the network effect, simulation-based calibration and leave-one-pattern-out, from their tables."""
+    regimes = tables["regimes"]
+    posterior = tables["posterior"].set_index("quantity").loc[NETWORK_EFFECT]
+    text = ["## Is the network effect identified?\n",
+            f"Network effect α: posterior median {posterior['median']:.3g}, 90% interval [{posterior.lo:.3g}, "
+            f"{posterior.hi:.3g}], width ratio {posterior.width_ratio:.2f} ({posterior.verdict}). Probability of each "
+            f"regime (`regimes.csv`; near-martingale, |α − 1| < {MARTINGALE_BAND}, is a band inside the other two):\n",
+            markdown_table(regimes.rename(columns={"bayes_factor": "posterior odds / prior odds"}))]
+    factors = regimes.bayes_factor.dropna()
+    if len(factors) and factors.between(1 / 3, 3).all():
+        text.append("\nEvery regime's odds move by less than a factor 3 from prior to posterior: the patterns do not "
+                    "discriminate between tipping, a martingale and dispersion.\n")
+    else:
+        best = regimes.loc[regimes.bayes_factor.idxmax()]
+        text.append(f"\nThe data favour **{best.regime}** ({best.condition}): odds × {best.bayes_factor:.2g}.\n")
+    pools = [c for c in scenario.cities if c.pool]
+    if pools:
+        text.append(f"\nCaveat: the pool ({', '.join(f'{p.name}, {p.firms:,} firms at the start' for p in pools)}) "
+                    "takes part in entry and relocation as one place, network term included, and "
+                    + ("without congestion" if all(p.capacity is None for p in pools) else "with its capacity")
+                    + ": a verdict on α carried by the national total or a share of it (below) depends on treating "
+                    "the rest of the country as one agglomeration; compare the China scenario's calibration, where "
+                    "named contenders carry part of that growth.\n")
+    if "coverage" in tables:
+        cov = tables["coverage"]
+        text.append(f"\n**Simulation-based calibration** (Talts et al. 2018; {int(cov.datasets.iloc[0])} synthetic "
+                    f"datasets from the prior, each fitted by the same ABC-SMC at {options.get('reduced_particles')} "
+                    f"particles and at most {options.get('reduced_generations')} generations; "
+                    f"{options.get('sbc_wall_time_s', float('nan')):.0f} s). Coverage of the 90% interval (near 0.90 "
+                    "when the posterior means what it says; ± its binomial standard error), the p-value of a "
+                    "chi-square test of uniform ranks, the mean rank (0.5 unbiased) and the intervals' median width "
+                    "over the prior's (`coverage.csv`, `sbc_ranks.csv`):\n\n" + markdown_table(cov.drop(columns="datasets"))
+                    + "\n![SBC ranks](figures/sbc_ranks.png)\n")
+    if "leave_one_out" in tables:
+        lopo = tables["leave_one_out"]
+        text.append("\n**Leave one pattern out** (fitted without the pattern at the same reduced settings; the pattern "
+                    "predicted from the posterior particles' own simulations; `leave_one_out.csv`). The last columns "
+                    "show what the fit without the pattern says about α: a pattern that carries information on α "
+                    "widens α's interval when it is left out.\n\n"
+                    + markdown_table(lopo.drop(columns=["epsilon"])) + "\n")
+        reference, left = lopo.iloc[0], lopo.iloc[1:]
+        widest = left.loc[left.alpha_width_ratio.idxmax()]
+        moved = left.loc[(left.p_alpha_above_1 - reference.p_alpha_above_1).abs().idxmax()]
+        text.append(f"At these settings every pattern together gives α the width ratio "
+                    f"{reference.alpha_width_ratio:.2f} and P(α > 1) = {reference.p_alpha_above_1:.2f}. Leaving out "
+                    f"`{widest.left_out}` widens α's interval most (to {widest.alpha_width_ratio:.2f}); leaving out "
+                    f"`{moved.left_out}` moves P(α > 1) most (to {moved.p_alpha_above_1:.2f}). "
+                    + ("Every left-out pattern is predicted inside the 90% band of the fit without it."
+                       if left.inside_90.astype(bool).all() else "Not predicted inside the 90% band without it: "
+                       + ", ".join(f"`{r.left_out}`" for r in left.itertuples() if not r.inside_90) + ".") + "\n")
+    loose = tables["posterior"][tables["posterior"].verdict != "constrained"].quantity
+    named = [q for q in loose if q in IDENTIFYING_DATA]
+    if named:
+        text.append("\n**What would identify what stays unidentified** (quantities whose 90% interval is more than half "
+                    "as wide as their prior's):\n\n" + "\n".join(f"- `{q}`: {IDENTIFYING_DATA[q]}." for q in named) + "\n")
     return "\n".join(text)
 
 
@@ -402,15 +526,15 @@ def _validation_text(validation: pd.DataFrame) -> str:
     lines = []
     for r in validation.itertuples():
         if r.quantity == "overtake_by":
-            lines.append(f"- **{r.city} overtakes {r.other} by {r.year}** (`{r.figure}`): in {r.share_by_year:.0%} of "
-                         f"the posterior predictive draws the first year-start record with {r.city} ahead is {r.year} "
-                         f"or earlier (never: {r.share_never:.0%}) — {r.verdict} with the documents. The model "
-                         f"records the state at each year's start, so 'by {r.year}' means ahead at 1 January {r.year}.")
-        elif r.quantity == "national_share":
-            lines.append(f"- **{r.city}'s share of the national total in {r.year}** (`{r.figure}`): documented "
-                         f"{r.documented:.0%}; model {r.median:.1%} (90% {r.lo:.1%}–{r.hi:.1%}) — {r.verdict} the "
-                         "interval." + ("" if r.independent else " Not an independent check: the targets file marks "
-                                        "it as used in building the scenario."))
+            lines.append(f"- **{r.city} overtakes {r.other} by the end-{r.model_time - 1} stock** (`{r.figure}`): in "
+                         f"{r.share_by_year:.0%} of the posterior predictive draws the first year-start record with "
+                         f"{r.city} ahead is {r.model_time} or earlier (never: {r.share_never:.0%}) — {r.verdict} with "
+                         f"the documents. The record at {r.model_time}.0 is the stock at the end of {r.model_time - 1}.")
+        elif r.figure != "relocation_rare":
+            documented = f"{r.documented:.1%}" if r.quantity == "group_share" else f"{r.documented:,.0f}"
+            shown = (lambda v: f"{v:.1%}") if r.quantity == "group_share" else (lambda v: f"{v:,.0f}")
+            lines.append(f"- **{r.figure}** ({r.quantity} at model time {r.model_time}): documented {documented}; "
+                         f"model {shown(r.median)} (90% {shown(r.lo)}–{shown(r.hi)}) — {r.verdict} the interval.")
         else:
             lines.append(f"- **Relocation is rare** (business demography; a prior, not a document figure): relocations "
                          f"between cities are {r.median:.2f}% of firms a year (90% {r.lo:.2f}–{r.hi:.2f}%), "

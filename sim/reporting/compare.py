@@ -7,6 +7,7 @@ CSVs hold every number for analysts.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from sim.model.parameters import LEVERS
 from sim.reporting.figures import BAND, draw_growth_accounting, plt, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_json, write_tables
 from sim.reporting.text import interval, markdown_table, signed
+from sim.scenario import Scenario
+from sim.scenario.resources import CALIBRATION_DIR
 
 TABLE_FILES = {
     "replications": "per scenario, replication and city: firms at the end, births, deaths, moves in and out, "
@@ -244,6 +247,27 @@ def _effect_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([changed, others, rows[rows.city == NATIONAL]])
 
 
+def calibration_status(scenario: Scenario) -> str:
+    """Whether a scenario is calibrated and to which data, from its ``calibration:`` key and that calibration's manifest."""
+    if scenario.calibration is None:
+        return "not calibrated (code defaults and the file's own values)"
+    folder = Path(scenario.calibration).parent
+    try:
+        recorded = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"takes `{scenario.calibration}` (no manifest beside it: data unknown)"
+    targets = recorded.get("targets") or {}
+    calibrated = (recorded.get("scenario") or {}).get("name")
+    span = (recorded.get("scenario") or {}).get("time") or {}
+    own = "its own calibration" if calibrated == scenario.name else f"the calibration of `{calibrated}` (inherited)"
+    data = (f"{targets.get('name')} (universe `{targets.get('universe')}`; patterns: "
+            f"{', '.join(targets.get('fitted') or [])})" if targets else "data not recorded (an older calibration)")
+    root = CALIBRATION_DIR.resolve()
+    inside = root == folder.resolve() or root in folder.resolve().parents
+    shown = Path("calibration", folder.resolve().relative_to(root)) if inside else folder
+    return f"calibrated: {own}, `{shown}/` ({span.get('start')}–{span.get('end')}), fitted to {data}"
+
+
 def report_text(comparison: Comparison, figures: bool) -> str:
     """The Markdown report: what was compared, the answers with intervals, the figures, the files."""
     arms = comparison.arms
@@ -258,6 +282,7 @@ def report_text(comparison: Comparison, figures: bool) -> str:
         "file": [f"`{a.source}`" for a in arms],
         "description": [" ".join(a.scenario.description.split()) for a in arms],
         "cities": [str(len(a.scenario.cities)) for a in arms],
+        "calibration": [calibration_status(a.scenario) for a in arms],
         "firms at the end (all cities)": [f"{r.firms:,.0f} [{r.firms_q05:,.0f}–{r.firms_q95:,.0f}]"
                                           for r in (national.loc[a.label] for a in arms)],
     }), align_numbers=True).rstrip()]
