@@ -23,8 +23,8 @@ from sim.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
-TINY = {"--replications": "1", "--samples": "2", "--particles": "4", "--generations": "1", "--predictive": "4",
-        "--executor": "serial"}
+TINY = {"--replications": "1", "--samples": "2", "--particles": "10", "--generations": "1", "--predictive": "10",
+        "--sbc": "2", "--reduced-particles": "10", "--reduced-generations": "1", "--executor": "serial"}
 """Options set (or added, where the command has them) so that an example runs in seconds."""
 
 SERVES = {"app"}
