@@ -414,21 +414,42 @@ def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame
         final = dict(zip(names, by_step[-1], strict=True))
         summary.append({**head, "status": run.status, **{f"firms_{c}": final.get(c) for c in cities},
                         **{name: m[name][-1] for name in OUTCOMES}, "leader": m["leader"][-1]})
-        metrics.append(pd.DataFrame({"point": run.point, "replication": run.replication, **m}))
-        n_steps, n_cities = len(m["step"]), len(names)
-        trajectories.append(pd.DataFrame({
-            "point": run.point, "replication": run.replication,
-            "step": np.repeat(m["step"], n_cities), "year": np.repeat(m["year"], n_cities),
-            "city": np.tile(names, n_steps), "firms": np.asarray(by_step, dtype=np.int64).ravel()}))
+        n_steps = len(m["step"])
+        metrics.append((run.point, run.replication, n_steps, m))
+        trajectories.append((run.point, run.replication, m["step"], m["year"], names, by_step))
     head_columns = ["point", *plan.paths, "replication", "seed", "spawn_key"]
     summary_columns = [*head_columns, "status", *(f"firms_{c}" for c in cities), *OUTCOMES, "leader"]
     return {
         "summary": pd.DataFrame(summary, columns=summary_columns).astype({f"firms_{c}": "Int64" for c in cities}),
-        "metrics": pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame(columns=["point", "replication"]),
-        "trajectories": (pd.concat(trajectories, ignore_index=True) if trajectories
-                         else pd.DataFrame(columns=["point", "replication", "step", "year", "city", "firms"])),
+        "metrics": _metrics_table(metrics),
+        "trajectories": _trajectories_table(trajectories),
         "failures": pd.DataFrame(failures, columns=[*head_columns, "error"]),
     }
+
+
+def _metrics_table(metrics: list[tuple[int, int, int, dict[str, list]]]) -> pd.DataFrame:
+    """Per point × replication × step: the run's metrics, built column by column (one DataFrame for all runs)."""
+    if not metrics:
+        return pd.DataFrame(columns=["point", "replication"])
+    columns = list(metrics[0][3])
+    return pd.DataFrame({
+        "point": np.repeat([p for p, _, _, _ in metrics], [n for _, _, n, _ in metrics]),
+        "replication": np.repeat([r for _, r, _, _ in metrics], [n for _, _, n, _ in metrics]),
+        **{c: list(itertools.chain.from_iterable(m[c] for _, _, _, m in metrics)) for c in columns}})
+
+
+def _trajectories_table(runs: list[tuple[int, int, list, list, list[str], list[list[int]]]]) -> pd.DataFrame:
+    """Per point × replication × step × city: firms, built column by column (one DataFrame for all runs)."""
+    if not runs:
+        return pd.DataFrame(columns=["point", "replication", "step", "year", "city", "firms"])
+    sizes = [len(steps) * len(names) for _, _, steps, _, names, _ in runs]
+    return pd.DataFrame({
+        "point": np.repeat([p for p, *_ in runs], sizes),
+        "replication": np.repeat([r for _, r, *_ in runs], sizes),
+        "step": np.concatenate([np.repeat(steps, len(names)) for _, _, steps, _, names, _ in runs]),
+        "year": np.concatenate([np.repeat(years, len(names)) for _, _, _, years, names, _ in runs]),
+        "city": np.concatenate([np.tile(names, len(steps)) for _, _, steps, _, names, _ in runs]),
+        "firms": np.concatenate([np.asarray(by_step, dtype=np.int64).ravel() for *_, by_step in runs])})
 
 
 def _cell(value: Any) -> Any:
