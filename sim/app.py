@@ -39,6 +39,7 @@ import pandas as pd
 from sim.model import ModuModel
 from sim.model.parameters import LEVERS, Parameters
 from sim.scenario import Scenario, load_scenario, validate
+from sim.scenario.paths import set_path
 from sim.scenario.resources import SCENARIOS_DIR
 
 DEFAULT_SCENARIO = SCENARIOS_DIR / "baseline.yaml"
@@ -104,11 +105,9 @@ def slider_scenario(base: Scenario, network_effect: float | None = None, congest
                     capacity: float = 0, city_values: dict[str, float] | None = None) -> Scenario:
     """The base scenario with slider values applied (see :class:`AppModel` for their meaning)."""
     data = base.resolved()
-    params = data["parameters"]
-    if network_effect is not None:
-        params["network_effect"] = float(network_effect)
-    if congestion is not None:
-        params["congestion"] = float(congestion)
+    for name, value in (("network_effect", network_effect), ("congestion", congestion)):
+        if value is not None:
+            set_path(data, f"parameters.{name}", float(value))
     sliders = {_key(what, name) for name in policy_cities(base) for what in ("budget", *LEVERS)}
     unknown = sorted(set(city_values or {}) - sliders)
     if unknown:

@@ -46,7 +46,8 @@ from sim.experiments.executors import Executor, ExecutorSpec, open_executor
 from sim.model.history import FLOW_KINDS
 from sim.model.metrics import BAND, lock_in
 from sim.model.parameters import LEVERS
-from sim.scenario import EVENT_ACTIONS, Scenario, load_scenario, validate
+from sim.scenario import EVENT_ACTIONS, Scenario, load_scenario
+from sim.scenario.paths import derive
 
 NATIONAL = "All cities"
 """The row that sums every city of a scenario (pools and unmatched cities included)."""
@@ -111,18 +112,14 @@ def no_policy(scenario: Scenario) -> Scenario:
     learning_rate); new anchors and the opening and closing of cities stay, as
     they are not spending.
     """
-    data = scenario.resolved()
-    data["name"] = f"{scenario.name}: no policy"
-    data["description"] = f"{scenario.name} with every budget 0 (derived by modu compare)"
-    for city in data["cities"]:
-        city["policy"] = None
     events = []
-    for event in data["events"]:
+    for event in scenario.resolved()["events"]:
         kept = {k: v for k, v in event.items() if k not in POLICY_ACTIONS}
         if any(kept.get(k) is not None for k in EVENT_ACTIONS):
             events.append(kept)
-    data["events"] = events
-    return validate(data, f"{scenario.name} (no policy)")
+    return derive(scenario, {"cities.*.policy": None, "events": events}, f"{scenario.name} (no policy)",
+                  name=f"{scenario.name}: no policy",
+                  description=f"{scenario.name} with every budget 0 (derived by modu compare)")
 
 
 def _content(scenario: Scenario) -> str:
