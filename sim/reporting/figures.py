@@ -42,6 +42,9 @@ def city_totals(firms: pd.DataFrame) -> pd.DataFrame:
 MAX_LINES = 8
 """Up to this many cities share one panel of firm counts; more get one panel each (small multiples)."""
 
+LOG_SPREAD = 5.0
+"""When the largest city ends with more than this many times the firms of the smallest, counts use a log axis."""
+
 MAX_PANELS = 16
 """Above this many cities, small multiples would be too small to read and slow to draw: the counts figure
 shows the ``MAX_LINES`` largest cities in colour over the others in grey, and the flows matrix the
@@ -86,9 +89,16 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
             ax.scatter(rows.year, rows.firms, color=colors.get(city, "k"), edgecolor="k", zorder=5, s=40)
         if documented:
             ax.scatter([], [], color="w", edgecolor="k", label="documented")
-        ax.set(xlabel="year", ylabel="AI firms", title=title)
+        finals = [grouped.median().iloc[-1] for grouped in by_city.values()]
+        spread = max(finals) / max(min(finals), 1)
+        if spread > LOG_SPREAD:  # one large pool would flatten every city: a log axis keeps them apart
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set(xlabel="year", ylabel="AI firms" + (" (log scale)" if spread > LOG_SPREAD else ""), title=title)
         ax.legend(fontsize=8, ncol=2)
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both" if spread > LOG_SPREAD else "major")
         return fig
     ncols = 4
     nrows = -(-len(cities) // ncols)
