@@ -252,7 +252,8 @@ def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
         page.on("requestfailed", lambda request: failed.append(request.url))
         page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
         page.goto(url, wait_until="networkidle")
-        page.get_by_text("step 0 of 28").wait_for(timeout=60_000)
+        steps = baseline.time.steps
+        page.get_by_text(f"step 0 of {steps}").wait_for(timeout=60_000)
         assert page.title() == f"Modu — {baseline.name}"
         for mesa_default in ("Page 0", "Use Threads", "Render Interval"):
             assert page.get_by_text(mesa_default).count() == 0, f"Mesa's {mesa_default!r} shows on the page"
@@ -287,7 +288,7 @@ def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
 
         for _ in range(12):
             page.get_by_role("button", name="Step").click()
-        page.get_by_text("step 12 of 28").wait_for(timeout=30_000)
+        page.get_by_text(f"step 12 of {steps}").wait_for(timeout=30_000)
         page.get_by_text("at step 12").wait_for(timeout=10_000)
         changed = f"network effect α: {alpha_slider['value']:.4g} → {moved:.4g}"
         assert page.get_by_text(changed).count() == 1, f"the comparison does not name the change {changed!r}"
