@@ -38,12 +38,10 @@ def uncertainty_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _scenario_and_draws(scenario: Path, draws: int, prior: bool, ranges: tuple[str, ...], seed: int | None):
     from sim.inference.draws import parameter_draws
     from sim.scenario import load_scenario
-    from sim.scenario.resources import scenario_path
 
-    path = scenario_path(scenario)
-    base = load_scenario(path)
+    base = load_scenario(scenario)  # the SCENARIO argument type already resolved a shipped scenario's name
     table, source = parameter_draws(draws, base.seed if seed is None else seed, prior, ranges)
-    return path, base, table, source
+    return scenario, base, table, source
 
 
 @click.command()

@@ -254,7 +254,9 @@ def run_sweep(plan: SweepPlan, out: Path, executor: str | ExecutorSpec | Executo
     """
     start = time.perf_counter()  # the executor's start-up (a pool, a cluster) counts
     with open_executor(executor) as opened, ExitStack() as stack:
-        open_store = lambda: RunStore(out, plan.definition(), plan.command(), ignore=(INCOMPLETE,))  # noqa: E731
+        def open_store() -> RunStore:
+            return RunStore(out, plan.definition(), plan.command(), ignore=(INCOMPLETE,))
+
         if not out.exists():  # a new folder appears already marked INCOMPLETE
             stack.enter_context(output_folder(out))
             store = stack.enter_context(open_store())
