@@ -283,7 +283,7 @@ def test_each_phase_draws_from_its_own_stream():
     # the streams are Philox's public ones: Generator(Philox(key, counter=(0, 0, step, phase)))
     from sim.model.kernel import _begin_phase, streams
 
-    rng, counter, state = streams(np.random.SeedSequence(9))
+    rng, counter, state, _ = streams(np.random.SeedSequence(9))
     key = rng.bit_generator.state["state"]["key"].copy()
     rng.random(5)
     _begin_phase(counter, state, 3, 4)

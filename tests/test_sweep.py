@@ -305,10 +305,10 @@ def test_a_failed_run_is_reported_recorded_and_retried_without_losing_the_others
                                                                                 monkeypatch: pytest.MonkeyPatch):
     real = sweep_module.run_point
 
-    def flaky(scenario, replication, seed):
-        if scenario.parameters.network_effect == 1.3 and replication == 1:
+    def flaky(scenario, replications, seed):
+        if scenario.parameters.network_effect == 1.3 and 1 in replications:
             raise RuntimeError("boom")
-        return real(scenario, replication, seed)
+        return real(scenario, replications, seed)
 
     args = ["sweep", scenario, "--set", "parameters.network_effect=0.8,1.3", "--executor", "serial", "--quiet",
             "--no-figures"]

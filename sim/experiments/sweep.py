@@ -43,7 +43,7 @@ from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered
 from sim.experiments.store import FinishedRun, RunStore
 from sim.model import metrics
-from sim.model.engines import simulate_flows
+from sim.model.engines import simulate_firms
 from sim.scenario import Scenario, load_raw, validate
 from sim.scenario.factors import Factor
 from sim.scenario.paths import PathError, locations, parse_path, set_path
@@ -316,32 +316,35 @@ def _show(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- running
-def run_point(scenario: Scenario, replication: int, seed: int) -> str:
-    """Run one replication of one point; return its outcome as JSON (what the store keeps).
+def run_point(scenario: Scenario, replications: Sequence[int], seed: int) -> list[str]:
+    """Run replications of one point; return each run's outcome as JSON (what the store keeps).
 
-    The outcome holds the city names and which are pools, the firms per step and
-    city, and the per-step concentration metrics of :func:`sim.model.metrics.concentration`
-    (over the non-pool cities: HHI, top-1 share, Gini, entropy, the leader, lead changes),
-    the columns of a run's metrics.csv.
+    An outcome holds the city names, which are pools and the firms per step and
+    city; everything the tables report is computed from these when they are written
+    (:func:`sweep_tables`). The counts engine runs the replications as one compiled batch.
     """
-    counts = simulate_flows(scenario, replication_seed(seed, replication)).firms.sum(axis=2)
-    names = [c.name for c in scenario.cities]
-    pool = [c.pool for c in scenario.cities]
-    steps = np.arange(len(counts))
-    m = {"step": steps, "year": scenario.time.start + steps / scenario.time.steps_per_year,
-         **metrics.concentration(counts, np.array(pool), names)}
-    return json.dumps({"names": names, "pool": pool, "firms_by_city": counts.tolist(),
-                       "metrics": {column: values.tolist() for column, values in m.items()}})
+    counts = simulate_firms(scenario, [replication_seed(seed, r) for r in replications])
+    head = {"names": [c.name for c in scenario.cities], "pool": [c.pool for c in scenario.cities]}
+    return [json.dumps({**head, "firms_by_city": run.tolist()}) for run in counts]
 
 
 def run_points(runs: Sequence[tuple[Scenario, int, int]]) -> list[str | TaskFailure]:
-    """Run several (scenario, replication, seed) runs in one executor task; a run that fails becomes a TaskFailure."""
+    """Run several (scenario, replication, seed) runs in one executor task; a run that fails becomes a TaskFailure.
+
+    Consecutive runs of one scenario and seed run together (:func:`run_point`); if that fails, each of
+    them runs alone, so one failing run does not lose the others.
+    """
     out: list[str | TaskFailure] = []
-    for scenario, replication, seed in runs:
+    for (_, seed), group in itertools.groupby(runs, key=lambda run: (id(run[0]), run[2])):
+        group = list(group)
         try:
-            out.append(run_point(scenario, replication, seed))
-        except Exception as exc:  # one failed run must not lose the others of its task
-            out.append(TaskFailure.of(exc))
+            out += run_point(group[0][0], [r for _, r, _ in group], seed)
+        except Exception:  # find which runs fail, keeping the others
+            for one, r, _ in group:
+                try:
+                    out += run_point(one, [r], seed)
+                except Exception as exc:
+                    out.append(TaskFailure.of(exc))
     return out
 
 
@@ -395,13 +398,18 @@ def compute_sweep(plan: SweepPlan, store: RunStore, executor: str | ExecutorSpec
 def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame]:
     """The sweep's tables from its stored runs.
 
+    The concentration metrics (:func:`sim.model.metrics.concentration`) are computed here from the
+    stored firms, for all runs with the same cities at once.
+
     Returns:
         ``summary`` (one row per point × replication), ``metrics`` (per point ×
         replication × step, the columns of a run's metrics.csv), ``trajectories``
         (per point × replication × step × city) and ``failures`` (one row per failed run).
     """
-    cities = list(dict.fromkeys(c for run in runs if run.outcome for c in run.outcome["names"]))
-    summary, metrics, trajectories, failures = [], [], [], []
+    ok = [run for run in runs if run.outcome is not None]
+    cities = list(dict.fromkeys(c for run in ok for c in run.outcome["names"]))
+    measured = _measure(plan, ok)
+    summary, failures = [], []
     for run in runs:
         point = plan.points[run.point]
         head = {"point": run.point, **{p: _cell(v) for p, v in point.values.items()}, "replication": run.replication,
@@ -410,46 +418,68 @@ def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame
             failures.append({**head, "error": run.error})
             summary.append({**head, "status": run.status})
             continue
-        names, by_step, m = run.outcome["names"], run.outcome["firms_by_city"], run.outcome["metrics"]
-        final = dict(zip(names, by_step[-1], strict=True))
+        final, m = measured[run.point, run.replication]
         summary.append({**head, "status": run.status, **{f"firms_{c}": final.get(c) for c in cities},
-                        **{name: m[name][-1] for name in OUTCOMES}, "leader": m["leader"][-1]})
-        n_steps = len(m["step"])
-        metrics.append((run.point, run.replication, n_steps, m))
-        trajectories.append((run.point, run.replication, m["step"], m["year"], names, by_step))
+                        **{name: m[name] for name in OUTCOMES}, "leader": m["leader"]})
     head_columns = ["point", *plan.paths, "replication", "seed", "spawn_key"]
     summary_columns = [*head_columns, "status", *(f"firms_{c}" for c in cities), *OUTCOMES, "leader"]
+    metrics_table, trajectories = _run_tables(plan, ok)
     return {
         "summary": pd.DataFrame(summary, columns=summary_columns).astype({f"firms_{c}": "Int64" for c in cities}),
-        "metrics": _metrics_table(metrics),
-        "trajectories": _trajectories_table(trajectories),
+        "metrics": metrics_table,
+        "trajectories": trajectories,
         "failures": pd.DataFrame(failures, columns=[*head_columns, "error"]),
     }
 
 
-def _metrics_table(metrics: list[tuple[int, int, int, dict[str, list]]]) -> pd.DataFrame:
-    """Per point × replication × step: the run's metrics, built column by column (one DataFrame for all runs)."""
-    if not metrics:
-        return pd.DataFrame(columns=["point", "replication"])
-    columns = list(metrics[0][3])
-    return pd.DataFrame({
-        "point": np.repeat([p for p, _, _, _ in metrics], [n for _, _, n, _ in metrics]),
-        "replication": np.repeat([r for _, r, _, _ in metrics], [n for _, _, n, _ in metrics]),
-        **{c: list(itertools.chain.from_iterable(m[c] for _, _, _, m in metrics)) for c in columns}})
+def _groups(runs: Sequence[Any]) -> dict[tuple, list[Any]]:
+    """Runs grouped by their cities, pools and number of steps (each group stacks into one array)."""
+    groups: dict[tuple, list[Any]] = {}
+    for run in runs:
+        o = run.outcome
+        groups.setdefault((tuple(o["names"]), tuple(o["pool"]), len(o["firms_by_city"])), []).append(run)
+    return groups
 
 
-def _trajectories_table(runs: list[tuple[int, int, list, list, list[str], list[list[int]]]]) -> pd.DataFrame:
-    """Per point × replication × step × city: firms, built column by column (one DataFrame for all runs)."""
-    if not runs:
-        return pd.DataFrame(columns=["point", "replication", "step", "year", "city", "firms"])
-    sizes = [len(steps) * len(names) for _, _, steps, _, names, _ in runs]
-    return pd.DataFrame({
-        "point": np.repeat([p for p, *_ in runs], sizes),
-        "replication": np.repeat([r for _, r, *_ in runs], sizes),
-        "step": np.concatenate([np.repeat(steps, len(names)) for _, _, steps, _, names, _ in runs]),
-        "year": np.concatenate([np.repeat(years, len(names)) for _, _, _, years, names, _ in runs]),
-        "city": np.concatenate([np.tile(names, len(steps)) for _, _, steps, _, names, _ in runs]),
-        "firms": np.concatenate([np.asarray(by_step, dtype=np.int64).ravel() for *_, by_step in runs])})
+def _measure(plan: SweepPlan, runs: Sequence[Any]) -> dict[tuple[int, int], tuple[dict[str, int], dict[str, Any]]]:
+    """Per (point, replication): the final firms per city and the final concentration metrics."""
+    out = {}
+    for (names, pool, _), group in _groups(runs).items():
+        counts = np.array([run.outcome["firms_by_city"] for run in group], dtype=np.int64)
+        m = metrics.concentration(counts[:, -1], np.array(pool), names)
+        for i, run in enumerate(group):
+            out[run.point, run.replication] = (dict(zip(names, counts[i, -1].tolist(), strict=True)),
+                                               {name: values[i].item() for name, values in m.items()})
+    return out
+
+
+def _run_tables(plan: SweepPlan, runs: Sequence[Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The metrics (per point × replication × step) and trajectories (… × city) tables, built column by column."""
+    metric_parts, trajectory_parts = [], []
+    for (names, pool, n_steps), group in _groups(runs).items():
+        counts = np.array([run.outcome["firms_by_city"] for run in group], dtype=np.int64)  # [run, step, city]
+        time = plan.points[group[0].point].scenario.time
+        steps = np.arange(n_steps)
+        years = time.start + steps / time.steps_per_year
+        point = np.array([run.point for run in group])
+        replication = np.array([run.replication for run in group])
+        R, C = len(group), len(names)
+        m = metrics.concentration(counts, np.array(pool), names)
+        metric_parts.append(pd.DataFrame({
+            "point": np.repeat(point, n_steps), "replication": np.repeat(replication, n_steps),
+            "step": np.tile(steps, R), "year": np.tile(years, R), **{k: v.ravel() for k, v in m.items()}}))
+        trajectory_parts.append(pd.DataFrame({
+            "point": np.repeat(point, n_steps * C), "replication": np.repeat(replication, n_steps * C),
+            "step": np.tile(np.repeat(steps, C), R), "year": np.tile(np.repeat(years, C), R),
+            "city": np.tile(np.asarray(names, dtype=object), R * n_steps), "firms": counts.ravel()}))
+    if not metric_parts:
+        return (pd.DataFrame(columns=["point", "replication"]),
+                pd.DataFrame(columns=["point", "replication", "step", "year", "city", "firms"]))
+    if len(metric_parts) == 1:  # one group: already in the store's order
+        return metric_parts[0], trajectory_parts[0]
+    order = ["point", "replication"]
+    return tuple(pd.concat(parts, ignore_index=True).sort_values(order, kind="stable", ignore_index=True)
+                 for parts in (metric_parts, trajectory_parts))
 
 
 def _cell(value: Any) -> Any:

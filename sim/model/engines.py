@@ -71,3 +71,18 @@ def simulate_flows(scenario: Scenario, seed: int | np.random.SeedSequence) -> Fl
         return Flows(rec.firms, rec.births, rec.deaths, rec.moves_in, rec.moves_out, rec.spend)
     history = simulate(scenario, seed)
     return Flows(*(history.stack(name) for name in Flows._fields))
+
+
+def simulate_firms(scenario: Scenario, seeds: list[np.random.SeedSequence] | list[int]) -> np.ndarray:
+    """Firms per city over time of one run per seed, ``[run, step, city]`` (step 0 the initial state).
+
+    Run i is :func:`simulate` with ``seeds[i]``; the counts engine runs them all as one compiled batch
+    (:func:`sim.model.kernel.simulate_batch`: no Python per run), for sweeps.
+    """
+    if scenario.engine == "counts":
+        from sim.model.kernel import simulate_batch
+
+        return simulate_batch(_compiled(scenario), seeds).firms
+    C = len(scenario.cities)
+    return np.stack([simulate(scenario, seed).stack("firms").sum(axis=2) for seed in seeds]).reshape(
+        len(seeds), scenario.time.steps + 1, C)

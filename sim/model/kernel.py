@@ -199,29 +199,34 @@ class Streams(NamedTuple):
 
     ``counter`` is the Philox counter (4 × uint64, least significant first);
     ``state`` the 64-byte ``philox_state`` struct of numpy as 8 words (word 2
-    holds the buffer position, word 7 the cached 32-bit half). Both are views
-    of memory owned by ``rng``'s bit generator.
+    holds the buffer position, word 7 the cached 32-bit half); ``key`` the
+    Philox key (2 × uint64). All are views of memory owned by ``rng``'s bit
+    generator, so a batch re-keys one generator per run instead of building one.
     """
 
     rng: np.random.Generator
     counter: np.ndarray
     state: np.ndarray
+    key: np.ndarray
 
 
-def streams(seed: int | np.random.SeedSequence, per_phase: bool = True) -> Streams:
-    """The random streams of a run with this seed sequence (Philox keyed by it).
-
-    With ``per_phase=False`` the run draws everything from one stream
-    (``np.random.default_rng(seed)``; the counter and state are scratch arrays):
-    no common random numbers phase by phase; kept to measure what they gain.
-    """
-    if not per_phase:
-        return Streams(np.random.default_rng(seed), np.zeros(4, dtype=np.uint64), np.zeros(8, dtype=np.uint64))
+def streams(seed: int | np.random.SeedSequence) -> Streams:
+    """The random streams of a run with this seed sequence (Philox keyed by it, as ``np.random.Philox(seed)``)."""
     _check_philox_layout()
     bit_generator = np.random.Philox(seed)
     state = np.ctypeslib.as_array((ctypes.c_uint64 * 8).from_address(bit_generator.ctypes.state_address))
     counter = np.ctypeslib.as_array((ctypes.c_uint64 * 4).from_address(int(state[0])))
-    return Streams(np.random.Generator(bit_generator), counter, state)
+    key = np.ctypeslib.as_array((ctypes.c_uint64 * 2).from_address(int(state[1])))
+    return Streams(np.random.Generator(bit_generator), counter, state, key)
+
+
+def philox_keys(seeds: list[np.random.SeedSequence] | list[int]) -> np.ndarray:
+    """The Philox key of each seed, ``[run, 2]`` uint64: what ``np.random.Philox(seed)`` is keyed by."""
+    keys = np.empty((len(seeds), 2), dtype=np.uint64)
+    for i, seed in enumerate(seeds):
+        sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        keys[i] = sequence.generate_state(2, np.uint64)
+    return keys
 
 
 @functools.cache
@@ -238,6 +243,9 @@ def _check_philox_layout() -> None:
     rng.random(3)
     rng.integers(0, 2**31, dtype=np.uint32)  # leaves a cached 32-bit half
     getattr(_begin_phase, "py_func", _begin_phase)(counter, state, 7, 2)  # plain Python: no compilation here
+    key = np.ctypeslib.as_array((ctypes.c_uint64 * 2).from_address(int(state[1])))
+    if not np.array_equal(key, [3, 5]):
+        raise RuntimeError(f"numpy {np.__version__}'s Philox state layout differs from sim/kernel.py's assumption")
     expected = np.random.Generator(np.random.Philox(key=[3, 5], counter=[0, 0, 7, 2]))
     if not (np.array_equal(rng.random(6), expected.random(6))
             and rng.integers(0, 2**31, dtype=np.uint32) == expected.integers(0, 2**31, dtype=np.uint32)):
@@ -814,9 +822,27 @@ def run_kernel(rng, counter, state, md, rec):
 
 
 @_jit
-def _run_lean(rng, counter, state, md, rec, i, firms, births, deaths, moves_in, moves_out):
-    """Run one simulation and write its per-step, per-city totals into row ``i`` of the batch arrays."""
-    run_kernel(rng, counter, state, md, rec)
+def _run_batch(rng, counter, state, key, keys, per_phase, md, rec, lo, hi, firms, births, deaths, moves_in, moves_out):
+    """Run simulations ``lo`` to ``hi - 1``, run i keyed by ``keys[i]``; their per-step, per-city totals go in row i.
+
+    One generator serves the whole batch: before each run its Philox key is set
+    to the run's and its counter to 0, so run i draws exactly what a fresh
+    ``Generator(Philox(seeds[i]))`` would. With ``per_phase`` False the phases
+    are not rewound: each run draws from its one stream in order.
+    """
+    phase_counter = counter if per_phase else np.zeros(4, dtype=np.uint64)
+    phase_state = state if per_phase else np.zeros(8, dtype=np.uint64)
+    for i in range(lo, hi):
+        key[0] = keys[i, 0]
+        key[1] = keys[i, 1]
+        _begin_phase(counter, state, 0, SETUP)  # a fresh stream under the new key
+        run_kernel(rng, phase_counter, phase_state, md, rec)
+        _write_totals(rec, i, firms, births, deaths, moves_in, moves_out)
+
+
+@_jit
+def _write_totals(rec, i, firms, births, deaths, moves_in, moves_out):
+    """Sum one run's records over sectors into row ``i`` of the batch arrays."""
     T1, C, S = rec.firms.shape
     for t in range(T1):
         for c in range(C):
@@ -922,7 +948,8 @@ def run_records(scenario: Scenario | CountsModel, seed: int | np.random.SeedSequ
     """One run's raw records (arrays over steps), for checks and custom summaries."""
     md = scenario if isinstance(scenario, CountsModel) else compile_scenario(scenario)
     rec = empty_records(md.T, *md.N0.shape)
-    run_kernel(*streams(seed), md, rec)
+    rng, counter, state, _ = streams(seed)
+    run_kernel(rng, counter, state, md, rec)
     return rec
 
 
@@ -969,25 +996,25 @@ def simulate_batch(scenario: Scenario | CountsModel, seeds: list[np.random.SeedS
                    threads: int = 1, per_phase_streams: bool = True) -> Batch:
     """Run one simulation per seed; returns arrays only (no Python object per step), for calibration and sweeps.
 
-    Run i uses the streams of ``seeds[i]`` alone (:func:`streams`), so its results are
-    those of :func:`simulate_counts` with that seed, whatever the batch size
-    or the number of threads.
+    Run i draws from the Philox streams keyed by ``seeds[i]`` alone (:func:`streams`), so its
+    results are those of :func:`simulate_counts` with that seed, whatever the batch size or
+    the number of threads. The whole batch is one compiled call per thread (no Python per run).
 
     Args:
         scenario: a validated scenario, or one already compiled with :func:`compile_scenario`.
         seeds: one seed sequence (or integer seed) per run.
         threads: threads to run on (the kernel releases the GIL); each runs a contiguous share of the seeds.
-        per_phase_streams: False draws each run from one stream (see :func:`streams`), for comparison only.
+        per_phase_streams: False draws each run from its one Philox stream in order, without the per-phase
+            rewinds (no common random numbers phase by phase), to measure what they gain.
     """
     md = scenario if isinstance(scenario, CountsModel) else compile_scenario(scenario)
     C, S = md.N0.shape
     n = len(seeds)
+    keys = philox_keys(seeds)
     out = Batch(*(np.zeros((n, md.T + 1, C), dtype=np.int64) for _ in Batch._fields))
 
     def work(lo: int, hi: int) -> None:
-        rec = empty_records(md.T, C, S)
-        for i in range(lo, hi):
-            _run_lean(*streams(seeds[i], per_phase_streams), md, rec, i, *out)
+        _run_batch(*streams(0), keys, per_phase_streams, md, empty_records(md.T, C, S), lo, hi, *out)
 
     bounds = np.linspace(0, n, max(1, min(threads, n)) + 1).astype(int)
     if len(bounds) <= 2:
@@ -1000,4 +1027,4 @@ def simulate_batch(scenario: Scenario | CountsModel, seeds: list[np.random.SeedS
 
 
 __all__ = ["Batch", "CountsModel", "Records", "Streams", "compile_scenario", "empty_records", "history_from_records",
-           "run_kernel", "run_records", "simulate_batch", "simulate_counts", "streams"]
+           "philox_keys", "run_kernel", "run_records", "simulate_batch", "simulate_counts", "streams"]

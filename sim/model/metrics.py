@@ -21,10 +21,23 @@ def hhi(s: np.ndarray) -> np.ndarray:
 
 
 def gini(s: np.ndarray) -> np.ndarray:
-    """Gini coefficient of the shares across cities, in [0, 1 − 1/n]."""
+    """Gini coefficient of the shares across cities, in [0, 1 − 1/n]: Σ_i Σ_j |s_i − s_j| / (2 n Σ s).
+
+    Computed pairwise, a block of rows at a time so that a batch of many runs needs at most
+    :data:`PAIRWISE_BLOCK` differences in memory.
+    """
     n = s.shape[-1]
-    pairwise = np.abs(s[..., :, None] - s[..., None, :]).sum(axis=(-2, -1))
-    return pairwise / (2.0 * n * np.maximum(s.sum(axis=-1), 1e-300))
+    rows = s.reshape(-1, n)
+    pairwise = np.empty(len(rows))
+    step = max(1, PAIRWISE_BLOCK // max(n * n, 1))
+    for lo in range(0, len(rows), step):
+        block = rows[lo:lo + step]
+        pairwise[lo:lo + step] = np.abs(block[:, :, None] - block[:, None, :]).sum(axis=(-2, -1))
+    return pairwise.reshape(s.shape[:-1]) / (2.0 * n * np.maximum(s.sum(axis=-1), 1e-300))
+
+
+PAIRWISE_BLOCK = 1 << 22
+"""Most pairwise differences :func:`gini` holds at once (32 MiB of float64)."""
 
 
 def entropy(s: np.ndarray) -> np.ndarray:
@@ -69,27 +82,29 @@ def concentration(counts: np.ndarray, pool: np.ndarray, cities: Sequence[str]) -
     """Per step: the concentration of firms over the non-pool cities (all cities if every one is a pool).
 
     Args:
-        counts: firms per step and city ``[step, city]``.
+        counts: firms per step and city ``[step, city]``, or per run, step and city ``[run, step, city]``
+            (any leading axes: every run is measured on its own).
         pool: True for the cities that are pools ``[city]``.
         cities: the city names.
 
     Returns:
-        ``cities`` (how many are counted) and, per step, ``firms`` (their total), ``hhi``, ``top1_share``,
-        ``gini``, ``entropy``, ``leader`` (the name of the largest) and ``lead_change`` (the leader differs
-        from the previous step's).
+        Arrays shaped as ``counts`` without its city axis: ``cities`` (how many are counted) and, per step,
+        ``firms`` (their total), ``hhi``, ``top1_share``, ``gini``, ``entropy``, ``leader`` (the name of the
+        largest) and ``lead_change`` (the leader differs from the previous step's).
     """
     counts = np.asarray(counts, dtype=float)
     keep = ranked(pool)
     names = np.asarray(cities)[keep]
-    s = shares(counts[:, keep])
-    leader = names[np.argmax(s, axis=1)]
+    s = shares(counts[..., keep])
+    leader = names[np.argmax(s, axis=-1)]
+    first = np.zeros((*leader.shape[:-1], 1), dtype=bool)
     return {
-        "cities": np.full(len(counts), int(keep.sum())),
-        "firms": counts[:, keep].sum(axis=1).astype(np.int64),
+        "cities": np.full(counts.shape[:-1], int(keep.sum())),
+        "firms": counts[..., keep].sum(axis=-1).astype(np.int64),
         "hhi": hhi(s),
-        "top1_share": s.max(axis=1),
+        "top1_share": s.max(axis=-1),
         "gini": gini(s),
         "entropy": entropy(s),
         "leader": leader,
-        "lead_change": np.r_[False, leader[1:] != leader[:-1]],
+        "lead_change": np.concatenate([first, leader[..., 1:] != leader[..., :-1]], axis=-1),
     }
