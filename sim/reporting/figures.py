@@ -6,10 +6,13 @@ Each ``plot_*`` function takes the tables and returns a matplotlib Figure;
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
+import matplotlib.layout_engine
 import matplotlib.ticker
 
 if "inline" not in matplotlib.get_backend():  # a notebook keeps its inline backend and shows the figures
@@ -47,8 +50,40 @@ LOG_SPREAD = 5.0
 
 MAX_PANELS = 16
 """Above this many cities, small multiples would be too small to read and slow to draw: the counts figure
-shows the ``MAX_LINES`` largest cities in colour over the others in grey, and the flows matrix the
-``MAX_PANELS - 1`` cities with most moves, the rest summed as "other cities"."""
+shows the ``MAX_LINES`` largest cities in colour over the others in grey; the flows matrix, the growth
+accounting, spending and lock-in bars show ``MAX_PANELS - 1`` cities and the rest summed as "other cities"."""
+
+
+def fold_others(frame: pd.DataFrame, order: pd.Series, how: str = "sum") -> pd.DataFrame:
+    """Many cities as the ``MAX_PANELS - 1`` ranked highest by ``order`` and one row for all the others.
+
+    With at most :data:`MAX_PANELS` rows, ``frame`` is returned unchanged.
+
+    Args:
+        frame: one row per city, numeric columns that add up across cities.
+        order: a value per city (index as ``frame``'s); the highest are kept.
+        how: ``sum``: the row "other N cities" is their total (e.g. a probability that one of them leads);
+            ``mean``: the row "other N cities (mean)" is the average city among them, comparable to the kept bars.
+    """
+    if len(frame) <= MAX_PANELS:
+        return frame
+    kept = list(order.reindex(frame.index).sort_values(ascending=False, kind="stable").index[:MAX_PANELS - 1])
+    others = frame.drop(index=kept)
+    label = f"other {len(others)} cities" + (" (mean)" if how == "mean" else "")
+    rest = (others.mean() if how == "mean" else others.sum()).to_frame(label).T
+    return pd.concat([frame.loc[kept], rest])
+
+
+def log_firms_axis(ax: plt.Axes) -> None:
+    """A logarithmic y axis of firm counts labelled 1, 2, 5 × 10^k in plain digits (10,000 rather than 10⁴).
+
+    Unlabelled minor ticks: matplotlib's default minor labels are mathtext, whose first use in a
+    process costs most of a second.
+    """
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def _draw_city_counts(ax: plt.Axes, by_year: pd.core.groupby.SeriesGroupBy, color: tuple[float, ...] | str,
@@ -92,10 +127,7 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         finals = [grouped.median().iloc[-1] for grouped in by_city.values()]
         spread = max(finals) / max(min(finals), 1)
         if spread > LOG_SPREAD:  # one large pool would flatten every city: a log axis keeps them apart
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            log_firms_axis(ax)
         ax.set(xlabel="year", ylabel="AI firms" + (" (log scale)" if spread > LOG_SPREAD else ""), title=title)
         ax.legend(fontsize=8, ncol=2)
         ax.grid(alpha=0.3, which="both" if spread > LOG_SPREAD else "major")
@@ -114,8 +146,7 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
             ax.scatter(rows.year, rows.firms, color="#1f6f8b", edgecolor="k", zorder=5, s=25)
         final = by_city[city].median()
         ax.set_title(f"{city}: {final.iloc[-1]:,.0f} in {final.index[-1]:g}", fontsize=9, pad=3)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        log_firms_axis(ax)
         ax.grid(alpha=0.3, which="both", linewidth=0.4)
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(cities):]:
@@ -154,9 +185,11 @@ def growth_accounting(firms: pd.DataFrame) -> pd.DataFrame:
 def plot_growth_accounting(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     """Where each city's change comes from: births − deaths (positive-sum) and moves in − out (zero-sum)."""
     acc = growth_accounting(tables["firms"])
+    title = "Growth accounting" + (_LARGEST.format(MAX_PANELS - 1, "firms.csv") if len(acc) > MAX_PANELS else "")
+    acc = fold_others(acc, final_firms(tables), how="mean")
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(acc) + 2), 5))
     draw_growth_accounting(ax, acc)
-    ax.set(ylabel="firms over the run (mean over replications)", title="Growth accounting")
+    ax.set(ylabel="firms over the run (mean over replications)", title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -191,16 +224,23 @@ def plot_spending(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     spend_cols = [f"spend_{lever}" for lever in LEVERS]
     per_rep = cities.groupby(["replication", "city"], sort=False)[spend_cols].sum()
     mean = per_rep.groupby("city", sort=False).mean()
+    title = "Policy spending by lever"
+    if len(mean) > MAX_PANELS:
+        title += f"\nthe {MAX_PANELS - 1} cities that spent most; every city is in cities.csv"
+        mean = fold_others(mean, mean.sum(axis=1), how="mean")
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(mean) + 2), 5))
     bottom = np.zeros(len(mean))
     for col, color in zip(spend_cols, ("#264653", "#e9c46a", "#e76f51"), strict=True):
         ax.bar(mean.index, mean[col], bottom=bottom, label=col.removeprefix("spend_"), color=color, width=0.7)
         bottom += mean[col].to_numpy()
-    ax.set(ylabel="spent over the run, 100 M yuan", title="Policy spending by lever")
+    ax.set(ylabel="spent over the run, 100 M yuan", title=title)
     ax.tick_params(axis="x", rotation=30)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+_LARGEST = "\nthe {} largest cities at the end; every city is in {}"
 
 
 def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
@@ -218,8 +258,7 @@ def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
             rows = documented[city]
             ax.scatter(rows.year, rows.firms, color=colors[city], edgecolor="k", zorder=5, s=30)
     ax.plot([], [], color="0.8", label=f"the other {len(by_city) - len(leaders)} cities")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    log_firms_axis(ax)
     ax.set(xlabel="year", ylabel="AI firms (log scale)",
            title=f"{title}\nthe {len(leaders)} largest at the end in colour; every city is in cities.csv")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
@@ -280,23 +319,32 @@ def plot_lock_in(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     """Bar chart of the lock-in probability."""
     metrics = tables["metrics"]
     final = metrics[metrics.step == metrics.step.max()]
-    p = lock_in(final["leader"], _cities(tables))
+    p = pd.Series(lock_in(final["leader"], _cities(tables)))
+    title = "Which city ends first (lock-in probability)"
+    if len(p) > MAX_PANELS:
+        title += f"\nthe {MAX_PANELS - 1} cities that lead most often; every leader is in metrics.csv"
+        p = fold_others(p.to_frame("share"), p)["share"]
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(p)), 4))
-    bars = ax.bar(list(p), list(p.values()), color="#264653")
-    ax.bar_label(bars, labels=[f"{v:.0%}" for v in p.values()], fontsize=8)
-    ax.set(ylim=(0, 1), ylabel="share of replications", title="Which city ends first (lock-in probability)")
+    bars = ax.bar(list(p.index), p.to_numpy(), color="#264653")
+    ax.bar_label(bars, labels=[f"{v:.0%}" for v in p], fontsize=8)
+    ax.set(ylim=(0, 1), ylabel="share of replications", title=title)
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     return fig
 
 
 def save_figure(fig: plt.Figure, folder: Path, stem: str) -> list[Path]:
-    """Save a figure as PNG and SVG atomically; returns the paths."""
+    """Save a figure as PNG and SVG atomically; returns the paths.
+
+    A figure with constrained layout is saved as laid out; others are cropped to their content
+    (``bbox_inches="tight"``, which costs one more layout pass per file).
+    """
+    crop = None if isinstance(fig.get_layout_engine(), matplotlib.layout_engine.ConstrainedLayoutEngine) else "tight"
     paths = []
     for ext in ("png", "svg"):
         path = folder / f"{stem}.{ext}"
         with matplotlib.rc_context({"svg.hashsalt": stem}):  # SVG ids from a fixed salt, not a random UUID
-            atomic_write(path, lambda h, ext=ext: fig.savefig(h, format=ext, dpi=120, bbox_inches="tight",
+            atomic_write(path, lambda h, ext=ext: fig.savefig(h, format=ext, dpi=120, bbox_inches=crop,
                                                               metadata=_STABLE_METADATA[ext]), mode="wb")
         paths.append(path)
     plt.close(fig)
@@ -306,20 +354,57 @@ def save_figure(fig: plt.Figure, folder: Path, stem: str) -> list[Path]:
 _STABLE_METADATA = {"png": {"Software": None}, "svg": {"Date": None}}  # no timestamps: same run, same bytes
 
 
+def save_figures(figures: dict[str, Callable[[], plt.Figure]], folder: Path) -> list[Path]:
+    """Draw and save several figures as PNG and SVG; returns the paths written, in the order given.
+
+    matplotlib draws on one core. When the machine has more than one and this process runs
+    no other thread (a forked copy of a threaded process may deadlock), a forked child draws
+    every second figure while this process draws the others; the files are the same bytes
+    either way. Figures a failed child did not write are drawn here.
+
+    Args:
+        figures: file stem → a function that draws the figure.
+        folder: where the files go.
+    """
+    stems = list(figures)
+    theirs = stems[1::2] if len(stems) > 1 and (os.cpu_count() or 1) > 1 and _fork_is_safe() else []
+    child = os.fork() if theirs else None
+    if child == 0:  # the child: draw its share, then leave without running the parent's exit handlers
+        code = 1
+        try:
+            for stem in theirs:
+                save_figure(figures[stem](), folder, stem)
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        for stem in stems:
+            if stem not in theirs:
+                save_figure(figures[stem](), folder, stem)
+    finally:
+        failed = child is not None and os.waitpid(child, 0)[1] != 0
+    if failed:
+        for stem in theirs:
+            save_figure(figures[stem](), folder, stem)
+    return [folder / f"{stem}.{ext}" for stem in stems for ext in ("png", "svg")]
+
+
+def _fork_is_safe() -> bool:
+    """Whether this process may fork a drawing child: a POSIX system and no thread but the main one."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
 def save_run_figures(tables: dict[str, pd.DataFrame], folder: Path,
                      coordinates: dict[str, tuple[float, float]],
                      observed: pd.DataFrame | None = None) -> list[Path]:
     """Draw every run figure into ``folder`` (PNG and SVG); returns the paths written."""
     figures: dict[str, Callable[[], plt.Figure]] = {
         "counts": lambda: plot_counts(tables, observed),
-        "shares": lambda: plot_shares(tables),
-        "growth_accounting": lambda: plot_growth_accounting(tables),
-        "spending": lambda: plot_spending(tables),
         "flows": lambda: plot_flows(tables),
-        "map": lambda: plot_map(tables, coordinates),
+        "growth_accounting": lambda: plot_growth_accounting(tables),
+        "shares": lambda: plot_shares(tables),
+        "spending": lambda: plot_spending(tables),
         "lock_in": lambda: plot_lock_in(tables),
-    }
-    paths: list[Path] = []
-    for stem, draw in figures.items():
-        paths += save_figure(draw(), folder, stem)
-    return paths
+        "map": lambda: plot_map(tables, coordinates),
+    }  # in an order that gives the two drawing processes of save_figures similar work
+    return save_figures(figures, folder)
