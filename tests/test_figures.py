@@ -1,6 +1,7 @@
 """Rules the figures a planner reads must keep: maps hold every circle and label, every city shows, points stay apart."""
 
 import itertools
+import os
 
 import numpy as np
 import pandas as pd
@@ -178,3 +179,37 @@ def test_phase_of_a_sample_stays_within_the_sampled_ranges_and_says_it_interpola
     assert ax.get_xlim() == (sample.x.min(), sample.x.max()) and ax.get_ylim() == (sample.y.min(), sample.y.max())
     assert "interpolated" in ax.get_title()
     plt.close(fig)
+
+
+def _three_figures(parent: int) -> dict:
+    """Three small figures; the second fails when drawn in any process but ``parent`` (a failing child)."""
+    def draw(k: int, fail_in_child: bool = False):
+        def figure():
+            if fail_in_child and os.getpid() != parent:
+                raise RuntimeError("the child fails")
+            fig, ax = plt.subplots(figsize=(3, 2))
+            ax.plot([0, 1, 2], [k, 2 * k, k])
+            ax.set_title(f"figure {k}")
+            return fig
+        return figure
+    return {"a": draw(1), "b": draw(2, fail_in_child=True), "c": draw(3)}
+
+
+def test_figures_drawn_in_a_forked_child_are_the_bytes_drawn_here(tmp_path, monkeypatch):
+    """save_figures: the same files whether a child draws half of them, draws none (it failed) or no child is used."""
+    from sim.reporting import figures
+
+    parent = os.getpid()
+    monkeypatch.setattr(figures, "_fork_is_safe", lambda: False)
+    serial = figures.save_figures(_three_figures(parent), tmp_path / "serial")
+    monkeypatch.setattr(figures, "_fork_is_safe", lambda: True)
+    monkeypatch.setattr(figures.os, "cpu_count", lambda: 2)
+    fine = {**_three_figures(parent), "b": _three_figures(-1)["a"]}  # a child that succeeds (draws "b" as "a")
+    forked = figures.save_figures(fine, tmp_path / "forked")
+    rescued = figures.save_figures(_three_figures(parent), tmp_path / "rescued")  # the child fails on "b"
+    assert [p.name for p in serial] == [p.name for p in rescued] == ["a.png", "a.svg", "b.png", "b.svg", "c.png", "c.svg"]
+    for path in serial:
+        assert path.read_bytes() == (tmp_path / "rescued" / path.name).read_bytes()
+    assert (tmp_path / "forked" / "a.png").read_bytes() == serial[0].read_bytes()
+    assert (tmp_path / "forked" / "c.svg").read_bytes() == serial[5].read_bytes()
+    assert not list(tmp_path.glob("*/.*.tmp"))  # no half-written file left by the failed child

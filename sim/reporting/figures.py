@@ -390,8 +390,13 @@ def save_figures(figures: dict[str, Callable[[], plt.Figure]], folder: Path) -> 
 
 
 def _fork_is_safe() -> bool:
-    """Whether this process may fork a drawing child: a POSIX system and no thread but the main one."""
-    return hasattr(os, "fork") and threading.active_count() == 1
+    """Whether this process may fork a drawing child: a POSIX system and no thread but the main one.
+
+    tqdm's monitor thread, which outlives the progress bars, is allowed: it sleeps on an event and
+    holds no lock that drawing or writing files takes.
+    """
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    return hasattr(os, "fork") and all(t.name == "tqdm_monitor" for t in others)
 
 
 def save_run_figures(tables: dict[str, pd.DataFrame], folder: Path,
