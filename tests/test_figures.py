@@ -204,12 +204,18 @@ def test_figures_drawn_in_a_forked_child_are_the_bytes_drawn_here(tmp_path, monk
     serial = figures.save_figures(_three_figures(parent), tmp_path / "serial")
     monkeypatch.setattr(figures, "_fork_is_safe", lambda: True)
     monkeypatch.setattr(figures.os, "cpu_count", lambda: 2)
-    fine = {**_three_figures(parent), "b": _three_figures(-1)["a"]}  # a child that succeeds (draws "b" as "a")
-    forked = figures.save_figures(fine, tmp_path / "forked")
+    drawing_b = _three_figures(-1)["b"]  # never fails
+
+    def b_noting_who_draws():
+        (tmp_path / "who").write_text(str(os.getpid()))
+        return drawing_b()
+
+    forked = figures.save_figures({**_three_figures(parent), "b": b_noting_who_draws}, tmp_path / "forked")
+    assert int((tmp_path / "who").read_text()) != parent  # a child drew "b"
     rescued = figures.save_figures(_three_figures(parent), tmp_path / "rescued")  # the child fails on "b"
     assert [p.name for p in serial] == [p.name for p in rescued] == ["a.png", "a.svg", "b.png", "b.svg", "c.png", "c.svg"]
     for path in serial:
         assert path.read_bytes() == (tmp_path / "rescued" / path.name).read_bytes()
-    assert (tmp_path / "forked" / "a.png").read_bytes() == serial[0].read_bytes()
-    assert (tmp_path / "forked" / "c.svg").read_bytes() == serial[5].read_bytes()
+    for made, expected in zip(forked, serial, strict=True):
+        assert made.read_bytes() == expected.read_bytes()
     assert not list(tmp_path.glob("*/.*.tmp"))  # no half-written file left by the failed child
