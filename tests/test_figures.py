@@ -181,11 +181,11 @@ def test_phase_of_a_sample_stays_within_the_sampled_ranges_and_says_it_interpola
     plt.close(fig)
 
 
-def _three_figures(parent: int) -> dict:
-    """Three small figures; the second fails when drawn in any process but ``parent`` (a failing child)."""
+def _three_figures(parent: int | None) -> dict:
+    """Three small figures; the second fails when drawn in any process but ``parent`` (a failing child), if given."""
     def draw(k: int, fail_in_child: bool = False):
         def figure():
-            if fail_in_child and os.getpid() != parent:
+            if fail_in_child and parent is not None and os.getpid() != parent:
                 raise RuntimeError("the child fails")
             fig, ax = plt.subplots(figsize=(3, 2))
             ax.plot([0, 1, 2], [k, 2 * k, k])
@@ -204,7 +204,7 @@ def test_figures_drawn_in_a_forked_child_are_the_bytes_drawn_here(tmp_path, monk
     serial = figures.save_figures(_three_figures(parent), tmp_path / "serial")
     monkeypatch.setattr(figures, "_fork_is_safe", lambda: True)
     monkeypatch.setattr(figures.os, "cpu_count", lambda: 2)
-    drawing_b = _three_figures(-1)["b"]  # never fails
+    drawing_b = _three_figures(None)["b"]  # never fails
 
     def b_noting_who_draws():
         (tmp_path / "who").write_text(str(os.getpid()))
