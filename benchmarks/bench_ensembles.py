@@ -10,9 +10,10 @@ Prints, and appends to benchmarks/RESULTS.md unless ``--no-write``:
   the kernel (lean batch) on one core and on two cores (two processes);
 * the China scenario (14 regions) on the kernel, two cores;
 * ``modu sweep`` of N baseline runs (``engine: counts``, ``--executor processes:2``), whole
-  process, against the bare kernel's rate measured here;
+  process with its tables and figures, against the bare kernel's rate measured here;
 * ``modu run`` of 2·10^6 firms over 50 cities (28 quarterly steps, 4 replications) with figures, whole process, in firm-steps
   per second, against the idiomatic one-agent-per-firm Mesa reference (benchmarks/reference.py);
+* the run figures alone (7 figures, PNG and SVG) of that run and of a baseline run, drawn from their tables;
 * with ``--calibration``: ``modu calibrate`` at the shipped settings (300 particles,
   12 generations), whole process, compile included.
 """
@@ -87,6 +88,22 @@ def whole_process(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def figure_seconds(folder: Path, scenario: Scenario) -> float:
+    """Wall seconds of drawing a run's figures from the tables in its folder (matplotlib imported and warm)."""
+    import pandas as pd
+
+    from sim.experiments.ensemble import TABLES
+    from sim.reporting.figures import save_run_figures
+
+    tables = {name: pd.read_csv(folder / f"{name}.csv") for name in TABLES}
+    coordinates = {c.name: (c.lat, c.lon) for c in scenario.cities if c.lat is not None and c.lon is not None}
+    with tempfile.TemporaryDirectory() as tmp:
+        save_run_figures(tables, Path(tmp) / "warm", coordinates)
+        start = time.perf_counter()
+        save_run_figures(tables, Path(tmp) / "figures", coordinates)
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sims", type=int, default=2000, help="kernel simulations per rate (default %(default)s)")
@@ -108,7 +125,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         seconds = whole_process([*modu, "sweep", "scenarios/baseline.yaml", "--set", "engine=counts", "--replications",
-                                 str(args.sweep_runs), "--executor", "processes:2", "--quiet", "--no-figures",
+                                 str(args.sweep_runs), "--executor", "processes:2", "--quiet",
                                  "--out", f"{tmp}/sweep"])
         rate = args.sweep_runs / seconds
         rows.append((f"modu sweep, {args.sweep_runs:,} baseline runs, processes:2, whole process",
@@ -126,6 +143,13 @@ def main() -> None:
                      f"{seconds:.1f} s = {firm_steps / seconds:,.0f} firm-steps/s",
                      f"{firm_steps / seconds / reference:,.0f}× the one-agent-per-firm reference "
                      f"({reference:,.0f} firm-steps/s; target ≥ 50×)"))
+
+        baseline_out = f"{tmp}/baseline"
+        whole_process([*modu, "run", "scenarios/baseline.yaml", "--quiet", "--no-figures", "--out", baseline_out])
+        for label, folder, scenario in (("2·10^6 firms × 50 cities", f"{tmp}/big", big),
+                                        ("baseline (4 regions)", baseline_out, baseline)):
+            seconds = figure_seconds(Path(folder), scenario)
+            rows.append((f"run figures alone (7, PNG and SVG), {label}", f"{seconds:.2f} s", "target < 1 s"))
 
         if args.calibration:
             seconds = whole_process([*modu, "calibrate", "--particles", "300", "--generations", "12",

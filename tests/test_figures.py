@@ -197,13 +197,13 @@ def _three_figures(parent: int | None) -> dict:
 
 def test_figures_drawn_in_a_forked_child_are_the_bytes_drawn_here(tmp_path, monkeypatch):
     """save_figures: the same files whether a child draws half of them, draws none (it failed) or no child is used."""
-    from sim.reporting import figures
+    from sim.reporting import figures, files
 
     parent = os.getpid()
-    monkeypatch.setattr(figures, "_fork_is_safe", lambda: False)
+    monkeypatch.setattr(files, "_fork_is_safe", lambda: False)
     serial = figures.save_figures(_three_figures(parent), tmp_path / "serial")
-    monkeypatch.setattr(figures, "_fork_is_safe", lambda: True)
-    monkeypatch.setattr(figures.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(files, "_fork_is_safe", lambda: True)
+    monkeypatch.setattr(files.os, "cpu_count", lambda: 2)
     drawing_b = _three_figures(None)["b"]  # never fails
 
     def b_noting_who_draws():

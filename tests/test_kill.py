@@ -9,6 +9,7 @@ moments, some during the writing phase; and in-process, a crash at every rename.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -180,13 +181,23 @@ def test_a_crash_inside_a_csv_write_leaves_no_partial_csv(tmp_path: Path, monkey
     path = tmp_path / "kill.yaml"
     path.write_text(SCENARIO)
     ensemble = run_ensemble(load_scenario(path), replications=2, executor="serial", progress=False)
-    real_to_csv = type(ensemble.tables["firms"]).to_csv
+    real_writer = csv.writer
 
-    def half_then_die(frame, handle, **kwargs):
-        real_to_csv(frame.head(len(frame) // 2), handle, **kwargs)
-        raise Crash
+    class HalfThenDie:
+        """The csv writer of the first table: it writes half of the rows, then the process 'crashes'."""
 
-    monkeypatch.setattr(type(ensemble.tables["firms"]), "to_csv", half_then_die)
+        def __init__(self, handle, **kwargs):
+            self.writer = real_writer(handle, **kwargs)
+
+        def writerow(self, row):
+            self.writer.writerow(row)
+
+        def writerows(self, rows):
+            rows = list(rows)
+            self.writer.writerows(rows[:len(rows) // 2])
+            raise Crash
+
+    monkeypatch.setattr(csv, "writer", HalfThenDie)
     out = tmp_path / "out"
     with pytest.raises(Crash):
         write_run(ensemble, out)

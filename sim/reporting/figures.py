@@ -6,8 +6,6 @@ Each ``plot_*`` function takes the tables and returns a matplotlib Figure;
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from sim.model.metrics import BAND, lock_in  # noqa: E402
 from sim.model.parameters import LEVERS  # noqa: E402
-from sim.reporting.files import atomic_write  # noqa: E402
+from sim.reporting.files import atomic_write, run_in_two  # noqa: E402
 from sim.reporting.maps import draw_map  # noqa: E402
 
 
@@ -355,48 +353,22 @@ _STABLE_METADATA = {"png": {"Software": None}, "svg": {"Date": None}}  # no time
 
 
 def save_figures(figures: dict[str, Callable[[], plt.Figure]], folder: Path) -> list[Path]:
-    """Draw and save several figures as PNG and SVG; returns the paths written, in the order given.
-
-    matplotlib draws on one core. When the machine has more than one and this process runs
-    no other thread (a forked copy of a threaded process may deadlock), a forked child draws
-    every second figure while this process draws the others; the files are the same bytes
-    either way. Figures a failed child did not write are drawn here.
+    """Draw and save several figures as PNG and SVG, two at a time (:func:`sim.reporting.files.run_in_two`).
 
     Args:
         figures: file stem → a function that draws the figure.
         folder: where the files go.
+
+    Returns:
+        The paths written, in the order given.
     """
-    stems = list(figures)
-    theirs = stems[1::2] if len(stems) > 1 and (os.cpu_count() or 1) > 1 and _fork_is_safe() else []
-    child = os.fork() if theirs else None
-    if child == 0:  # the child: draw its share, then leave without running the parent's exit handlers
-        code = 1
-        try:
-            for stem in theirs:
-                save_figure(figures[stem](), folder, stem)
-            code = 0
-        finally:
-            os._exit(code)
-    try:
-        for stem in stems:
-            if stem not in theirs:
-                save_figure(figures[stem](), folder, stem)
-    finally:
-        failed = child is not None and os.waitpid(child, 0)[1] != 0
-    if failed:
-        for stem in theirs:
-            save_figure(figures[stem](), folder, stem)
-    return [folder / f"{stem}.{ext}" for stem in stems for ext in ("png", "svg")]
+    run_in_two(figure_jobs(figures, folder))
+    return [folder / f"{stem}.{ext}" for stem in figures for ext in ("png", "svg")]
 
 
-def _fork_is_safe() -> bool:
-    """Whether this process may fork a drawing child: a POSIX system and no thread but the main one.
-
-    tqdm's monitor thread, which outlives the progress bars, is allowed: it sleeps on an event and
-    holds no lock that drawing or writing files takes.
-    """
-    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    return hasattr(os, "fork") and all(t.name == "tqdm_monitor" for t in others)
+def figure_jobs(figures: dict[str, Callable[[], plt.Figure]], folder: Path) -> list[Callable[[], list[Path]]]:
+    """One job per figure: draw it and save it as ``folder/<stem>.png`` and ``.svg``."""
+    return [lambda stem=stem, draw=draw: save_figure(draw(), folder, stem) for stem, draw in figures.items()]
 
 
 def save_run_figures(tables: dict[str, pd.DataFrame], folder: Path,
@@ -411,5 +383,5 @@ def save_run_figures(tables: dict[str, pd.DataFrame], folder: Path,
         "spending": lambda: plot_spending(tables),
         "lock_in": lambda: plot_lock_in(tables),
         "map": lambda: plot_map(tables, coordinates),
-    }  # in an order that gives the two drawing processes of save_figures similar work
+    }  # in an order that gives the two drawing processes similar work
     return save_figures(figures, folder)

@@ -19,8 +19,9 @@ import platform
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -102,6 +103,48 @@ def _cells(column: pd.Series) -> list[Any]:
         return [None if gone else str(cell) if isinstance(cell, np.generic) else cell
                 for cell, gone in zip(cells, missing, strict=True)]
     return [None if gone else cell for cell, gone in zip(cells, missing, strict=True)] if missing.any() else cells
+
+
+def run_in_two(jobs: Sequence[Callable[[], object]]) -> None:
+    """Run independent jobs that write files, every second one in a forked child process when that is safe.
+
+    Writing tables and drawing figures use one core each. When the machine has more than one
+    and this process runs no other thread (a forked copy of a threaded process may deadlock),
+    a forked child runs jobs 1, 3, 5, ... while this process runs the others; what is written
+    is the same either way. If the child fails, its jobs run here (raising what went wrong).
+
+    Args:
+        jobs: functions of no argument; each writes its own files (atomically).
+    """
+    theirs = list(jobs[1::2]) if len(jobs) > 1 and (os.cpu_count() or 1) > 1 and _fork_is_safe() else []
+    child = os.fork() if theirs else None
+    if child == 0:  # the child: run its share, then leave without running the parent's exit handlers
+        code = 1
+        try:
+            for job in theirs:
+                job()
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        for i, job in enumerate(jobs):
+            if not theirs or i % 2 == 0:
+                job()
+    finally:
+        failed = child is not None and os.waitpid(child, 0)[1] != 0
+    if failed:
+        for job in theirs:
+            job()
+
+
+def _fork_is_safe() -> bool:
+    """Whether this process may fork a child that writes files: a POSIX system and no thread but the main one.
+
+    tqdm's monitor thread, which outlives the progress bars, is allowed: it sleeps on an event and
+    holds no lock that writing tables or drawing figures takes.
+    """
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    return hasattr(os, "fork") and all(t.name == "tqdm_monitor" for t in others)
 
 
 def write_tables(out: Path, tables: dict[str, pd.DataFrame], names: Iterable[str]) -> list[str]:

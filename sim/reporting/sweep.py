@@ -10,7 +10,7 @@ Each returns a matplotlib Figure; :func:`save_sweep_figures` writes them as PNG 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ from sim.experiments.executors import Executor, ExecutorSpec, open_executor
 from sim.experiments.store import STORE_FILE, RunStore
 from sim.experiments.sweep import SEED_RULE, SweepPlan, SweepReport, compute_sweep, sweep_tables
 from sim.model.metrics import BAND, lock_in
-from sim.reporting.figures import _city_colors, plt, save_figure  # plt: pyplot on the files-only backend
-from sim.reporting.files import INCOMPLETE, manifest, output_folder, write_csv, write_json
+from sim.reporting.figures import _city_colors, figure_jobs, plt, save_figures  # plt: pyplot, files-only backend
+from sim.reporting.files import INCOMPLETE, manifest, output_folder, run_in_two, write_csv, write_json
 
 MAX_BANDS = 8
 """With more points than this, envelopes show medians only (bands would hide each other)."""
@@ -220,18 +220,23 @@ def plot_phase(summary: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, out
     return fig
 
 
-def save_sweep_figures(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequence[str], folder: Path) -> list[Path]:
-    """Draw the sweep's figures into ``folder`` (PNG and SVG); returns the paths written.
+def sweep_figures(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequence[str]) -> dict[str, Callable[[], plt.Figure]]:
+    """The sweep's figures, stem → a function drawing it.
 
     ``envelopes`` and ``lock_in_by_point`` always; ``phase`` when at least two numeric
     parameters were swept (the first two).
     """
-    written = save_figure(plot_envelopes(summary, metrics, paths), folder, "envelopes")
-    written += save_figure(plot_lock_in_by_point(summary, paths), folder, "lock_in_by_point")
+    figures = {"envelopes": lambda: plot_envelopes(summary, metrics, paths),
+               "lock_in_by_point": lambda: plot_lock_in_by_point(summary, paths)}
     numeric = numeric_paths(summary, paths)
     if len(numeric) >= 2:
-        written += save_figure(plot_phase(summary, metrics, numeric[0], numeric[1]), folder, "phase")
-    return written
+        figures["phase"] = lambda: plot_phase(summary, metrics, numeric[0], numeric[1])
+    return figures
+
+
+def save_sweep_figures(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequence[str], folder: Path) -> list[Path]:
+    """Draw the sweep's figures (:func:`sweep_figures`) into ``folder`` as PNG and SVG; returns the paths written."""
+    return save_figures(sweep_figures(summary, metrics, paths), folder)
 
 
 def run_sweep(plan: SweepPlan, out: Path, executor: str | ExecutorSpec | Executor = "processes",
@@ -277,13 +282,10 @@ def run_sweep(plan: SweepPlan, out: Path, executor: str | ExecutorSpec | Executo
 
 
 def write_sweep_tables(plan: SweepPlan, runs: list[Any], out: Path, figures: bool) -> list[str]:
-    """Write the sweep's CSV tables (and figures); returns the files written, relative to ``out``."""
+    """Write the sweep's CSV tables (and figures), two files at a time; returns the files written, relative to ``out``."""
     tables = sweep_tables(plan, runs)
-    written = []
-    for name, frame in tables.items():
-        write_csv(out / f"{name}.csv", frame)
-        written.append(f"{name}.csv")
-    if figures and len(tables["metrics"]):
-        for path in save_sweep_figures(tables["summary"], tables["metrics"], plan.paths, out / "figures"):
-            written.append(str(path.relative_to(out)))
-    return written
+    drawn = sweep_figures(tables["summary"], tables["metrics"], plan.paths) if figures and len(tables["metrics"]) else {}
+    largest_first = sorted(tables, key=lambda name: -len(tables[name]))
+    run_in_two([*(lambda name=name: write_csv(out / f"{name}.csv", tables[name]) for name in largest_first),
+                *figure_jobs(drawn, out / "figures")])
+    return [f"{name}.csv" for name in tables] + [f"figures/{stem}.{ext}" for stem in drawn for ext in ("png", "svg")]
