@@ -12,7 +12,8 @@ so two processes never fill the same store.
 
 Tables: ``meta`` (key, value), ``points`` (point, values, scenario hash) and
 ``runs`` (point, replication, seed, spawn key, status ``ok``/``failed``, the
-outcome as JSON or the error, the session that computed it, when).
+outcome as JSON — for a sweep, the city names, pools and firms per step and city — or
+the error, the session that computed it, when).
 """
 
 from __future__ import annotations
