@@ -259,6 +259,8 @@ def test_a_run_depends_only_on_its_seed_not_on_batch_or_threads():
         np.testing.assert_array_equal(one.moves_in[r], history.stack("moves_in").sum(axis=2))
     assert not np.array_equal(one.firms[0], one.firms[1])
     assert one.final.shape == (12, 3)
+    # an integer seed keys the run as np.random.Philox(seed) does
+    np.testing.assert_array_equal(simulate_batch(sc, [3, 7]).firms[1], simulate_counts(sc, 7).stack("firms").sum(axis=2))
 
 
 def test_growth_identity_holds_at_scale():
