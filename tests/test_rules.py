@@ -574,3 +574,63 @@ def test_keyword_overrides_change_what_the_model_does_and_leave_the_scenario_alo
     model.run()
     assert [int(r.births.sum()) for r in model.history.steps[1:]] == [7, 7] and model.N.sum() == 36
     assert scenario.parameters.births_per_step is None and scenario.cities[0].firms == 10
+
+
+def test_the_data_collector_records_each_steps_brief_over_the_non_pool_cities():
+    """All ordinary firms exit in step 1 (μ = 1, η = 0), anchors never: A goes 30 → 1 (one anchor), B 10 → 2 (two),
+    the pool 100 → 0. Shares over A and B: ¾, ¼ (HHI 0.625, A leads), then ⅓, ⅔ (HHI 5/9, B leads)."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 30, "anchors": [{"name": "a", "sector": "all"}]},
+                {"name": "B", "firms": 10, "anchors": [{"name": f"b{i}", "sector": "all"} for i in range(2)]},
+                {"name": "Pool", "firms": 100, "pool": True}],
+        parameters={"exit_rate": 1.0, "exit_size_elasticity": 0.0}, steps=2)
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert len(frame) == 3
+    np.testing.assert_array_equal(frame[["firms_A", "firms_B", "firms_Pool"]], [[30, 10, 100], [1, 2, 0], [1, 2, 0]])
+    np.testing.assert_allclose(frame["hhi"], [0.625, 5 / 9, 5 / 9], rtol=1e-12)
+    np.testing.assert_allclose(frame["top1_share"], [0.75, 2 / 3, 2 / 3], rtol=1e-12)
+    assert frame["leader"].tolist() == ["A", "B", "B"]
+
+
+@pytest.mark.parametrize("engine", ["agents", "counts"])
+def test_an_anchor_added_by_an_event_is_counted_as_a_birth_where_it_is_alongside_the_entrants(engine):
+    """Five entrants a step (all to A: B is closed) and an anchor added to B by an event in step 2: births in step 2
+    are 5 in A and 1 in B, and every step's firms follow N[t] = N[t−1] + births − deaths + moves."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 20}, {"name": "B", "firms": 10, "open": False}],
+        parameters={"births_per_step": 5}, steps=3, engine=engine,
+        events=[{"year": 2000 + 1 / 3, "city": "B", "add_anchor": {"name": "new", "sector": "all"}}])
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    h = model.history
+    births = h.stack("births")[:, :, 0]
+    np.testing.assert_array_equal(births[1:], [[5, 0], [5, 1], [5, 0]])
+    firms = h.stack("firms")
+    net = h.stack("births") - h.stack("deaths") + h.stack("moves_in") - h.stack("moves_out")
+    np.testing.assert_array_equal(firms[1:], firms[:-1] + net[1:])
+    np.testing.assert_array_equal(model.N[:, 0], [35, 11])
+    assert model.anchors_present.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("engine", ["agents", "counts"])
+def test_relocation_flows_are_whole_numbers_of_firms(engine):
+    """The origin–destination matrix and its frame count firms: integers, as the CSV tables print them."""
+    scenario = make_scenario(cities=[{"name": "A", "firms": 200, "open": False}, {"name": "B", "firms": 50}],
+                             parameters={"relocation_rate": 0.5}, steps=2, engine=engine)
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    assert model.history.flows.dtype.kind == "i" and model.history.flows[0, 1] > 100
+    frame = model.history.flows_frame()
+    assert frame["firms"].dtype.kind == "i" and frame["firms"].sum() == model.history.flows.sum()
+
+
+def test_the_counts_engine_keeps_no_firm_columns_for_its_ordinary_firms():
+    """Ten million ordinary firms and one anchor: the counts engine's individual columns hold only the anchor
+    (the smallest capacity, 16 rows of 22 bytes), whatever the number of ordinary firms."""
+    scenario = make_scenario(cities=[{"name": "A", "firms": 10_000_000, "anchors": [{"name": "a", "sector": "all"}]},
+                                     {"name": "B", "firms": 5}], engine="counts")
+    model = ModuModel(scenario, rng=0)
+    assert model.firms.n == 1 and model.N.sum() == 10_000_005
+    assert model.firms.nbytes <= 16 * 22
