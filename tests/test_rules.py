@@ -10,6 +10,7 @@ response and the rounding guard of the categorical draw.
 
 import math
 import pickle
+import tracemalloc
 from copy import deepcopy
 
 import numpy as np
@@ -634,3 +635,50 @@ def test_the_counts_engine_keeps_no_firm_columns_for_its_ordinary_firms():
     model = ModuModel(scenario, rng=0)
     assert model.firms.n == 1 and model.N.sum() == 10_000_005
     assert model.firms.nbytes <= 16 * 22
+
+
+def test_each_record_is_dated_start_plus_steps_over_steps_per_year():
+    scenario = make_scenario(cities=[{"name": "A", "firms": 10}, {"name": "B", "firms": 10}], steps=8, steps_per_year=4)
+    model = ModuModel(scenario, rng=0)
+    model.run()
+    assert [r.year for r in model.history.steps] == [2000 + k / 4 for k in range(9)] and model.year == 2002.0
+
+
+def test_firms_are_counted_by_city_and_sector_for_the_largest_indices_the_columns_hold():
+    """110 sectors and 300 cities: city 299, sector 109 is cell 299·110 + 109 = 32,999 of the [city, sector] counts,
+    beyond the int16 range of the city column (32,767), so the cell index must be computed in a wider type. Each
+    city has one firm (of the first sector, by largest remainder) and the last city two more of the last sector;
+    all of them exit in step 1 (μ = 1, η = 0)."""
+    sectors = {f"s{i}": 1 / 110 for i in range(110)}
+    cities = [{"name": f"C{i}", "firms": 1} for i in range(299)]
+    cities.append({"name": "Last", "firms": 3, "anchors": [{"name": f"x{i}", "sector": "s109"} for i in range(2)]})
+    scenario = make_scenario(cities=cities, sectors=sectors,
+                             parameters={"exit_rate": 1.0, "exit_size_elasticity": 0.0, "anchor_exit_factor": 1.0})
+    model = ModuModel(scenario, rng=0)
+    expected = np.zeros((300, 110), dtype=np.int64)
+    expected[:, 0] = 1
+    expected[299, 109] = 2
+    np.testing.assert_array_equal(model.N, expected)
+    model.step()
+    np.testing.assert_array_equal(model.history.steps[1].deaths, expected)
+    assert model.N.sum() == 0
+
+
+def test_a_model_built_without_the_event_log_holds_no_memory_for_events():
+    """20,000 initial firms, then about 2,000 births and 2,000 deaths a step for four steps: the log holds ~36,000
+    events at ≥ 12 bytes each (an int64 id, int16 origin and destination), ≥ 430 kB. Built with
+    ``record_events=False`` the model holds at least 300 kB less than with the log (same random stream, same state)."""
+    scenario = make_scenario(cities=[{"name": "A", "firms": 12_000}, {"name": "B", "firms": 8_000}],
+                             parameters={"birth_rate": 0.1, "exit_rate": 0.1, "exit_size_elasticity": 0.0}, steps=4)
+
+    def held(record_events: bool) -> int:
+        tracemalloc.start()
+        try:
+            model = ModuModel(scenario, rng=0, record_events=record_events)
+            model.run()
+            return tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+
+    with_log, without = held(True), held(False)
+    assert with_log - without > 300_000, (with_log, without)
