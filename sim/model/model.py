@@ -109,7 +109,6 @@ class ModuModel(mesa.Model):
         self._event_log: list[tuple[int, np.ndarray, int, np.ndarray, np.ndarray]] = []
         self._pending_events = sorted(scenario.events, key=lambda e: e.year)
         self._flows_this_step = self._zero_flows()
-        self._year_start_firms = np.zeros(n_city)
         self._last_year_growth = np.zeros(n_city)
 
         self.begin_phase("setup")
