@@ -181,41 +181,57 @@ def test_phase_of_a_sample_stays_within_the_sampled_ranges_and_says_it_interpola
     plt.close(fig)
 
 
-def _three_figures(parent: int | None) -> dict:
-    """Three small figures; the second fails when drawn in any process but ``parent`` (a failing child), if given."""
-    def draw(k: int, fail_in_child: bool = False):
+def _three_figures(fail_unless_in: int | None = None) -> dict:
+    """Three small figures; with ``fail_unless_in``, each fails when drawn in any other process (a failing child)."""
+    def draw(k: int):
         def figure():
-            if fail_in_child and parent is not None and os.getpid() != parent:
+            if fail_unless_in is not None and os.getpid() != fail_unless_in:
                 raise RuntimeError("the child fails")
             fig, ax = plt.subplots(figsize=(3, 2))
             ax.plot([0, 1, 2], [k, 2 * k, k])
             ax.set_title(f"figure {k}")
             return fig
         return figure
-    return {"a": draw(1), "b": draw(2, fail_in_child=True), "c": draw(3)}
+    return {"a": draw(1), "b": draw(2), "c": draw(3)}
 
 
-def test_figures_drawn_in_a_forked_child_are_the_bytes_drawn_here(tmp_path, monkeypatch):
-    """save_figures: the same files whether a child draws half of them, draws none (it failed) or no child is used."""
+def test_figures_drawn_with_a_forked_child_are_the_bytes_drawn_here(tmp_path, monkeypatch):
+    """save_figures: the same files whether a child draws some of them, fails at once, or no child is used."""
     from sim.reporting import figures, files
 
-    parent = os.getpid()
     monkeypatch.setattr(files, "_fork_is_safe", lambda: False)
-    serial = figures.save_figures(_three_figures(parent), tmp_path / "serial")
+    serial = figures.save_figures(_three_figures(), tmp_path / "serial")
     monkeypatch.setattr(files, "_fork_is_safe", lambda: True)
     monkeypatch.setattr(files.os, "cpu_count", lambda: 2)
-    drawing_b = _three_figures(None)["b"]  # never fails
-
-    def b_noting_who_draws():
-        (tmp_path / "who").write_text(str(os.getpid()))
-        return drawing_b()
-
-    forked = figures.save_figures({**_three_figures(parent), "b": b_noting_who_draws}, tmp_path / "forked")
-    assert int((tmp_path / "who").read_text()) != parent  # a child drew "b"
-    rescued = figures.save_figures(_three_figures(parent), tmp_path / "rescued")  # the child fails on "b"
-    assert [p.name for p in serial] == [p.name for p in rescued] == ["a.png", "a.svg", "b.png", "b.svg", "c.png", "c.svg"]
-    for path in serial:
-        assert path.read_bytes() == (tmp_path / "rescued" / path.name).read_bytes()
-    for made, expected in zip(forked, serial, strict=True):
-        assert made.read_bytes() == expected.read_bytes()
+    forked = figures.save_figures(_three_figures(), tmp_path / "forked")
+    rescued = figures.save_figures(_three_figures(fail_unless_in=os.getpid()), tmp_path / "rescued")
+    assert [p.name for p in serial] == ["a.png", "a.svg", "b.png", "b.svg", "c.png", "c.svg"]
+    for made in (forked, rescued):
+        assert [p.name for p in made] == [p.name for p in serial]
+        for path, expected in zip(made, serial, strict=True):
+            assert path.read_bytes() == expected.read_bytes()
     assert not list(tmp_path.glob("*/.*.tmp"))  # no half-written file left by the failed child
+
+
+def test_two_processes_share_the_jobs(tmp_path, monkeypatch):
+    """run_in_two: a job that waits for another one finishes only if the other runs in the other process."""
+    import time
+
+    from sim.reporting import files
+
+    monkeypatch.setattr(files, "_fork_is_safe", lambda: True)
+    monkeypatch.setattr(files.os, "cpu_count", lambda: 2)
+
+    def waiting():
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "other").exists():
+            assert time.monotonic() < deadline, "the other job never ran beside this one"
+            time.sleep(0.01)
+        (tmp_path / "waiting").write_text(str(os.getpid()))
+
+    def other():
+        (tmp_path / "other").write_text(str(os.getpid()))
+
+    files.run_in_two([waiting, other])
+    assert (tmp_path / "waiting").read_text() != (tmp_path / "other").read_text()
+    assert os.getpid() in {int((tmp_path / name).read_text()) for name in ("waiting", "other")}

@@ -30,12 +30,11 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.stats import qmc
 from tqdm.auto import tqdm
 
 from sim.experiments.ensemble import replication_seed
@@ -263,6 +262,8 @@ def parse_range(text: str) -> Factor:
 
 def _latin_hypercube(bounds: list[Factor], n: int, base: Scenario, seed: int) -> list[tuple[Any, ...]]:
     """N points of a seeded Latin hypercube scaled to the ranges; integer fields get integers, one per stratum."""
+    from scipy.stats import qmc  # scipy.stats takes most of a second to import: only sampled sweeps pay for it
+
     u = qmc.LatinHypercube(d=len(bounds), rng=np.random.default_rng(seed)).random(n)
     resolved = base.resolved()
     columns = []
@@ -408,7 +409,8 @@ def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame
     """
     ok = [run for run in runs if run.outcome is not None]
     cities = list(dict.fromkeys(c for run in ok for c in run.outcome["names"]))
-    measured = _measure(plan, ok)
+    groups = _groups(ok)
+    measured = _measure(groups)
     summary, failures = [], []
     for run in runs:
         point = plan.points[run.point]
@@ -423,7 +425,7 @@ def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame
                         **{name: m[name] for name in OUTCOMES}, "leader": m["leader"]})
     head_columns = ["point", *plan.paths, "replication", "seed", "spawn_key"]
     summary_columns = [*head_columns, "status", *(f"firms_{c}" for c in cities), *OUTCOMES, "leader"]
-    metrics_table, trajectories = _run_tables(plan, ok)
+    metrics_table, trajectories = _run_tables(plan, groups)
     return {
         "summary": pd.DataFrame(summary, columns=summary_columns).astype({f"firms_{c}": "Int64" for c in cities}),
         "metrics": metrics_table,
@@ -432,46 +434,55 @@ def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame
     }
 
 
-def _groups(runs: Sequence[Any]) -> dict[tuple, list[Any]]:
-    """Runs grouped by their cities, pools and number of steps (each group stacks into one array)."""
-    groups: dict[tuple, list[Any]] = {}
+class _Group(NamedTuple):
+    """Runs with the same cities, pools and number of steps, their firms stacked ``[run, step, city]``."""
+
+    names: tuple[str, ...]
+    pool: np.ndarray
+    runs: list[Any]
+    counts: np.ndarray
+
+
+def _groups(runs: Sequence[Any]) -> list[_Group]:
+    """The runs grouped by their cities, pools and number of steps (each group stacks into one array)."""
+    by_key: dict[tuple, list[Any]] = {}
     for run in runs:
         o = run.outcome
-        groups.setdefault((tuple(o["names"]), tuple(o["pool"]), len(o["firms_by_city"])), []).append(run)
-    return groups
+        by_key.setdefault((tuple(o["names"]), tuple(o["pool"]), len(o["firms_by_city"])), []).append(run)
+    return [_Group(names, np.array(pool, dtype=bool), group,
+                   np.array([run.outcome["firms_by_city"] for run in group], dtype=np.int64))
+            for (names, pool, _), group in by_key.items()]
 
 
-def _measure(plan: SweepPlan, runs: Sequence[Any]) -> dict[tuple[int, int], tuple[dict[str, int], dict[str, Any]]]:
+def _measure(groups: list[_Group]) -> dict[tuple[int, int], tuple[dict[str, int], dict[str, Any]]]:
     """Per (point, replication): the final firms per city and the final concentration metrics."""
     out = {}
-    for (names, pool, _), group in _groups(runs).items():
-        counts = np.array([run.outcome["firms_by_city"] for run in group], dtype=np.int64)
-        m = metrics.concentration(counts[:, -1], np.array(pool), names)
-        for i, run in enumerate(group):
-            out[run.point, run.replication] = (dict(zip(names, counts[i, -1].tolist(), strict=True)),
+    for g in groups:
+        m = metrics.concentration(g.counts[:, -1], g.pool, g.names)
+        for i, run in enumerate(g.runs):
+            out[run.point, run.replication] = (dict(zip(g.names, g.counts[i, -1].tolist(), strict=True)),
                                                {name: values[i].item() for name, values in m.items()})
     return out
 
 
-def _run_tables(plan: SweepPlan, runs: Sequence[Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _run_tables(plan: SweepPlan, groups: list[_Group]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics (per point × replication × step) and trajectories (… × city) tables, built column by column."""
     metric_parts, trajectory_parts = [], []
-    for (names, pool, n_steps), group in _groups(runs).items():
-        counts = np.array([run.outcome["firms_by_city"] for run in group], dtype=np.int64)  # [run, step, city]
-        time = plan.points[group[0].point].scenario.time
+    for g in groups:
+        R, n_steps, C = g.counts.shape
+        time = plan.points[g.runs[0].point].scenario.time
         steps = np.arange(n_steps)
         years = time.start + steps / time.steps_per_year
-        point = np.array([run.point for run in group])
-        replication = np.array([run.replication for run in group])
-        R, C = len(group), len(names)
-        m = metrics.concentration(counts, np.array(pool), names)
+        point = np.array([run.point for run in g.runs])
+        replication = np.array([run.replication for run in g.runs])
+        m = metrics.concentration(g.counts, g.pool, g.names)
         metric_parts.append(pd.DataFrame({
             "point": np.repeat(point, n_steps), "replication": np.repeat(replication, n_steps),
             "step": np.tile(steps, R), "year": np.tile(years, R), **{k: v.ravel() for k, v in m.items()}}))
         trajectory_parts.append(pd.DataFrame({
             "point": np.repeat(point, n_steps * C), "replication": np.repeat(replication, n_steps * C),
             "step": np.tile(np.repeat(steps, C), R), "year": np.tile(np.repeat(years, C), R),
-            "city": np.tile(np.asarray(names, dtype=object), R * n_steps), "firms": counts.ravel()}))
+            "city": np.tile(np.asarray(g.names, dtype=object), R * n_steps), "firms": g.counts.ravel()}))
     if not metric_parts:
         return (pd.DataFrame(columns=["point", "replication"]),
                 pd.DataFrame(columns=["point", "replication", "step", "year", "city", "firms"]))

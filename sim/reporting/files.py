@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -106,34 +106,55 @@ def _cells(column: pd.Series) -> list[Any]:
 
 
 def run_in_two(jobs: Sequence[Callable[[], object]]) -> None:
-    """Run independent jobs that write files, every second one in a forked child process when that is safe.
+    """Run independent jobs that write files, shared with a forked child process when that is safe.
 
     Writing tables and drawing figures use one core each. When the machine has more than one
     and this process runs no other thread (a forked copy of a threaded process may deadlock),
-    a forked child runs jobs 1, 3, 5, ... while this process runs the others; what is written
-    is the same either way. If the child fails, its jobs run here (raising what went wrong).
+    a forked child and this process take the jobs one at a time, in order, each the next
+    one not yet taken (a pipe of job numbers), so a long job does not leave the other idle;
+    what is written is the same either way. Jobs the child took but did not finish (it
+    failed) then run here, raising what went wrong.
 
     Args:
         jobs: functions of no argument; each writes its own files (atomically).
     """
-    theirs = list(jobs[1::2]) if len(jobs) > 1 and (os.cpu_count() or 1) > 1 and _fork_is_safe() else []
-    child = os.fork() if theirs else None
-    if child == 0:  # the child: run its share, then leave without running the parent's exit handlers
+    if len(jobs) < 2 or (os.cpu_count() or 1) < 2 or not _fork_is_safe():
+        for job in jobs:
+            job()
+        return
+    todo_r, todo_w = os.pipe()
+    done_r, done_w = os.pipe()
+    os.write(todo_w, b"".join(i.to_bytes(4, "little") for i in range(len(jobs))))  # < 64 KiB: never blocks
+    os.close(todo_w)
+
+    def take() -> Iterator[int]:  # a 4-byte read from a pipe is atomic: each number goes to one process
+        while len(number := os.read(todo_r, 4)) == 4:
+            yield int.from_bytes(number, "little")
+
+    child = os.fork()
+    if child == 0:  # the child: take jobs until none is left, report each finished one, leave without exit handlers
         code = 1
         try:
-            for job in theirs:
-                job()
+            for i in take():
+                jobs[i]()
+                os.write(done_w, i.to_bytes(4, "little"))
             code = 0
         finally:
             os._exit(code)
+    os.close(done_w)
+    mine = set()
     try:
-        for i, job in enumerate(jobs):
-            if not theirs or i % 2 == 0:
-                job()
+        for i in take():
+            mine.add(i)
+            jobs[i]()
     finally:
-        failed = child is not None and os.waitpid(child, 0)[1] != 0
-    if failed:
-        for job in theirs:
+        os.waitpid(child, 0)
+        finished = os.read(done_r, 4 * len(jobs))
+        os.close(todo_r)
+        os.close(done_r)
+    theirs = {int.from_bytes(finished[k:k + 4], "little") for k in range(0, len(finished), 4)}
+    for i, job in enumerate(jobs):
+        if i not in mine and i not in theirs:
             job()
 
 

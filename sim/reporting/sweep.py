@@ -258,7 +258,7 @@ def run_sweep(plan: SweepPlan, out: Path, executor: str | ExecutorSpec | Executo
         ExecutorError: the executor cannot be used (e.g. an unreachable Dask scheduler).
     """
     start = time.perf_counter()  # the executor's start-up (a pool, a cluster) counts
-    with open_executor(executor) as opened, ExitStack() as stack:
+    with ExitStack() as stack:
         def open_store() -> RunStore:
             return RunStore(out, plan.definition(), plan.command(), ignore=(INCOMPLETE,))
 
@@ -268,7 +268,8 @@ def run_sweep(plan: SweepPlan, out: Path, executor: str | ExecutorSpec | Executo
         else:  # an existing one is checked before it is marked
             store = stack.enter_context(open_store())
             stack.enter_context(output_folder(out))
-        resumed, ran = compute_sweep(plan, store, opened, progress)
+        with open_executor(executor) as opened:  # closed before the files are written: its threads end
+            resumed, ran = compute_sweep(plan, store, opened, progress)
         elapsed = time.perf_counter() - start
         runs = list(store.runs())
         failed = sum(run.status == "failed" for run in runs)
