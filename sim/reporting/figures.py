@@ -332,16 +332,20 @@ def plot_lock_in(tables: dict[str, pd.DataFrame]) -> plt.Figure:
 
 
 def save_figure(fig: plt.Figure, folder: Path, stem: str) -> list[Path]:
-    """Save a figure as PNG and SVG atomically; returns the paths.
+    """Save a figure as PNG and SVG atomically (SVG text as text, in the figure's font); returns the paths.
 
     A figure with constrained layout is saved as laid out; others are cropped to their content
-    (``bbox_inches="tight"``, which costs one more layout pass per file).
+    (the box ``bbox_inches="tight"`` would find, computed once for both files).
     """
-    crop = None if isinstance(fig.get_layout_engine(), matplotlib.layout_engine.ConstrainedLayoutEngine) else "tight"
+    crop = None
+    if not isinstance(fig.get_layout_engine(), matplotlib.layout_engine.ConstrainedLayoutEngine):
+        # what bbox_inches="tight" computes, once for both files (it costs a layout pass per file)
+        crop = fig.get_tightbbox(fig.canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
     paths = []
     for ext in ("png", "svg"):
         path = folder / f"{stem}.{ext}"
-        with matplotlib.rc_context({"svg.hashsalt": stem}):  # SVG ids from a fixed salt, not a random UUID
+        # SVG ids from a fixed salt, not a random UUID; text kept as text (editable, searchable, smaller)
+        with matplotlib.rc_context({"svg.hashsalt": stem, "svg.fonttype": "none"}):
             atomic_write(path, lambda h, ext=ext: fig.savefig(h, format=ext, dpi=120, bbox_inches=crop,
                                                               metadata=_STABLE_METADATA[ext]), mode="wb")
         paths.append(path)
