@@ -78,10 +78,12 @@ def padded(head: str, tail: str, size: int) -> str:
      'invalid YAML: unacceptable character #x0000: special characters are not allowed in "<unicode string>", position 7'),
     ("name: x\ndescription: " + "[" * 100_000 + "]" * 100_000 + "\n", "invalid YAML: nested too deeply"),
     ("&a {name: x, description: *a, cities: [{name: A, firms: 1}]}\n", "description: Input should be a valid string"),
+    ("name: x\ndescription: &d {self: *d}\n" + OK, "description: Input should be a valid string"),  # built lazily: no loop
+    (b"name: \xff\xfe\n", "not UTF-8 text (byte 6)"),
     ("- a\n- b\n", "(top level): a scenario must be a mapping, got list"),
     ("", "(top level): a scenario must be a mapping, got NoneType"),
 ])
-def test_yaml_refusals_word_for_word(tmp_path: Path, text: str, reason: str):
+def test_yaml_refusals_word_for_word(tmp_path: Path, text: str | bytes, reason: str):
     path = write(tmp_path, "bad.yaml", text)
     assert refusal(load_scenario, path) == f"{path}: {reason}"
 
