@@ -268,7 +268,7 @@ def _validated(model: type[_Model], data: Any, source: str) -> _Model:
         if isinstance(ctx_error, LocatedError):
             loc, msg = err["loc"] + ctx_error.loc, ctx_error.msg
         elif err["type"] == "extra_forbidden":
-            loc, msg = err["loc"][:-1], _unknown_key(model, err["loc"], data)
+            loc, msg = err["loc"][:-1], _unknown_key(model, err["loc"])
         else:
             loc, msg = err["loc"], err["msg"].removeprefix("Value error, ")
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -279,7 +279,7 @@ def _validated(model: type[_Model], data: Any, source: str) -> _Model:
         raise ScenarioError(f"{source}: (top level): cannot be validated: {one_line(exc)}") from None
 
 
-def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> str:
+def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     """``unknown key 'netwrok_effect' (did you mean 'network_effect'?)``: the keys allowed where the key stands."""
     key = str(loc[-1])
     node: Any = model
