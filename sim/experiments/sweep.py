@@ -435,12 +435,16 @@ def sweep_tables(plan: SweepPlan, runs: Sequence[Any]) -> dict[str, pd.DataFrame
 
 
 class _Group(NamedTuple):
-    """Runs with the same cities, pools and number of steps, their firms stacked ``[run, step, city]``."""
+    """Runs with the same cities, pools and number of steps, stacked.
+
+    ``counts`` are their firms ``[run, step, city]``; ``metrics`` the concentration metrics of every run and
+    step (:func:`sim.model.metrics.concentration`, ``[run, step]``), computed once for the summary and the tables.
+    """
 
     names: tuple[str, ...]
-    pool: np.ndarray
     runs: list[Any]
     counts: np.ndarray
+    metrics: dict[str, np.ndarray]
 
 
 def _groups(runs: Sequence[Any]) -> list[_Group]:
@@ -449,19 +453,20 @@ def _groups(runs: Sequence[Any]) -> list[_Group]:
     for run in runs:
         o = run.outcome
         by_key.setdefault((tuple(o["names"]), tuple(o["pool"]), len(o["firms_by_city"])), []).append(run)
-    return [_Group(names, np.array(pool, dtype=bool), group,
-                   np.array([run.outcome["firms_by_city"] for run in group], dtype=np.int64))
-            for (names, pool, _), group in by_key.items()]
+    groups = []
+    for (names, pool, _), group in by_key.items():
+        counts = np.array([run.outcome["firms_by_city"] for run in group], dtype=np.int64)
+        groups.append(_Group(names, group, counts, metrics.concentration(counts, np.array(pool, dtype=bool), names)))
+    return groups
 
 
 def _measure(groups: list[_Group]) -> dict[tuple[int, int], tuple[dict[str, int], dict[str, Any]]]:
     """Per (point, replication): the final firms per city and the final concentration metrics."""
     out = {}
     for g in groups:
-        m = metrics.concentration(g.counts[:, -1], g.pool, g.names)
         for i, run in enumerate(g.runs):
             out[run.point, run.replication] = (dict(zip(g.names, g.counts[i, -1].tolist(), strict=True)),
-                                               {name: values[i].item() for name, values in m.items()})
+                                               {name: values[i, -1].item() for name, values in g.metrics.items()})
     return out
 
 
@@ -475,10 +480,9 @@ def _run_tables(plan: SweepPlan, groups: list[_Group]) -> tuple[pd.DataFrame, pd
         years = time.start + steps / time.steps_per_year
         point = np.array([run.point for run in g.runs])
         replication = np.array([run.replication for run in g.runs])
-        m = metrics.concentration(g.counts, g.pool, g.names)
         metric_parts.append(pd.DataFrame({
             "point": np.repeat(point, n_steps), "replication": np.repeat(replication, n_steps),
-            "step": np.tile(steps, R), "year": np.tile(years, R), **{k: v.ravel() for k, v in m.items()}}))
+            "step": np.tile(steps, R), "year": np.tile(years, R), **{k: v.ravel() for k, v in g.metrics.items()}}))
         trajectory_parts.append(pd.DataFrame({
             "point": np.repeat(point, n_steps * C), "replication": np.repeat(replication, n_steps * C),
             "step": np.tile(np.repeat(steps, C), R), "year": np.tile(np.repeat(years, C), R),
