@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import model_validator
 
 from sim.scenario import ScenarioError, load_raw, load_scenario, merge, validate
+from sim.scenario.errors import located
 from sim.scenario.loading import MAX_EXTENDS_DEPTH, MAX_FILE_BYTES, Calibrated, UniqueKeySafeLoader, load_model
 from sim.scenario.schema import Strict
 
@@ -380,3 +382,37 @@ def test_load_model_refusals(tmp_path: Path, text: str, reason: str):
     assert refusal(lambda p: load_model(p, Outer), path) == f"{path}: {reason}"
     assert load_model(write(tmp_path, "good.yaml", "one: {x: 2}\nitems: {k: {x: 3}}\n"), Outer) == Outer(
         one=Inner(x=2), items={"k": Inner(x=3)})
+
+
+class Fragile(Strict):
+    """A model whose checks fail outside pydantic's ``ValidationError``: after construction, and with arithmetic errors.
+
+    pydantic wraps only ``ValueError``/``AssertionError`` raised by validators;
+    ``model_post_init`` and an ``ArithmeticError`` (``int(inf)``, ``10.0 ** 400``)
+    or a runaway recursion escape it, and the loader must still refuse in one line.
+    """
+
+    x: float = 0
+
+    def model_post_init(self, context: object) -> None:
+        if self.x == 1:
+            raise located(("x",), "checked after construction")
+
+    @model_validator(mode="after")
+    def _arithmetic(self) -> Fragile:
+        if self.x == 2:
+            int(float("inf"))  # OverflowError: cannot convert float infinity to integer
+        if self.x == 3:
+            raise RecursionError("maximum recursion depth exceeded")
+        return self
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("x: 1\n", "x: checked after construction"),
+    ("x: 2\n", "(top level): cannot be validated: cannot convert float infinity to integer"),
+    ("x: 3\n", "(top level): cannot be validated: maximum recursion depth exceeded"),
+])
+def test_errors_outside_pydantic_are_one_line_refusals(tmp_path: Path, text: str, reason: str):
+    path = write(tmp_path, "input.yaml", text)
+    assert refusal(lambda p: load_model(p, Fragile), path) == f"{path}: {reason}"
+    assert load_model(write(tmp_path, "good.yaml", "x: 4\n"), Fragile) == Fragile(x=4)
