@@ -11,6 +11,7 @@ response and the rounding guard of the categorical draw.
 import math
 import pickle
 import tracemalloc
+import warnings
 from copy import deepcopy
 
 import numpy as np
@@ -682,3 +683,51 @@ def test_a_model_built_without_the_event_log_holds_no_memory_for_events():
 
     with_log, without = held(True), held(False)
     assert with_log - without > 300_000, (with_log, without)
+
+
+# ---------------------------------------------------------------- utility.py and firms.py survivors (third run)
+def test_the_pure_urn_sends_every_entrant_to_a_lone_firm_and_none_to_an_empty_city():
+    """κ = 0: a city's network mass is its count, so beside a single firm an empty city (mass 0) gets probability 0.
+
+    The urn is empty only where every city has mass 0; one firm (mass 1) is not an empty urn.
+    """
+    scenario = make_scenario(cities=[{"name": "A", "firms": 1}, {"name": "B", "firms": 0}],
+                             parameters={"network_seed": 0.0})
+    np.testing.assert_array_equal(ModuModel(scenario, rng=0).entry_probabilities(), [[1.0], [0.0]])
+
+
+def test_an_empty_urn_adds_nothing_to_a_city_against_the_outside_option():
+    """With V₀ = ln 2 and a sector no city has a firm of (κ = 0, no complementarity), each city's utility for it is 0:
+    P = 1/(1 + 1 + 2).
+
+    The sector with firms: α = 1, κ = 0, so exp(V) = N: P = N / (10 + 30 + 2).
+    """
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 10, "sector_mix": {"up": 1.0}},
+                {"name": "B", "firms": 30, "sector_mix": {"up": 1.0}}],
+        sectors={"up": 0.5, "down": 0.5},
+        parameters={"network_seed": 0.0, "outside_option": math.log(2)},
+        complementarity={"up": {"up": 1.0, "down": 0.0}, "down": {"up": 0.0, "down": 1.0}})
+    model = ModuModel(scenario, rng=0)
+    np.testing.assert_array_equal(model.N, [[10, 0], [30, 0]])
+    np.testing.assert_allclose(model.entry_probabilities(), [[10 / 42, 0.25], [30 / 42, 0.25]], rtol=1e-12)
+
+
+def test_an_empty_city_in_the_pure_urn_raises_no_numpy_warning():
+    """log(0) = −∞ is the rule there, not an accident to warn a user about on every step."""
+    scenario = make_scenario(cities=[{"name": "A", "firms": 5}, {"name": "B", "firms": 0}],
+                             parameters={"network_seed": 0.0})
+    model = ModuModel(scenario, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.entry_probabilities()
+        model.step()
+
+
+@pytest.mark.parametrize("n, p, expected", [(0, 0.5, []), (5, 0.0, []), (5, 1.0, [0, 1, 2, 3, 4])])
+def test_bernoulli_subset_of_a_certain_outcome_draws_nothing(n, p, expected):
+    """No trial, p = 0 or p = 1: the result is known and the stream is left where it was."""
+    rng = np.random.default_rng(7)
+    before = rng.bit_generator.state
+    np.testing.assert_array_equal(bernoulli_subset(rng, n, p), expected)
+    assert rng.bit_generator.state == before

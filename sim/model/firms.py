@@ -112,7 +112,8 @@ def bernoulli_subset(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
     """Positions of the successes of n independent Bernoulli(p) trials, sorted.
 
     Drawn as a Binomial(n, p) count and a uniform subset of that size, which
-    has exactly the same distribution at O(n·p) cost.
+    has exactly the same distribution at O(n·p) cost. A certain outcome (n = 0,
+    p ≤ 0 or p ≥ 1) takes no draw from ``rng``.
     """
     if n == 0 or p <= 0:
         return np.empty(0, dtype=np.int64)
