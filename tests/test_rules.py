@@ -17,11 +17,12 @@ from copy import deepcopy
 import numpy as np
 import pytest
 from conftest import make_scenario
+from reference_odd import largest_remainder as odd_largest_remainder
 from scipy import stats
 
 from sim.model import ModuModel
 from sim.model.agents import best_levers
-from sim.model.firms import Firms, bernoulli_subset, draw_categorical, draw_reconsiderers, thin
+from sim.model.firms import Firms, bernoulli_subset, draw_categorical, draw_reconsiderers, largest_remainder, thin
 
 EQUAL_DEPRECIATION = {"compute": 0.2, "data": 0.2, "anchor": 0.2}
 
@@ -731,3 +732,21 @@ def test_bernoulli_subset_of_a_certain_outcome_draws_nothing(n, p, expected):
     before = rng.bit_generator.state
     np.testing.assert_array_equal(bernoulli_subset(rng, n, p), expected)
     assert rng.bit_generator.state == before
+
+
+def test_largest_remainder_splits_by_weights_that_need_not_sum_to_one_and_breaks_ties_to_the_first_listed():
+    """Hand cases, then many weights with repeated values (ties) against the ODD reference's plain-Python split.
+
+    More than 16 alternatives matter: below that numpy sorts by insertion, stable
+    whatever the ``kind``, so only long lists can tell a stable tie-break from another.
+    """
+    np.testing.assert_array_equal(largest_remainder(10, np.array([1.0, 3.0])), [3, 7])
+    np.testing.assert_array_equal(largest_remainder(7, np.array([2.0, 2.0, 2.0])), [3, 2, 2])
+    np.testing.assert_array_equal(largest_remainder(5, np.array([0.0, 1.0, 1.0])), [0, 3, 2])
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        weights = rng.choice([0.5, 1.0, 2.0, 3.0], size=int(rng.integers(17, 80)))
+        total = int(rng.integers(0, 500))
+        counts = largest_remainder(total, weights)
+        assert counts.sum() == total
+        np.testing.assert_array_equal(counts, odd_largest_remainder(total, weights.tolist()))
