@@ -385,11 +385,12 @@ def test_load_model_refusals(tmp_path: Path, text: str, reason: str):
 
 
 class Fragile(Strict):
-    """A model whose checks fail outside pydantic's ``ValidationError``: after construction, and with arithmetic errors.
+    """A model whose checks fail after construction, and with errors pydantic does not wrap.
 
-    pydantic wraps only ``ValueError``/``AssertionError`` raised by validators;
-    ``model_post_init`` and an ``ArithmeticError`` (``int(inf)``, ``10.0 ** 400``)
-    or a runaway recursion escape it, and the loader must still refuse in one line.
+    pydantic wraps a ``ValueError`` (a located one included) raised by a
+    validator or by ``model_post_init`` into its ``ValidationError``; an
+    ``ArithmeticError`` (``int(inf)``, ``10.0 ** 400``) or a runaway recursion
+    escapes it, and the loader must still refuse in one line.
     """
 
     x: float = 0
@@ -412,7 +413,7 @@ class Fragile(Strict):
     ("x: 2\n", "(top level): cannot be validated: cannot convert float infinity to integer"),
     ("x: 3\n", "(top level): cannot be validated: maximum recursion depth exceeded"),
 ])
-def test_errors_outside_pydantic_are_one_line_refusals(tmp_path: Path, text: str, reason: str):
+def test_errors_after_construction_or_outside_pydantic_are_one_line_refusals(tmp_path: Path, text: str, reason: str):
     path = write(tmp_path, "input.yaml", text)
     assert refusal(lambda p: load_model(p, Fragile), path) == f"{path}: {reason}"
     assert load_model(write(tmp_path, "good.yaml", "x: 4\n"), Fragile) == Fragile(x=4)

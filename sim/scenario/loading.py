@@ -273,8 +273,6 @@ def _validated(model: type[_Model], data: Any, source: str) -> _Model:
             loc, msg = err["loc"], err["msg"].removeprefix("Value error, ")
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ScenarioError(f"{source}: {format_loc(tuple(loc), data)}: {one_line(msg)}{more}") from None
-    except LocatedError as exc:  # raised outside pydantic's wrapping
-        raise ScenarioError(f"{source}: {format_loc(exc.loc, data)}: {one_line(exc.msg)}") from None
     except (RecursionError, OverflowError) as exc:
         raise ScenarioError(f"{source}: (top level): cannot be validated: {one_line(exc)}") from None
 
