@@ -737,8 +737,8 @@ def test_bernoulli_subset_of_a_certain_outcome_draws_nothing(n, p, expected):
 def test_largest_remainder_splits_by_weights_that_need_not_sum_to_one_and_breaks_ties_to_the_first_listed():
     """Hand cases, then many weights with repeated values (ties) against the ODD reference's plain-Python split.
 
-    More than 16 alternatives matter: below that numpy sorts by insertion, stable
-    whatever the ``kind``, so only long lists can tell a stable tie-break from another.
+    More than 16 alternatives matter: on short lists numpy's default sort happens
+    to be stable too, so only long lists tell a stable tie-break from another.
     """
     np.testing.assert_array_equal(largest_remainder(10, np.array([1.0, 3.0])), [3, 7])
     np.testing.assert_array_equal(largest_remainder(7, np.array([2.0, 2.0, 2.0])), [3, 2, 2])
