@@ -56,8 +56,8 @@ def test_counts_engine_keeps_exact_growth_accounting_and_its_counts_consistent()
     # the counts plus the individual anchors are the model's N
     individual = np.zeros_like(model.N)
     np.add.at(individual, (model.firms.city, model.firms.sector), 1)
-    np.testing.assert_array_equal(model.counts.n.sum(axis=2) + individual, model.N)
-    assert model.firms.anchor.all() and (model.counts.n >= 0).all()
+    np.testing.assert_array_equal(model.counts.sum(axis=2) + individual, model.N)
+    assert model.firms.anchor.all() and (model.counts >= 0).all()
     with pytest.raises(RuntimeError, match="counts"):
         model.firm_table()
 

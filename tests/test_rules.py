@@ -21,8 +21,10 @@ from reference_odd import largest_remainder as odd_largest_remainder
 from scipy import stats
 
 from sim.model import ModuModel
-from sim.model.agents import best_levers
-from sim.model.firms import Firms, bernoulli_subset, draw_categorical, draw_reconsiderers, largest_remainder, thin
+from sim.model.firms import Firms, bernoulli_subset, draw_categorical, largest_remainder, thin
+from sim.model.kernel import compile_scenario
+from sim.model.kernel.phases import reconsider_probabilities
+from sim.model.utility import best_levers
 
 EQUAL_DEPRECIATION = {"compute": 0.2, "data": 0.2, "anchor": 0.2}
 
@@ -52,15 +54,23 @@ def test_a_eff_adds_omega_per_anchor_present_and_enters_utility(engine):
 # ---------------------------------------------------------------- anchors reconsider at ρ·φ_move/(1 + A)
 def test_anchor_reconsideration_probability_is_rho_phi_over_one_plus_a_powered():
     """20,000 anchors in two cities with A = 0 and A = 3 (ρ = 0.8, φ = 0.5: p = 0.4 and 0.1) and 10,000
-    ordinary firms (p = ρ). Each count is within 4 s.d. of its binomial mean; a 20% error in any rule is
-    ≥ 7 s.d. away (0.2·n·p / sqrt(n·p·(1 − p)) = 7.1 for the city with A = 3, the least powered)."""
-    rho, phi, A = 0.8, 0.5, np.array([0.0, 3.0])
-    firms = Firms()
+    ordinary firms (p = ρ): the kernel's probabilities exactly, then drawn as the agents engine draws them
+    (Bernoulli(ρ) candidates thinned by p/ρ). Each count is within 4 s.d. of its binomial mean; a 20% error in
+    any rule is ≥ 7 s.d. away (0.2·n·p / sqrt(n·p·(1 − p)) = 7.1 for the city with A = 3, the least powered)."""
+    rho, phi = 0.8, 0.5
+    md = compile_scenario(make_scenario(cities=[{"name": "A", "firms": 1}, {"name": "B", "firms": 1}],
+                                        parameters={"relocation_rate": rho, "anchor_relocation_factor": phi}))
+    stocks = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
     n = 10_000
-    firms.add(np.zeros(n, np.int16), np.zeros(n, np.int8), np.ones(n, np.float32), born=0, anchor=True)
-    firms.add(np.ones(n, np.int16), np.zeros(n, np.int8), np.ones(n, np.float32), born=0, anchor=True)
-    firms.add(np.ones(n, np.int16), np.zeros(n, np.int8), np.ones(n, np.float32), born=0, anchor=False)
-    who = draw_reconsiderers(np.random.default_rng(2026), firms, rho, phi, A)
+    city, anchor = np.repeat([0, 1, 1], n), np.repeat([True, True, False], n)
+    exact = np.empty(3 * n)
+    reconsider_probabilities(md, stocks, city, anchor, md.rho, exact)
+    np.testing.assert_allclose(exact[[0, n, 2 * n]], [rho * phi / 1, rho * phi / 4, rho], rtol=1e-15)
+    rng = np.random.default_rng(2026)
+    candidates = bernoulli_subset(rng, 3 * n, md.rho)
+    keep = np.empty(len(candidates))
+    reconsider_probabilities(md, stocks, city[candidates], anchor[candidates], 1.0, keep)
+    who = thin(rng, candidates, keep)
     for group, p in ((slice(0, n), rho * phi / 1), (slice(n, 2 * n), rho * phi / 4), (slice(2 * n, 3 * n), rho)):
         k = np.isin(np.arange(3 * n)[group], who).sum()
         sd = math.sqrt(n * p * (1 - p))
@@ -354,7 +364,7 @@ def test_growth_of_an_empty_city_is_zero_not_whatever_memory_held():
     model = ModuModel(scenario, rng=1)
     model.step()
     model.step()  # the second step closes the first year
-    assert model._last_year_growth[0] == 0.0 and model._last_year_growth[1] > 0
+    assert model.state.growth[0] == 0.0 and model.state.growth[1] > 0
 
 
 def test_best_response_weighs_sectors_by_births_per_step_when_it_is_set():

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from sim.model import ModuModel
-from sim.model.agents import best_levers
-from sim.model.utility import choice_probabilities, entry_utility
+from sim.model.utility import best_levers, entry_probabilities
 
 EQUAL_DEPRECIATION = {"compute": 0.2, "data": 0.2, "anchor": 0.2}
 
@@ -77,7 +76,7 @@ def test_analytic_gain_matches_a_finite_difference(rich_scenario):
     stocks = model.lever_stocks()
 
     def expected_entrants(s: np.ndarray) -> np.ndarray:
-        P = choice_probabilities(entry_utility(model.coef, model.N, s), axis=0)
+        P = entry_probabilities(model.compiled, model.N, s, model.state.constant)[0]
         return (P * model.expected_entrants()[None, :]).sum(axis=1)
 
     numeric = np.zeros_like(gain)
@@ -87,7 +86,7 @@ def test_analytic_gain_matches_a_finite_difference(rich_scenario):
             up, down = stocks.copy(), stocks.copy()
             up[c, x] += h
             down[c, x] -= h
-            numeric[c, x] = (expected_entrants(up)[c] - expected_entrants(down)[c]) / (2 * h) / model.unit_cost[x]
+            numeric[c, x] = (expected_entrants(up)[c] - expected_entrants(down)[c]) / (2 * h) / model.compiled.unit_cost[x]
     assert (numeric > 0).sum() >= 10
     np.testing.assert_allclose(gain, numeric, rtol=1e-6, atol=1e-12)
 

@@ -22,7 +22,8 @@ from scipy import stats
 
 from sim.model import ModuModel
 from sim.model.firms import SIZE_CLASSES
-from sim.model.utility import Coefficients, choice_probabilities, entry_utility
+from sim.model.kernel import compile_scenario
+from sim.model.utility import entry_probabilities
 
 P_MIN = 1e-3
 """Reject when a test's p-value falls below this."""
@@ -112,13 +113,11 @@ def test_entry_probability_is_the_generalised_polya_urn(urn_factory, alpha, coun
     scenario = urn_factory(alpha, counts, steps=1)
     N = np.array(counts, dtype=np.int64)[:, None]
     expected = N[:, 0] ** alpha / np.sum(N[:, 0] ** alpha)
-    coef = Coefficients.from_scenario(scenario)
-    P = choice_probabilities(entry_utility(coef, N, np.zeros((len(counts), 3))), axis=0)
+    P, _ = entry_probabilities(compile_scenario(scenario), N, np.zeros((len(counts), 3)))
     np.testing.assert_allclose(P[:, 0], expected, rtol=1e-12, atol=0)
     model = ModuModel(scenario, rng=0, record_events=False)
     np.testing.assert_array_equal(model.N, N)
-    P_model = choice_probabilities(entry_utility(model.coef, model.N, model.lever_stocks()), axis=0)
-    np.testing.assert_allclose(P_model[:, 0], expected, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(model.entry_probabilities()[:, 0], expected, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -322,7 +321,7 @@ def _exit_scenario(scenario_factory, anchor_exit_factor: float, engine: str, n_a
 def _ordinary_by_size_class(model: ModuModel) -> np.ndarray:
     """Ordinary (non-anchor) firms per size class (sizes are 2**class)."""
     if model.counts is not None:
-        return model.counts.n.sum(axis=(0, 1))
+        return model.counts.sum(axis=(0, 1))
     size = model.firms.size[~model.firms.anchor].astype(float)
     classes = np.rint(np.log2(size)).astype(np.int64)
     np.testing.assert_array_equal(2.0**classes, size)
