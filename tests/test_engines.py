@@ -1,4 +1,8 @@
-"""The exact ``counts`` engine and the per-firm ``agents`` engine implement the same model."""
+"""The exact ``counts`` engine (the compiled kernel) and the per-firm ``agents`` engine implement the same model.
+
+They draw different random numbers (one per firm decision against one per class of firms), so they agree in
+distribution; ``tests/test_kernel.py`` checks that ``ModuModel(engine="counts")`` is the kernel draw for draw.
+"""
 
 import numpy as np
 import pytest
