@@ -30,7 +30,6 @@ from sim.model.agents import City
 from sim.model.firms import Firms, bernoulli_subset, draw_categorical, draw_sizes, thin
 from sim.model.history import History
 from sim.model.kernel import compile_scenario, empty_records, new_state, streams
-from sim.model.kernel.cache import announce_compile
 from sim.model.kernel.compile import NONE
 from sim.model.kernel.phases import (
     add_anchor,
@@ -60,12 +59,6 @@ PHASES = ("setup", "events", "exit", "relocation", "entry")
 
 EVENT_KINDS = ("initial", "birth", "death", "move")
 """Kinds of firm events in the optional per-firm log (codes 0..3)."""
-
-_ENTRY_POINTS = (new_state, kernel_start, kernel_step, spend, record, add_anchor, lever_stocks, entry_probabilities,
-                 mover_probabilities, exit_probabilities, reconsider_probabilities, expected_entrants,
-                 marginal_firm_gain)
-"""The compiled functions a model calls from Python (for the notice of a cold compile)."""
-
 
 class ModuModel(mesa.Model):
     """Cities and firms over the scenario's span, one step per ``1/steps_per_year`` year.
@@ -111,7 +104,6 @@ class ModuModel(mesa.Model):
         self.steps_per_year = scenario.time.steps_per_year
         self.n_steps = scenario.time.steps
         self.engine = scenario.engine
-        announce_compile(*_ENTRY_POINTS)
         self.compiled = md = compile_scenario(scenario)
         self.state = new_state(md)
         self.records = empty_records(self.n_steps, len(scenario.cities), len(self.sectors))

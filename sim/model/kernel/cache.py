@@ -15,27 +15,39 @@ in order of preference, where ``NUMBA_CACHE_DIR`` says, next to the sources
 none of these is writable (a read-only install with a read-only home), in a
 folder under the system's temporary directory.
 
-The first run in a fresh environment compiles the kernel (about 30 s);
-:func:`announce_compile` says so once on stderr when the cache is cold.
+The first run in a fresh environment compiles the kernel (about 30 s). The
+first time a process really compiles a kernel function (not a load from the
+cache), it says so once on stderr (:data:`COMPILING`, through numba's
+``numba:compile`` event). Processes compile one at a time (a lock file in the
+temporary directory), so the workers of a parallel ensemble started on a cold
+cache do not all compile the same code: the first compiles, the others then
+load its cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
-import numba
-from numba.core import caching, dispatcher
+from numba.core import caching, config, event
+from numba.core.registry import CPUDispatcher
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock between processes
+    fcntl = None
 
 PACKAGE = Path(__file__).resolve().parent
 """The kernel's folder: every ``*.py`` in it stamps every kernel function's cache."""
 
 COMPILING = "compiling the simulation kernel (once, about 30 s)…"
-"""What :func:`announce_compile` prints on stderr before a cold compile."""
+"""What a process prints on stderr when it first compiles a kernel function."""
 
 
 @functools.cache
@@ -91,29 +103,62 @@ class _Cache(caching.FunctionCache):
     _impl_class = _CacheImpl
 
 
+class KernelDispatcher(CPUDispatcher):
+    """Numba's CPU dispatcher, compiling (or loading from the cache) under the kernel's lock between processes."""
+
+    def compile(self, sig):
+        """Compile (or load) the specialisation ``sig``, one process at a time."""
+        with _one_process_compiles():
+            return super().compile(sig)
+
+
+_lock = threading.RLock()
+_depth = [0]
+
+
+@contextlib.contextmanager
+def _one_process_compiles():
+    """Hold the lock file while this process compiles or loads kernel functions (re-entrant: callees nest)."""
+    with _lock:
+        handle = None
+        if _depth[0] == 0 and fcntl is not None:
+            with contextlib.suppress(OSError):  # no lock then, as on a system without fcntl
+                handle = open(os.path.join(tempfile.gettempdir(), f"modu-numba-compile-{_user()}.lock"), "a")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+        _depth[0] += 1
+        try:
+            yield
+        finally:
+            _depth[0] -= 1
+            if handle is not None:
+                handle.close()  # releases the lock
+
+
+def _user() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else "user"
+
+
+class _CompileNotice(event.Listener):
+    """Says :data:`COMPILING` on stderr the first time this process compiles a kernel function (a cache miss)."""
+
+    said = False
+
+    def on_start(self, ev):
+        if not self.said and isinstance(ev.data.get("dispatcher"), KernelDispatcher):
+            type(self).said = True
+            print(COMPILING, file=sys.stderr, flush=True)
+
+    def on_end(self, ev):
+        pass
+
+
+event.register("numba:compile", _CompileNotice())
+
+
 def jit(function):
     """``function`` compiled in nopython mode, releasing the GIL, cached on disk (see the module's docstring)."""
-    compiled = numba.njit(nogil=True)(function)
-    if isinstance(compiled, dispatcher.Dispatcher):  # not with NUMBA_DISABLE_JIT=1
-        compiled._cache = _Cache(function)  # what Dispatcher.enable_caching does, with our cache class
+    if config.DISABLE_JIT:
+        return function
+    compiled = KernelDispatcher(py_func=function, locals={}, targetoptions={"nopython": True, "nogil": True})
+    compiled._cache = _Cache(function)  # what Dispatcher.enable_caching does, with the kernel's cache class
     return compiled
-
-
-def is_cold(compiled) -> bool:
-    """Whether calling ``compiled`` will compile it: not yet compiled in this process, nor in the disk cache."""
-    if not isinstance(compiled, dispatcher.Dispatcher) or compiled.signatures:
-        return False
-    try:
-        return not compiled._cache._cache_file._load_index()
-    except Exception:  # an unreadable index: numba will compile
-        return True
-
-
-_announced: list[bool] = []
-
-
-def announce_compile(*entry_points) -> None:
-    """Say on stderr, once per process, that the kernel is being compiled, if calling these will compile it."""
-    if not _announced and any(is_cold(f) for f in entry_points):
-        _announced.append(True)
-        print(COMPILING, file=sys.stderr, flush=True)

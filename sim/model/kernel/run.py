@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from sim.model.history import History, StepRecord
-from sim.model.kernel.cache import announce_compile, jit
+from sim.model.kernel.cache import jit
 from sim.model.kernel.compile import CountsModel, Records, compile_scenario, empty_records, new_state
 from sim.model.kernel.phases import entry, exits, populate, record, relocation, spend
 from sim.model.kernel.streams import ENTRY, EXIT, RELOCATION, SETUP, begin_phase, philox_keys, streams
@@ -131,7 +131,6 @@ def run_records(scenario: Scenario | CountsModel, seed: int | np.random.SeedSequ
     md = scenario if isinstance(scenario, CountsModel) else compile_scenario(scenario)
     rec = empty_records(md.T, *md.N0.shape)
     rng, counter, state, _ = streams(seed)
-    announce_compile(run_kernel)
     run_kernel(rng, counter, state, md, rec)
     return rec
 
@@ -200,7 +199,6 @@ def simulate_batch(scenario: Scenario | CountsModel, seeds: list[np.random.SeedS
     n = len(seeds)
     keys = philox_keys(seeds)
     out = Batch(*(np.zeros((n, md.T + 1, C), dtype=np.int64) for _ in Batch._fields))
-    announce_compile(run_batch)
 
     def work(lo: int, hi: int) -> None:
         run_batch(*streams(0), keys, per_phase_streams, md, empty_records(md.T, C, S), lo, hi, *out)
