@@ -110,6 +110,9 @@ class ModuModel(mesa.Model):
         self.cities = [City(self, i, spec) for i, spec in enumerate(scenario.cities)]
         self._anchor_names = [a.name for c in scenario.cities for a in c.anchors] + [
             e.add_anchor.name for e in sorted(scenario.events, key=lambda e: e.year) if e.add_anchor is not None]
+        # the step each anchor slot's firm enters: 0 for the initial anchors, its event's step for the others
+        self._anchor_born = np.r_[np.zeros(len(md.anchor_city0), dtype=np.int64),
+                                  md.ev_step[md.ev_anchor_sector != NONE]]
         self.anchor_names: dict[int, str] = {}
         self.record_events = record_events
         self._event_log: list[tuple[int, np.ndarray, int, np.ndarray, np.ndarray]] = []
@@ -161,7 +164,7 @@ class ModuModel(mesa.Model):
         firms = Firms(capacity=len(alive))
         firms.add(st.anchor_city[alive], st.anchor_sector[alive], np.full(len(alive), np.nan), born=0, anchor=True)
         firms.id[:] = alive
-        firms.born[:] = st.anchor_born[alive]
+        firms.born[:] = self._anchor_born[alive]
         firms.next_id = int(st.n_anchors[0])
         return firms
 
@@ -249,7 +252,7 @@ class ModuModel(mesa.Model):
         """Create each city's initial firms: its anchors, then the rest split by its sector mix (§3.1)."""
         for c, spec in enumerate(self.spec.cities):
             for anchor in spec.anchors:
-                add_anchor(self.compiled, self.state, c, self.sectors.index(anchor.sector), 0)
+                add_anchor(self.compiled, self.state, c, self.sectors.index(anchor.sector))
                 self._add_anchor_row(int(self.state.n_anchors[0]) - 1)
             entrants = np.zeros_like(self.state.N)
             entrants[c] = self.compiled.N0[c]

@@ -155,10 +155,16 @@ class _CompileNotice(event.Listener):
 event.register("numba:compile", _CompileNotice())
 
 
-def jit(function):
-    """``function`` compiled in nopython mode, releasing the GIL, cached on disk (see the module's docstring)."""
+def jit(function, inline: bool = False):
+    """``function`` compiled in nopython mode, releasing the GIL, cached on disk (see the module's docstring).
+
+    ``inline``: compiled into each caller rather than called. A call passes the compiled scenario and the
+    state (dozens of arrays, each reference-counted), about a microsecond each time, so the phases are
+    inlined into the step (and remain callable on their own, as the agents engine calls some of them).
+    """
     if config.DISABLE_JIT:
         return function
-    compiled = KernelDispatcher(py_func=function, locals={}, targetoptions={"nopython": True, "nogil": True})
+    options = {"nopython": True, "nogil": True, **({"inline": "always"} if inline else {})}
+    compiled = KernelDispatcher(py_func=function, locals={}, targetoptions=options)
     compiled._cache = _Cache(function)  # what Dispatcher.enable_caching does, with the kernel's cache class
     return compiled

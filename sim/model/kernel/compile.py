@@ -126,7 +126,6 @@ class State(NamedTuple):
     N: np.ndarray               # all firms N[c, s] (ordinary + anchors)
     anchor_city: np.ndarray     # city of each anchor (slots for those added by events)
     anchor_sector: np.ndarray
-    anchor_born: np.ndarray     # step each anchor entered (0 for the initial ones)
     anchor_alive: np.ndarray    # bool
     n_anchors: np.ndarray       # [1], anchors created so far (slots used)
     anchors_present: np.ndarray  # [C]
@@ -155,7 +154,6 @@ def new_state(md):
     return State(n=np.zeros((C, S, md.size_p.shape[0]), dtype=np.int64), N=np.zeros((C, S), dtype=np.int64),
                  anchor_city=np.zeros(n_anchor_slots, dtype=np.int64),
                  anchor_sector=np.zeros(n_anchor_slots, dtype=np.int64),
-                 anchor_born=np.zeros(n_anchor_slots, dtype=np.int64),
                  anchor_alive=np.zeros(n_anchor_slots, dtype=np.bool_), n_anchors=np.zeros(1, dtype=np.int64),
                  anchors_present=np.zeros(C, dtype=np.int64), stocks=md.stocks0.copy(), budget=md.budget0.copy(),
                  allocation=md.allocation0.copy(), strategy=md.strategy0.copy(),

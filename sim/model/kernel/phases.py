@@ -39,7 +39,7 @@ def exit_probability(md, size, anchor, rate):
     return rate * size ** -md.eta
 
 
-exit_probability = jit(exit_probability)
+exit_probability = jit(exit_probability, inline=True)
 
 
 def reconsider_probability(md, A_home, anchor, rate):
@@ -52,7 +52,7 @@ def reconsider_probability(md, A_home, anchor, rate):
     return rate
 
 
-reconsider_probability = jit(reconsider_probability)
+reconsider_probability = jit(reconsider_probability, inline=True)
 
 
 def exit_probabilities(md, size, anchor, rate, out):
@@ -74,12 +74,11 @@ reconsider_probabilities = jit(reconsider_probabilities)
 
 
 # ============================================================================ set-up (§3.1) and anchors
-def add_anchor(md, st, city, sector, born):
+def add_anchor(md, st, city, sector):
     """A new anchor firm (initial, or an event's ``add_anchor``) in the next free slot."""
     a = st.n_anchors[0]
     st.anchor_city[a] = city
     st.anchor_sector[a] = sector
-    st.anchor_born[a] = born
     st.anchor_alive[a] = True
     st.n_anchors[0] = a + 1
     st.anchors_present[city] += 1
@@ -93,7 +92,7 @@ def populate(rng, md, st):
     """§3.1 Initialisation: each city's anchors, then its ordinary firms, size classes one multinomial per (c, s)."""
     C, S = md.N0.shape
     for a in range(md.anchor_city0.shape[0]):
-        add_anchor(md, st, md.anchor_city0[a], md.anchor_sector0[a], 0)
+        add_anchor(md, st, md.anchor_city0[a], md.anchor_sector0[a])
     size_classes = np.empty(md.size_p.shape[0], dtype=np.int64)
     for c in range(C):
         for s in range(S):
@@ -175,7 +174,7 @@ def apply_events(md, rec, t, st, next_event):
         if not math.isnan(md.ev_learning_rate[e]):
             st.learning_rate[c] = md.ev_learning_rate[e]
         if md.ev_anchor_sector[e] != NONE:
-            add_anchor(md, st, c, md.ev_anchor_sector[e], t)
+            add_anchor(md, st, c, md.ev_anchor_sector[e])
             rec.births[t, c, md.ev_anchor_sector[e]] += 1  # an added anchor is a birth
         if md.ev_open[e] != NONE:
             st.constant[c] = md.constant[c] if md.ev_open[e] == 1 else -np.inf  # a closed city: utility −∞
@@ -183,7 +182,7 @@ def apply_events(md, rec, t, st, next_event):
     return e
 
 
-apply_events = jit(apply_events)
+apply_events = jit(apply_events, inline=True)
 
 
 def invest(md, st):
@@ -195,7 +194,7 @@ def invest(md, st):
             st.stocks[c, x] = (1 - md.delta[x]) * st.stocks[c, x] + st.spend[c, x] / md.unit_cost[x]
 
 
-invest = jit(invest)
+invest = jit(invest, inline=True)
 
 
 def spend(md, rec, t, st, next_event):
@@ -212,7 +211,7 @@ def spend(md, rec, t, st, next_event):
     return next_event
 
 
-spend = jit(spend)
+spend = jit(spend, inline=True)
 
 
 # ============================================================================ 2.–4. firms exit, relocate, enter
@@ -240,7 +239,7 @@ def exits(rng, md, rec, t, st):
                     rec.deaths[t, c, s] += dead
 
 
-exits = jit(exits)
+exits = jit(exits, inline=True)
 
 
 def count_move(rec, t, origin, destination, s, firms):
@@ -313,7 +312,7 @@ def relocation(rng, md, rec, t, st):
             st.N[c, s] += rec.moves_in[t, c, s] - rec.moves_out[t, c, s]
 
 
-relocation = jit(relocation)
+relocation = jit(relocation, inline=True)
 
 
 def entry(rng, md, rec, t, st):
@@ -345,7 +344,7 @@ def entry(rng, md, rec, t, st):
             rec.births[t, c, s] += births[c]
 
 
-entry = jit(entry)
+entry = jit(entry, inline=True)
 
 
 # ============================================================================ 5. record (§3.8)
@@ -363,4 +362,4 @@ def record(md, rec, t, st):
         rec.budget[t, c] = st.budget[c]
 
 
-record = jit(record)
+record = jit(record, inline=True)

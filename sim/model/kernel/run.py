@@ -33,7 +33,7 @@ def start(rng, counter, state, md, rec, st):
     record(md, rec, 0, st)
 
 
-start = jit(start)
+start = jit(start, inline=True)
 
 
 def step(rng, counter, state, md, rec, t, st, next_event):
@@ -59,7 +59,7 @@ def step(rng, counter, state, md, rec, t, st, next_event):
     return next_event
 
 
-step = jit(step)
+step = jit(step, inline=True)
 
 
 def run_kernel(rng, counter, state, md, rec):

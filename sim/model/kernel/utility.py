@@ -144,7 +144,7 @@ def entry_utility(md, N, X, constant, V):
             V[c, s] = net[c] + fixed[c, s] - md.gamma * load[c]
 
 
-entry_utility = jit(entry_utility)
+entry_utility = jit(entry_utility, inline=True)
 
 
 def entry_probabilities(md, N, X, constant, P, stay_out):
@@ -196,7 +196,7 @@ def mover_utility(md, N, X, constant, V):
                 V[s, h, c] = net[c] + fixed[c, s] - md.gamma * (load[c] + md.inv_capacity[c] * away) - md.m * away
 
 
-mover_utility = jit(mover_utility)
+mover_utility = jit(mover_utility, inline=True)
 
 
 def mover_probabilities(md, N, X, constant, P):
