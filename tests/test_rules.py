@@ -820,3 +820,36 @@ def test_cities_with_a_zero_budget_keep_their_allocation_whatever_their_strategy
     np.testing.assert_allclose(allocation[2, 0], [0.5, 0.0, 0.5])
     np.testing.assert_array_equal(allocation[:, 1], [[0, 0, 1]] * 3)
     np.testing.assert_array_equal(allocation[:, 2], [[0, 1, 0]] * 3)
+
+
+def test_imitate_copies_the_first_listed_of_cities_growing_equally_fast(engine):
+    """Nothing enters or exits, so every city's growth is 0: imitate copies the first listed city with a budget,
+    A (all on compute), not the last of the equals, B (all on anchor)."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 100, "policy": policy(10, 1, 0, 0)},
+                {"name": "Copier", "firms": 100, "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "B", "firms": 100, "policy": policy(10, 0, 0, 1)}],
+        steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 0)
+    assert (history.stack("births") == 0).all() and (history.stack("deaths") == 0).all()
+    np.testing.assert_allclose(history.stack("allocation")[2, 1], [0.5, 0.5, 0.0])
+
+
+def test_imitate_measures_a_citys_growth_over_all_its_sectors(engine):
+    """Two sectors. X starts with 100 firms, all upstream, and takes most of 200 entrants a step (half of them
+    downstream); Y has 200 downstream firms and few entrants; the copier (1,000 firms, half in each sector) fewer
+    still. Over all sectors X grew fastest by far; counted in one sector only, X would have had no firms a year
+    ago (growth 0) and the copier would seem to double. The copier moves half-way toward X's allocation."""
+    scenario = make_scenario(
+        cities=[{"name": "Copier", "firms": 1000, "attractiveness": -3.0,
+                 "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "X", "firms": 100, "attractiveness": 2.0, "sector_mix": {"up": 1.0, "down": 0.0},
+                 "policy": policy(10, 1, 0, 0)},
+                {"name": "Y", "firms": 200, "sector_mix": {"up": 0.0, "down": 1.0}, "policy": policy(10, 0, 0, 1)}],
+        sectors={"up": 0.5, "down": 0.5}, parameters={"births_per_step": 200, "network_effect": 0.0},
+        steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 0)
+    firms = history.stack("firms")
+    growth = (firms[1].sum(axis=1) - firms[0].sum(axis=1)) / firms[0].sum(axis=1)
+    assert np.argmax(growth) == 1 and firms[0, 1, 1] == 0 and firms[1, 1, 1] > 0   # X: fastest, and no downstream firm
+    np.testing.assert_allclose(history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
