@@ -853,3 +853,22 @@ def test_imitate_measures_a_citys_growth_over_all_its_sectors(engine):
     growth = (firms[1].sum(axis=1) - firms[0].sum(axis=1)) / firms[0].sum(axis=1)
     assert np.argmax(growth) == 1 and firms[0, 1, 1] == 0 and firms[1, 1, 1] > 0   # X: fastest, and no downstream firm
     np.testing.assert_allclose(history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
+
+
+def test_a_city_without_a_target_does_not_stop_the_others_adapting(engine):
+    """Compute is the only lever with an effect. Closed (a pool, listed first) best-responds but no firm can choose
+    it, so its gains all tie at 0 and it has no target; Pool imitates but no non-pool city has a budget to copy
+    (Open has none). Neither moves, and Pool2, listed after them, still adapts: half-way toward compute."""
+    scenario = make_scenario(
+        cities=[{"name": "Closed", "firms": 100, "open": False, "pool": True,
+                 "policy": policy(10, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
+                {"name": "Pool", "firms": 100, "pool": True,
+                 "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "Open", "firms": 100, "policy": policy(0, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
+                {"name": "Pool2", "firms": 100, "pool": True,
+                 "policy": policy(10, 0, 0, 1, strategy="best_response", learning_rate=0.5)}],
+        parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.1}, steps=2, steps_per_year=1,
+        engine=engine)
+    allocation = simulate(scenario, engine, 0).stack("allocation")
+    np.testing.assert_array_equal(allocation[2, :3], [[0, 0, 1], [0, 1, 0], [0, 0, 1]])  # Open: no budget
+    np.testing.assert_allclose(allocation[2, 3], [0.5, 0.0, 0.5])
