@@ -333,3 +333,37 @@ def test_paired_scenarios_share_their_draws():
     correlation = [np.corrcoef(a[:, c], b[:, c])[0, 1] for c in range(a.shape[1])]
     assert min(correlation) > 0.4, correlation  # ~0.6-0.7, as ModuModel's child seeds; ~0 with one stream per run
     assert (b[:, 2] - a[:, 2]).mean() > 0  # and the budget helps Shanghai
+
+
+# ---------------------------------------------------------------------------- the draws, at their edges
+class ConstantUniform:
+    """A generator stub whose uniforms all equal ``u`` (a uniform lies in [0, 1 − 2**−53])."""
+
+    def __init__(self, u: float):
+        self.u = u
+
+    def random(self) -> float:
+        return self.u
+
+
+def test_a_categorical_draw_never_picks_an_alternative_of_probability_zero_and_never_falls_off_the_end():
+    """The kernel's draw of one anchor's destination, run as Python with uniforms at the ends of their range:
+    at u = 0 a first alternative of probability 0 (a closed city) is passed over; at u = 1 − 2**−53 ten tenths,
+    which add up to 1 − 2**−53, still give the last alternative."""
+    from sim.model.kernel.streams import categorical
+
+    draw = getattr(categorical, "py_func", categorical)
+    assert draw(ConstantUniform(0.0), np.array([0.0, 0.4, 0.6])) == 1
+    assert draw(ConstantUniform(0.0), np.array([0.0, 0.0, 1.0])) == 2
+    tenths = np.full(10, 0.1)
+    assert np.cumsum(tenths)[-1] < 1.0
+    assert draw(ConstantUniform(1 - 2.0 ** -53), tenths) == 9
+
+
+def test_the_largest_uniform_times_any_count_stays_below_the_count():
+    """What lets ``take_uniform`` draw a position as int(u·total) unguarded: with u ≤ 1 − 2**−53 the product
+    never rounds up to total, for powers of two, their neighbours and random counts up to 2**52."""
+    u = 1 - 2.0 ** -53
+    rng = np.random.default_rng(0)
+    counts = [2 ** k + d for k in range(53) for d in (-1, 0, 1)] + list(rng.integers(1, 2 ** 52, 10_000))
+    assert all(int(u * total) == total - 1 for total in counts if total > 0)

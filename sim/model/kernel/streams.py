@@ -140,10 +140,12 @@ def take_uniform(rng, pool, total, m, taken):
     """Move a uniform random subset of ``m`` of the ``total`` firms counted by class in ``pool`` into ``taken``.
 
     One firm at a time without replacement: a uniform position among the firms
-    left, its class by the cumulative counts. Returns the firms left.
+    left, its class by the cumulative counts. Returns the firms left. (The
+    position is below ``total``: a uniform is at most 1 − 2⁻⁵³, and its product
+    with a count below 2⁵³ never rounds up to the count.)
     """
     for _ in range(m):
-        j = min(int(rng.random() * total), total - 1)
+        j = int(rng.random() * total)
         k = 0
         cumulative = pool[0]
         while j >= cumulative:
