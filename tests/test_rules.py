@@ -32,7 +32,7 @@ from sim.model import ModuModel
 from sim.model.firms import Firms, bernoulli_subset, draw_categorical, largest_remainder, thin
 from sim.model.kernel import compile_scenario
 from sim.model.kernel.phases import reconsider_probabilities
-from sim.model.utility import best_levers
+from sim.model.utility import best_levers, entry_probabilities
 
 EQUAL_DEPRECIATION = {"compute": 0.2, "data": 0.2, "anchor": 0.2}
 
@@ -514,6 +514,8 @@ def test_entry_probabilities_with_an_outside_option_normalise_each_sector_separa
     model = ModuModel(scenario, rng=0)
     np.testing.assert_array_equal(model.N, [[30, 10], [10, 30]])
     np.testing.assert_allclose(model.entry_probabilities(), P, rtol=1e-12)
+    _, stay_out = entry_probabilities(model.compiled, model.N, model.lever_stocks(), model.state.constant)
+    np.testing.assert_allclose(stay_out, [0.5, 0.5], rtol=1e-12)
     births = simulate(scenario, engine, 0).steps[1].births
     observed = np.r_[births.ravel(), 40_000 - births.sum()]
     assert stats.chisquare(observed, 40_000 * np.r_[0.5 * P.ravel(), 0.5]).pvalue > 1e-3

@@ -252,7 +252,7 @@ class ModuModel(mesa.Model):
         """Create each city's initial firms: its anchors, then the rest split by its sector mix (§3.1)."""
         for c, spec in enumerate(self.spec.cities):
             for anchor in spec.anchors:
-                add_anchor(self.compiled, self.state, c, self.sectors.index(anchor.sector))
+                add_anchor(self.state, c, self.sectors.index(anchor.sector))
                 self._add_anchor_row(int(self.state.n_anchors[0]) - 1)
             entrants = np.zeros_like(self.state.N)
             entrants[c] = self.compiled.N0[c]

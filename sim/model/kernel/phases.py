@@ -74,7 +74,7 @@ reconsider_probabilities = jit(reconsider_probabilities)
 
 
 # ============================================================================ set-up (§3.1) and anchors
-def add_anchor(md, st, city, sector):
+def add_anchor(st, city, sector):
     """A new anchor firm (initial, or an event's ``add_anchor``) in the next free slot."""
     a = st.n_anchors[0]
     st.anchor_city[a] = city
@@ -92,7 +92,7 @@ def populate(rng, md, st):
     """§3.1 Initialisation: each city's anchors, then its ordinary firms, size classes one multinomial per (c, s)."""
     C, S = md.N0.shape
     for a in range(md.anchor_city0.shape[0]):
-        add_anchor(md, st, md.anchor_city0[a], md.anchor_sector0[a])
+        add_anchor(st, md.anchor_city0[a], md.anchor_sector0[a])
     size_classes = np.empty(md.size_p.shape[0], dtype=np.int64)
     for c in range(C):
         for s in range(S):
@@ -174,7 +174,7 @@ def apply_events(md, rec, t, st, next_event):
         if not math.isnan(md.ev_learning_rate[e]):
             st.learning_rate[c] = md.ev_learning_rate[e]
         if md.ev_anchor_sector[e] != NONE:
-            add_anchor(md, st, c, md.ev_anchor_sector[e])
+            add_anchor(st, c, md.ev_anchor_sector[e])
             rec.births[t, c, md.ev_anchor_sector[e]] += 1  # an added anchor is a birth
         if md.ev_open[e] != NONE:
             st.constant[c] = md.constant[c] if md.ev_open[e] == 1 else -np.inf  # a closed city: utility −∞
