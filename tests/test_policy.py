@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,10 @@ from sim.experiments.policy import (
     solve_game,
 )
 from sim.experiments.sweep import parse_range
+from sim.inference.data import SharedFactor, SplitFactor, load_priors
 from sim.inference.discover import discover
 from sim.inference.draws import factor_draws, posterior_draws
+from sim.inference.errors import InferenceError
 from sim.reporting.policy import run_optimisation
 from sim.scenario import load_scenario
 from sim.scenario.paths import derive
@@ -105,7 +108,7 @@ def test_involution_index_of_a_pure_transfer_is_one_and_of_pure_growth_zero():
 
 
 def _plan(short, **kw):
-    draws = factor_draws([parse_range("parameters.network_effect=0.3:1.2")], 2, seed=3)
+    draws = factor_draws([parse_range("parameters.network_effect=0.3:1.2")], 2, seed=3).fields
     return plan_optimisation(short, "Shanghai", resolution=0.5, draws=draws, draws_source="test", replications=2,
                              seed=11, **kw)
 
@@ -151,12 +154,66 @@ def test_constraint_filters_candidates(short):
 
 
 def test_posterior_draws_resample_the_last_generation():
-    draws = posterior_draws(50, seed=1)
-    assert draws.shape == (50, 9) and "parameters.network_effect" in draws.columns
-    assert draws.equals(posterior_draws(50, seed=1))
+    baseline = load_scenario(SCENARIOS_DIR / "baseline.yaml")
+    draws = posterior_draws(50, seed=1, scenario=baseline).fields
+    assert "parameters.network_effect" in draws.columns and len(draws) == 50
+    assert draws.equals(posterior_draws(50, seed=1, scenario=baseline).fields)
     last = pd.read_csv(SCENARIOS_DIR.parent / "calibration" / "populations.csv")
     last = last[last.generation == last.generation.max()]
     assert set(draws["parameters.network_effect"]) <= set(last.network_effect)
+
+
+def test_china_draws_come_from_china_calibration_with_its_split_and_shared_quantities_expanded():
+    china = load_scenario(SCENARIOS_DIR / "china.yaml")
+    folder = Path(china.calibration).parent
+    assert folder.name == "china"
+    drawn = posterior_draws(40, seed=3, scenario=china)
+    draws = drawn.fields
+    assert list(drawn.quantities.columns) == [f.label for f in load_priors(folder / "priors.yaml").priors]
+    assert "calibration/china/populations.csv" in drawn.source
+    last = pd.read_csv(folder / "populations.csv")
+    last = last[last.generation == last.generation.max()]
+    assert set(draws["parameters.network_effect"]) <= set(last.network_effect)
+    baseline_last = pd.read_csv(SCENARIOS_DIR.parent / "calibration" / "populations.csv")
+    assert not set(draws["parameters.network_effect"]) & set(baseline_last.network_effect)
+    priors = load_priors(folder / "priors.yaml").priors
+    split = next(f for f in priors if isinstance(f, SplitFactor))
+    shared = next(f for f in priors if isinstance(f, SharedFactor))
+    firms = [c for c in draws.columns if c.endswith(".firms")]
+    assert {p.split("[")[-1].split(".")[-2].rstrip("]") if "[" in p else p.split(".")[1] for p in firms} == \
+        {split.pool, *split.weights}
+    group = sum(c.firms for c in china.cities if c.name in {split.pool, *split.weights})
+    assert (draws[firms].sum(axis=1) == group).all()     # the split keeps the group's total
+    constants = draws[[f"cities.{c}.attractiveness" if c.isidentifier() else f"cities[{c}].attractiveness"
+                       for c in shared.cities]]
+    assert (constants.nunique(axis=1) == 1).all()         # one constant shared by the contenders
+    assert set(constants.iloc[:, 0]) <= set(last[shared.label])
+    for d in range(len(draws)):                           # every draw is a valid scenario
+        derive(china, draws.iloc[d].to_dict())
+
+
+def test_optimise_and_equilibrium_on_china_name_and_use_china_calibration(tmp_path):
+    out = tmp_path / "o"
+    result = modu("optimise", "china", "Hefei", "--resolution", "0.5", "--draws", "2", "--replications", "1",
+                  "--executor", "serial", "--no-figures", "--quiet", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "calibration/china/populations.csv" in report
+    draws = pd.read_csv(out / "draws.csv")
+    china_last = pd.read_csv(SCENARIOS_DIR.parent / "calibration" / "china" / "populations.csv")
+    assert set(draws["parameters.network_effect"]) <= set(china_last.network_effect)
+    assert any(c.endswith(".firms") for c in draws.columns)
+    out = tmp_path / "e"
+    result = modu("equilibrium", "china", "--cities", "Hefei,Hangzhou", "--resolution", "1", "--draws", "2",
+                  "--replications", "1", "--executor", "serial", "--no-figures", "--quiet", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "calibration/china/populations.csv" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_scenario_without_calibration_has_no_posterior_to_draw_from(short, tmp_path):
+    bare = derive(short, {"calibration": None})
+    with pytest.raises(InferenceError, match="names no calibration"):
+        posterior_draws(3, seed=1, scenario=bare)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from sim.cli import main
 from sim.experiments.executors import parse_executor
+from sim.inference.data import SharedFactor, SplitFactor
 from sim.inference.problem import BASELINE_PATH
 from sim.inference.sensitivity import (
     MAX_RELATIVE_CONF,
@@ -22,6 +23,7 @@ from sim.inference.sensitivity import (
     outputs_of,
 )
 from sim.scenario import Scenario, load_scenario, validate
+from sim.scenario.resources import SCENARIOS_DIR
 
 SMALL = {
     "name": "small",
@@ -154,3 +156,16 @@ def test_the_command_says_plainly_when_its_figures_are_not_interpretable(tmp_pat
     assert lead.interpretable.all() and (lead.factor == "birth_rate").all()    # the planted driver, stated
     assert "leading factor by ST: firms A ← birth_rate, firms B ← birth_rate, firms Rest ← birth_rate" in output
     assert "not interpretable" not in output.lower() + report.lower()
+
+
+def test_default_factors_of_china_come_from_its_own_calibration_and_keep_split_and_shared_quantities():
+    china = load_scenario(SCENARIOS_DIR / "china.yaml")
+    factors = {f.label: f for f in default_factors(china)}
+    posterior = pd.read_csv(SCENARIOS_DIR.parent / "calibration" / "china" / "posterior.csv").set_index("quantity")
+    split, shared = factors["contenders_share"], factors["contenders.attractiveness"]
+    assert isinstance(split, SplitFactor) and isinstance(shared, SharedFactor)
+    assert (split.low, split.high) == (posterior.loc["contenders_share", "lo"], posterior.loc["contenders_share", "hi"])
+    assert "calibration/china" in factors["network_effect"].why
+    data = china.resolved()
+    split.apply(data, split.high)       # sets the contenders' firms, never the pool's to a share
+    assert all(isinstance(c["firms"], int) and c["firms"] > 100 for c in data["cities"])

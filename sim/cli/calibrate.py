@@ -8,7 +8,7 @@ import click
 
 from sim.cli.common import SCENARIO, BadInputError, default_out, executor_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
-from sim.inference.data import PRIORS_PATH, TARGETS_PATH
+from sim.inference.data import TARGETS_PATH, default_priors
 from sim.inference.identify import FitSettings
 from sim.inference.problem import (
     BASELINE_PATH,
@@ -19,7 +19,7 @@ from sim.inference.problem import (
 )
 from sim.inference.results import run_calibration
 from sim.scenario import load_scenario
-from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
+from sim.scenario.resources import CALIBRATION_DIR, shown
 
 
 # ----------------------------------------------------------------------------- the command
@@ -28,8 +28,9 @@ from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
               show_default=True, help="Scenario giving the initial state and the assumed quantities.")
 @click.option("--targets", "targets_path", type=click.Path(dir_okay=False, path_type=Path), default=TARGETS_PATH,
               show_default=True, help="Documented figures with their roles (initial, target, validation).")
-@click.option("--priors", "priors_path", type=click.Path(dir_okay=False, path_type=Path), default=PRIORS_PATH,
-              show_default=True, help="Priors of the calibrated quantities.")
+@click.option("--priors", "priors_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Priors of the calibrated quantities [default: priors.yaml beside the calibration the scenario "
+                   "names (calibration/china/priors.yaml for china), else calibration/priors.yaml].")
 @click.option("--shenzhen-increment", type=click.Choice(["gross", "misprint"]), default="gross", show_default=True,
               help="Reading of Shenzhen's 'increment of 42,600': gross inflow 2016-2023 (a target) or a misprint (dropped).")
 @click.option("--particles", type=click.IntRange(10, 100_000), default=300, show_default=True,
@@ -64,7 +65,7 @@ from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
               help="Most ABC generations of each --sbc and --leave-one-out fit.")
 @quiet_option
 @refusals
-def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzhen_increment: str, particles: int,
+def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path | None, shenzhen_increment: str, particles: int,
               generations: int, min_epsilon: float, predictive: int, engine: str, seed: int, executor: str, out: Path,
               resume_path: Path | None, other_path: Path | None, replace_shipped: bool, sbc: int, lopo: bool,
               reduced_particles: int, reduced_generations: int, quiet: bool) -> None:
@@ -77,7 +78,9 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     from sim.reporting.calibration import write_calibration
 
     spec = parse_executor(executor)
-    out = out or default_out(f"calibrate-{load_scenario(scenario_path).name}")
+    scenario = load_scenario(scenario_path)
+    priors_path = priors_path or default_priors(scenario)
+    out = out or default_out(f"calibrate-{scenario.name}")
     shipped = CALIBRATION_DIR.resolve()
     if (out.resolve() == shipped or shipped in out.resolve().parents) and not replace_shipped:
         raise BadInputError(f"--out: {out} is the shipped calibration that scenarios name; add --replace-shipped to "
@@ -90,8 +93,8 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     result = run_calibration(problem, particles, generations, min_epsilon, predictive, seed, spec,
                              progress=not quiet, resumed=resumed, other=other, sbc=sbc, lopo=lopo,
                              reduced=FitSettings(reduced_particles, reduced_generations, min_epsilon),
-                             options={"engine": engine, "scenario": _shown(scenario_path),
-                                      "targets": _shown(targets_path), "priors": _shown(priors_path),
+                             options={"engine": engine, "scenario": shown(scenario_path),
+                                      "targets": shown(targets_path), "priors": shown(priors_path),
                                       "resumed_from": str(resume_path or ""),
                                       "other_reading": str(other_path or "")})
     write_calibration(out, result)
@@ -103,11 +106,3 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     click.echo(f"wrote {out}/")
 
 
-def _shown(path: Path) -> str:
-    """A path as a reader would type it: relative to the working folder or to the repository when inside them."""
-    for root in (Path.cwd(), CALIBRATION_DIR.resolve().parent, SCENARIOS_DIR.resolve().parent):
-        try:
-            return str(path.resolve().relative_to(root.resolve()))
-        except ValueError:
-            continue
-    return str(path)

@@ -18,8 +18,8 @@ def uncertainty_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by optimise and equilibrium: draws, replications, seed, engine, resolution, budget."""
     options = [
         click.option("--draws", type=click.IntRange(1, 100_000), default=5, show_default=True,
-                     help="Parameter draws: from the calibration posterior unless --prior or --range."),
-        click.option("--prior", is_flag=True, help="Draw the parameters from the calibration priors instead."),
+                     help="Parameter draws: from the posterior of the calibration SCENARIO names unless --prior or --range."),
+        click.option("--prior", is_flag=True, help="Draw the parameters from that calibration's priors instead."),
         click.option("--range", "ranges", multiple=True, metavar="PATH=LO:HI",
                      help="Draw this scenario field uniformly over [LO, HI] instead (repeatable)."),
         click.option("--replications", type=click.IntRange(1, 100_000), default=2, show_default=True,
@@ -40,8 +40,8 @@ def _scenario_and_draws(scenario: Path, draws: int, prior: bool, ranges: tuple[s
     from sim.scenario import load_scenario
 
     base = load_scenario(scenario)  # the SCENARIO argument type already resolved a shipped scenario's name
-    table, source = parameter_draws(draws, base.seed if seed is None else seed, prior, ranges)
-    return scenario, base, table, source
+    drawn = parameter_draws(draws, base.seed if seed is None else seed, base, prior, ranges)
+    return scenario, base, drawn.fields, drawn.source
 
 
 @click.command()

@@ -18,6 +18,7 @@ is compared at model time ``y + 1``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,7 @@ from sim.scenario import Scenario
 from sim.scenario.factors import Factor
 from sim.scenario.loading import load_model
 from sim.scenario.paths import set_path
-from sim.scenario.resources import CALIBRATION_DIR
+from sim.scenario.resources import CALIBRATION_DIR, shown
 from sim.scenario.schema import Strict as _Strict
 
 TARGETS_PATH = CALIBRATION_DIR / "targets.yaml"
@@ -48,6 +49,57 @@ COLUMNS = ("city", "year", "quantity", "value", "unit", "universe", "source", "s
 
 NATIONAL = "China"
 """The ``city`` of national figures in the data and the targets."""
+
+
+# ----------------------------------------------------------------------------- a scenario's calibration
+@dataclass(frozen=True)
+class CalibrationFiles:
+    """The files of one calibration: the folder of the ``calibrated.yaml`` a scenario names.
+
+    ``modu calibrate --out DIR`` writes them together, so a scenario's ``calibration:`` key
+    names its priors, its posterior and its ABC populations too. Every command that draws
+    parameters (optimise, equilibrium, sensitivity, notebooks) takes them from here.
+    """
+
+    folder: Path
+
+    @property
+    def calibrated(self) -> Path:
+        """The point estimate scenarios take (``calibrated.yaml``)."""
+        return self.folder / "calibrated.yaml"
+
+    @property
+    def priors(self) -> Path:
+        """The priors the calibration used (``priors.yaml``; the shipped baseline's beside its calibration)."""
+        return self.folder / "priors.yaml"
+
+    @property
+    def populations(self) -> Path:
+        """The ABC-SMC populations; the last generation is the posterior sample (``populations.csv``)."""
+        return self.folder / "populations.csv"
+
+    @property
+    def posterior(self) -> Path:
+        """Posterior medians and 90% intervals per quantity (``posterior.csv``)."""
+        return self.folder / "posterior.csv"
+
+    @property
+    def name(self) -> str:
+        """The folder as a reader would type it (``calibration/china``)."""
+        return shown(self.folder)
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> CalibrationFiles:
+        """The calibration a scenario names in its ``calibration:`` key.
+
+        Raises:
+            InferenceError: the scenario names none (it runs on the code's defaults).
+        """
+        if scenario.calibration is None:
+            raise InferenceError(f"{scenario.name}: names no calibration (no `calibration:` key), so it has no "
+                                 "posterior or priors to draw from; name one (e.g. `calibration: "
+                                 "../calibration/calibrated.yaml`) or give ranges (--range PATH=LO:HI)")
+        return cls(Path(scenario.calibration).parent)
 
 
 # ----------------------------------------------------------------------------- observations
@@ -306,6 +358,13 @@ def load_targets(path: Path = TARGETS_PATH, observations: pd.DataFrame | None = 
 def load_priors(path: Path = PRIORS_PATH) -> PriorFile:
     """Read and check the priors file; bad input raises :class:`sim.scenario.ScenarioError` (one line)."""
     return load_model(path, PriorFile)
+
+
+def default_priors(scenario: Scenario) -> Path:
+    """The priors a calibration of ``scenario`` uses unless told: those beside the calibration it names, else the shipped ones."""
+    if scenario.calibration is not None and (own := CalibrationFiles.of(scenario).priors).is_file():
+        return own
+    return PRIORS_PATH
 
 
 def documented_counts(scenario: Scenario, targets: Targets | None = None) -> pd.DataFrame:

@@ -438,6 +438,7 @@ class Problem:
         fitted: the figures fitted.
         layout: the summary layout.
         reading: the reading of the Shenzhen increment.
+        priors_path: the priors file (copied beside the calibration it produces).
     """
 
     scenario: Scenario
@@ -448,6 +449,7 @@ class Problem:
     reading: str
     targets: Targets = field(repr=False)
     priors_file: PriorFile = field(repr=False)
+    priors_path: Path | None = None
 
     def simulator(self) -> Simulator:
         """The picklable simulator of this problem."""
@@ -532,7 +534,8 @@ def make_problem(scenario_path: Path, targets_path: Path, priors_path: Path, rea
     if not fitted:
         raise InferenceError(f"{targets_path}: figures: no figure has role target")
     return Problem(scenario=scenario, template=template, prior=Prior(tuple(priors.priors)), fitted=fitted,
-                   layout=Layout.of(scenario), reading=reading, targets=targets, priors_file=priors)
+                   layout=Layout.of(scenario), reading=reading, targets=targets, priors_file=priors,
+                   priors_path=Path(priors_path))
 
 
 def assignments(problem: Problem, values: np.ndarray) -> list[tuple[str, str | None, str, float]]:

@@ -199,6 +199,10 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
         for name, frame in tables.items():
             write_csv(out / f"{name}.csv", frame)
             written.append(f"{name}.csv")
+        if problem.priors_path is not None and (out / "priors.yaml").resolve() != problem.priors_path.resolve():
+            text = problem.priors_path.read_text(encoding="utf-8")  # the priors travel with the posterior they made
+            atomic_write(out / "priors.yaml", lambda h: h.write(text))
+        written.append("priors.yaml")
         figures = out / "figures"
         fit = plot_counts(_trajectory_tables(problem, result.sums), documented_counts(problem.scenario, problem.targets))
         title = "Posterior predictive firms per city (median, 5–95% band over the draws); dots: documented"

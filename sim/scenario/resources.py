@@ -23,6 +23,21 @@ CALIBRATION_DIR = shipped("calibration")
 """The shipped calibration: its data (targets, priors, documented counts) and estimates."""
 
 
+def shown(path: Path | str) -> str:
+    """A path as a reader would type it: relative to the working folder, else to the shipped data's parent.
+
+    ``calibration/china/populations.csv`` for a shipped file however Modu was installed; the path as
+    given when it is under neither.
+    """
+    path = Path(path)
+    for root in (Path.cwd(), CALIBRATION_DIR.resolve().parent, SCENARIOS_DIR.resolve().parent):
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return str(path)
+
+
 def shipped_scenarios() -> list[str]:
     """Names of the shipped scenarios (``baseline``, ``china``, ...), sorted."""
     return sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml"))
