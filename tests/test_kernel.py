@@ -81,6 +81,9 @@ POINTS = {
     # an outside option: potential entrants may stay out; fixed entrants per step elsewhere
     "outside": variant(parameters={"outside_option": 6.0, "birth_rate": 0.08}),
     "fixed_births": variant(parameters={"births_per_step": 40, "network_seed": 0.0}),
+    # the pool stands for 40 places of rank-size shares, each paying congestion (ODD §3.3)
+    "places": variant(cities=[*BASE["cities"][:2], {"name": "C", "firms": 1500, "pool": True, "places": 40,
+                                                    "places_exponent": 0.8, "capacity": 400}]),
 }
 
 

@@ -154,19 +154,31 @@ class Figure(_Strict):
         quantity: ``firms`` (a city's stock), ``national_firms`` (all cities and pools),
             ``gross_inflow`` (births plus arrivals since ``from_stock_end``),
             ``group_share`` (the combined share of ``cities``, else of ``city``, in the national total),
-            ``overtake_by`` (``city`` ahead of ``other`` no later than the time).
+            ``group_firms`` (the combined stock of the places a group, e.g. a province, stands for),
+            ``overtake_by`` (``city`` ahead of ``other`` no later than the time),
+            ``rank`` (``city``'s place among the members of the set ``among``, 1 = most firms: exactly
+            ``value``, or at most ``upper`` for "in the top k"; with ``from_stock_end`` ranked by the
+            increment since then), ``order`` (the places ``order`` hold decreasing stocks).
         value: the figure; from the data row ``data`` when not written.
-        lower, upper: bounds of a pattern known only as an interval (``group_share``).
+        lower, upper: bounds of a pattern known only as an interval (``group_share``; ``rank``: ``upper``).
         data: the data row the value comes from.
         role: ``initial`` (sets and checks the initial state), ``target`` (fitted) or ``validation``.
         source: where it comes from, with the original sentence or the derivation.
+        register: the universe of the data behind the figure when it is not the targets' (another
+            register of firms); allowed only for ``rank`` and ``order``, with a ``measurement``.
+        measurement: the stated measurement equation relating that register to the model's counts.
+        inferred: the figure reads an order the source implies (e.g. the order of a list) rather than states.
+        members: filled in from the targets' ``groups`` and ``sets`` (:meth:`Targets.resolve`): for
+            ``rank`` the subject first, then every other member of the set; for ``order`` the places in
+            order; each member is the list of scenario places it sums.
     """
 
     id: str
     city: str
     year: int
     stock_end: int | None = None
-    quantity: Literal["firms", "national_firms", "gross_inflow", "group_share", "overtake_by"]
+    quantity: Literal["firms", "national_firms", "gross_inflow", "group_share", "group_firms", "overtake_by", "rank",
+                      "order"]
     value: float | None = None
     lower: float | None = None
     upper: float | None = None
@@ -176,12 +188,27 @@ class Figure(_Strict):
     from_stock_end: int | None = None
     other: str | None = None
     cities: list[str] | None = None
-    reading: Literal["gross", "misprint"] | None = None
+    reading: str | None = None
+    among: str | None = None
+    order: list[str] | None = Field(None, min_length=2)
+    register: str | None = None
+    measurement: str | None = None
+    inferred: bool = False
+    members: list[list[str]] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Figure:
         if self.stock_end is None:
             self.stock_end = self.year
+        if self.quantity == "rank":
+            if self.among is None:
+                raise ValueError("rank needs among (a set of the targets file)")
+            if self.lower is not None:
+                raise ValueError("rank takes an exact value or an upper bound (top k), not a lower one")
+        if self.quantity == "order" and self.order is None:
+            raise ValueError("order needs order (the places, most firms first)")
+        if self.register is not None and (self.measurement is None or self.quantity not in ("rank", "order")):
+            raise ValueError("a figure of another register must be a rank or an order and state its measurement")
         if self.quantity == "overtake_by" and self.other is None:
             raise ValueError("overtake_by needs the other city")
         if self.quantity == "gross_inflow" and self.from_stock_end is None:
@@ -191,7 +218,7 @@ class Figure(_Strict):
             raise ValueError("a figure has a value (or data row) or bounds, not both")
         if self.lower is not None and self.upper is not None and not self.lower < self.upper:
             raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
-        if self.quantity != "overtake_by" and self.value is None and self.data is None and not bounded:
+        if self.quantity not in ("overtake_by", "order") and self.value is None and self.data is None and not bounded:
             raise ValueError(f"{self.quantity} needs a value, a data row or bounds")
         return self
 
@@ -209,6 +236,11 @@ class Figure(_Strict):
     def group(self) -> list[str]:
         """The cities a figure counts (``cities`` of a share, else ``city``)."""
         return list(self.cities) if self.cities else [self.city]
+
+    @property
+    def statement(self) -> bool:
+        """Whether the figure is a ranking or ordering statement (holds or not) rather than a number."""
+        return self.quantity in ("rank", "order")
 
     def relative_error(self, simulated: Any) -> Any:
         """Relative error of simulated values: ``sim/value − 1``, or the relative distance outside the bounds."""
@@ -228,6 +260,11 @@ class Figure(_Strict):
 
     def describe(self) -> str:
         """The value, or the bounds, as text."""
+        if self.quantity == "rank":
+            what = f"rank {self.value:.0f}" if self.value is not None else f"top {self.upper:.0f}"
+            return f"{what} among {self.among}" + (" by increment" if self.from_stock_end is not None else "")
+        if self.quantity == "order":
+            return " > ".join(self.order)
         if self.value is not None:
             return f"{self.value:,.4g}" if self.value < 1 else f"{self.value:,.0f}"
         return f"[{'' if self.lower is None else f'{self.lower:.4g}'}, {'' if self.upper is None else f'{self.upper:.4g}'}]"
@@ -241,6 +278,8 @@ class Targets(_Strict):
     dating: str = Field(min_length=1)
     figures: list[Figure] = Field(min_length=1)
     shenzhen_increment: dict[str, Any]
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    sets: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> Targets:
@@ -248,6 +287,10 @@ class Targets(_Strict):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"figure ids repeat: {dup}")
+        readings = set(self.shenzhen_increment.get("readings", {}))
+        unknown = sorted({f.reading for f in self.figures if f.reading is not None} - readings)
+        if unknown:
+            raise ValueError(f"figures name readings {unknown} that shenzhen_increment.readings does not define")
         return self
 
     def fitted(self, reading: str) -> list[Figure]:
@@ -278,18 +321,42 @@ class Targets(_Strict):
                 where = f"{source}: figures[{fig.id}].data"
                 if rows.empty:
                     raise InferenceError(f"{where}: no data row {ref.label()}")
-                same = rows[rows.universe == self.universe].drop_duplicates(subset=["value"])
+                universe = fig.register or self.universe
+                same = rows[rows.universe == universe].drop_duplicates(subset=["value"])
                 if same.empty:
                     raise InferenceError(f"{where}: {ref.label()} counts universe {rows.universe.iloc[0]}, "
-                                         f"the targets' is {self.universe}")
+                                         f"{'the figure' if fig.register else 'the targets'}' is {universe}")
                 if len(same) > 1:
-                    raise InferenceError(f"{where}: {len(same)} different values for {ref.label()} in {self.universe}")
+                    raise InferenceError(f"{where}: {len(same)} different values for {ref.label()} in {universe}")
                 row = same.iloc[0]
                 if fig.value is not None and fig.value != row.value:
                     raise InferenceError(f"{where}: value {fig.value:g} differs from the data's {row.value:g}")
-                fig = fig.model_copy(update={"value": float(row.value)})
-            figures.append(fig)
+                bound = fig.quantity == "rank" and ref.quantity.endswith("_upper_bound")
+                fig = fig.model_copy(update={"upper" if bound else "value": float(row.value)})
+            figures.append(self._members(fig, source))
         return self.model_copy(update={"figures": figures})
+
+    def places(self, name: str) -> list[str]:
+        """The scenario places a name stands for: a group's places, else the name itself."""
+        return list(self.groups.get(name, [name]))
+
+    def _members(self, fig: Figure, source: str) -> Figure:
+        """Fill in a statement's members (and a group's places) from ``groups`` and ``sets``."""
+        where = f"{source}: figures[{fig.id}]"
+        if fig.quantity == "group_firms":
+            if fig.cities is None and fig.city not in self.groups:
+                raise InferenceError(f"{where}.city: {fig.city!r} is not a group of the targets file (groups:)")
+            return fig.model_copy(update={"cities": fig.cities or self.places(fig.city)})
+        if fig.quantity == "rank":
+            if fig.among not in self.sets:
+                raise InferenceError(f"{where}.among: {fig.among!r} is not a set of the targets file (sets:)")
+            if fig.city not in self.sets[fig.among]:
+                raise InferenceError(f"{where}: {fig.city!r} is not a member of the set {fig.among!r}")
+            others = [m for m in self.sets[fig.among] if m != fig.city]
+            return fig.model_copy(update={"members": [self.places(m) for m in [fig.city, *others]]})
+        if fig.quantity == "order":
+            return fig.model_copy(update={"members": [self.places(m) for m in fig.order]})
+        return fig
 
 
 # ----------------------------------------------------------------------------- priors
@@ -309,31 +376,50 @@ class SharedFactor(Factor):
 
 
 class SplitFactor(Factor):
-    """The share of a group's firms held by named cities, the rest staying in a pool.
+    """The share of a group's firms held by named cities, a pool absorbing the rest.
 
-    The group is ``pool`` plus ``weights``' cities; its total is what the scenario
-    gives them together (kept constant). The value (a share in [0, 1]) goes to
-    the named cities in proportion to their weights; the pool keeps the rest.
+    The group is ``group`` when given, else ``pool`` plus ``weights``' cities; its total is
+    what the scenario gives them together (kept constant). The value (a share in [0, 1]) goes
+    to the named cities in proportion to their weights; the pool takes what the group's other
+    places leave. With an explicit group, several splits of one group (each naming its own
+    cities, all sharing the pool) are independent of the order they are applied in.
     """
 
     pool: str = Field(min_length=1)
     weights: dict[str, float] = Field(min_length=1)
+    group: list[str] | None = None
+
+    def members(self) -> list[str]:
+        """The places whose total the split keeps."""
+        return list(self.group) if self.group is not None else [self.pool, *self.weights]
 
     def total(self, data: dict[str, Any]) -> int:
-        """Firms of the pool and the named cities together in plain scenario data."""
-        names = {self.pool, *self.weights}
+        """Firms of the group's places together in plain scenario data."""
+        names = set(self.members())
         return sum(int(c["firms"]) for c in data["cities"] if c.get("name") in names)
 
-    def split(self, total: int, value: float) -> dict[str, int]:
-        """Firms per named city and the pool for a share ``value`` of ``total`` (rounded; they sum to ``total``)."""
+    def split(self, total: int, value: float, others: int = 0) -> dict[str, int]:
+        """Firms per named city and the pool for a share ``value`` of ``total`` (rounded; the group keeps ``total``).
+
+        ``others`` is what the group's places other than the pool and the named cities hold.
+        """
         weight = sum(self.weights.values())
         counts = {city: int(round(total * value * w / weight)) for city, w in self.weights.items()}
-        counts[self.pool] = total - sum(counts.values())
+        counts[self.pool] = total - others - sum(counts.values())
         return counts
 
     def apply(self, data: dict[str, Any], value: float) -> None:
-        """Set the named cities' and the pool's firms for the share ``value``, in place."""
-        for city, firms in self.split(self.total(data), value).items():
+        """Set the named cities' and the pool's firms for the share ``value``, in place.
+
+        Raises:
+            ValueError: the group's other places leave the pool fewer than zero firms.
+        """
+        named = {self.pool, *self.weights}
+        others = sum(int(c["firms"]) for c in data["cities"] if c.get("name") in set(self.members()) - named)
+        counts = self.split(self.total(data), value, others)
+        if counts[self.pool] < 0:
+            raise ValueError(f"{self.label} = {value:.4g} leaves {self.pool} {counts[self.pool]:,} firms")
+        for city, firms in counts.items():
             set_path(data, ("cities", city, "firms"), firms)
 
 

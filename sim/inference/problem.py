@@ -190,7 +190,11 @@ class Layout:
         return summaries[..., 2 * Y * C:]
 
     def value(self, summaries: np.ndarray, figure: Figure) -> np.ndarray:
-        """The simulated counterpart of a figure (any quantity but ``overtake_by``) at its model time."""
+        """The simulated counterpart of a figure (any quantity but ``overtake_by``) at its model time.
+
+        A ``rank`` figure's counterpart is the subject's simulated rank (1 = most firms); an ``order``
+        figure's, the number of neighbouring pairs out of order (0 when the order holds).
+        """
         y = self.years.index(figure.time)
         firms = self.firms(summaries)
         if figure.quantity == "firms":
@@ -200,11 +204,52 @@ class Layout:
         if figure.quantity == "group_share":
             idx = [self.cities.index(c) for c in figure.group]
             return firms[..., y, idx].sum(axis=-1) / firms[..., y, :].sum(axis=-1)
+        if figure.quantity == "group_firms":
+            return firms[..., y, [self.cities.index(c) for c in figure.group]].sum(axis=-1)
         if figure.quantity == "gross_inflow":
             c, y0 = self.cities.index(figure.city), self.years.index(figure.from_time)
             inflow = self.inflow(summaries)
             return inflow[..., y, c] - inflow[..., y0, c]
+        if figure.quantity == "rank":
+            sizes = self.members(summaries, figure)
+            return 1 + (sizes[..., 1:] > sizes[..., :1]).sum(axis=-1)
+        if figure.quantity == "order":
+            sizes = self.members(summaries, figure)
+            return (sizes[..., 1:] > sizes[..., :-1]).sum(axis=-1)
         raise InferenceError(f"figure {figure.id}: {figure.quantity} has no simulated value")
+
+    def members(self, summaries: np.ndarray, figure: Figure) -> np.ndarray:
+        """The stocks (or increments since ``from_stock_end``) of a statement's members ``[..., member]``."""
+        firms = self.firms(summaries)
+        at = firms[..., self.years.index(figure.time), :]
+        if figure.from_time is not None:
+            at = at - firms[..., self.years.index(figure.from_time), :]
+        return np.stack([at[..., [self.cities.index(c) for c in places]].sum(axis=-1) for places in figure.members],
+                        axis=-1).astype(float)
+
+    def error(self, summaries: np.ndarray, figure: Figure) -> np.ndarray:
+        """A fitted figure's error: relative for a number (0 inside bounds), the violation for a statement.
+
+        A statement's violation is the log ratio by which the stocks miss it (0 when it holds): for
+        "rank r" the subject must lie between the (r−1)-th and the r-th largest of the others, for
+        "top k" above the k-th largest, for an order each place above the next (the largest miss
+        counts). Logs of ``1 + firms``, so that empty places stay finite.
+        """
+        if not figure.statement:
+            return figure.relative_error(self.value(summaries, figure))
+        sizes = np.log1p(np.maximum(self.members(summaries, figure), 0.0))
+        if figure.quantity == "order":
+            return np.maximum(sizes[..., 1:] - sizes[..., :-1], 0.0).max(axis=-1)
+        subject, others = sizes[..., 0], -np.sort(-sizes[..., 1:], axis=-1)   # others largest first
+        k = int(figure.value if figure.value is not None else figure.upper)
+        miss = np.maximum(others[..., k - 1] - subject, 0.0) if k <= others.shape[-1] else np.zeros_like(subject)
+        if figure.value is not None and k >= 2:  # exactly rank k: also below the (k−1)-th largest other
+            miss = miss + np.maximum(subject - others[..., k - 2], 0.0)
+        return miss
+
+    def holds(self, summaries: np.ndarray, figure: Figure) -> np.ndarray:
+        """Whether a statement holds in each simulation (its violation is 0)."""
+        return self.error(summaries, figure) == 0.0
 
 
 def summarise(flows: Flows, steps_per_year: int) -> np.ndarray:
@@ -461,7 +506,7 @@ class Problem:
 
     def errors(self, summaries: np.ndarray) -> np.ndarray:
         """Relative error of each fitted figure ``[..., figure]`` (0 inside a bounded pattern's interval)."""
-        return np.stack([f.relative_error(self.layout.value(summaries, f)) for f in self.fitted], axis=-1)
+        return np.stack([self.layout.error(summaries, f) for f in self.fitted], axis=-1)
 
     def distance(self, summaries: np.ndarray) -> np.ndarray:
         """Root mean square relative error over the fitted figures."""
@@ -490,7 +535,8 @@ def check_figures(scenario: Scenario, targets: Targets, targets_source: str, sce
     names = [c.name for c in scenario.cities]
     layout = Layout.of(scenario)
     for fig in targets.figures:
-        for city in [*fig.group, fig.other]:
+        places = [c for member in fig.members for c in member] if fig.statement else [*fig.group, fig.other]
+        for city in places:
             if city is not None and city != NATIONAL and city not in names:
                 raise InferenceError(f"{targets_source}: figures[{fig.id}].city: {city!r} is not a city of {scenario_source}")
         if fig.time not in layout.years:
@@ -545,10 +591,15 @@ def assignments(problem: Problem, values: np.ndarray) -> list[tuple[str, str | N
     split gives each named city's and the pool's firms.
     """
     rows: list[tuple[str, str | None, str, float]] = []
+    data = pickle.loads(pickle.dumps(problem.template))
+    for spec, value in zip(problem.prior.specs, values, strict=True):
+        spec.apply(data, float(value))
+    firms = {c["name"]: c["firms"] for c in data["cities"]}
+    splits = [spec for spec in problem.prior.specs if isinstance(spec, SplitFactor)]
     for spec, value in zip(problem.prior.specs, values, strict=True):
         if isinstance(spec, SplitFactor):
-            counts = spec.split(spec.total(problem.template), float(value))
-            rows += [(spec.label, city, "firms", float(n)) for city, n in counts.items()]
+            last = spec is next(s for s in reversed(splits) if s.pool == spec.pool)  # a pool shared by splits: once
+            rows += [(spec.label, city, "firms", float(firms[city])) for city in [*spec.weights, *[spec.pool] * last]]
         elif isinstance(spec, SharedFactor):
             rows += [(spec.label, city, spec.field, float(value)) for city in spec.cities]
         else:

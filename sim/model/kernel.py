@@ -107,6 +107,8 @@ class CountsModel(NamedTuple):
     W: np.ndarray               # complementarity W[s, s'], [S, S]
     constant: np.ndarray        # ASC + β_T·talent + β_C·capital − β_P·cost when open, [C]
     inv_capacity: np.ndarray    # 1/capacity (0 = no congestion), [C]
+    n_places: np.ndarray        # places a city stands for (a pool of several places: > 1), int [C]
+    place_w: np.ndarray         # each place's fixed share w_m of its city's counts, [C, max places] (0-padded)
     V0: float                   # outside option's utility (used when has_outside_option)
     has_outside_option: bool
     # demography (§3.2, §3.4)
@@ -377,6 +379,38 @@ def _network_term(alpha, mass, out):
 
 
 @_jit
+def _pool_term(md, c, n_eff, load, own, own_load, empty):
+    """Network and congestion terms of a pool of places (ODD §3.3): their log-sum over its places.
+
+    log Σ_m exp(α·log(w_m·N_eff + own + κ) − γ·(w_m·load + own_load)), place m holding the fixed
+    share w_m of the pool's counts; ``own``/``own_load`` are what a mover adds where it would be;
+    ``empty`` (every alternative empty) sets the network term to 0, as for single places.
+    """
+    top = -np.inf
+    for k in range(md.n_places[c]):
+        w = md.place_w[c, k]
+        net = 0.0 if md.alpha == 0.0 or empty else md.alpha * _log(w * n_eff + own + md.kappa)
+        top = max(top, net - md.gamma * (w * load + own_load))
+    if not math.isfinite(top):
+        return top
+    total = 0.0
+    for k in range(md.n_places[c]):
+        w = md.place_w[c, k]
+        net = 0.0 if md.alpha == 0.0 or empty else md.alpha * _log(w * n_eff + own + md.kappa)
+        total += math.exp(net - md.gamma * (w * load + own_load) - top)
+    return top + math.log(total)
+
+
+@_jit
+def _urn_empty(mass):
+    """Whether every alternative has N_eff + κ = 0 (the empty urn of ODD §3.3)."""
+    for j in range(mass.shape[0]):
+        if mass[j] > 0.0:
+            return False
+    return True
+
+
+@_jit
 def _entry_probabilities(md, st, P, stay_out):
     """Probability that a potential entrant of sector s picks city c, ``P[c, s]``, and stays out, ``stay_out[s]``.
 
@@ -393,8 +427,12 @@ def _entry_probabilities(md, st, P, stay_out):
         for c in range(C):
             mass[c] = N_eff[c, s] + md.kappa
         _network_term(md.alpha, mass, net)
+        empty = _urn_empty(mass)
         for c in range(C):
-            V[c] = net[c] + fixed[c, s] - md.gamma * load[c]
+            if md.n_places[c] > 1:
+                V[c] = _pool_term(md, c, N_eff[c, s], load[c], 0.0, 0.0, empty) + fixed[c, s]
+            else:
+                V[c] = net[c] + fixed[c, s] - md.gamma * load[c]
         if md.has_outside_option:
             V[C] = md.V0
         _softmax(V, p)
@@ -432,15 +470,30 @@ def _mover_probabilities(md, st, P):
     mass = np.empty(C)
     net = np.empty(C)
     V = np.empty(C)
+    pool_home = np.empty(C)  # a pool's terms for a mover at home in it and for one joining it (no urn empty)
+    pool_away = np.empty(C)
     for s in range(S):
+        for c in range(C):
+            if md.n_places[c] > 1:
+                pool_home[c] = _pool_term(md, c, N_eff[c, s], load[c], 0.0, 0.0, False)
+                pool_away[c] = _pool_term(md, c, N_eff[c, s], load[c], md.W[s, s], md.inv_capacity[c], False)
         for h in range(C):
             for c in range(C):
                 away = 0.0 if c == h else 1.0
                 mass[c] = N_eff[c, s] + md.W[s, s] * away + md.kappa
             _network_term(md.alpha, mass, net)
+            empty = _urn_empty(mass)
             for c in range(C):
                 away = 0.0 if c == h else 1.0
-                V[c] = net[c] + fixed[c, s] - md.gamma * (load[c] + md.inv_capacity[c] * away) - md.m * away
+                if md.n_places[c] > 1:
+                    if empty:
+                        agglomeration = _pool_term(md, c, N_eff[c, s], load[c], md.W[s, s] * away,
+                                                   md.inv_capacity[c] * away, True)
+                    else:
+                        agglomeration = pool_away[c] if c != h else pool_home[c]
+                    V[c] = agglomeration + fixed[c, s] - md.m * away
+                else:
+                    V[c] = net[c] + fixed[c, s] - md.gamma * (load[c] + md.inv_capacity[c] * away) - md.m * away
             _softmax(V, P[s, h])
 
 
@@ -883,6 +936,10 @@ def compile_scenario(scenario: Scenario) -> CountsModel:
     C, S = len(scenario.cities), len(sectors)
     spy, T = scenario.time.steps_per_year, scenario.time.steps
     coef = Coefficients.from_scenario(scenario)
+    n_places = np.array([c.places for c in scenario.cities], dtype=np.int64)
+    place_w = np.zeros((C, int(n_places.max())))
+    for c, city in enumerate(scenario.cities):
+        place_w[c, : city.places] = city.place_shares()
     delta = 1 - (1 - np.array(p.depreciation.as_tuple())) ** (1 / spy)
     unit_cost = np.array(p.unit_cost.as_tuple(), dtype=float)
     budget = np.zeros(C)
@@ -919,6 +976,7 @@ def compile_scenario(scenario: Scenario) -> CountsModel:
         alpha=float(coef.alpha), kappa=float(coef.kappa), gamma=float(coef.gamma), m=float(coef.moving_cost),
         beta=np.ascontiguousarray(coef.beta, dtype=float), W=np.ascontiguousarray(coef.W, dtype=float),
         constant=np.asarray(coef.city_constant, dtype=float), inv_capacity=np.asarray(coef.inv_capacity, dtype=float),
+        n_places=n_places, place_w=place_w,
         V0=float(p.outside_option) if p.outside_option is not None else 0.0, has_outside_option=p.outside_option is not None,
         mu=float(p.exit_rate), eta=float(p.exit_size_elasticity), phi_exit=float(p.anchor_exit_factor),
         rho=float(p.relocation_rate), phi_move=float(p.anchor_relocation_factor), b=float(p.birth_rate),

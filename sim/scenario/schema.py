@@ -109,6 +109,10 @@ class City(Strict):
     anchors: list[Anchor] = Field(default_factory=list)
     policy: Policy | None = None
     pool: bool = Field(False, description="an aggregate of many places; never the leader, left out of concentration")
+    places: int = Field(1, ge=1, le=100_000, description="the places a pool stands for: each holds a fixed rank-size "
+                        "share of the pool's firms and pays its own network term and congestion (docs/ODD.md §3.3)")
+    places_exponent: float = Field(1.0, ge=0, le=10, description="rank-size exponent of those shares: place m of "
+                                   "a pool holds m^-exponent / Σ_k k^-exponent of its firms")
     open: bool = Field(True, description="choosable by entrants and movers; a closed city's firms leave when they "
                                          "reconsider (see Event.open)")
 
@@ -121,7 +125,15 @@ class City(Strict):
     def _anchors_fit(self) -> City:
         if len(self.anchors) > self.firms:
             raise ValueError(f"{len(self.anchors)} anchors but only {self.firms} firms")
+        if self.places > 1 and not self.pool:
+            raise ValueError(f"places: {self.places} places need pool: true (only a pool stands for several places)")
         return self
+
+    def place_shares(self) -> list[float]:
+        """Each place's fixed share of the city's firms: ``m^-places_exponent`` normalised (``[1.0]`` for a city)."""
+        raw = [m ** -self.places_exponent for m in range(1, self.places + 1)]
+        total = sum(raw)
+        return [r / total for r in raw]
 
 
 EVENT_ACTIONS = ("invest", "budget", "allocation", "strategy", "learning_rate", "add_anchor", "open")
