@@ -46,7 +46,7 @@ class OddCity:
             - p.cost_effect * spec.cost
         self.capacity = spec.capacity
         # §3.3: a pool of several places; place m holds the share m^-exponent / Σ of its counts
-        raw = [m ** -spec.places_exponent for m in range(1, spec.places + 1)]
+        raw = [m ** -spec.places_exponent for m in range(spec.places_from, spec.places_from + spec.places)]
         self.shares = [r / sum(raw) for r in raw]
         policy = spec.policy
         self.budget = policy.budget if policy else 0.0

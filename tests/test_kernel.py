@@ -83,7 +83,7 @@ POINTS = {
     "fixed_births": variant(parameters={"births_per_step": 40, "network_seed": 0.0}),
     # the pool stands for 40 places of rank-size shares, each paying congestion (ODD §3.3)
     "places": variant(cities=[*BASE["cities"][:2], {"name": "C", "firms": 1500, "pool": True, "places": 40,
-                                                    "places_exponent": 0.8, "capacity": 400}]),
+                                                    "places_exponent": 0.8, "places_from": 3, "capacity": 400}]),
 }
 
 

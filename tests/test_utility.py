@@ -200,11 +200,12 @@ def test_a_pool_of_places_is_chosen_as_often_as_any_one_of_its_places(scenario_f
     """ODD §3.3: a pool of M places holding fixed shares w_m is the sum of M alternatives, each its own urn and load."""
     scenario = scenario_factory(
         cities=[{"name": "A", "firms": 300, "capacity": 500, "attractiveness": 0.2},
-                {"name": "P", "firms": 900, "pool": True, "places": 6, "places_exponent": 0.7, "capacity": 400}],
+                {"name": "P", "firms": 900, "pool": True, "places": 6, "places_exponent": 0.7, "places_from": 2,
+                 "capacity": 400}],
         parameters={"network_effect": 1.3, "network_seed": 1.0, "congestion": 1.5, "moving_cost": 0.4})
     coef = Coefficients.from_scenario(scenario)
     N, stocks = np.array([[300], [900]]), np.zeros((2, 3))
-    w = np.arange(1, 7) ** -0.7 / (np.arange(1, 7) ** -0.7).sum()
+    w = np.arange(2, 8) ** -0.7 / (np.arange(2, 8) ** -0.7).sum()   # places ranked 2 to 7
     a, k, g, m = 1.3, 1.0, 1.5, 0.4
     # entrants: A, and each place as its own alternative
     V_A = a * np.log(300 + k) + 0.2 - g * 300 / 500

@@ -163,11 +163,30 @@ class Layout:
 
     years: tuple[int, ...]
     cities: tuple[str, ...]
+    place_shares: tuple[tuple[float, ...], ...] = ()
 
     @classmethod
     def of(cls, scenario: Scenario) -> Layout:
         """The layout of a scenario's summaries."""
-        return cls(tuple(range(scenario.time.start, scenario.time.end + 1)), tuple(c.name for c in scenario.cities))
+        return cls(tuple(range(scenario.time.start, scenario.time.end + 1)), tuple(c.name for c in scenario.cities),
+                   tuple(tuple(c.place_shares()) for c in scenario.cities))
+
+    def place(self, name: str) -> tuple[int, float]:
+        """A place a statement names: a city (its index, share 1), or ``POOL[k]``, the k-th place of a pool.
+
+        Raises:
+            InferenceError: no such city, or a pool with fewer places.
+        """
+        pool, _, k = name[:-1].rpartition("[") if name.endswith("]") else (name, "", "")
+        if pool not in self.cities:
+            raise InferenceError(f"{name!r} is not a city or a pool's place of the scenario")
+        c = self.cities.index(pool)
+        if not k:
+            return c, 1.0
+        shares = self.place_shares[c] if self.place_shares else (1.0,)
+        if not k.isdigit() or not 1 <= int(k) <= len(shares):
+            raise InferenceError(f"{name!r}: {pool} has places 1 to {len(shares)}")
+        return c, shares[int(k) - 1]
 
     @property
     def size(self) -> int:
@@ -224,8 +243,11 @@ class Layout:
         at = firms[..., self.years.index(figure.time), :]
         if figure.from_time is not None:
             at = at - firms[..., self.years.index(figure.from_time), :]
-        return np.stack([at[..., [self.cities.index(c) for c in places]].sum(axis=-1) for places in figure.members],
-                        axis=-1).astype(float)
+        columns = []
+        for places in figure.members:
+            located = [self.place(name) for name in places]
+            columns.append(sum(at[..., c] * share for c, share in located))
+        return np.stack(columns, axis=-1).astype(float)
 
     def error(self, summaries: np.ndarray, figure: Figure) -> np.ndarray:
         """A fitted figure's error: relative for a number (0 inside bounds), the violation for a statement.
@@ -535,8 +557,13 @@ def check_figures(scenario: Scenario, targets: Targets, targets_source: str, sce
     names = [c.name for c in scenario.cities]
     layout = Layout.of(scenario)
     for fig in targets.figures:
-        places = [c for member in fig.members for c in member] if fig.statement else [*fig.group, fig.other]
-        for city in places:
+        if fig.statement:
+            for name in (name for member in fig.members for name in member):
+                try:
+                    layout.place(name)
+                except InferenceError as exc:
+                    raise InferenceError(f"{targets_source}: figures[{fig.id}]: {exc} ({scenario_source})") from None
+        for city in [] if fig.statement else [*fig.group, fig.other]:
             if city is not None and city != NATIONAL and city not in names:
                 raise InferenceError(f"{targets_source}: figures[{fig.id}].city: {city!r} is not a city of {scenario_source}")
         if fig.time not in layout.years:

@@ -113,6 +113,8 @@ class City(Strict):
                         "share of the pool's firms and pays its own network term and congestion (docs/ODD.md §3.3)")
     places_exponent: float = Field(1.0, ge=0, le=10, description="rank-size exponent of those shares: place m of "
                                    "a pool holds m^-exponent / Σ_k k^-exponent of its firms")
+    places_from: int = Field(1, ge=1, le=100_000, description="the rank of the pool's largest place in that "
+                             "rank-size law (m runs from places_from): places ranked after named cities")
     open: bool = Field(True, description="choosable by entrants and movers; a closed city's firms leave when they "
                                          "reconsider (see Event.open)")
 
@@ -130,8 +132,11 @@ class City(Strict):
         return self
 
     def place_shares(self) -> list[float]:
-        """Each place's fixed share of the city's firms: ``m^-places_exponent`` normalised (``[1.0]`` for a city)."""
-        raw = [m ** -self.places_exponent for m in range(1, self.places + 1)]
+        """Each place's fixed share of the city's firms: ``m^-places_exponent`` for m from ``places_from``, normalised.
+
+        ``[1.0]`` for a city of one place.
+        """
+        raw = [m ** -self.places_exponent for m in range(self.places_from, self.places_from + self.places)]
         total = sum(raw)
         return [r / total for r in raw]
 
