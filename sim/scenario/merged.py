@@ -74,8 +74,8 @@ def _common(origin: Any, labels: dict[Path, str]) -> str | None:
     return _label(origin, labels)
 
 
-def _flow(value: Any) -> str:
-    """``value`` as YAML on one line (a flow scalar, mapping or list)."""
+def yaml_flow(value: Any) -> str:
+    """``value`` as YAML on one line: a flow scalar (quoted where plain text would read back otherwise), mapping or list."""
     text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), allow_unicode=True, sort_keys=False)
     return text.rstrip("\n").removesuffix("\n...")
 
@@ -84,11 +84,11 @@ def _emit(lines: list[str], key: str, value: Any, origin: Any, depth: int, label
           added: dict[str, Path]) -> None:
     """Append ``key: value`` at ``depth`` (two spaces each), each value with its label."""
     pad = "  " * depth
-    head = f"{pad}{_flow(key)}:"
+    head = f"{pad}{yaml_flow(key)}:"
     if isinstance(value, dict) and value:
         label = _common(origin, labels) if isinstance(origin, dict) else _label(origin, labels)
-        if label is not None and len(head) + len(_flow(value)) < FLOW_WIDTH:
-            lines.append(f"{head} {_flow(value)}  # {label}")
+        if label is not None and len(head) + len(yaml_flow(value)) < FLOW_WIDTH:
+            lines.append(f"{head} {yaml_flow(value)}  # {label}")
             return
         lines.append(head)
         for k, v in value.items():
@@ -98,16 +98,16 @@ def _emit(lines: list[str], key: str, value: Any, origin: Any, depth: int, label
         by_name = {c["name"]: c for c in origin or [] if isinstance(c, dict)}
         for city in value:
             own = by_name.get(city["name"], {})
-            lines.append(f"  - name: {_flow(city['name'])}  # listed first by {labels[added[city['name']]]}")
+            lines.append(f"  - name: {yaml_flow(city['name'])}  # listed first by {labels[added[city['name']]]}")
             for k, v in city.items():
                 if k != "name":
                     _emit(lines, k, v, own.get(k), 2, labels, added)
     elif isinstance(value, list):
         entries = [{k: v for k, v in e.items() if v is not None} if isinstance(e, dict) else e for e in value]
-        if len(head) + len(_flow(entries)) < FLOW_WIDTH:
-            lines.append(f"{head} {_flow(entries)}  # {_label(origin, labels)}")
+        if len(head) + len(yaml_flow(entries)) < FLOW_WIDTH:
+            lines.append(f"{head} {yaml_flow(entries)}  # {_label(origin, labels)}")
         else:
             lines.append(f"{head}  # {_label(origin, labels)}")
-            lines += [f"{pad}  - {_flow(entry)}" for entry in entries]
+            lines += [f"{pad}  - {yaml_flow(entry)}" for entry in entries]
     else:
-        lines.append(f"{head} {_flow(value)}  # {_label(origin, labels)}")
+        lines.append(f"{head} {yaml_flow(value)}  # {_label(origin, labels)}")
