@@ -61,7 +61,7 @@ def main() -> None:
 
     Run a scenario YAML file (a path, or the name of a shipped scenario such as
     baseline or china; see scenarios/README.md) and read the tidy CSVs, figures
-    and manifest it writes.
+    and manifest it writes. `modu init NAME` starts a scenario of your own.
     """
 
 
