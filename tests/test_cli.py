@@ -1,15 +1,18 @@
 """End-to-end checks of the ``modu`` command line on small scenarios."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from sim.cli import main
+from sim.scenario import load_scenario, validate
 
 SMALL = """\
 name: small
@@ -90,7 +93,7 @@ def test_seed_option_changes_results_and_replication_r_is_stable(small: Path, tm
     ("name: x\ncities: [{name: A, firms: -1}]\n", "cities[A].firms"),
     ("name: x\ncities: [{name: A, firms: 10, policy: {budget: -3}}]\n", "cities[A].policy.budget"),
     ("name: x\ncities: [{name: A, firms: 10}]\nbogus: 1\n", "bogus"),
-    ("name: x\ncities: [{name: A, firms: 10}, {name: A, firms: 5}]\n", "cities[A].name"),
+    ("name: x\ncities: [{name: A, firms: 10}, {name: A, firms: 5}]\n", "cities[A]: duplicate city 'A'"),
     ("name: x\nsectors: {a: 0.5, b: 0.4}\ncities: [{name: A, firms: 10}]\n", "sectors"),
     ("name: x\ncities: [{name: A, firms: 10, policy: {allocation: {compute: 0.9, data: 0.9}}}]\n",
      "cities[A].policy.allocation"),
@@ -176,3 +179,101 @@ def test_help_still_exits_0_and_default_out_cannot_climb():
     assert modu("--help").returncode == 0 and "Modu" in modu("--help").stdout
     assert default_out("..") == Path("outputs") / "_" and default_out(".") == Path("outputs") / "_"
     assert default_out("a/../b") == Path("outputs") / "a_.._b"
+
+
+# ---------------------------------------------------------------- a user's own scenario: init, show-merged, warnings
+SHIPPED = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def uncommented(text: str) -> str:
+    """A starter with every example switched on: each ``#key:`` line and the ``#  `` lines under it lose their '#'."""
+    out, inside = [], False
+    for line in text.splitlines():
+        inside = bool(re.match(r"#[a-z_]+:", line)) or (inside and line.startswith("#  "))
+        out.append(line[1:] if inside else line)
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("parent", sorted(p.stem for p in SHIPPED.glob("*.yaml")))
+def test_init_writes_a_starter_that_runs_as_written_and_with_its_examples(tmp_path: Path, parent: str):
+    result = modu("init", "mine", "--from", parent, "--out", str(tmp_path / "new"))
+    path = tmp_path / "new" / "mine.yaml"
+    assert result.returncode == 0 and result.stdout.startswith(f"wrote {path} (extends {parent})"), result.stderr
+    text = path.read_text(encoding="utf-8")
+    assert text.count("\nextends: ") == 1 and f"extends: {parent}  #" in text
+    starter, base = load_scenario(path), load_scenario(SHIPPED / f"{parent}.yaml")
+    assert starter.resolved() == {**base.resolved(), "name": "mine",
+                                  "description": "The question this scenario answers, in a sentence or two."}
+    changed = load_scenario(write_text(tmp_path / "on.yaml", uncommented(text)))
+    assert changed.time.end == base.time.end + 3 and changed.parameters.network_effect == 1.0
+    assert [c.name for c in changed.cities] == [c.name for c in base.cities] + ["NewCity"]
+    assert sum(c.policy is not None and c.policy.budget == 40 for c in changed.cities) == 1
+    assert len(changed.events) == 1 and changed.calibration == base.calibration
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_init_never_overwrites_and_refuses_a_bad_name(tmp_path: Path):
+    existing = write_text(tmp_path / "mine.yaml", "mine\n")
+    for args, words in ((["init", "mine", "--out", str(tmp_path)], f"modu: error: {existing} exists; choose another NAME"),
+                        (["init", "a/b", "--out", str(tmp_path)], "modu: error: NAME: 'a/b' must be"),
+                        (["init", "x.yaml", "--out", str(tmp_path)], "modu: error: NAME: 'x.yaml' must be"),
+                        (["init", "x", "--from", "chian", "--out", str(tmp_path)],
+                         "modu: error: --from: no shipped scenario 'chian' (did you mean 'china'?)"),
+                        (["init", "x", "--out", str(existing)], "modu: error: Invalid value for '--out'")):
+        result = modu(*args)
+        assert result.returncode == 2 and result.stderr.startswith(words) and result.stderr.count("\n") == 1, result.stderr
+    assert existing.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["mine.yaml"]
+
+
+def test_show_merged_prints_the_scenario_that_runs_with_each_value_labelled(tmp_path: Path):
+    (tmp_path / "cal").mkdir()
+    write_text(tmp_path / "cal" / "calibrated.yaml", "parameters: {congestion: 0.7}\ncities: {A: {attractiveness: 0.25}}\n")
+    write_text(tmp_path / "parent.yaml", "name: p\ncalibration: cal/calibrated.yaml\ntime: {start: 2016, end: 2020}\n"
+                                         "cities: [{name: A, firms: 10}, {name: B, firms: 5}]\n"
+                                         "events: [{year: 2017, city: A, budget: 3}]\n")
+    child = write_text(tmp_path / "child.yaml", "extends: parent.yaml\nname: c\ntime: {end: 2022}\n"
+                                                "cities: [{name: B, talent: 1}]\n")
+    result = modu("validate", "--show-merged", str(child))
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    text = result.stdout
+    lines = text.splitlines()
+    for expected in ("name: c  # child.yaml", "  start: 2016  # parent.yaml", "  end: 2022  # child.yaml",
+                     "  congestion: 0.7  # calibration", "  network_effect: 1.1  # default",
+                     "  - name: B  # listed first by parent.yaml", "    talent: 1.0  # child.yaml",
+                     "    attractiveness: 0.25  # calibration", "    attractiveness: 0.0  # default",
+                     "events: [{year: 2017.0, city: A, budget: 3.0}]  # parent.yaml",
+                     f"#   calibration: {(tmp_path / 'cal' / 'calibrated.yaml').resolve()}"):
+        assert expected in lines, (expected, text)
+    scenario = load_scenario(child)
+    assert validate(yaml.safe_load(text)).digest() == scenario.digest()  # the text is the scenario that runs
+    saved = write_text(tmp_path / "saved.yaml", text)
+    assert load_scenario(saved).digest() == scenario.digest()
+    both = modu("validate", "--show-merged", str(child), "baseline")
+    docs = list(yaml.safe_load_all(both.stdout))
+    assert both.returncode == 0 and [d["name"] for d in docs] == ["c", "baseline"]
+    refused = modu("validate", "--show-merged", str(tmp_path / "nope.yaml"), str(child))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and yaml.safe_load(refused.stdout)["name"] == "c"
+
+
+@pytest.mark.filterwarnings("always::sim.scenario.errors.UncalibratedWarning")
+def test_scenario_warnings_are_one_line_each_and_do_not_fail_the_command(tmp_path: Path):
+    copy = write_text(tmp_path / "copy.yaml", (SHIPPED / "china.yaml").read_text(encoding="utf-8"))
+    result = modu("validate", str(copy))
+    assert result.returncode == 0 and f"{copy}: ok (china: 14 cities" in result.stdout
+    assert result.stderr.splitlines() == [
+        f"modu: warning: {copy}: extends: no file at {tmp_path.resolve()}/baseline.yaml; took the shipped scenario "
+        "'baseline' (write `extends: baseline` to say so)",
+        f"modu: warning: {copy}: calibration: no file at {tmp_path.resolve().parent}/calibration/china/calibrated.yaml; "
+        "took the shipped calibration 'china' (write `calibration: china` to say so)"]
+    plain = write_text(tmp_path / "plain.yaml", "name: x\ncities: [{name: A, firms: 1}]\n")
+    result = modu("validate", str(plain))
+    assert result.returncode == 0 and result.stderr.splitlines() == [
+        f"modu: warning: {plain}: names no calibration and no city's attractiveness, so it runs on the code defaults "
+        "(write `calibration: baseline` for the shipped estimates, or `calibration: null` if the defaults are meant)"]
+    bad = write_text(tmp_path / "bad.yaml", "name: x\ncities: [{name: A, firms: -1}]\n")
+    assert modu("validate", str(bad)).stderr.startswith(f"modu: error: {bad}: ")  # a refusal is all it says
+    assert modu("validate", str(bad)).stderr.count("\n") == 1

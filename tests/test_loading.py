@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import pathlib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,17 @@ import yaml
 from pydantic import model_validator
 
 from sim.scenario import ScenarioError, load_raw, load_scenario, merge, validate
-from sim.scenario.errors import located
-from sim.scenario.loading import MAX_EXTENDS_DEPTH, MAX_FILE_BYTES, Calibrated, UniqueKeySafeLoader, load_model
+from sim.scenario.errors import ShippedFileWarning, UncalibratedWarning, located
+from sim.scenario.loading import (
+    MAX_EXTENDS_DEPTH,
+    MAX_FILE_BYTES,
+    Calibrated,
+    Origin,
+    UniqueKeySafeLoader,
+    load_model,
+    trace,
+)
+from sim.scenario.resources import shipped_calibrations, shipped_scenarios
 from sim.scenario.schema import Strict
 
 OK = "cities: [{name: A, firms: 1}]\n"
@@ -180,12 +190,31 @@ def test_an_extends_chain_may_have_at_most_the_maximum_depth(tmp_path: Path):
     assert refusal(load_scenario, root / "s0.yaml") == f"{root / f's{n}.yaml'}: extends: chain longer than {n}"
 
 
+SHIPPED_SCENARIOS = ", ".join(shipped_scenarios())
+SHIPPED_CALIBRATIONS = ", ".join(shipped_calibrations())
+
+
 @pytest.mark.parametrize("key, value, reason", [
     ("extends", "[a, b]", "extends: must be a path to another scenario"),
-    ("extends", "missing.yaml", "extends: no scenario file at {folder}/missing.yaml"),
+    ("extends", "missing.yaml", "extends: no scenario file at {folder}/missing.yaml; write a path relative to this file "
+                                f"or the name of a shipped scenario: {SHIPPED_SCENARIOS}"),
+    ("extends", "chian", "extends: no scenario file at {folder}/chian, nor a shipped scenario named 'chian' "
+                         "(did you mean 'china'?)"),
+    ("extends", "zzz", f"extends: no scenario file at {{folder}}/zzz, nor a shipped scenario named 'zzz'; "
+                       f"shipped: {SHIPPED_SCENARIOS}"),
+    ("extends", "../scenarios/missing.yaml",
+     "extends: no scenario file at {folder.parent}/scenarios/missing.yaml; write a path relative to this file or the name "
+     f"of a shipped scenario: {SHIPPED_SCENARIOS}"),
     ("calibration", "[a, b]", "calibration: must be a path to a calibration file"),
     ("calibration", "'  '", "calibration: must be a path to a calibration file"),
-    ("calibration", "missing.yaml", "calibration: no calibration file at {folder}/missing.yaml"),
+    ("calibration", "missing.yaml", "calibration: no calibration file at {folder}/missing.yaml; write a path relative to "
+                                    f"this file or the name of a shipped calibration: {SHIPPED_CALIBRATIONS}"),
+    ("calibration", "Baseline", "calibration: no calibration file at {folder}/Baseline, nor a shipped calibration named "
+                                "'Baseline' (did you mean 'baseline'?)"),
+    # a shipped file that is not a calibration is no fallback
+    ("calibration", "../calibration/priors.yaml", "calibration: no calibration file at {folder.parent}/calibration/priors.yaml; "
+                                                  "write a path relative to this file or the name of a shipped calibration: "
+                                                  f"{SHIPPED_CALIBRATIONS}"),
     ("calibration", '"a\\0b"', "calibration: cannot use 'a\\x00b': embedded null byte"),
     ("extends", '"a\\0b"', "extends: cannot use 'a\\x00b': embedded null byte"),
 ])
@@ -239,6 +268,41 @@ def test_merge_of_odd_values():
     parent = {"cities": [{"firms": 1}, "x", {"name": "A", "firms": 2}]}
     assert merge(parent, {"cities": [{"name": "A", "firms": 3}, {"firms": 4}]}) == {
         "cities": [{"firms": 1}, "x", {"name": "A", "firms": 3}, {"firms": 4}]}
+
+
+@pytest.mark.parametrize("parent_cities, child_cities, reason", [
+    # a city listed twice in one file: refused in the child and in the parent, naming that file
+    ("[{name: A, firms: 10}, {name: B, firms: 20}]", "[{name: A, talent: 1}, {name: A, talent: 2}]",
+     "{child}: cities[A]: duplicate city 'A' (entries 1 and 2 of this file); list each city once"),
+    ("[{name: A, firms: 10}, {name: B, firms: 20}, {name: A, firms: 30}]", "[{name: B, talent: 1}]",
+     "{parent}: cities[A]: duplicate city 'A' (entries 1 and 3 of this file); list each city once"),
+    # a child's city the parent does not have, without the fields a new city needs: a misspelt name
+    ("[{name: Shenzhen, firms: 10}, {name: Beijing, firms: 20}]", "[{name: ShenZhen, talent: 1}]",
+     "{child}: cities[ShenZhen]: no city 'ShenZhen' in the parent (did you mean 'Shenzhen'?)"),
+    ("[{name: Shenzhen, firms: 10}, {name: Beijing, firms: 20}]", "[{name: Shenzen, policy: {budget: 1}}]",
+     "{child}: cities[Shenzen]: no city 'Shenzen' in the parent (did you mean 'Shenzhen'?)"),
+    ("[{name: Shenzhen, firms: 10}, {name: Beijing, firms: 20}]", "[{name: Hefei, talent: 1}]",
+     "{child}: cities[Hefei]: no city 'Hefei' in the parent; a new city needs firms (the parent's cities: Shenzhen, Beijing)"),
+])
+def test_extends_refuses_cities_listed_twice_or_misspelt(tmp_path: Path, parent_cities: str, child_cities: str, reason: str):
+    parent = write(tmp_path, "parent.yaml", f"name: p\ncities: {parent_cities}\n")
+    child = write(tmp_path, "child.yaml", f"extends: parent.yaml\nname: c\ncities: {child_cities}\n")
+    assert refusal(load_scenario, child) == reason.format(child=child, parent=parent.resolve())
+
+
+def test_a_file_without_extends_lists_each_city_once(tmp_path: Path):
+    path = write(tmp_path, "s.yaml", "name: x\ncities: [{name: A, firms: 1}, {name: B, firms: 1}, {name: B, firms: 2}]\n")
+    assert refusal(load_scenario, path) == (f"{path}: cities[B]: duplicate city 'B' (entries 2 and 3 of this file); "
+                                            "list each city once")
+
+
+def test_a_complete_new_city_is_added_and_a_grandchild_sees_the_merged_parent(tmp_path: Path):
+    write(tmp_path, "parent.yaml", "name: p\ncities: [{name: A, firms: 10}]\n")
+    write(tmp_path, "child.yaml", "extends: parent.yaml\ncities: [{name: Newtown, firms: 5}]\n")
+    grandchild = write(tmp_path, "grandchild.yaml", "extends: child.yaml\ncities: [{name: Newtown, talent: 1}]\n")
+    assert [(c.name, c.firms, c.talent) for c in load_scenario(grandchild).cities] == [("A", 10, 0.0), ("Newtown", 5, 1.0)]
+    typo = write(tmp_path, "typo.yaml", "extends: child.yaml\ncities: [{name: newtown, talent: 1}]\n")
+    assert refusal(load_scenario, typo) == f"{typo}: cities[newtown]: no city 'newtown' in the parent (did you mean 'Newtown'?)"
 
 
 # ---------------------------------------------------------------- calibration
@@ -319,6 +383,91 @@ def test_a_bad_calibration_file_is_named(tmp_path: Path, calibration: str, reaso
     cal = write(tmp_path, "cal.yaml", calibration)
     path = write(tmp_path, "s.yaml", "name: x\ncalibration: cal.yaml\n" + OK)
     assert refusal(load_scenario, path) == f"{cal.resolve()}: {reason}"
+
+
+# ---------------------------------------------------------------- shipped names, copies of shipped files, defaults
+
+
+def test_extends_and_calibration_take_a_shipped_name(tmp_path: Path):
+    path = write(tmp_path, "mine.yaml", "extends: baseline\nname: mine\ncalibration: china\n")
+    s = load_scenario(path)
+    assert s.calibration == str(shipped_calibrations()["china"].resolve())
+    assert [c.name for c in s.cities] == [c.name for c in load_scenario(shipped_scenarios()["baseline"]).cities]
+    china = Calibrated.model_validate(yaml.safe_load(shipped_calibrations()["china"].read_text(encoding="utf-8")))
+    assert s.parameters.network_effect == china.parameters["network_effect"]
+    assert s.cities[0].attractiveness == china.cities["Beijing"]["attractiveness"]
+
+
+def test_a_file_beside_the_scenario_wins_over_a_shipped_name(tmp_path: Path):
+    write(tmp_path, "baseline", "name: local\n" + OK)  # a file literally named like the shipped scenario
+    write(tmp_path, "baseline.yaml", "name: local_yaml\n" + OK)
+    assert load_scenario(write(tmp_path, "a.yaml", "extends: baseline\n")).name == "local"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShippedFileWarning)  # no notice: the file is there
+        assert load_scenario(write(tmp_path, "b.yaml", "extends: baseline.yaml\n")).name == "local_yaml"
+
+
+@pytest.mark.parametrize("name", ["baseline", "china", "compute_wave"])
+def test_a_copy_of_a_shipped_scenario_runs_the_shipped_one_with_a_notice_per_path(tmp_path: Path, name: str):
+    shipped = shipped_scenarios()[name]
+    copy = write(tmp_path, "copy.yaml", shipped.read_bytes())
+    with pytest.warns(ShippedFileWarning) as record:
+        scenario = load_scenario(copy)
+    assert scenario.digest() == load_scenario(shipped).digest()  # the same run: same calibration file, same values
+    raw = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    expected = []
+    for key, noun, names in (("extends", "scenario", shipped_scenarios()),
+                             ("calibration", "calibration", shipped_calibrations())):
+        if key in raw:
+            found = next(n for n, p in names.items() if p.resolve() == (shipped.parent / raw[key]).resolve())
+            expected.append(f"{copy}: {key}: no file at {(tmp_path / raw[key]).resolve()}; took the shipped {noun} "
+                            f"{found!r} (write `{key}: {found}` to say so)")
+    assert [str(w.message) for w in record] == expected and expected
+
+
+@pytest.mark.filterwarnings("always::sim.scenario.errors.UncalibratedWarning")
+def test_a_scenario_on_the_code_defaults_is_warned_once_valid(tmp_path: Path):
+    path = write(tmp_path, "s.yaml", "name: x\n" + OK)
+    with pytest.warns(UncalibratedWarning) as record:
+        load_scenario(path)
+    assert [str(w.message) for w in record] == [
+        f"{path}: names no calibration and no city's attractiveness, so it runs on the code defaults (write "
+        "`calibration: baseline` for the shipped estimates, or `calibration: null` if the defaults are meant)"]
+    child = write(tmp_path, "child.yaml", "extends: s.yaml\nseed: 3\n")
+    with pytest.warns(UncalibratedWarning, match="child.yaml: names no calibration"):
+        load_scenario(child)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for text in ("name: x\ncalibration: null\n" + OK,  # the defaults are meant
+                     "name: x\ncities: [{name: A, firms: 1, attractiveness: 0.5}]\n",  # constants of its own
+                     "name: x\ncalibration: baseline\n" + OK):
+            load_scenario(write(tmp_path, "quiet.yaml", text))
+        write(tmp_path, "null.yaml", "name: x\ncalibration: null\n" + OK)
+        load_scenario(write(tmp_path, "null_child.yaml", "extends: null.yaml\n"))  # inherited
+        with pytest.raises(ScenarioError):  # a refusal is the only thing said
+            load_scenario(write(tmp_path, "bad.yaml", "name: x\ncities: [{name: A, firms: -1}]\n"))
+
+
+# ---------------------------------------------------------------- trace: where each value comes from
+
+
+def test_trace_names_the_file_calibration_or_default_of_each_value(tmp_path: Path):
+    cal = write(tmp_path / "cal", "calibrated.yaml", CALIBRATION)
+    parent = write(tmp_path, "parent.yaml", "name: p\ncalibration: cal/calibrated.yaml\nseed: 3\ntime: {start: 2016, end: 2020}\n"
+                                            "cities: [{name: A, firms: 10}, {name: B, firms: 5}]\n")
+    child = write(tmp_path, "child.yaml", "extends: parent.yaml\nname: c\ntime: {end: 2022}\nparameters: {congestion: 2}\n"
+                                         "cities: [{name: B, talent: 1}, {name: C, firms: 1}]\n")
+    traced = trace(child)
+    assert traced.scenario.digest() == load_scenario(child).digest()
+    assert traced.files == (parent.resolve(), child)
+    mine, theirs, calibrated = Origin(child), Origin(parent.resolve()), Origin(cal.resolve(), calibration=True)
+    o = traced.origins
+    assert (o["name"], o["seed"], o["time"], o["calibration"]) == (mine, theirs, {"start": theirs, "end": mine}, theirs)
+    assert o["parameters"] == {"network_effect": calibrated, "congestion": mine}  # the calibration's 0.7 yields
+    assert o["cities"] == [{"name": "A", "firms": theirs, "attractiveness": calibrated, "talent": calibrated},
+                           {"name": "B", "firms": theirs, "talent": mine, "attractiveness": calibrated},
+                           {"name": "C", "firms": mine}]
+    assert traced.added == {"A": parent.resolve(), "B": parent.resolve(), "C": child}
 
 
 # ---------------------------------------------------------------- validate

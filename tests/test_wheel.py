@@ -1,4 +1,5 @@
-"""Modu installed from a wheel (no ``-e``) in a fresh virtual environment runs a shipped scenario and serves its page.
+"""Modu installed from a wheel (no ``-e``) in a fresh virtual environment runs a shipped scenario, a user's own
+scenario in an empty folder, and serves its page.
 
 The shipped scenarios and calibration are package data, so nothing is read from
 a source checkout: the commands run from an empty folder with the checkout off
@@ -64,6 +65,46 @@ def test_the_wheel_holds_no_checkout_paths_and_runs_a_shipped_scenario(installed
     shipped = run(installed / "modu", "validate", *names, cwd=tmp_path)  # every calibration they name is shipped too
     assert shipped.returncode == 0 and shipped.stdout.count(": ok (") == len(names), shipped.stdout + shipped.stderr
     assert "china: 14 cities" in shipped.stdout
+
+
+def test_a_users_own_scenario_works_from_an_empty_folder(installed: Path, tmp_path: Path):
+    """What a new user does with the wheel alone: a starter, a copy of a shipped file, shipped names, refusals."""
+    modu = installed / "modu"
+    made = run(modu, "init", "mine", "--from", "china", cwd=tmp_path)
+    assert made.returncode == 0 and made.stdout.startswith("wrote mine.yaml (extends china)"), made.stderr
+    checked = run(modu, "validate", "mine.yaml", cwd=tmp_path)
+    assert checked.returncode == 0 and checked.stdout.startswith("mine.yaml: ok (mine: 14 cities"), checked.stderr
+    assert checked.stderr == ""  # a calibration is inherited: nothing to warn about
+    merged = run(modu, "validate", "--show-merged", "mine.yaml", cwd=tmp_path)
+    assert merged.returncode == 0 and "#   calibration: the shipped calibration 'china' (" in merged.stdout
+    assert "site-packages" in merged.stdout and "  network_effect: " in merged.stdout, merged.stdout[:2000]
+    again = run(modu, "init", "mine", cwd=tmp_path)
+    assert again.returncode == 2 and again.stderr == "modu: error: mine.yaml exists; choose another NAME or --out folder " \
+                                                     "(nothing was written)\n"
+
+    where = run(installed / "python", "-c", "from sim.scenario.resources import shipped_scenarios as s; "
+                "print(s()['baseline'])", cwd=tmp_path)
+    (tmp_path / "copy.yaml").write_bytes(Path(where.stdout.strip()).read_bytes())  # cp $(shipped)/baseline.yaml .
+    copied = run(modu, "run", "copy.yaml", "--replications", "2", "--executor", "serial", "--quiet", "--no-figures",
+                 "--out", "out", cwd=tmp_path)
+    assert copied.returncode == 0, copied.stderr
+    assert copied.stderr.splitlines() == [
+        f"modu: warning: copy.yaml: calibration: no file at {tmp_path.resolve().parent}/calibration/calibrated.yaml; "
+        "took the shipped calibration 'baseline' (write `calibration: baseline` to say so)"]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "site-packages" in manifest["scenario"]["calibration"]
+
+    (tmp_path / "named.yaml").write_text("extends: baseline\nname: named\ncalibration: china\n")
+    (tmp_path / "typo.yaml").write_text("extends: baseline\ncities: [{name: ShenZhen, talent: 1}]\n")
+    (tmp_path / "plain.yaml").write_text("name: plain\ncities: [{name: A, firms: 10}, {name: B, firms: 5}]\n")
+    named = run(modu, "validate", "named.yaml", cwd=tmp_path)
+    assert named.returncode == 0 and named.stderr == "", named.stderr
+    typo = run(modu, "validate", "typo.yaml", cwd=tmp_path)
+    assert typo.returncode == 2 and typo.stderr == ("modu: error: typo.yaml: cities[ShenZhen]: no city 'ShenZhen' in the "
+                                                    "parent (did you mean 'Shenzhen'?)\n")
+    plain = run(modu, "validate", "plain.yaml", cwd=tmp_path)
+    assert plain.returncode == 0 and plain.stderr.startswith("modu: warning: plain.yaml: names no calibration")
+    assert plain.stderr.count("\n") == 1
 
 
 def test_the_wheel_serves_the_default_page(installed: Path, tmp_path: Path):

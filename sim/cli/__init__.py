@@ -16,7 +16,8 @@ from sim.cli.common import ModuGroup
 
 COMMANDS = {
     "run": ("sim.cli.run", "run", "Run a scenario's replications and write its tables, figures and manifest."),
-    "validate": ("sim.cli.run", "validate", "Check scenario files without running them."),
+    "validate": ("sim.cli.run", "validate", "Check scenario files without running them (--show-merged: as they will run)."),
+    "init": ("sim.cli.init", "init", "Write a starter scenario of your own that extends a shipped one (commented)."),
     "compare": ("sim.cli.compare", "compare", "Run scenarios side by side with common random numbers; report for planners."),
     "sweep": ("sim.cli.sweep", "sweep", "Run replications over a grid or sample of scenario fields (resumable)."),
     "calibrate": ("sim.cli.calibrate", "calibrate", "Estimate parameters and city constants by ABC-SMC against the data."),
@@ -60,7 +61,7 @@ def main() -> None:
 
     Run a scenario YAML file (a path, or the name of a shipped scenario such as
     baseline or china; see scenarios/README.md) and read the tidy CSVs, figures
-    and manifest it writes.
+    and manifest it writes. `modu init NAME` starts a scenario of your own.
     """
 
 

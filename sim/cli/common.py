@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,17 +63,36 @@ class ModuGroup(click.Group):
     """The ``modu`` group: click's own usage errors also become one line ``modu: error: ...`` (exit 2)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the command line; usage errors are one line on stderr with click's exit code."""
+        """Run the command line; usage errors are one line on stderr with click's exit code.
+
+        A scenario's warnings (:class:`sim.scenario.errors.ScenarioWarning`) are one line
+        each on stderr, ``modu: warning: ...``; other warnings keep Python's format.
+        """
         kwargs["standalone_mode"] = False
-        try:
-            code = super().main(*args, **kwargs)
-        except click.ClickException as exc:
-            click.echo(f"modu: error: {' '.join(exc.format_message().split())}", err=True)
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("modu: aborted", err=True)
-            sys.exit(1)
+        with warnings.catch_warnings():  # restores warnings.showwarning on the way out
+            warnings.showwarning = _show_warning
+            try:
+                code = super().main(*args, **kwargs)
+            except click.ClickException as exc:
+                click.echo(f"modu: error: {' '.join(exc.format_message().split())}", err=True)
+                sys.exit(exc.exit_code)
+            except click.Abort:
+                click.echo("modu: aborted", err=True)
+                sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+_python_show_warning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """Print a scenario's warning as one line ``modu: warning: ...``; hand any other to Python."""
+    errors = sys.modules.get("sim.scenario.errors")  # loaded if a scenario warned; not imported for --help
+    if errors is not None and issubclass(category, errors.ScenarioWarning):
+        click.echo(f"modu: warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
 
 
 def out_option(default: str) -> Callable[..., Any]:

@@ -170,11 +170,13 @@ class Scenario(Strict):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    extends: str | None = Field(None, description="a parent scenario file (relative path) whose values this one "
-                                                  "updates; mappings merge, cities merge by name")
+    extends: str | None = Field(None, description="the parent scenario whose values this one updates: a shipped "
+                                                  "scenario's name (baseline, china, ...) or a path relative to this "
+                                                  "file; mappings merge, cities merge by name")
     calibration: str | None = Field(
-        None, description="a calibration file (relative path, e.g. ../calibration/calibrated.yaml) whose estimates "
-                          "fill in the parameters and city constants this scenario does not set; null: code defaults")
+        None, description="the calibration whose estimates fill in the parameters and city constants this scenario "
+                          "does not set: a shipped calibration's name (baseline, china, ...) or a path relative "
+                          "to this file (a calibrated.yaml); null: the code defaults")
     time: Time = Field(default_factory=Time)
     seed: int = Field(42, ge=0, le=2**63 - 1)
     engine: Literal["agents", "counts"] = Field(
