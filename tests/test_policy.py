@@ -115,12 +115,12 @@ def _plan(short, **kw):
 
 def test_optimise_is_identical_on_serial_and_processes_and_resumes(short, tmp_path):
     plan = _plan(short)
-    serial, _, ran, _ = run_optimisation(plan, tmp_path / "a", "serial", progress=False, figures=False)
+    serial, _, ran, _, _ = run_optimisation(plan, tmp_path / "a", "serial", progress=False, figures=False)
     assert ran == plan.n_runs == (6 + 2) * 2 * 2  # 6 mixes, the current mix (off the grid), no spending
     run_optimisation(plan, tmp_path / "b", "processes:2", progress=False, figures=False)
     a, b = ((tmp_path / f / "candidates.csv").read_bytes() for f in "ab")
     assert a == b
-    _, resumed, ran, _ = run_optimisation(plan, tmp_path / "a", "serial", progress=False, figures=False)
+    _, resumed, ran, _, _ = run_optimisation(plan, tmp_path / "a", "serial", progress=False, figures=False)
     assert (resumed, ran) == (plan.n_runs, 0)
     assert (tmp_path / "a" / "candidates.csv").read_bytes() == a
 

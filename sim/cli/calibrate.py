@@ -8,7 +8,7 @@ import click
 
 from sim.cli.common import SCENARIO, BadInputError, default_out, executor_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
-from sim.inference.data import TARGETS_PATH, default_priors
+from sim.inference.data import default_priors, default_targets
 from sim.inference.identify import FitSettings
 from sim.inference.problem import (
     BASELINE_PATH,
@@ -26,8 +26,10 @@ from sim.scenario.resources import CALIBRATION_DIR, shown
 @click.command()
 @click.option("--scenario", "scenario_path", type=SCENARIO, default=BASELINE_PATH,
               show_default=True, help="Scenario giving the initial state and the assumed quantities.")
-@click.option("--targets", "targets_path", type=click.Path(dir_okay=False, path_type=Path), default=TARGETS_PATH,
-              show_default=True, help="Documented figures with their roles (initial, target, validation).")
+@click.option("--targets", "targets_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Documented figures with their roles (initial, target, validation) [default: targets.yaml beside the "
+                   "calibration the scenario names (calibration/china/targets.yaml for china), else "
+                   "calibration/targets.yaml].")
 @click.option("--priors", "priors_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Priors of the calibrated quantities [default: priors.yaml beside the calibration the scenario "
                    "names (calibration/china/priors.yaml for china), else calibration/priors.yaml].")
@@ -65,7 +67,7 @@ from sim.scenario.resources import CALIBRATION_DIR, shown
               help="Most ABC generations of each --sbc and --leave-one-out fit.")
 @quiet_option
 @refusals
-def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path | None, shenzhen_increment: str, particles: int,
+def calibrate(scenario_path: Path, targets_path: Path | None, priors_path: Path | None, shenzhen_increment: str, particles: int,
               generations: int, min_epsilon: float, predictive: int, engine: str, seed: int, executor: str, out: Path,
               resume_path: Path | None, other_path: Path | None, replace_shipped: bool, sbc: int, lopo: bool,
               reduced_particles: int, reduced_generations: int, quiet: bool) -> None:
@@ -80,6 +82,7 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path | None,
     spec = parse_executor(executor)
     scenario = load_scenario(scenario_path)
     priors_path = priors_path or default_priors(scenario)
+    targets_path = targets_path or default_targets(scenario)
     out = out or default_out(f"calibrate-{scenario.name}")
     shipped = CALIBRATION_DIR.resolve()
     if (out.resolve() == shipped or shipped in out.resolve().parents) and not replace_shipped:

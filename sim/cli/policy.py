@@ -14,6 +14,26 @@ from sim.cli.common import SCENARIO, default_out, executor_option, figures_optio
 ENGINES = ("counts", "agents", "scenario")
 
 
+assumption_options = [
+    click.option("--assumptions", "assumptions", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Deep uncertainties to draw beside the parameters (lever effects, anchor weight, depreciation, "
+                      "budgets, the outside option) [default: the shipped calibration/assumptions.yaml]."),
+    click.option("--fixed-assumptions", is_flag=True,
+                 help="Hold the deep uncertainties at the scenario's values instead of drawing them."),
+]
+"""Options of the deep uncertainties, shared by compare, optimise and equilibrium."""
+
+
+def assumptions_file(assumptions: Path | None, fixed: bool) -> Path | None:
+    """The assumptions file to draw from: the given one, the shipped one, or None with ``--fixed-assumptions``."""
+    from sim.cli.common import BadInputError
+    from sim.inference.data import ASSUMPTIONS_PATH
+
+    if fixed and assumptions is not None:
+        raise BadInputError("--assumptions and --fixed-assumptions: choose one")
+    return None if fixed else assumptions or ASSUMPTIONS_PATH
+
+
 def uncertainty_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by optimise and equilibrium: draws, replications, seed, engine, resolution, budget."""
     options = [
@@ -29,19 +49,21 @@ def uncertainty_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Engine of every run ('scenario': as the scenario says)."),
         click.option("--budget", "budget", metavar="LO:HI:STEP",
                      help="Also choose the annual budget (100 M yuan) among LO, LO+STEP, ... ≤ HI."),
+        *assumption_options,
     ]
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
-def _scenario_and_draws(scenario: Path, draws: int, prior: bool, ranges: tuple[str, ...], seed: int | None):
+def _scenario_and_draws(scenario: Path, draws: int, prior: bool, ranges: tuple[str, ...], seed: int | None,
+                        assumptions: Path | None):
     from sim.inference.draws import parameter_draws
     from sim.scenario import load_scenario
 
     base = load_scenario(scenario)  # the SCENARIO argument type already resolved a shipped scenario's name
-    drawn = parameter_draws(draws, base.seed if seed is None else seed, base, prior, ranges)
-    return scenario, base, drawn.fields, drawn.source
+    drawn = parameter_draws(draws, base.seed if seed is None else seed, base, prior, ranges, assumptions)
+    return scenario, base, drawn
 
 
 @click.command()
@@ -87,25 +109,32 @@ def discover(sweep_folder: Path, outcome: str, threshold: float, alpha: float, c
 @refusals
 def optimise(scenario: Path, city: str, resolution: str, objective: str, constraint: str | None, draws: int,
              prior: bool, ranges: tuple[str, ...], replications: int, seed: int | None, engine: str,
-             budget: str | None, out: Path | None, executor: str, figures: bool, quiet: bool) -> None:
+             budget: str | None, assumptions: Path | None, fixed_assumptions: bool, out: Path | None, executor: str,
+             figures: bool, quiet: bool) -> None:
     """Find CITY's best allocation over compute, data and anchor in SCENARIO, with its uncertainty.
     Interrupted? Run the same command again: finished runs are kept.
     """  # noqa: D205, D415
     from sim.experiments.executors import parse_executor
     from sim.experiments.policy import parse_budgets, plan_optimisation
+    from sim.inference.robustness import optimise_robustness
 
     spec = parse_executor(executor)
-    path, base, table, source = _scenario_and_draws(scenario, draws, prior, ranges, seed)
+    path, base, drawn = _scenario_and_draws(scenario, draws, prior, ranges, seed,
+                                            assumptions_file(assumptions, fixed_assumptions))
     plan = plan_optimisation(base, city, resolution=resolution, budgets=parse_budgets(budget), objective=objective,
-                             constraint=constraint, draws=table, draws_source=source, replications=replications,
-                             seed=seed, engine=None if engine == "scenario" else engine, source=str(path))
+                             constraint=constraint, draws=drawn.fields, draws_source=drawn.source,
+                             replications=replications, seed=seed, engine=None if engine == "scenario" else engine,
+                             source=str(path))
     from sim.reporting.policy import run_optimisation
 
     out = out or default_out(f"{base.name}-optimise-{city}")
-    result, resumed, ran, elapsed = run_optimisation(plan, out, spec, progress=not quiet, figures=figures)
+    result, resumed, ran, elapsed, answers = run_optimisation(
+        plan, out, spec, progress=not quiet, figures=figures, analyse=lambda r: optimise_robustness(r, drawn))
     click.echo(f"{plan.n_runs:,} runs; {resumed:,} already stored, {ran:,} run now in {elapsed:.1f} s "
                f"({spec.describe()})")
     click.echo(result.recommendation())
+    for answer in answers:
+        click.echo(answer.sentence())
     click.echo(f"wrote {out}/ (read report.md)")
 
 
@@ -125,21 +154,27 @@ def optimise(scenario: Path, city: str, resolution: str, objective: str, constra
 @refusals
 def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, objective: str, draws: int, prior: bool,
                 ranges: tuple[str, ...], replications: int, seed: int | None, engine: str, budget: str | None,
-                out: Path | None, executor: str, figures: bool, quiet: bool) -> None:
+                assumptions: Path | None, fixed_assumptions: bool, out: Path | None, executor: str, figures: bool,
+                quiet: bool) -> None:
     """Let CITIES of SCENARIO best-respond to each other's lever mixes: equilibrium, price of anarchy, involution."""
     from sim.experiments.executors import parse_executor
     from sim.experiments.policy import parse_budgets, plan_game, solve_game
+    from sim.inference.robustness import equilibrium_robustness
     from sim.reporting.policy import write_equilibrium
 
     spec = parse_executor(executor)
-    path, base, table, source = _scenario_and_draws(scenario, draws, prior, ranges, seed)
+    path, base, drawn = _scenario_and_draws(scenario, draws, prior, ranges, seed,
+                                            assumptions_file(assumptions, fixed_assumptions))
     plan = plan_game(base, cities.split(","), resolution=resolution, budgets=parse_budgets(budget), cost=cost,
-                     objective=objective, draws=table, draws_source=source, replications=replications, seed=seed,
-                     engine=None if engine == "scenario" else engine, source=str(path))
+                     objective=objective, draws=drawn.fields, draws_source=drawn.source, replications=replications,
+                     seed=seed, engine=None if engine == "scenario" else engine, source=str(path))
     out = out or default_out(f"{base.name}-equilibrium")
     start = time.perf_counter()
     result = solve_game(plan, spec, progress=not quiet)
     elapsed = time.perf_counter() - start
-    write_equilibrium(result, out, figures, executor=spec.describe(), wall_time=elapsed)
+    answers = equilibrium_robustness(result, result.totals, result.no_policy_totals, drawn)
+    write_equilibrium(result, out, figures, executor=spec.describe(), wall_time=elapsed, robustness=answers)
     click.echo(result.summary())
+    for answer in answers:
+        click.echo(answer.sentence())
     click.echo(f"wrote {out}/ (read report.md)")

@@ -47,7 +47,7 @@ from sim.model.history import FLOW_KINDS
 from sim.model.metrics import BAND, lock_in
 from sim.model.parameters import LEVERS
 from sim.scenario import EVENT_ACTIONS, Scenario, load_scenario
-from sim.scenario.paths import derive
+from sim.scenario.paths import derive, draw_changes
 
 NATIONAL = "All cities"
 """The row that sums every city of a scenario (pools and unmatched cities included)."""
@@ -178,7 +178,7 @@ def _common_cities(scenarios: Sequence[Scenario]) -> list[str]:
 
 def run_comparison(arms: list[Arm], variants: dict[str, Arm | None], replications: int | None = None,
                    seed: int | None = None, executor: str | ExecutorSpec | Executor = "processes",
-                   progress: bool = True) -> Comparison:
+                   progress: bool = True, draws: pd.DataFrame | None = None) -> Comparison:
     """Run every arm of a planned comparison with the same seed and replications, and build its tables.
 
     Args:
@@ -188,14 +188,23 @@ def run_comparison(arms: list[Arm], variants: dict[str, Arm | None], replication
         seed: the root seed of every scenario (default: the first scenario's).
         executor: where replications run (see :mod:`sim.experiments.executors`).
         progress: show progress bars.
+        draws: parameter draws (one column per dotted path): replication r of every scenario runs draw r
+            (their number sets the replications); None runs the scenarios as written.
     """
     reference = arms[0].scenario
     replications = reference.replications if replications is None else replications
+    if draws is not None:
+        replications = len(draws)
+    changes = None if draws is None else [draw_changes(row) for row in draws.to_dict("records")]
     seed = reference.seed if seed is None else seed
+    derived = {id(v) for v in variants.values() if v is not None} - {id(a) for a in arms if a.label in variants}
     with open_executor(executor) as opened:  # one pool (or Dask cluster) for every scenario
         for arm in arms:
+            own = changes
+            if changes is not None and id(arm) in derived:  # a no-policy variant keeps no policy: its draws lack one
+                own = [{k: v for k, v in c.items() if ".policy." not in k} for c in changes]
             arm.ensemble = run_ensemble(arm.scenario, replications=replications, seed=seed, executor=opened,
-                                        progress=progress)
+                                        progress=progress, changes=own)
     originals = [a for a in arms if a.label in variants]
     common = _common_cities([a.scenario for a in originals])
     unmatched = {a.label: [c.name for c in a.scenario.cities if c.name not in common] for a in originals}

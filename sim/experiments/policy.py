@@ -66,7 +66,7 @@ from sim.experiments.store import RunStore
 from sim.model.engines import simulate_flows
 from sim.model.history import FLOW_KINDS
 from sim.scenario import Scenario
-from sim.scenario.paths import derive
+from sim.scenario.paths import derive, draw_changes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -244,8 +244,8 @@ def parse_budgets(text: str | None) -> list[float] | None:
     return [round(lo + i * step, 10) for i in range(n)]
 
 
-def _draw_changes(draws: pd.DataFrame, d: int) -> dict:
-    return {path: float(v) for path, v in draws.iloc[d].items()}
+def _draw_changes(draws: pd.DataFrame, d: int, *before: dict) -> dict:
+    return draw_changes(draws.iloc[d].to_dict(), *before)
 
 
 def _check_draws(draws: pd.DataFrame) -> pd.DataFrame:
@@ -425,7 +425,7 @@ def plan_optimisation(scenario: Scenario, city: str, *, resolution: float | str 
         except OutcomeError as exc:
             raise ExperimentError(f"--constraint: {exc}") from None
     for d in range(len(draws)):  # a draw or candidate that makes the scenario invalid is refused now
-        derive(base, {**_draw_changes(draws, d), **_mix_changes(city, table.iloc[0][list(LEVERS)], budgets[-1])})
+        derive(base, _draw_changes(draws, d, _mix_changes(city, table.iloc[0][list(LEVERS)], budgets[-1])))
     return OptimisePlan(base, source or scenario.name, city, objective, parsed, table, draws, draws_source,
                         replications, seed, float(_grid_step(grid)))
 
@@ -459,7 +459,7 @@ def compute_optimisation(plan: OptimisePlan, executor: str | ExecutorSpec | Exec
         for d in range(D):
             missing = [r for r in range(R) if (k, d * R + r) not in done]
             if missing:
-                cells.append((plan.scenario, {**_draw_changes(plan.draws, d), **plan.changes(k)}, plan.seed, d, missing))
+                cells.append((plan.scenario, _draw_changes(plan.draws, d, plan.changes(k)), plan.seed, d, missing))
                 keys.append((k, d))
 
     def record(i: int, result: np.ndarray) -> None:
@@ -717,7 +717,7 @@ def plan_game(scenario: Scenario, cities: Sequence[str], *, resolution: float | 
                     replications,
                     scenario.seed if seed is None else seed, tuple(start))
     for d in range(len(draws)):
-        derive(base, {**_draw_changes(draws, d), **plan.changes(plan.start)})
+        derive(base, _draw_changes(draws, d, plan.changes(plan.start)))
     return plan
 
 
@@ -741,7 +741,7 @@ class GameRuns:
     def _run(self, fn: Callable, changes: dict, desc: str) -> np.ndarray:
         plan = self.plan
         R = list(range(plan.replications))
-        cells = [(plan.scenario, {**_draw_changes(plan.draws, d), **changes}, plan.seed, d, R)
+        cells = [(plan.scenario, _draw_changes(plan.draws, d, changes), plan.seed, d, R)
                  for d in range(len(plan.draws))]
         out = np.empty((len(cells), plan.replications, len(TOTALS), len(plan.scenario.cities)))
 
@@ -833,6 +833,8 @@ class EquilibriumResult:
         involution_equilibrium: :func:`involution` at the last profile.
         involution_cooperative: at the cooperative profile.
         profiles: every profile evaluated, one row per (profile, player).
+        totals: every evaluated profile's run totals ``[draw, replication, len(TOTALS), city]``.
+        no_policy_totals: the same runs with every budget 0.
     """
 
     plan: GamePlan
@@ -845,6 +847,8 @@ class EquilibriumResult:
     involution_cooperative: dict
     path: pd.DataFrame = field(default_factory=pd.DataFrame)
     evaluated: pd.DataFrame = field(default_factory=pd.DataFrame)
+    totals: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict, repr=False)
+    no_policy_totals: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def price_of_anarchy(self) -> float:
@@ -949,5 +953,6 @@ def solve_game(plan: GamePlan, executor: str | ExecutorSpec | Executor = "serial
                   **{f"payoff_{c}": v for c, v in zip(plan.cities, runs.payoffs(p), strict=True)}}
                  for p in sorted(runs.totals)]
     return EquilibriumResult(plan, dynamics, tuple(cooperative), method, runs.national(dynamics.profile),
-                             runs.national(cooperative), inv_eq, inv_co, pd.DataFrame(path_rows), pd.DataFrame(evaluated))
+                             runs.national(cooperative), inv_eq, inv_co, pd.DataFrame(path_rows), pd.DataFrame(evaluated),
+                             dict(runs.totals), reference)
 

@@ -40,6 +40,9 @@ TARGETS_PATH = CALIBRATION_DIR / "targets.yaml"
 PRIORS_PATH = CALIBRATION_DIR / "priors.yaml"
 """The shipped priors of the calibrated quantities."""
 
+ASSUMPTIONS_PATH = CALIBRATION_DIR / "assumptions.yaml"
+"""The shipped deep uncertainties: the quantities no data pin, with ranges and reasons."""
+
 DATA_DIR = CALIBRATION_DIR / "data"
 """The documented figures with their sources, one CSV per family."""
 
@@ -72,6 +75,11 @@ class CalibrationFiles:
     def priors(self) -> Path:
         """The priors the calibration used (``priors.yaml``; the shipped baseline's beside its calibration)."""
         return self.folder / "priors.yaml"
+
+    @property
+    def targets(self) -> Path:
+        """The patterns the calibration fitted (``targets.yaml`` beside it; the shipped baseline's in ``calibration/``)."""
+        return self.folder / "targets.yaml"
 
     @property
     def populations(self) -> Path:
@@ -164,7 +172,7 @@ class Figure(_Strict):
         data: the data row the value comes from.
         role: ``initial`` (sets and checks the initial state), ``target`` (fitted) or ``validation``.
         source: where it comes from, with the original sentence or the derivation.
-        register: the universe of the data behind the figure when it is not the targets' (another
+        universe: the universe of the data behind the figure when it is not the targets' (another
             register of firms); allowed only for ``rank`` and ``order``, with a ``measurement``.
         measurement: the stated measurement equation relating that register to the model's counts.
         inferred: the figure reads an order the source implies (e.g. the order of a list) rather than states.
@@ -191,7 +199,7 @@ class Figure(_Strict):
     reading: str | None = None
     among: str | None = None
     order: list[str] | None = Field(None, min_length=2)
-    register: str | None = None
+    universe: str | None = None
     measurement: str | None = None
     inferred: bool = False
     members: list[list[str]] | None = None
@@ -207,7 +215,7 @@ class Figure(_Strict):
                 raise ValueError("rank takes an exact value or an upper bound (top k), not a lower one")
         if self.quantity == "order" and self.order is None:
             raise ValueError("order needs order (the places, most firms first)")
-        if self.register is not None and (self.measurement is None or self.quantity not in ("rank", "order")):
+        if self.universe is not None and (self.measurement is None or self.quantity not in ("rank", "order")):
             raise ValueError("a figure of another register must be a rank or an order and state its measurement")
         if self.quantity == "overtake_by" and self.other is None:
             raise ValueError("overtake_by needs the other city")
@@ -321,11 +329,11 @@ class Targets(_Strict):
                 where = f"{source}: figures[{fig.id}].data"
                 if rows.empty:
                     raise InferenceError(f"{where}: no data row {ref.label()}")
-                universe = fig.register or self.universe
+                universe = fig.universe or self.universe
                 same = rows[rows.universe == universe].drop_duplicates(subset=["value"])
                 if same.empty:
                     raise InferenceError(f"{where}: {ref.label()} counts universe {rows.universe.iloc[0]}, "
-                                         f"{'the figure' if fig.register else 'the targets'}' is {universe}")
+                                         f"{'the figure' if fig.universe else 'the targets'}' is {universe}")
                 if len(same) > 1:
                     raise InferenceError(f"{where}: {len(same)} different values for {ref.label()} in {universe}")
                 row = same.iloc[0]
@@ -423,6 +431,75 @@ class SplitFactor(Factor):
             set_path(data, ("cities", city, "firms"), firms)
 
 
+class OutsideShare(Factor):
+    """The share of potential entrants that enter no city at the scenario's start: the outside option V₀.
+
+    V₀ (``parameters.outside_option``) is solved for at the start's utilities, so that an
+    entrant-weighted ``value`` of potential entrants stay out (docs/ODD.md §3.4); the birth
+    rate (or ``births_per_step``) is divided by ``1 − value``, so that national entry at the
+    start is what it was without the outside option. 0 turns the outside option off. Apply it
+    after every other factor: V₀ depends on the utilities they set.
+    """
+
+    kind: Literal["outside_share"]
+
+    @model_validator(mode="after")
+    def _a_share(self) -> OutsideShare:
+        if not 0 <= self.low < self.high < 1:
+            raise ValueError(f"an outside share lies in [0, 1), got [{self.low}, {self.high}]")
+        return self
+
+    def apply(self, data: dict[str, Any], value: float) -> None:
+        """Set V₀ for the share ``value`` at the start of the scenario ``data``, and raise entry to match, in place."""
+        data["parameters"]["outside_option"] = None
+        if value <= 0:
+            return
+        V0 = outside_option_for(Scenario.model_validate(data), float(value))
+        p = data["parameters"]
+        p["outside_option"] = V0
+        if p.get("births_per_step") is not None:
+            p["births_per_step"] = int(round(p["births_per_step"] / (1 - value)))
+        else:
+            p["birth_rate"] = min(float(p["birth_rate"]) / (1 - value), 1.0)
+
+
+def outside_option_for(scenario: Scenario, share: float) -> float:
+    """The V₀ at which an entrant-weighted ``share`` of potential entrants stay out at the scenario's start.
+
+    By bisection on the entry probabilities of the start's state (:func:`sim.model.utility.entry_utility`).
+    """
+    from sim.model.model import ModuModel
+    from sim.model.utility import entry_utility
+
+    model = ModuModel(scenario.model_copy(update={"engine": "counts"}), rng=0, record_events=False)
+    V = entry_utility(model.coef, model.N, model.lever_stocks())         # [city, sector]
+    V = np.where(np.isfinite(V), V, -np.inf)
+    top = float(np.max(V[np.isfinite(V)])) if np.isfinite(V).any() else 0.0
+
+    def stay_out(V0: float) -> float:
+        with np.errstate(over="ignore"):
+            return float(model.sector_mix @ (1.0 / (1.0 + np.exp(V - V0).sum(axis=0))))
+
+    lo, hi = top - 60.0, top + 60.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if stay_out(mid) < share else (lo, mid)
+    return (lo + hi) / 2
+
+
+class AssumptionFile(_Strict):
+    """The assumptions file (``assumptions.yaml``): deep uncertainties as factors, outside shares last."""
+
+    assumptions: list[OutsideShare | Factor] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _outside_last(self) -> AssumptionFile:
+        kinds = [isinstance(f, OutsideShare) for f in self.assumptions]
+        if any(kinds) and (kinds.count(True) > 1 or not kinds[-1]):
+            raise ValueError("one outside_share at most, and last: it is solved for at the utilities the others set")
+        return self
+
+
 class PriorFile(_Strict):
     """The priors file (``priors.yaml``)."""
 
@@ -441,6 +518,11 @@ def load_targets(path: Path = TARGETS_PATH, observations: pd.DataFrame | None = 
     return targets.resolve(load_observations() if observations is None else observations, str(path))
 
 
+def load_assumptions(path: Path = ASSUMPTIONS_PATH) -> AssumptionFile:
+    """Read and check an assumptions file; bad input raises :class:`sim.scenario.ScenarioError` (one line)."""
+    return load_model(path, AssumptionFile)
+
+
 def load_priors(path: Path = PRIORS_PATH) -> PriorFile:
     """Read and check the priors file; bad input raises :class:`sim.scenario.ScenarioError` (one line)."""
     return load_model(path, PriorFile)
@@ -451,6 +533,13 @@ def default_priors(scenario: Scenario) -> Path:
     if scenario.calibration is not None and (own := CalibrationFiles.of(scenario).priors).is_file():
         return own
     return PRIORS_PATH
+
+
+def default_targets(scenario: Scenario) -> Path:
+    """The targets a calibration of ``scenario`` fits unless told: beside the calibration it names, else the shipped ones."""
+    if scenario.calibration is not None and (own := CalibrationFiles.of(scenario).targets).is_file():
+        return own
+    return TARGETS_PATH
 
 
 def documented_counts(scenario: Scenario, targets: Targets | None = None) -> pd.DataFrame:

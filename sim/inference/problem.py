@@ -506,6 +506,7 @@ class Problem:
         layout: the summary layout.
         reading: the reading of the Shenzhen increment.
         priors_path: the priors file (copied beside the calibration it produces).
+        targets_path: the targets file (copied likewise).
     """
 
     scenario: Scenario
@@ -517,6 +518,7 @@ class Problem:
     targets: Targets = field(repr=False)
     priors_file: PriorFile = field(repr=False)
     priors_path: Path | None = None
+    targets_path: Path | None = None
 
     def simulator(self) -> Simulator:
         """The picklable simulator of this problem."""
@@ -608,7 +610,7 @@ def make_problem(scenario_path: Path, targets_path: Path, priors_path: Path, rea
         raise InferenceError(f"{targets_path}: figures: no figure has role target")
     return Problem(scenario=scenario, template=template, prior=Prior(tuple(priors.priors)), fitted=fitted,
                    layout=Layout.of(scenario), reading=reading, targets=targets, priors_file=priors,
-                   priors_path=Path(priors_path))
+                   priors_path=Path(priors_path), targets_path=Path(targets_path))
 
 
 def assignments(problem: Problem, values: np.ndarray) -> list[tuple[str, str | None, str, float]]:

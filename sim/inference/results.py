@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from sim.experiments.executors import Executor, ExecutorSpec, open_executor
+from sim.inference.data import SharedFactor, SplitFactor
 from sim.inference.identify import (
     FitSettings,
     SBCResult,
@@ -122,6 +123,7 @@ class CalibrationResult:
             "correlations": correlation_table(self.problem, self.posterior),
             "combinations": combinations_table(self.problem, self.posterior),
             "fit": fit_table(self.problem, self.point_sums, self.sums),
+            "statements": statements_table(self.problem, self.point_sums, self.sums),
             "overtaking": overtaking_table(self.problem, self.point_sums, self.symmetric_sums),
             "forecasts": forecast_table(self.problem, outputs, posterior),
             "validation": validation_table(self.problem, outputs),
@@ -171,12 +173,15 @@ def combinations_table(problem: Problem, posterior: Population, rng_seed: int = 
 
 
 def fit_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray) -> pd.DataFrame:
-    """Each fitted pattern: documented value (or bounds), the point estimate's median and the predictive band.
+    """Each fitted number: documented value (or bounds), the point estimate's median and the predictive band.
 
     Errors are relative (:meth:`sim.inference.data.Figure.relative_error`): 0 inside a bounded pattern's interval.
+    Ranking and ordering statements are in :func:`statements_table`.
     """
     rows = []
     for fig in problem.fitted:
+        if fig.statement:
+            continue
         at_point = float(np.median(problem.layout.value(point_sums, fig)))
         lo, mid, hi = band(problem.layout.value(sums, fig))
         rows.append({"figure": fig.id, "city": fig.city, "year": fig.year, "model_time": fig.time,
@@ -185,6 +190,24 @@ def fit_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray) -> pd.
                      "point_error": float(fig.relative_error(at_point)), "predictive_median": mid, "predictive_lo": lo,
                      "predictive_hi": hi, "predictive_error": float(fig.relative_error(mid))})
     return pd.DataFrame(rows)
+
+
+def statements_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray) -> pd.DataFrame:
+    """Every ranking and ordering statement of the targets: how often the model meets it.
+
+    ``holds_point``: share of the point estimate's replications in which the statement holds;
+    ``holds_predictive``: share of the posterior predictive draws; ``fitted``: whether the
+    calibration fitted it (else it was left out, e.g. under another reading); ``inferred``: the
+    source implies rather than states it; ``universe``: the register of its data.
+    """
+    layout = problem.layout
+    rows = [{"figure": f.id, "statement": f"{f.city}: {f.describe()}" if f.quantity == "rank" else f.describe(),
+             "model_time": f.time, "universe": f.universe or problem.targets.universe, "inferred": f.inferred,
+             "fitted": f in problem.fitted, "holds_point": float(layout.holds(point_sums, f).mean()),
+             "holds_predictive": float(layout.holds(sums, f).mean())}
+            for f in problem.targets.figures if f.statement]
+    return pd.DataFrame(rows, columns=["figure", "statement", "model_time", "universe", "inferred", "fitted",
+                                       "holds_point", "holds_predictive"])
 
 
 def overtaking_table(problem: Problem, point_sums: np.ndarray, symmetric_sums: np.ndarray) -> pd.DataFrame:
@@ -209,10 +232,22 @@ def forecast_cities(problem: Problem) -> list[str]:
     return [f.city for f in problem.targets.initial() if f.quantity == "firms" and f.city not in fitted]
 
 
+def constant_of(problem: Problem, city: str) -> str | None:
+    """The label of the calibrated quantity that sets a city's constant (its own, or one shared), if any."""
+    for spec in problem.prior.specs:
+        if isinstance(spec, SharedFactor) and spec.field == "attractiveness" and city in spec.cities:
+            return spec.label
+        if not isinstance(spec, SharedFactor | SplitFactor) and spec.target in (f"cities.{city}.attractiveness",
+                                                                                f"cities[{city}].attractiveness"):
+            return spec.label
+    return None
+
+
 def forecast_table(problem: Problem, outputs: pd.DataFrame, posterior: pd.DataFrame) -> pd.DataFrame:
     """Every city's count at the end: posterior predictive median and 90% interval, and whether it was fitted.
 
-    ``prior_driven`` marks a city whose constant the data do not constrain, so that its interval is mostly the prior's.
+    ``prior_driven`` marks a city whose constant (its own, or one it shares) the data do not constrain,
+    so that its interval is mostly the prior's.
     """
     end = problem.scenario.time.end
     fitted = {f.city for f in problem.fitted if f.quantity == "firms"}
@@ -220,9 +255,9 @@ def forecast_table(problem: Problem, outputs: pd.DataFrame, posterior: pd.DataFr
     rows = []
     for city in problem.layout.cities:
         lo, mid, hi = band(outputs[f"{city} {end}"])
-        constant = f"{city}.attractiveness"
+        constant = constant_of(problem, city)
         rows.append({"city": city, "year": end, "median": mid, "lo": lo, "hi": hi, "fitted": city in fitted,
-                     "prior_driven": bool(constant in verdict.index and verdict[constant] == "not constrained")})
+                     "prior_driven": bool(constant is not None and verdict.get(constant) == "not constrained")})
     return pd.DataFrame(rows)
 
 

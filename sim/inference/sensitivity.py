@@ -40,7 +40,7 @@ from sim.scenario.paths import parse_path
 from sim.scenario.schema import Strict
 
 LEVER_RANGE = (0.0, 1.0)
-"""Range of each lever weight β_X[s] (assumption: the spec's examples, 0.3-0.4, lie inside; 0 = no effect)."""
+"""Range of each lever weight β_X[s] (assumption: the scenarios' example weights, 0.3-0.4, lie inside; 0 = no effect)."""
 
 BUDGET_RANGE = (0.0, 2.0)
 """Range of the multiplier of every city's budget (assumption: from no policy to twice the scenario's)."""

@@ -199,10 +199,13 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
         for name, frame in tables.items():
             write_csv(out / f"{name}.csv", frame)
             written.append(f"{name}.csv")
-        if problem.priors_path is not None and (out / "priors.yaml").resolve() != problem.priors_path.resolve():
-            text = problem.priors_path.read_text(encoding="utf-8")  # the priors travel with the posterior they made
-            atomic_write(out / "priors.yaml", lambda h: h.write(text))
-        written.append("priors.yaml")
+        for name, source in (("priors.yaml", problem.priors_path), ("targets.yaml", problem.targets_path)):
+            # the priors and targets travel with the posterior they made
+            if source is not None and (out / name).resolve() != source.resolve():
+                text = source.read_text(encoding="utf-8")
+                atomic_write(out / name, lambda h, text=text: h.write(text))
+            if (out / name).is_file():
+                written.append(name)
         figures = out / "figures"
         fit = plot_counts(_trajectory_tables(problem, result.sums), documented_counts(problem.scenario, problem.targets))
         title = "Posterior predictive firms per city (median, 5–95% band over the draws); dots: documented"
@@ -272,6 +275,36 @@ def _increment_text(problem: Problem) -> str:
             f"`modu calibrate --shenzhen-increment {other}`.\n")
 
 
+STATEMENT_AGREEMENT = 0.8
+"""Share of replications in which a statement must hold for the report to call the model in agreement with it."""
+
+
+def _statements_text(statements: pd.DataFrame, replications: int, draws: int) -> str:
+    """Who leads: each ranking and ordering statement of the sources, and how often the model meets it."""
+    if statements.empty:
+        return ""
+    text = ["\n**Who leads: the sources' statements** (`statements.csv`): the share of the point estimate's "
+            f"{replications} replications and of the {draws} posterior predictive draws in which each holds. "
+            "Inferred statements read an order the source implies (the order of a list) rather than states; "
+            "statements of another register enter through their stated measurement equation (the targets file).\n",
+            markdown_table(pd.DataFrame({
+                "statement": statements.statement, "at (model time)": statements.model_time,
+                "register": statements.universe, "inferred": ["yes" if i else "no" for i in statements.inferred],
+                "fitted": ["yes" if f else "no" for f in statements.fitted],
+                "holds (point estimate)": [f"{h:.0%}" for h in statements.holds_point],
+                "holds (predictive)": [f"{h:.0%}" for h in statements.holds_predictive]}))]
+    missed = statements[statements.holds_point < STATEMENT_AGREEMENT]
+    if missed.empty:
+        text.append(f"\nEvery statement holds in at least {STATEMENT_AGREEMENT:.0%} of the point estimate's "
+                    "replications.\n")
+    else:
+        text.append(f"\nStatements the model meets in fewer than {STATEMENT_AGREEMENT:.0%} of the point estimate's "
+                    "replications: " + "; ".join(f"`{r.figure}` ({r.holds_point:.0%})" for r in missed.itertuples())
+                    + ". The fit trades them against the other patterns (the distance weighs every fitted pattern "
+                    "alike).\n")
+    return "\n".join(text)
+
+
 def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> str:
     """report.md: the tables of the result, formatted, with what they mean."""
     problem, populations, posterior, options = result.problem, result.populations, result.posterior, result.options
@@ -309,8 +342,8 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
                           "role": ("target" if f in problem.fitted else "not used (other reading)")
                           if f.role == "target" else f.role} for f in problem.targets.figures])
     text.append(markdown_table(figs))
-    text.append("\nSources, with the original sentences, are in the targets file (`calibration/targets.yaml` for the "
-                "shipped data) and docs/sources.md.\n")
+    text.append("\nSources, with the original sentences, are in the targets file (`targets.yaml` beside this "
+                "report) and docs/sources.md.\n")
     text.append(_increment_text(problem))
 
     text.append("## What is estimated, what is assumed\n")
@@ -376,6 +409,7 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
         "predictive 5%": fit.predictive_lo, "predictive 95%": fit.predictive_hi,
         "predictive error": [f"{e:+.2%}" for e in fit.predictive_error]})))
     text.append("\n![fit](figures/fit.png)\n")
+    text.append(_statements_text(tables["statements"], scenario.replications, len(result.values)))
     text.append(_overtaking_text(tables["overtaking"], end))
 
     text.append("## Forecast\n")
@@ -431,6 +465,8 @@ IDENTIFYING_DATA = {
     "exit_rate": "deregistrations (exits) per year in the atlas's universe, or Shenzhen's 42,600 read as gross "
                  "inflow (the gross reading)",
     "contenders_share": "any contender's AI-related enterprise count in the atlas's universe, at any date",
+    "coastal_share": "the atlas's count for Jiangsu or Zhejiang province, or for any city of Guangdong, Jiangsu or "
+                     "Zhejiang other than Shenzhen, Guangzhou, Nanjing and Hangzhou",
     "contenders.attractiveness": "the contenders' counts at two dates in the atlas's universe",
 }
 """For each calibrated quantity, the data that would identify it (named in the report when it stays unconstrained)."""
@@ -453,13 +489,18 @@ def _identification_text(tables: dict[str, pd.DataFrame], options: dict, scenari
         best = regimes.loc[regimes.bayes_factor.idxmax()]
         text.append(f"\nThe data favour **{best.regime}** ({best.condition}): odds × {best.bayes_factor:.2g}.\n")
     pools = [c for c in scenario.cities if c.pool]
-    if pools:
+    if pools and all(p.places == 1 for p in pools):
         text.append(f"\nCaveat: the pool ({', '.join(f'{p.name}, {p.firms:,} firms at the start' for p in pools)}) "
                     "takes part in entry and relocation as one place, network term included, and "
                     + ("without congestion" if all(p.capacity is None for p in pools) else "with its capacity")
                     + ": a verdict on α carried by the national total or a share of it (below) depends on treating "
-                    "the rest of the country as one agglomeration; compare the China scenario's calibration, where "
-                    "named contenders carry part of that growth.\n")
+                    "the rest of the country as one agglomeration.\n")
+    elif pools:
+        text.append("\nThe rest of the country enters as pools of many places ("
+                    + ", ".join(f"{p.name}: {p.places} places" for p in pools)
+                    + "), each place with a fixed rank-size share of its pool's firms, its own network term and its "
+                    "congestion (docs/ODD.md §3.3), not as one agglomeration; a verdict on α carried by the national "
+                    "total or a share of it still rests on those assumed numbers and shares.\n")
     if "coverage" in tables:
         cov = tables["coverage"]
         text.append(f"\n**Simulation-based calibration** (Talts et al. 2018; {int(cov.datasets.iloc[0])} synthetic "

@@ -16,9 +16,11 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
 from sim.experiments.compare import CONFIDENCE, NATIONAL, SPEND, Comparison
+from sim.inference.robustness import Robustness
 from sim.model.parameters import LEVERS
 from sim.reporting.figures import BAND, draw_growth_accounting, plt, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_json, write_tables
+from sim.reporting.robustness import robustness_section, write_robustness
 from sim.reporting.text import interval, markdown_table, signed
 from sim.scenario import Scenario
 from sim.scenario.resources import CALIBRATION_DIR
@@ -374,17 +376,23 @@ def report_text(comparison: Comparison, figures: bool) -> str:
 
 
 def write_comparison(comparison: Comparison, out: Path, figures: bool = True, wall_time: float | None = None,
-                     executor: str | None = None) -> list[str]:
+                     executor: str | None = None, robustness: list[Robustness] | None = None,
+                     draws_source: str | None = None) -> list[str]:
     """Write a comparison's folder: the CSVs, figures, ``report.md`` and ``manifest.json`` last.
+
+    ``robustness``: the answers checked draw by draw (:func:`sim.inference.robustness.compare_robustness`), when
+    replication r ran draw r (``draws_source`` says of what).
 
     Returns:
         The files written, relative to ``out``.
     """
     with output_folder(out):
-        written = write_tables(out, comparison.tables, TABLE_FILES)
+        written = write_tables(out, comparison.tables, TABLE_FILES) + write_robustness(out, robustness or [])
         if figures:
             written += [str(p.relative_to(out)) for p in save_comparison_figures(comparison, out / "figures")]
         text = report_text(comparison, figures)
+        if draws_source:
+            text += "\n" + robustness_section(robustness or [], draws_source)
         atomic_write(out / "report.md", lambda h: h.write(text))
         written.append("report.md")
         write_json(out / "manifest.json", manifest(
@@ -397,5 +405,6 @@ def write_comparison(comparison: Comparison, out: Path, figures: bool = True, wa
             seed=comparison.seed, replications=comparison.replications,
             spawn_keys=[[r] for r in range(comparison.replications)],
             seed_rule="SeedSequence(seed, spawn_key=(replication,)), the same for every scenario",
-            confidence=CONFIDENCE, executor=executor, wall_time_s=wall_time, complete=True))
+            confidence=CONFIDENCE, executor=executor, wall_time_s=wall_time, draws_source=draws_source,
+            complete=True))
     return written + ["manifest.json"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -28,8 +29,10 @@ from sim.experiments.policy import (
 from sim.experiments.simplex import LEVERS
 from sim.experiments.store import STORE_FILE, RunStore
 from sim.inference.discover import Discovery
+from sim.inference.robustness import Robustness
 from sim.reporting.figures import plt, save_figure
 from sim.reporting.files import INCOMPLETE, atomic_write, manifest, output_folder, write_csv, write_json
+from sim.reporting.robustness import robustness_section, write_robustness
 
 
 def _markdown(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -106,11 +109,22 @@ def _option_text(plan: OptimisePlan) -> str:
 
 
 def run_optimisation(plan: OptimisePlan, out: Path, executor: str | ExecutorSpec | Executor = "processes",
-                     progress: bool = True, figures: bool = True) -> tuple[OptimiseResult, int, int, float]:
+                     progress: bool = True, figures: bool = True,
+                     analyse: Callable[[OptimiseResult], list[Robustness]] | None = None,
+                     ) -> tuple[OptimiseResult, int, int, float, list[Robustness]]:
     """Run (or resume) an optimisation into ``out`` and write its folder.
 
+    Args:
+        plan: the optimisation.
+        out: its folder (and store).
+        executor: where runs go.
+        progress: show progress bars.
+        figures: write figures.
+        analyse: checks the result's answers draw by draw (:mod:`sim.inference.robustness`) for the report.
+
     Returns:
-        The result, runs found in the store, runs computed now, and the seconds spent computing.
+        The result, runs found in the store, runs computed now, the seconds spent computing, and the answers
+        checked draw by draw (empty without ``analyse``).
 
     Raises:
         StoreError: ``out`` holds something else or another optimisation.
@@ -128,14 +142,16 @@ def run_optimisation(plan: OptimisePlan, out: Path, executor: str | ExecutorSpec
         totals, resumed, ran = compute_optimisation(plan, opened, store, progress)
         elapsed = time.perf_counter() - start
         result = optimisation_result(plan, totals)
-        written = write_optimisation_tables(result, out, figures)
-        _finish(out, written, optimisation_report(result, figures), scenario_file=plan.source,
+        answers = analyse(result) if analyse is not None else []
+        written = write_optimisation_tables(result, out, figures) + write_robustness(out, answers)
+        report = optimisation_report(result, figures) + robustness_section(answers, plan.draws_source)
+        _finish(out, written, report, scenario_file=plan.source,
                 scenario_name=plan.scenario.name, city=plan.city, objective=plan.objective.text,
                 constraint=plan.constraint.text if plan.constraint else None, draws_source=plan.draws_source,
                 resolution=plan.resolution, definition=plan.definition(), seed=plan.seed, seed_rule=SEED_RULE,
                 replications=plan.replications, runs=plan.n_runs, resumed=resumed, ran=ran, sessions=store.session,
                 store=STORE_FILE, executor=opened.describe(), wall_time_s=elapsed, complete=True)
-    return result, resumed, ran, elapsed
+    return result, resumed, ran, elapsed, answers
 
 
 def write_optimisation_tables(result: OptimiseResult, out: Path, figures: bool) -> list[str]:
@@ -217,8 +233,12 @@ def plot_allocations(result: EquilibriumResult) -> plt.Figure:
 
 
 def write_equilibrium(result: EquilibriumResult, out: Path, figures: bool = True, executor: str | None = None,
-                      wall_time: float | None = None) -> list[str]:
-    """Write ``path.csv``, ``allocations.csv``, ``profiles.csv``, ``involution.csv``, figures, report and manifest."""
+                      wall_time: float | None = None, robustness: list[Robustness] | None = None) -> list[str]:
+    """Write ``path.csv``, ``allocations.csv``, ``profiles.csv``, ``involution.csv``, figures, report and manifest.
+
+    ``robustness``: the race's answers checked draw by draw (:func:`sim.inference.robustness.equilibrium_robustness`),
+    written as ``robustness.csv`` and ``robustness_draws.csv`` and a section of the report.
+    """
     plan = result.plan
     inv = []
     for label, acc in (("equilibrium", result.involution_equilibrium), ("cooperative", result.involution_cooperative)):
@@ -229,7 +249,7 @@ def write_equilibrium(result: EquilibriumResult, out: Path, figures: bool = True
                   "involution": involution}
         for name, frame in tables.items():
             write_csv(out / f"{name}.csv", frame)
-        written = [f"{name}.csv" for name in tables]
+        written = [f"{name}.csv" for name in tables] + write_robustness(out, robustness or [])
         if figures:
             written += _figures(out, {"path": result.plot().figure, "allocations": plot_allocations(result)})
         totals = pd.DataFrame([{"profile": label, **{k: v for k, v in acc.items() if k != "per_city"}}
@@ -256,6 +276,7 @@ def write_equilibrium(result: EquilibriumResult, out: Path, figures: bool = True
                 "national growth.", "", _markdown(totals), ""]
         if figures:
             text += ["![best-response path](figures/path.png)", "", "![allocations](figures/allocations.png)", ""]
+        text.append(robustness_section(robustness or [], plan.draws_source))
         text += ["Files: `path.csv` (the sequence of profiles), `allocations.csv`, `profiles.csv` (every profile "
                  "evaluated: payoffs and national firms), `involution.csv` (growth accounting per city).", ""]
         return _finish(out, written, "\n".join(text), scenario_file=plan.source, scenario_name=plan.scenario.name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -143,6 +144,29 @@ def derive(base: Scenario | Mapping[str, Any], changes: Mapping[str, Any], sourc
     data.update(fields)
     label = source or f"{data.get('name', '<scenario>')} with " + ", ".join(f"{p}={v!r}" for p, v in changes.items())
     return validate(data, label)
+
+
+SCALE = "scale:"
+"""Prefix of a draw's column that multiplies the fields its path names (``scale:cities.*.policy.budget``)."""
+
+
+def draw_changes(row: Mapping[str, Any], *before: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes one row of a draws table makes, after the changes ``before`` (e.g. a candidate policy's).
+
+    A column ``PATH`` sets the field; a column ``scale:PATH`` multiplies every field ``PATH`` names (a ``*``
+    names every city) by its value, after everything else, so that it scales the variant's own values
+    (a compared scenario's budgets, a candidate's). NaN entries set nothing.
+    """
+    out: dict[str, Any] = {}
+    for path, value in row.items():
+        if not path.startswith(SCALE) and value == value:
+            out[path] = float(value)
+    for changes in before:
+        out.update(changes)
+    for path, value in row.items():
+        if path.startswith(SCALE) and value == value:
+            out[path[len(SCALE):]] = functools.partial(operator.mul, float(value))  # picklable: runs go to workers
+    return out
 
 
 def apply_overrides(base: Scenario, keywords: Mapping[str, Any]) -> Scenario:
