@@ -108,3 +108,29 @@ def run_ensemble(scenario: Scenario, replications: int | None = None, seed: int 
     tables = {name: pd.concat([p[name] for p in ordered], ignore_index=True) for name in TABLES}
     return Ensemble(scenario=scenario, seed=seed, replications=replications, executor=spec.describe(),
                     tables=tables)
+
+
+def _draw_firms(scenario: Scenario, changes: dict, seed: int, draw: int, replications: int) -> np.ndarray:
+    """Firms per step and city of one draw's replications, ``[replication, step, city]`` (picklable for executors)."""
+    from sim.model.engines import simulate_firms
+
+    variant = derive(scenario, changes) if changes else scenario
+    return simulate_firms(variant, [replication_seed(seed, draw, r) for r in range(replications)])
+
+
+def run_draws(scenario: Scenario, changes: Sequence[Mapping[str, Any]], replications: int, seed: int,
+              executor: str | ExecutorSpec | Executor = "processes", progress: bool = True) -> np.ndarray:
+    """Firms per step and city for each draw of a scenario's fields and each replication, ``[draw, rep, step, city]``.
+
+    Draw d, replication r draws from ``SeedSequence(seed, spawn_key=(d, r))`` and runs the scenario with
+    ``changes[d]`` (:func:`sim.scenario.paths.derive`), on the scenario's engine (the compiled kernel for
+    ``engine: counts``), so results do not depend on the executor.
+    """
+    spec = parse_executor(executor) if isinstance(executor, str) else executor
+    tasks = [(scenario, dict(c), seed, d, replications) for d, c in enumerate(changes)]
+    out = np.empty((len(tasks), replications, scenario.time.steps + 1, len(scenario.cities)), dtype=np.int64)
+    with tqdm(total=len(tasks) * replications, desc=scenario.name, unit="run", disable=not progress) as bar:
+        for d, firms in imap_unordered(spec, _draw_firms, tasks):
+            out[d] = firms
+            bar.update(replications)
+    return out
