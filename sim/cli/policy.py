@@ -99,13 +99,14 @@ def optimise(scenario: Path, city: str, resolution: str, objective: str, constra
     plan = plan_optimisation(base, city, resolution=resolution, budgets=parse_budgets(budget), objective=objective,
                              constraint=constraint, draws=table, draws_source=source, replications=replications,
                              seed=seed, engine=None if engine == "scenario" else engine, source=str(path))
-    from sim.reporting.policy import run_optimisation
+    from sim.reporting.policy import recommendation, run_optimisation
+    from sim.reporting.text import count
 
     out = out or default_out(f"{base.name}-optimise-{city}")
     result, resumed, ran, elapsed = run_optimisation(plan, out, spec, progress=not quiet, figures=figures)
-    click.echo(f"{plan.n_runs:,} runs; {resumed:,} already stored, {ran:,} run now in {elapsed:.1f} s "
+    click.echo(f"{count(plan.n_runs)} runs; {count(resumed)} already stored, {count(ran)} run now in {elapsed:.1f} s "
                f"({spec.describe()})")
-    click.echo(result.recommendation())
+    click.echo(recommendation(result))
     click.echo(f"wrote {out}/ (read report.md)")
 
 
@@ -129,7 +130,7 @@ def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, objec
     """Let CITIES of SCENARIO best-respond to each other's lever mixes: equilibrium, price of anarchy, involution."""
     from sim.experiments.executors import parse_executor
     from sim.experiments.policy import parse_budgets, plan_game, solve_game
-    from sim.reporting.policy import write_equilibrium
+    from sim.reporting.policy import race_summary, write_equilibrium
 
     spec = parse_executor(executor)
     path, base, table, source = _scenario_and_draws(scenario, draws, prior, ranges, seed)
@@ -141,5 +142,5 @@ def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, objec
     result = solve_game(plan, spec, progress=not quiet)
     elapsed = time.perf_counter() - start
     write_equilibrium(result, out, figures, executor=spec.describe(), wall_time=elapsed)
-    click.echo(result.summary())
+    click.echo(race_summary(result))
     click.echo(f"wrote {out}/ (read report.md)")

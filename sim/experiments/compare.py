@@ -231,8 +231,22 @@ def outcomes(ensemble: Ensemble) -> pd.DataFrame:
     return pd.concat([out, national], ignore_index=True)
 
 
-def mean_interval(values: np.ndarray | pd.Series, level: float = CONFIDENCE) -> tuple[float, float, float]:
-    """Mean of the finite values and its Student-t interval (NaN bounds with fewer than two values)."""
+def mean_interval(values: np.ndarray | pd.Series, level: float = CONFIDENCE,
+                  support: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float, float]:
+    """Mean of the finite values and its Student-t confidence interval, cut to the quantity's support.
+
+    The t interval is symmetric about the mean, so with few runs it can reach values the quantity
+    cannot take (a count below 0, a probability above 1). The part outside ``support`` holds no
+    possible value of the mean, so cutting it off keeps the interval's coverage.
+
+    Args:
+        values: one value per run (NaN and infinite values are left out).
+        level: coverage of the interval.
+        support: the values the mean can take (e.g. ``(0, inf)`` for firms, ``(0, 1)`` for a probability).
+
+    Returns:
+        ``(mean, low, high)``; NaN bounds with fewer than two values.
+    """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if len(x) == 0:
@@ -241,7 +255,7 @@ def mean_interval(values: np.ndarray | pd.Series, level: float = CONFIDENCE) -> 
     if len(x) < 2:
         return mean, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, support[0]), min(mean + half, support[1])
 
 
 def paired_differences(arm: pd.DataFrame, reference: pd.DataFrame, cities: Sequence[str]) -> pd.DataFrame:
