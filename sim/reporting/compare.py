@@ -24,6 +24,7 @@ from sim.reporting.figures import (
     plt,
     save_figure,
     share_axis,
+    year_axis,
 )
 from sim.reporting.files import atomic_write, manifest, output_folder, write_json, write_tables
 from sim.reporting.text import count, estimate, interval, interval_name, markdown_table, number, percent, signed, span
@@ -87,6 +88,9 @@ def plot_counts(comparison: Comparison) -> plt.Figure:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("AI firms", fontsize=9)
+    for ax in axes.flat:
+        year_axis(ax)
+        ax.set_xlabel("year" if ax.get_subplotspec().is_last_row() else "", fontsize=8)
     handles, names = axes.flat[0].get_legend_handles_labels()
     fig.suptitle(f"Firms per city (mean; shaded: {BAND_NAME})\n"
                  "each panel on its own scale, every axis from 0; differences with intervals: see effects",

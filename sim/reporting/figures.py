@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
+import matplotlib.collections
 import matplotlib.layout_engine
 import matplotlib.ticker
 
@@ -86,6 +87,13 @@ def number_ticks(fig: plt.Figure) -> None:
                 axis.set_major_formatter(NumberFormatter())
 
 
+def year_axis(ax: plt.Axes) -> None:
+    """Label the x axis ``year`` with plain digits (2023, not 2,023); axes that share it follow."""
+    ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:.0f}"))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("year", fontsize=ax.xaxis.label.get_fontsize())
+
+
 def share_axis(ax: plt.Axes, axis: str = "y") -> None:
     """Label a share or probability axis in percent."""
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter())
@@ -108,19 +116,19 @@ def value_axis(ax: plt.Axes, axis: str = "y", broken: bool = True) -> None:
         set_(min(low, 0.0), max(high, 0.0))
         return
     foot = 0.0 if high > 0 else 1.0  # the end nearest 0
-    for offset in (-0.012, 0.012):
-        if axis == "y":
-            xs, ys = [-0.02, 0.02], [foot + offset - 0.012, foot + offset + 0.012]
-        else:
-            xs, ys = [foot + offset - 0.012, foot + offset + 0.012], [-0.02, 0.02]
-        ax.plot(xs, ys, transform=ax.transAxes, color="k", lw=1, clip_on=False, gid=BREAK_GID)
+    strokes = [[(-0.02, foot + d - 0.012), (0.02, foot + d + 0.012)] for d in (-0.012, 0.012)]
+    if axis == "x":
+        strokes = [[(y, x) for x, y in stroke] for stroke in strokes]
+    # a collection, not data lines: it stays out of ax.lines and of the autoscaling
+    ax.add_collection(matplotlib.collections.LineCollection(strokes, colors="k", linewidths=1, clip_on=False,
+                                                            transform=ax.transAxes, gid=BREAK_GID), autolim=False)
     label = ax.yaxis.label if axis == "y" else ax.xaxis.label
     label.set_text((label.get_text() + "\n" if label.get_text() else "") + "(axis does not start at 0)")
 
 
 def is_broken(ax: plt.Axes) -> bool:
     """Whether :func:`value_axis` marked ``ax`` as not starting at 0."""
-    return any(line.get_gid() == BREAK_GID for line in ax.get_lines())
+    return any(c.get_gid() == BREAK_GID for c in ax.collections)
 
 
 def _city_colors(cities: list[str]) -> dict[str, tuple[float, ...]]:
@@ -223,7 +231,8 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         spread = max(finals) / max(min(finals), 1)
         if spread > LOG_SPREAD:  # one large pool would flatten every city: a log axis keeps them apart
             log_firms_axis(ax)
-        ax.set(xlabel="year", ylabel="AI firms" + (" (log scale)" if spread > LOG_SPREAD else ""), title=title)
+        ax.set(ylabel="AI firms" + (" (log scale)" if spread > LOG_SPREAD else ""), title=title)
+        year_axis(ax)
         if spread <= LOG_SPREAD:
             value_axis(ax, broken=False)
         ax.legend(fontsize=8, ncol=2)
@@ -250,6 +259,9 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("AI firms (log)", fontsize=8)
+    for ax in axes[-1, :]:
+        year_axis(ax)
+        ax.xaxis.label.set_fontsize(8)
     fig.suptitle(f"{title}; grey: the other cities" + ("; dots: documented" if documented else ""), fontsize=10)
     return fig
 
@@ -265,7 +277,8 @@ def plot_shares(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     colors = {**_city_colors(list(mean.columns)), "other cities": "0.8"}
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.stackplot(mean.index, mean.T.values, labels=mean.columns, colors=[colors[c] for c in mean.columns], alpha=0.85)
-    ax.set(xlabel="year", ylabel="share of all firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
+    ax.set(ylabel="share of all firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
+    year_axis(ax)
     share_axis(ax)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.tight_layout()
@@ -362,7 +375,8 @@ def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
             ax.scatter(rows.year, rows.firms, color=colors[city], edgecolor="k", zorder=5, s=30)
     ax.plot([], [], color="0.8", label=f"the other {len(by_city) - len(leaders)} cities")
     log_firms_axis(ax)
-    ax.set(xlabel="year", ylabel="AI firms (log scale)",
+    year_axis(ax)
+    ax.set(ylabel="AI firms (log scale)",
            title=f"{title}\nthe {len(leaders)} largest at the end in colour; every city is in cities.csv")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     ax.grid(alpha=0.3, which="both", linewidth=0.4)
