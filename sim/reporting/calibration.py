@@ -29,6 +29,7 @@ from sim.inference.results import (
 from sim.model.metrics import band
 from sim.reporting.figures import plot_counts, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
+from sim.reporting.palette import HIGHLIGHT, INK
 from sim.reporting.text import markdown_table
 from sim.scenario import Scenario
 
@@ -63,7 +64,7 @@ def plot_marginals(problem: Problem, posterior: Population) -> plt.Figure:
         bins = np.linspace(prior_draws[:, j].min(), prior_draws[:, j].max(), 31)
         ax.hist(prior_draws[:, j], bins=bins, density=True, histtype="step", color="grey", label="prior")
         ax.hist(posterior.theta[:, j], bins=bins, weights=posterior.weights, density=True, alpha=0.6,
-                color="#2a9d8f", label="posterior")
+                color=INK, label="posterior")
         name = prior.labels[j]
         ax.set_xlabel(f"log10 {name}" if spec.kind == "loguniform" else name, fontsize=9)
         ax.tick_params(labelsize=8)
@@ -86,14 +87,14 @@ def plot_pairs(problem: Problem, posterior: Population) -> plt.Figure:
             ax.set_xticks([])
             ax.set_yticks([])
             if i > j:
-                ax.scatter(posterior.theta[:, j], posterior.theta[:, i], s=1 + 4 * size / size.max(), color="#264653",
+                ax.scatter(posterior.theta[:, j], posterior.theta[:, i], s=1 + 4 * size / size.max(), color=INK,
                            linewidths=0, rasterized=True)  # a bitmap inside the SVG: thousands of points stay small
             elif i == j:
-                ax.hist(posterior.theta[:, i], bins=20, weights=posterior.weights, color="#2a9d8f")
+                ax.hist(posterior.theta[:, i], bins=20, weights=posterior.weights, color=INK)
             else:
                 r = corr[i, j]
                 ax.text(0.5, 0.5, f"{r:+.2f}", ha="center", va="center", transform=ax.transAxes,
-                        fontsize=10, color="#e76f51" if abs(r) >= STRONG_CORRELATION else "k")
+                        fontsize=10, color=HIGHLIGHT if abs(r) >= STRONG_CORRELATION else "k")
             if j == 0:
                 ax.set_ylabel(prior.labels[i], fontsize=6, rotation=0, ha="right")
             if i == d - 1:
@@ -107,11 +108,11 @@ def plot_forecast(values: np.ndarray, city: str, year: int, start_value: float |
     """Histogram of a posterior predictive count with its median and 90% interval."""
     lo, mid, hi = band(values)
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.hist(values, bins=40, color="#2a9d8f", alpha=0.8)
+    ax.hist(values, bins=40, color=INK, alpha=0.8)
     ax.axvline(mid, color="k", label=f"median {mid:,.0f}")
     ax.axvspan(lo, hi, color="k", alpha=0.1, label=f"90% interval {lo:,.0f}–{hi:,.0f}")
     if start_value is not None:
-        ax.axvline(start_value, color="#e76f51", linestyle="--", label=f"documented at the start: {start_value:,.0f}")
+        ax.axvline(start_value, color=HIGHLIGHT, linestyle="--", label=f"documented at the start: {start_value:,.0f}")
     ax.set(xlabel=f"{city} AI firms in {year}", ylabel="posterior predictive draws",
            title=f"Forecast: {city} {year} (not a calibration target)")
     ax.legend(fontsize=8)
@@ -131,7 +132,7 @@ def plot_sbc_ranks(ranks: pd.DataFrame, draws: int = RANK_DRAWS, bins: int = RAN
     for ax, name in zip(axes.ravel(), names, strict=False):
         ax.axhspan(lo, hi, color="grey", alpha=0.2, label="99% band if uniform")
         ax.axhline(n / bins, color="grey", lw=0.8)
-        ax.hist(ranks[ranks.quantity == name]["rank"], bins=edges, color="#2a9d8f", edgecolor="white")
+        ax.hist(ranks[ranks.quantity == name]["rank"], bins=edges, color=INK, edgecolor="white")
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=8)
     for ax in axes.ravel()[len(names):]:

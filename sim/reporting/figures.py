@@ -25,6 +25,7 @@ from sim.model.metrics import BAND, lock_in  # noqa: E402
 from sim.model.parameters import LEVERS  # noqa: E402
 from sim.reporting.files import atomic_write, run_in_two  # noqa: E402
 from sim.reporting.maps import draw_map  # noqa: E402
+from sim.reporting.palette import FLOW_COLORS, INK, LEVER_COLORS  # noqa: E402
 from sim.reporting.text import percent, percent_tick, percentile_name, tick  # noqa: E402
 
 # ---------------------------------------------------------------- one style for every figure
@@ -38,12 +39,6 @@ MAX_WIDTH_PX = 2000
 
 PAGE_WIDTH = MAX_WIDTH_PX / DPI - 0.5
 """Widest figure to lay out, inches (a margin left for the cropping pad)."""
-
-LEVER_COLORS = {"compute": "#264653", "data": "#e9c46a", "anchor": "#e76f51"}
-"""One colour per policy lever, in every figure that shows levers."""
-
-FLOW_COLORS = {"births": "#2a9d8f", "moves in": "#8ab17d", "deaths": "#b23a48", "moves out": "#f4a261"}
-"""One colour per part of the growth accounting, in every figure that shows it."""
 
 MIN_FILL = 0.25
 """A value axis starts at 0 unless the data would then fill less than this share of it: such an axis keeps
@@ -246,10 +241,10 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         for other in cities:
             if other != city:
                 _draw_city_counts(ax, by_city[other], "0.82", None, band=False, linewidth=0.8)
-        _draw_city_counts(ax, by_city[city], "#1f6f8b", None, linewidth=2)
+        _draw_city_counts(ax, by_city[city], INK, None, linewidth=2)
         if city in documented:
             rows = documented[city]
-            ax.scatter(rows.year, rows.firms, color="#1f6f8b", edgecolor="k", zorder=5, s=25)
+            ax.scatter(rows.year, rows.firms, color=INK, edgecolor="k", zorder=5, s=25)
         final = by_city[city].median()
         ax.set_title(f"{city}: {final.iloc[-1]:,.0f} in {final.index[-1]:g}", fontsize=9, pad=3)
         log_firms_axis(ax)
@@ -404,13 +399,12 @@ def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     index = {c: i for i, c in enumerate(cities)}
     np.add.at(matrix, (flows.origin.map(index).to_numpy(dtype=int), flows.destination.map(index).to_numpy(dtype=int)),
               flows.firms.to_numpy(dtype=float) / n_rep)
-    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(cities) + 3),) * 2)
+    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(cities) + 3),) * 2, layout="constrained")
     image = ax.imshow(matrix, cmap="viridis")
     ax.set_xticks(range(len(cities)), cities, rotation=45, ha="right")
     ax.set_yticks(range(len(cities)), cities)
     ax.set(xlabel="destination", ylabel="origin", title="Relocations over the run (mean over replications)")
-    fig.colorbar(image, ax=ax, label="firms that moved from origin to destination over the run")
-    fig.tight_layout()
+    fig.colorbar(image, ax=ax, shrink=0.8, label="firms moved, origin → destination")
     return fig
 
 
@@ -442,9 +436,10 @@ def plot_lock_in(tables: dict[str, pd.DataFrame]) -> plt.Figure:
         title += f"\nthe {MAX_PANELS - 1} cities that lead most often; every leader is in metrics.csv"
         p = fold_others(p.to_frame("share"), p)["share"]
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(p)), 4))
-    bars = ax.bar(list(p.index), p.to_numpy(), color="#264653")
+    bars = ax.bar(list(p.index), p.to_numpy(), color=INK)
     ax.bar_label(bars, labels=[percent(v) for v in p], fontsize=8)
-    ax.set(ylim=(0, 1), ylabel="share of replications the city ends first", title=title)
+    ax.set(ylim=(0, 1.08), yticks=np.linspace(0, 1, 6), ylabel="share of replications the city ends first",
+           title=title)
     share_axis(ax)
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()

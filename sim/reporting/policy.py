@@ -31,8 +31,9 @@ from sim.experiments.policy import (
 from sim.experiments.simplex import LEVERS
 from sim.experiments.store import STORE_FILE, RunStore
 from sim.inference.discover import Discovery
-from sim.reporting.figures import LEVER_COLORS, PAGE_WIDTH, plt, save_figure, value_axis
+from sim.reporting.figures import PAGE_WIDTH, plt, save_figure, value_axis
 from sim.reporting.files import INCOMPLETE, atomic_write, manifest, output_folder, write_csv, write_json
+from sim.reporting.palette import LEVER_COLORS
 from sim.reporting.text import count, estimate, interval_name, markdown_table, number, percent, span
 
 CI = interval_name("confidence", CONFIDENCE)
