@@ -10,7 +10,6 @@ Each returns a matplotlib Figure; :func:`save_sweep_figures` writes them as PNG 
 from __future__ import annotations
 
 import time
-import typing
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize
-from pydantic import BaseModel
 from scipy import stats
 
 from sim.experiments.executors import Executor, ExecutorSpec, open_executor
@@ -38,9 +36,7 @@ from sim.reporting.figures import (  # plt: pyplot, files-only backend
     year_axis,
 )
 from sim.reporting.files import INCOMPLETE, manifest, output_folder, run_in_two, write_csv, write_json
-from sim.reporting.text import number
-from sim.scenario import Scenario
-from sim.scenario.paths import parse_path
+from sim.reporting.text import number, path_label
 
 MAX_BANDS = 8
 """With more points than this, envelopes show medians only (bands would hide each other)."""
@@ -54,31 +50,6 @@ MAX_ANNOTATED_CELLS = 144
 OUTCOME_LABELS = {"hhi": "HHI (0–1)", "top1_share": "top-1 share", "gini": "Gini (0–1)", "entropy": "entropy (nats)"}
 SHARES = ("top1_share",)
 """Outcomes that are shares of firms (their axes in percent)."""
-
-
-def input_label(path: str) -> str:
-    """A swept path with its unit or meaning from the scenario schema.
-
-    ``cities.Shenzhen.policy.budget (annual policy budget, 100 M yuan)``; the path alone when the schema says nothing.
-    """
-    node: Any = Scenario
-    field, matched = None, False
-    try:
-        tokens = parse_path(path)
-    except ValueError:
-        return path
-    for token in tokens:
-        fields = getattr(node, "model_fields", None) or {}
-        matched = token in fields  # else a city's name or a list index
-        if matched:
-            field = fields[token]
-            node = next((a for a in (field.annotation, *typing.get_args(field.annotation))
-                         if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    if not matched or field is None:
-        return path
-    unit = (field.json_schema_extra or {}).get("unit") if isinstance(field.json_schema_extra, dict) else None
-    meaning = unit or field.description
-    return f"{path} ({meaning})" if meaning else path
 
 
 def _points(summary: pd.DataFrame, paths: Sequence[str]) -> pd.DataFrame:
@@ -177,7 +148,7 @@ def plot_envelopes(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequence
             norm = Normalize(float(values.min()), float(values.max()))
             cmap = plt.get_cmap("viridis")
             looks = {p: (cmap(norm(values[p])) if p in values.index else "0.5", "-") for p in points.index}
-            label = (f"{input_label(key)}\nSpearman ρ with the final {name}: {rho:+.2f}" if key else
+            label = (f"{path_label(key)}\nSpearman ρ with the final {name}: {rho:+.2f}" if key else
                      f"final {name} (no swept input moves it)")
             bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax)
             bar.set_label(label, fontsize=8)
@@ -251,7 +222,7 @@ def plot_lock_in_by_point(summary: pd.DataFrame, paths: Sequence[str]) -> plt.Fi
     elif key is not None:
         shown = np.unique(np.linspace(0, len(p) - 1, min(len(p), 11)).round().astype(int))
         ax.set_xticks(shown, [number(points.loc[order[i], key]) for i in shown], fontsize=8)
-        ax.set_xlabel(f"points ordered by {input_label(key)}; every point in summary.csv")
+        ax.set_xlabel(f"points ordered by {path_label(key)}; every point in summary.csv")
     else:
         ax.set_xticks(x, [str(i) for i in p.index], fontsize=7)
         ax.set_xlabel("point (values in summary.csv)")
@@ -317,7 +288,7 @@ def plot_phase(summary: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, out
                  "dots: sampled points; shading interpolated between them")
     scale = f" (even split: {lo:.2f}; one city: 1)" if outcome == "hhi" else ""
     fig.colorbar(mesh, ax=ax, label=f"mean final {name}{scale}")
-    ax.set(xlabel=input_label(x), ylabel=input_label(y), title=title)
+    ax.set(xlabel=path_label(x), ylabel=path_label(y), title=title)
     return fig
 
 

@@ -15,10 +15,16 @@
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
+
+from sim.scenario import Scenario
+from sim.scenario.paths import parse_path
 
 MINUS = "−"
 """The typographic minus sign reports print."""
@@ -66,6 +72,14 @@ def number(x: float, digits: int = DIGITS) -> str:
 def count(x: float) -> str:
     """A number of firms (or a mean of one): whole from 10 up (``57``, ``18,480``), :func:`number` below."""
     return number(round(float(x))) if _finite(x) and abs(float(x)) >= 10 else number(x)
+
+
+def fixed(x: float, decimals: int = 2) -> str:
+    """A number to a fixed number of decimals (a correlation ``−0.69``, a ratio ``0.67``), "–" when not finite."""
+    if not _finite(x):
+        return "–"
+    text = f"{float(x):,.{decimals}f}"
+    return text.lstrip("-") if float(text.replace(",", "")) == 0 else text.replace("-", MINUS)
 
 
 def signed(x: float, format: Callable[[float], str] = number) -> str:  # noqa: A002
@@ -123,13 +137,13 @@ def _ordinal(p: float) -> str:
     return value + suffix
 
 
-def percentile_name(band: tuple[float, float], over: str = "replications") -> str:
+def percentile_name(band: tuple[float, float], over: str | None = "replications") -> str:
     """``5th–95th percentile of replications``: where the middle of the runs' outcomes fall.
 
     Not an interval of a mean: it does not narrow with more runs. Percentiles stay within the
     values the runs take, so a range of counts never goes below zero.
     """
-    return f"{_ordinal(band[0])}–{_ordinal(band[1])} percentile of {over}"
+    return f"{_ordinal(band[0])}–{_ordinal(band[1])} percentile" + (f" of {over}" if over else "")
 
 
 def tick(x: float, step: float) -> str:
@@ -144,6 +158,37 @@ def tick(x: float, step: float) -> str:
 def percent_tick(x: float, step: float) -> str:
     """A tick label of a share axis in percent (``x`` and ``step`` as shares: 0.25 → ``25%``)."""
     return tick(100 * x, 100 * step) + "%" if _finite(x) else ""
+
+
+def path_unit(path: str) -> str:
+    """The unit (or, lacking one, the meaning) of a scenario field from the schema, "" when it says nothing.
+
+    ``parameters.network_effect`` → ``utility per log-firm``; ``cities.Shenzhen.policy.budget`` → ``annual
+    policy budget, 100 M yuan``.
+    """
+    node: Any = Scenario
+    field, matched = None, False
+    try:
+        tokens = parse_path(path)
+    except ValueError:
+        return ""
+    for token in tokens:
+        fields = getattr(node, "model_fields", None) or {}
+        matched = token in fields  # else a city's name or a list index
+        if matched:
+            field = fields[token]
+            node = next((a for a in (field.annotation, *typing.get_args(field.annotation))
+                         if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    if not matched or field is None:
+        return ""
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return str(extra.get("unit") or field.description or "")
+
+
+def path_label(path: str) -> str:
+    """A scenario field's path with its unit: ``cities.Shenzhen.policy.budget (annual policy budget, 100 M yuan)``."""
+    unit = path_unit(path)
+    return f"{path} ({unit})" if unit else path
 
 
 def markdown_table(frame: pd.DataFrame, align_numbers: bool = False, plain: tuple[str, ...] = ("year",)) -> str:
