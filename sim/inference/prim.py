@@ -275,7 +275,15 @@ def _refine(data: _Data, box: PrimBox, paste: bool, paste_alpha: float, prune: f
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+    """A limit as the reports print numbers (sim.reporting.text.number, which this layer cannot import): thousands
+    separated from 1,000 up, three significant digits below, never scientific notation."""  # noqa: D205, D209
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    text = f"{value:.3g}"
+    if "e" not in text:
+        return text
+    fixed = f"{value:.{max(0, 2 - math.floor(math.log10(abs(value))))}f}"
+    return fixed.rstrip("0").rstrip(".") if "." in fixed else fixed
 
 
 @dataclass
