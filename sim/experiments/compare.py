@@ -10,11 +10,11 @@ would). The first scenario is the reference.
 What is compared:
 
 - per city and for all cities together (``All cities``): firms at the end
-  (mean and 5–95% band over replications), share, lock-in probability (the
+  (mean and 5th–95th percentile of replications), share, lock-in probability (the
   share of replications a city ends first), births, deaths, moves in and
   out, and spending by lever;
 - **cost-effectiveness** against the first scenario: firms gained (paired
-  mean with a 95% interval), extra spending, and firms gained per 100 M yuan
+  mean with its 95% confidence interval), extra spending, and firms gained per 100 M yuan
   of extra spending where the spending differs;
 - **growth accounting against no policy**: each scenario is also run with
   every budget 0 (:func:`no_policy`; identical variants run once), and each
@@ -287,9 +287,9 @@ def compare_tables(comparison: Comparison) -> dict[str, pd.DataFrame]:
     """The comparison's tables (all means are over replications).
 
     - ``replications``: :func:`outcomes` of every arm, with a ``scenario`` column;
-    - ``summary``: per scenario and city, the end state (mean and 5–95% band), share, lock-in
+    - ``summary``: per scenario and city, the end state (mean and 5th–95th percentile), share, lock-in
       probability, flows and spending;
-    - ``counts``: per scenario, year and city, firms (mean and 5–95% band) over time;
+    - ``counts``: per scenario, year and city, firms (mean and 5th–95th percentile) over time;
     - ``effects``: per scenario but the first, and city: the paired difference from the first in firms
       (``firms_gained`` with its interval), spending (``extra_spend``) and ``firms_per_100m`` of extra spending;
     - ``policy``: per scenario and city: the paired difference from its no-policy variant in firms, births,
@@ -359,7 +359,7 @@ def compare_tables(comparison: Comparison) -> dict[str, pd.DataFrame]:
 
 
 def _counts_over_time(ensemble: Ensemble, label: str) -> pd.DataFrame:
-    """Firms per year and city (and all cities): mean and 5–95% band over replications."""
+    """Firms per year and city (and all cities): mean and 5th–95th percentile over replications."""
     per_rep = ensemble.tables["firms"].groupby(["replication", "year", "city"], sort=False)["firms"].sum()
     national = per_rep.groupby(["replication", "year"]).sum().to_frame().assign(city=NATIONAL)
     per_rep = pd.concat([per_rep.reset_index(), national.reset_index()], ignore_index=True)
