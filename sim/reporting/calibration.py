@@ -38,6 +38,7 @@ from sim.reporting.text import (
     interval_name,
     markdown_table,
     number,
+    p_value,
     path_unit,
     percent,
     percentile_name,
@@ -523,7 +524,7 @@ def _identification_text(tables: dict[str, pd.DataFrame], options: dict, scenari
                         "quantity": cov.quantity,
                         "coverage": [f"{percent(c)} ± {percent(se)}" for c, se in
                                      zip(cov.coverage_90, cov.coverage_se, strict=True)],
-                        "χ² test p-value": cov.chi2_p, "mean rank (0–1)": cov.mean_rank,
+                        "χ² test p-value": [p_value(p) for p in cov.chi2_p], "mean rank (0–1)": cov.mean_rank,
                         "width ratio": [fixed(w) for w in cov.width_ratio]}))
                     + "\n![SBC ranks](figures/sbc_ranks.png)\n")
     if "leave_one_out" in tables:

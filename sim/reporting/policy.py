@@ -34,7 +34,7 @@ from sim.inference.discover import Discovery
 from sim.reporting.figures import PAGE_WIDTH, plt, save_figure, value_axis
 from sim.reporting.files import INCOMPLETE, atomic_write, manifest, output_folder, write_csv, write_json
 from sim.reporting.palette import LEVER_COLORS
-from sim.reporting.text import count, estimate, interval_name, markdown_table, number, percent, span
+from sim.reporting.text import count, estimate, interval_name, markdown_table, number, p_value, percent, span
 
 CI = interval_name("confidence", CONFIDENCE)
 """The name of the objective's intervals."""
@@ -79,7 +79,9 @@ def write_discovery(result: Discovery, sweep: Path, out: Path, figures: bool = T
                 f"{', '.join(f'`{c}`' for c in result.inputs)}; box {result.prim.chosen} of the peeling trajectory "
                 f"(the last with density ≥ {result.prim.threshold:.0%}, or the densest): coverage {b.coverage:.0%}, "
                 f"density {b.density:.0%}, mass {b.mass:.0%}.", "",
-                "## The box", "", markdown_table(box) if len(box) else "No restriction on the inputs.", "",
+                "## The box", "",
+                markdown_table(box.assign(quasi_p=[p_value(q) for q in box.quasi_p])) if len(box)
+                else "No restriction on the inputs.", "",
                 "A restriction's quasi-p-value is a one-sided binomial test of the box's outcome runs against the "
                 "box without that restriction: small values mean the restriction matters.", ""]
         if figures:
@@ -250,7 +252,7 @@ def optimisation_report(result: OptimiseResult, figures: bool) -> str:
             estimate(v, lo, hi, lambda x: _value(objective, x)) for v, lo, hi in
             zip(top.objective, top.objective_low, top.objective_high, strict=True)],
         "firms gained over no spending (firms)": [count(v) for v in top.firms_gained],
-        "p_worse": top.p_worse, "robust (share of draws)": [percent(v) for v in top.robust]})
+        "p_worse": [p_value(p) for p in top.p_worse], "robust (share of draws)": [percent(v) for v in top.robust]})
     text = [f"# Best lever mix for {plan.city} ({plan.scenario.name})", "", recommendation(result), "",
             f"Objective: {label} (`--objective {objective.text}`)"
             + (f", subject to `{plan.constraint.text}`" if plan.constraint else "") + f". {_option_text(plan)}; "

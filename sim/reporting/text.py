@@ -88,6 +88,15 @@ def signed(x: float, format: Callable[[float], str] = number) -> str:  # noqa: A
     return f"+{text}" if _finite(x) and text not in ("0", "–") and float(x) > 0 else text
 
 
+P_FLOOR = 0.0001
+"""p-values below this are printed as ``< 0.0001``: their digits say nothing more."""
+
+
+def p_value(p: float) -> str:
+    """A p-value: two significant digits, ``< 0.0001`` below :data:`P_FLOOR`, "–" when not finite."""
+    return "–" if not _finite(p) else (f"< {P_FLOOR:g}" if float(p) < P_FLOOR else number(p, 2))
+
+
 def percent(x: float, decimals: int = 0) -> str:
     """A share or probability as a percentage (``0.274`` → ``27%``), "–" when not finite."""
     if not _finite(x):
