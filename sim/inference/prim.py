@@ -286,6 +286,11 @@ def _fmt(value: float) -> str:
     return fixed.rstrip("0").rstrip(".") if "." in fixed else fixed
 
 
+def _p(value: float) -> str:
+    """A quasi-p-value as the reports print p-values: ``< 0.0001`` below it, two significant digits above."""
+    return "< 0.0001" if value < 1e-4 else _fmt(float(f"{value:.2g}"))
+
+
 @dataclass
 class PrimBox:
     """One box: limits on every input and the share of runs and outcome runs inside.
@@ -429,7 +434,7 @@ class PrimBox:
                 ax.plot([0, 1], [y, y], color="tab:blue", lw=9, alpha=0.35, solid_capstyle="butt", zorder=2)
                 ax.text(0.5, y, ", ".join(kept), ha="center", va="center", fontsize=9, zorder=3)
         ax.set_yticks(range(len(dims)))
-        ax.set_yticklabels([f"{c}\n(quasi-p {self.quasi_p.get(c, np.nan):.2g})" for c in reversed(dims)], fontsize=9)
+        ax.set_yticklabels([f"{c}\n(quasi-p {_p(self.quasi_p.get(c, np.nan))})" for c in reversed(dims)], fontsize=9)
         ax.set_ylim(-0.6, max(len(dims), 1) - 0.2)
         ax.tick_params(axis="y", length=0)
         ax.set_xlim(-0.22, 1.16)
