@@ -160,6 +160,10 @@ def plot_sbc_ranks(ranks: pd.DataFrame, draws: int = RANK_DRAWS, bins: int = RAN
         ax.hist(ranks[ranks.quantity == name]["rank"], bins=edges, color=INK, edgecolor="white")
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("datasets", fontsize=8)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("rank of the truth", fontsize=8)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7)

@@ -403,7 +403,8 @@ def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     image = ax.imshow(matrix, cmap="viridis")
     ax.set_xticks(range(len(cities)), cities, rotation=45, ha="right")
     ax.set_yticks(range(len(cities)), cities)
-    ax.set(xlabel="destination", ylabel="origin", title="Relocations over the run (mean over replications)")
+    ax.set(xlabel="destination", ylabel="origin")
+    fig.suptitle("Relocations over the run (mean over replications)")  # above the colour bar too
     fig.colorbar(image, ax=ax, shrink=0.8, label="firms moved, origin → destination")
     return fig
 
