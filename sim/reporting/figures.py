@@ -1,7 +1,10 @@
-"""Figures of a run (docs/ODD.md §3.8), drawn from its tidy tables.
+"""Figures of a run (docs/ODD.md §3.8), drawn from its tidy tables, and the style of every figure.
 
 Each ``plot_*`` function takes the tables and returns a matplotlib Figure;
-:func:`save_run_figures` writes them all as PNG and SVG.
+:func:`save_run_figures` writes them all as PNG and SVG. Every figure of every command
+is saved by :func:`save_figure`: tick labels in the reports' number style, at most a
+page wide (:data:`MAX_WIDTH_PX`); value axes start at 0 or are marked broken
+(:func:`value_axis`); colours come from :mod:`sim.reporting.palette`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One number style for every report, table, console line and figure.
 
 - Numbers: thousands separated from 1,000 up (``18,480``), three significant digits below
-  (``192``, ``0.597``, ``0.0000123``), never scientific notation, the typographic minus
+  (``193``, ``0.597``, ``0.0000123``), never scientific notation, the typographic minus
   sign (``−56``), "–" for a missing value (:func:`number`).
 - Shares and probabilities as percentages (:func:`percent`).
 - Each kind of interval has one name, used in every report (:func:`interval_name`,
@@ -102,7 +102,7 @@ def percent(x: float, decimals: int = 0) -> str:
     if not _finite(x):
         return "–"
     text = f"{float(x):.{decimals}%}"
-    return ("0%" if float(text.rstrip("%")) == 0 and decimals == 0 else text).replace("-", MINUS)
+    return f"{0:.{decimals}%}" if float(text.rstrip("%")) == 0 else text.replace("-", MINUS)
 
 
 def span(low: float, high: float, format: Callable[[float], str] = number) -> str:  # noqa: A002
