@@ -235,3 +235,198 @@ def test_two_processes_share_the_jobs(tmp_path, monkeypatch):
     files.run_in_two([waiting, other])
     assert (tmp_path / "waiting").read_text() != (tmp_path / "other").read_text()
     assert os.getpid() in {int((tmp_path / name).read_text()) for name in ("waiting", "other")}
+
+
+# ---------------------------------------------------------------- one style for every figure: page width, lever
+# colours, axes from 0 (or marked broken), plain years
+
+
+def fake_comparison(n_cities: int = 14, scenarios: tuple[str, ...] = ("china", "no_anchor", "anchor_to_compute")):
+    """The tables of a comparison of ``scenarios`` over ``n_cities`` cities, shaped as modu compare writes them."""
+    from types import SimpleNamespace
+
+    from sim.experiments.compare import NATIONAL
+
+    rng = np.random.default_rng(5)
+    cities = [f"City {i}" for i in range(n_cities)]
+    summary = pd.DataFrame([{"scenario": s, "city": c, "firms": 1000.0 * (i + 1), "firms_q05": 900.0 * (i + 1),
+                             "firms_q95": 1100.0 * (i + 1), "share": 1 / n_cities, "lock_in": float(i == 0),
+                             "spend_compute": 10.0 * k, "spend_data": 5.0, "spend_anchor": 20.0 - 5 * k}
+                            for k, s in enumerate(scenarios) for i, c in enumerate(cities)])
+    effects = pd.DataFrame([{"scenario": s, "reference": scenarios[0], "city": c, "firms_gained": g,
+                             "firms_gained_low": g - 50, "firms_gained_high": g + 50, "extra_spend": -40.0 if i == 0 else 0.0,
+                             "firms_per_100m": 2.5, "firms_per_100m_low": 1.0, "firms_per_100m_high": 4.0}
+                            for s in scenarios[1:] for i, c in enumerate([*cities, NATIONAL])
+                            for g in [float(rng.normal(0, 300))]])
+    counts = pd.DataFrame([{"scenario": s, "year": y, "city": c, "firms": 100.0 * (i + 1) * (1 + 0.1 * (y - 2017)),
+                            "firms_q05": 90.0 * (i + 1), "firms_q95": 120.0 * (i + 1) * (1 + 0.1 * (y - 2017))}
+                           for s in scenarios for y in range(2017, 2024) for i, c in enumerate([*cities, NATIONAL])])
+    policy = pd.DataFrame([{"scenario": s, "no_policy": f"{s}: no policy", "city": c, "firms_gained": g,
+                            "births": g, "deaths": 10.0, "moves_in": 5.0, "moves_out": 5.0}
+                           for s in scenarios for c in [*cities, NATIONAL] for g in [float(rng.normal(0, 300))]])
+    return SimpleNamespace(tables={"summary": summary, "effects": effects, "counts": counts, "policy": policy},
+                           cities=cities, no_policy={s: None for s in scenarios},
+                           arms=[SimpleNamespace(label=s) for s in scenarios])
+
+
+def saved_png(fig, tmp_path, stem: str):
+    """Save ``fig`` as the reports do and open its PNG: (width in pixels, dots per inch)."""
+    from PIL import Image
+
+    from sim.reporting.figures import save_figure
+
+    path = next(p for p in save_figure(fig, tmp_path, stem) if p.suffix == ".png")
+    with Image.open(path) as image:
+        return image.size[0], round(image.info["dpi"][0])
+
+
+def test_compare_figures_fit_a_page_at_full_resolution(tmp_path):
+    """Fourteen cities, three scenarios: every figure is laid out within a page, not shrunk to fit it."""
+    from sim.reporting import compare
+    from sim.reporting.figures import DPI, MAX_WIDTH_PX
+
+    comparison = fake_comparison()
+    for draw in (compare.plot_counts, compare.plot_shares, compare.plot_lock_in, compare.plot_spending,
+                 compare.plot_effects, compare.plot_growth_accounting):
+        width, dpi = saved_png(draw(comparison), tmp_path, draw.__name__)
+        assert width <= MAX_WIDTH_PX and dpi == DPI, (draw.__name__, width, dpi)
+
+
+def test_a_figure_laid_out_wider_than_a_page_is_saved_at_most_a_page_wide(tmp_path):
+    from sim.reporting.figures import DPI, MAX_WIDTH_PX
+
+    fig, ax = plt.subplots(figsize=(30, 3))
+    ax.plot([0, 1], [0, 1])
+    width, dpi = saved_png(fig, tmp_path, "wide")
+    assert MAX_WIDTH_PX - 20 <= width <= MAX_WIDTH_PX and dpi < DPI
+
+
+def test_lock_in_of_many_points_fits_a_page_and_is_ordered_by_the_input_that_drives_it(tmp_path):
+    from sim.reporting.figures import DPI, MAX_WIDTH_PX
+    from sim.reporting.sweep import plot_lock_in_by_point
+
+    rng = np.random.default_rng(2)
+    a, b = rng.uniform(0, 1, 50), rng.uniform(0, 100, 50)
+    summary = pd.DataFrame([{"point": p, "a": a[p], "b": b[p], "replication": r, "status": "ok",
+                             "leader": "Hefei" if rng.uniform() < b[p] / 100 else "Beijing"}
+                            for p in range(50) for r in range(4)])
+    fig = plot_lock_in_by_point(summary, ["a", "b"])
+    ax = fig.axes[0]
+    shown = [float(t.get_text().replace(",", "")) for t in ax.get_xticklabels()]
+    assert shown == sorted(shown) and min(shown) == pytest.approx(b.min(), rel=0.01)  # b's values, in order
+    assert ax.get_xlabel().startswith("points ordered by b")
+    width, dpi = saved_png(fig, tmp_path, "lock_in")
+    assert width <= MAX_WIDTH_PX and dpi == DPI
+
+
+def test_envelopes_of_many_points_are_coloured_by_the_input_that_drives_them():
+    """The outcome moves with b only: the lines are coloured by b (a is the first swept path, and a red herring)."""
+    from matplotlib.colors import to_rgba
+
+    from sim.reporting.sweep import MAX_DISTINCT
+
+    rng = np.random.default_rng(4)
+    n = MAX_DISTINCT + 10
+    a, b = rng.uniform(0.8, 1.4, n), rng.uniform(0, 100, n)
+    summary = pd.DataFrame({"point": range(n), "a": a, "b": b, "replication": 0, "status": "ok", "leader": "A"})
+    metrics = pd.DataFrame([{"point": p, "replication": 0, "year": y, "cities": 3,
+                             "hhi": 0.34 + 0.0004 * b[p] * (y - 2017), "top1_share": 0.4 + 0.001 * b[p] * (y - 2017)}
+                            for p in range(n) for y in (2017, 2020, 2023)])
+    fig = plot_envelopes(summary, metrics, ["a", "b"])
+    panels = [ax for ax in fig.axes if ax.get_lines()]
+    bars = [ax for ax in fig.axes if not ax.get_lines()]
+    assert len(panels) == 2 and len(bars) == 2
+    for bar in bars:
+        assert bar.get_ylabel().startswith("b") and "Spearman ρ" in bar.get_ylabel() and "+1.00" in bar.get_ylabel()
+    cmap = plt.get_cmap("viridis")
+    lowest, highest = int(np.argmin(b)), int(np.argmax(b))
+    lines = panels[0].get_lines()
+    assert to_rgba(lines[lowest].get_color()) == cmap(0.0) and to_rgba(lines[highest].get_color()) == cmap(1.0)
+    plt.close(fig)
+
+
+def _bar_colours(ax) -> dict[str, tuple[float, ...]]:
+    return {c.get_label(): tuple(c.patches[0].get_facecolor()) for c in ax.containers}
+
+
+def test_each_lever_has_one_colour_in_every_figure():
+    from types import SimpleNamespace
+
+    from matplotlib.colors import to_rgba
+
+    from sim.reporting import compare
+    from sim.reporting.figures import plot_spending
+    from sim.reporting.palette import LEVER_COLORS
+    from sim.reporting.policy import plot_allocations
+
+    expected = {lever: to_rgba(color) for lever, color in LEVER_COLORS.items()}
+    tables = run_tables({"A": 10.0, "B": 20.0})
+    tables["cities"] = pd.DataFrame({"replication": 0, "city": ["A", "B"], "spend_compute": [1.0, 2.0],
+                                     "spend_data": [1.0, 0.0], "spend_anchor": [3.0, 1.0]})
+    mixes = pd.DataFrame({"profile": ["equilibrium", "cooperative"], "city": ["A", "A"], "compute": [0.5, 1.0],
+                          "data": [0.25, 0.0], "anchor": [0.25, 0.0], "budget": [20.0, 20.0]})
+    figures = {"run spending": plot_spending(tables), "compare spending": compare.plot_spending(fake_comparison()),
+               "equilibrium allocations": plot_allocations(SimpleNamespace(allocations=lambda: mixes))}
+    for name, fig in figures.items():
+        for ax in fig.axes:
+            if ax.containers:
+                assert _bar_colours(ax) == expected, name
+        plt.close(fig)
+    lock_in = plot_lock_in(run_tables({"A": 10.0, "B": 20.0}))
+    assert not set(_bar_colours(lock_in.axes[0]).values()) & set(expected.values())  # no colour means two things
+    plt.close(lock_in)
+
+
+def test_a_value_axis_starts_at_zero_or_is_marked_broken():
+    from sim.reporting.figures import is_broken, value_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [609_500, 609_800, 610_200])  # a 0.1% change
+    ax.set_ylabel("national firms")
+    value_axis(ax, broken=False)
+    assert ax.get_ylim()[0] == 0 and not is_broken(ax)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0.342, 0.36, 0.377])
+    ax.set_ylabel("HHI")
+    value_axis(ax)
+    assert ax.get_ylim()[0] > 0 and is_broken(ax) and "does not start at 0" in ax.get_ylabel()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [40.0, 50.0, 60.0])  # from 0 the data still fill a third of the axis
+    value_axis(ax)
+    assert ax.get_ylim()[0] == 0 and not is_broken(ax)
+    plt.close("all")
+
+
+def test_every_figure_starts_its_values_at_zero_or_says_it_does_not():
+    from sim.reporting.figures import is_broken
+
+    counts = plot_counts(run_tables({"A": 300.0, "B": 400.0}))  # linear: the two cities are of a size
+    assert counts.axes[0].get_yscale() == "linear" and counts.axes[0].get_ylim()[0] == 0
+    summary, metrics, paths = sweep_tables({"parameters.network_effect": [0.8, 1.1]})
+    envelopes = plot_envelopes(summary, metrics, paths)
+    for ax in envelopes.axes:
+        low, high = ax.get_ylim()
+        assert low <= 0 <= high or is_broken(ax)
+    plt.close("all")
+
+
+def _tick_texts(fig, axis: str = "x") -> list[str]:
+    fig.canvas.draw()
+    from sim.reporting.figures import number_ticks
+
+    number_ticks(fig)  # what save_figure applies
+    fig.canvas.draw()
+    return [t.get_text() for ax in fig.axes if ax.get_visible()
+            for t in (ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()) if t.get_text()]
+
+
+def test_years_are_plain_and_other_numbers_have_separators():
+    from sim.reporting import compare
+
+    fig = plot_counts(run_tables({"A": 30_000.0, "B": 45_000.0}, years=tuple(range(2017, 2024))))
+    years, firms = _tick_texts(fig, "x"), _tick_texts(fig, "y")
+    assert years and all(t.isdigit() and len(t) == 4 for t in years)
+    assert "40,000" in firms and not any("e" in t or "+" in t for t in firms)
+    fig = compare.plot_counts(fake_comparison(4))
+    assert all(t.isdigit() for t in _tick_texts(fig, "x"))
+    plt.close("all")

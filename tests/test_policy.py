@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from scipy import stats
 
 from sim.cli import main
 from sim.experiments.ensemble import replication_seed
@@ -27,7 +29,7 @@ from sim.inference.data import SharedFactor, SplitFactor, load_priors
 from sim.inference.discover import discover
 from sim.inference.draws import factor_draws, posterior_draws
 from sim.inference.errors import InferenceError
-from sim.reporting.policy import run_optimisation
+from sim.reporting.policy import recommendation, run_optimisation
 from sim.scenario import load_scenario
 from sim.scenario.paths import derive
 from sim.scenario.resources import SCENARIOS_DIR
@@ -138,6 +140,36 @@ def test_optimise_best_and_paired_tests(short):
     city = [c.name for c in result.plan.scenario.cities].index("Shanghai")
     gained = result.totals[k, :, :, 0, city] - result.totals[result.plan.reference, :, :, 0, city]
     assert t.firms_gained.iloc[k] == pytest.approx(gained.mean())
+
+
+def test_the_interval_of_expected_firms_never_goes_below_zero(short):
+    """Two draws far apart, one replication each: Student t's interval (t = 12.7) reaches below 0 and is cut there."""
+    draws = pd.DataFrame({"cities.Shanghai.attractiveness": [-3.0, 1.0]})  # Shanghai nearly empty, then thriving
+    plan = plan_optimisation(short, "Shanghai", resolution=0.5, draws=draws, draws_source="test", replications=1,
+                             seed=11)
+    result = optimise(plan, "serial", progress=False)
+    t = result.to_df()
+    values = result.values.reshape(len(t), -1)
+    uncut = values.mean(axis=1) - stats.t.ppf(0.975, 1) * values.std(axis=1, ddof=1) / np.sqrt(2)
+    assert (uncut < 0).any()                                     # the t interval alone would go below 0 ...
+    assert (t.objective_low >= 0).all()                          # ... the reported one never does
+    assert (t.objective_low[uncut < 0] == 0).all()
+    assert t.objective_low[uncut >= 0].to_numpy() == pytest.approx(uncut[uncut >= 0])
+    assert (t.objective_high - t.objective).to_numpy() == pytest.approx(t.objective - uncut)  # the upper end: t's
+    text = recommendation(result)
+    assert "95% confidence interval 0 to" in text and "cut at 0: firms cannot be negative" in text
+    assert re.search(r"staying costs \S+ firms", text)
+
+
+def test_the_race_path_starts_both_axes_at_zero(short):
+    """National firms move by a fraction of a percent along the path: from 0 it looks the size it is."""
+    plan = plan_game(short, ["Beijing", "Shanghai"], resolution=0.5, replications=1, seed=7)
+    ax = solve_game(plan, "serial", progress=False).plot()
+    assert len(ax.figure.axes) == 2                              # national firms and the players' payoffs
+    for axis in ax.figure.axes:
+        low, high = axis.get_ylim()
+        assert low <= 0 < high
+    assert "firms" in ax.get_ylabel() and "payoff" in ax.figure.axes[1].get_ylabel()
 
 
 def test_top_k_over_every_ranked_city_is_certain_so_nothing_is_distinguishable(short):

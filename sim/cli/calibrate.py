@@ -78,6 +78,7 @@ def calibrate(scenario_path: Path, targets_path: Path | None, priors_path: Path 
     predictive.csv and manifest.json.
     """
     from sim.reporting.calibration import write_calibration
+    from sim.reporting.text import count
 
     spec = parse_executor(executor)
     scenario = load_scenario(scenario_path)
@@ -103,7 +104,7 @@ def calibrate(scenario_path: Path, targets_path: Path | None, priors_path: Path 
     write_calibration(out, result)
     populations, posterior, wall = result.populations, result.posterior, result.wall_time
     click.echo(f"calibrated in {wall:.0f} s ({result.executor}): {len(populations)} generations, "
-               f"final ε = {posterior.epsilon:.4f}, {sum(p.simulations for p in populations)} simulations")
+               f"final ε = {posterior.epsilon:.4f}, {count(sum(p.simulations for p in populations))} simulations")
     if doubt := too_few_particles(posterior):
         click.echo(f"posterior intervals and verdicts not interpretable: {doubt}")
     click.echo(f"wrote {out}/")

@@ -51,6 +51,7 @@ def compare(scenarios: tuple[Path, ...], out: Path | None, seed: int | None, rep
     from sim.inference.draws import comparison_draws
     from sim.inference.robustness import compare_robustness
     from sim.reporting.compare import write_comparison  # matplotlib only once the inputs are known to be good
+    from sim.reporting.text import count
 
     if len(scenarios) == 1 and not with_no_policy:
         raise BadInputError("SCENARIOS: one scenario and --skip-no-policy leave nothing to compare")
@@ -75,5 +76,5 @@ def compare(scenarios: tuple[Path, ...], out: Path | None, seed: int | None, rep
     national = comparison.tables["summary"]
     national = national[national.city == NATIONAL].set_index("scenario")["firms"]
     click.echo(f"compared {len(comparison.arms)} runs × {comparison.replications} replications in {elapsed:.1f} s; "
-               "all cities at the end: " + ", ".join(f"{k} {v:,.0f}" for k, v in national.items()))
+               "firms in all cities at the end: " + ", ".join(f"{k} {count(v)}" for k, v in national.items()))
     click.echo(f"wrote {out}/ (read report.md)")

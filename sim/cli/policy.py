@@ -125,14 +125,15 @@ def optimise(scenario: Path, city: str, resolution: str, objective: str, constra
                              constraint=constraint, draws=drawn.fields, draws_source=drawn.source,
                              replications=replications, seed=seed, engine=None if engine == "scenario" else engine,
                              source=str(path))
-    from sim.reporting.policy import run_optimisation
+    from sim.reporting.policy import recommendation, run_optimisation
+    from sim.reporting.text import count
 
     out = out or default_out(f"{base.name}-optimise-{city}")
     result, resumed, ran, elapsed, answers = run_optimisation(
         plan, out, spec, progress=not quiet, figures=figures, analyse=lambda r: optimise_robustness(r, drawn))
-    click.echo(f"{plan.n_runs:,} runs; {resumed:,} already stored, {ran:,} run now in {elapsed:.1f} s "
+    click.echo(f"{count(plan.n_runs)} runs; {count(resumed)} already stored, {count(ran)} run now in {elapsed:.1f} s "
                f"({spec.describe()})")
-    click.echo(result.recommendation())
+    click.echo(recommendation(result))
     for answer in answers:
         click.echo(answer.sentence())
     click.echo(f"wrote {out}/ (read report.md)")
@@ -160,7 +161,7 @@ def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, objec
     from sim.experiments.executors import parse_executor
     from sim.experiments.policy import parse_budgets, plan_game, solve_game
     from sim.inference.robustness import equilibrium_robustness
-    from sim.reporting.policy import write_equilibrium
+    from sim.reporting.policy import race_summary, write_equilibrium
 
     spec = parse_executor(executor)
     path, base, drawn = _scenario_and_draws(scenario, draws, prior, ranges, seed,
@@ -174,7 +175,7 @@ def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, objec
     elapsed = time.perf_counter() - start
     answers = equilibrium_robustness(result, result.totals, result.no_policy_totals, drawn)
     write_equilibrium(result, out, figures, executor=spec.describe(), wall_time=elapsed, robustness=answers)
-    click.echo(result.summary())
+    click.echo(race_summary(result))
     for answer in answers:
         click.echo(answer.sentence())
     click.echo(f"wrote {out}/ (read report.md)")

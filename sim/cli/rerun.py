@@ -10,6 +10,7 @@ import click
 from sim.cli.common import BadInputError, executor_option, out_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
 from sim.reporting.rerun import EXIT_DIFFERENT, read_manifest, rerun, version_differences
+from sim.reporting.text import count
 
 
 @click.command(name="rerun")
@@ -46,9 +47,9 @@ def rerun_command(manifest_path: Path, out: Path | None, executor: str, quiet: b
     comparison = rerun(recorded, out, executor=parsed, progress=not quiet)
     total = len(recorded.files)
     if comparison.different:
-        click.echo(f"modu: rerun: {len(comparison.different)} of {total} files differ from the record: "
+        click.echo(f"modu: rerun: {count(len(comparison.different))} of {count(total)} files differ from the record: "
                    + ", ".join(comparison.different) + f" (rerun in {out}/)", err=True)
         sys.exit(EXIT_DIFFERENT)
-    click.echo(f"reproduced byte for byte: {total} of {total} files ({recorded.scenario.name}, seed {recorded.seed}, "
-               f"{recorded.replications} replications); wrote {out}/")
+    click.echo(f"reproduced byte for byte: {count(total)} of {count(total)} files ({recorded.scenario.name}, "
+               f"seed {recorded.seed}, {count(recorded.replications)} replications); wrote {out}/")
 

@@ -42,6 +42,7 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     from sim.experiments.guards import check_run
     from sim.model.metrics import lock_in
     from sim.reporting.run import write_run
+    from sim.reporting.text import percent
 
     spec = load_scenario(scenario)
     parsed = parse_executor(executor)
@@ -57,7 +58,7 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     final = final[final.step == final.step.max()]
     shares = dict(sorted(((c, p) for c, p in lock_in(final.leader, []).items() if p > 0), key=lambda cp: -cp[1]))
     click.echo(f"{spec.name}: {ensemble.replications} replications in {elapsed:.1f} s "
-               f"({ensemble.executor}); leader at the end: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+               f"({ensemble.executor}); leader at the end: " + ", ".join(f"{k} {percent(v)}" for k, v in shares.items()))
     click.echo(f"wrote {out}/")
 
 

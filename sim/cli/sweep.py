@@ -11,6 +11,7 @@ from sim.cli.common import SCENARIO, default_out, executor_option, figures_optio
 from sim.experiments.executors import parse_executor
 from sim.experiments.sweep import EXIT_RUNS_FAILED, plan_sweep
 from sim.reporting.sweep import run_sweep
+from sim.reporting.text import count
 
 
 # --------------------------------------------------------------------------- command line
@@ -40,11 +41,11 @@ def sweep(scenario: Path, sets: tuple[str, ...], sample: str | None, ranges: tup
     out = out or default_out(f"{plan.name}-sweep")
     report = run_sweep(plan, out, spec, progress=not quiet, figures=figures)
     rate = f", {report.ran / report.wall_time:.2f} runs/s" if report.ran and report.wall_time > 0 else ""
-    click.echo(f"{plan.name}: {len(plan.points)} points × {plan.replications} replications = {report.runs} runs; "
-               f"{report.resumed} already stored, {report.ran} run now in {report.wall_time:.1f} s "
-               f"({report.executor}{rate})")
+    click.echo(f"{plan.name}: {count(len(plan.points))} points × {count(plan.replications)} replications = "
+               f"{count(report.runs)} runs; {count(report.resumed)} already stored, {count(report.ran)} run now in "
+               f"{report.wall_time:.1f} s ({report.executor}{rate})")
     click.echo(f"wrote {out}/")
     if report.failed:
-        click.echo(f"modu: {report.failed} of {report.runs} runs failed (see {out}/failures.csv); "
+        click.echo(f"modu: {count(report.failed)} of {count(report.runs)} runs failed (see {out}/failures.csv); "
                    "run the same command again to retry them", err=True)
         sys.exit(EXIT_RUNS_FAILED)

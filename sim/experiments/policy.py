@@ -49,7 +49,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from sim.experiments.compare import no_policy
+from sim.experiments.compare import CONFIDENCE, mean_interval, no_policy
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, imap_unordered, open_executor
@@ -158,6 +158,16 @@ class Objective:
             return f"probability that {city} ranks in the top {self.k}"
         return f"firms gained in {city} per 100 M yuan spent"
 
+    @property
+    def unit(self) -> str:
+        """The unit of the objective's values (a probability has none: it is shown as a percentage)."""
+        return {"firms": "firms", "top": "", "per100m": "firms per 100 M yuan"}[self.kind]
+
+    @property
+    def support(self) -> tuple[float, float]:
+        """The values a mean of the objective can take: its confidence interval is cut to them."""
+        return {"firms": (0.0, math.inf), "top": (0.0, 1.0), "per100m": (-math.inf, math.inf)}[self.kind]
+
     def values(self, totals: np.ndarray, city: int, ranked: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """The objective per run.
 
@@ -254,17 +264,10 @@ def _check_draws(draws: pd.DataFrame) -> pd.DataFrame:
     return draws.reset_index(drop=True)
 
 
-def _t_interval(x: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, standard error and the 95% Student-t interval of the finite values of ``x``."""
+def _standard_error(x: np.ndarray) -> float:
+    """Standard error of the mean of the finite values of ``x`` (NaN with fewer than two)."""
     x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return (math.nan,) * 4
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, math.nan, math.nan, math.nan
-    se = float(x.std(ddof=1) / math.sqrt(len(x)))
-    half = float(stats.t.ppf(0.975, len(x) - 1) * se)
-    return mean, se, mean - half, mean + half
+    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
 
 
 def paired_p_value(difference: np.ndarray) -> float:
@@ -495,7 +498,8 @@ class OptimiseResult:
 
     def to_df(self) -> pd.DataFrame:
         """One row per candidate: ``compute, data, anchor`` (shares), ``budget`` (100 M yuan a year), ``kind``,
-        ``objective`` (mean over draws × replications) with ``objective_se``/``_low``/``_high`` (95% interval),
+        ``objective`` (mean over draws × replications) with ``objective_se`` and ``objective_low``/``_high`` (95%
+        confidence interval, Student t over draws × replications, cut to the objective's support),
         ``firms`` (the city's, at the horizon), ``firms_gained`` (over the city spending nothing, paired),
         ``spend`` (the city's, 100 M yuan over the run), ``national`` (all cities' firms), ``p_first`` (share of
         runs the city ends first), ``firms_<city>`` for every city, ``p_worse`` (one-sided paired p-value that
@@ -510,9 +514,11 @@ class OptimiseResult:
         return self.plan.current
 
     def regret(self) -> tuple[float, float, float]:
-        """Objective lost by keeping the current policy: mean of the paired ``best − current`` and its 95% interval."""
-        mean, _, low, high = _t_interval((self.values[self.best] - self.values[self.current]).ravel())
-        return mean, low, high
+        """Objective lost by keeping the current policy: mean of the paired ``best − current`` and its interval.
+
+        The interval is the 95% confidence interval (Student t); a difference may take either sign, so it is not cut.
+        """
+        return mean_interval((self.values[self.best] - self.values[self.current]).ravel())
 
     def robustness(self) -> float:
         """Share of draws in which the best candidate's mean is within 5% of that draw's best candidate."""
@@ -540,27 +546,12 @@ class OptimiseResult:
         values = view.objective.where(view.feasible)
         ax = ternary_heatmap(view[list(LEVERS)], values.to_numpy(), ax=ax, best=[best[lv] for lv in LEVERS],
                              current=[current[lv] for lv in LEVERS], indistinguishable=view.indistinguishable.to_numpy(),
-                             label=self.plan.objective.label(self.plan.city))
+                             label=f"{self.plan.objective.label(self.plan.city)}, mean over runs\n"
+                                   "(colours span the mixes' range, not from 0)")
         budgets = self.table[self.table.kind == "grid"].budget.nunique()
         ax.set_title(f"{self.plan.city}: {self.plan.objective.label(self.plan.city)}"
                      + (" (best budget per mix)" if budgets > 1 else ""), fontsize=10)
         return ax
-
-    def recommendation(self) -> str:
-        """One paragraph: the best mix, its value, the regret of the current mix and the robustness."""
-        t, p = self.table, self.plan
-        b, c = t.iloc[self.best], t.iloc[self.current]
-        regret, low, high = self.regret()
-        n_same = int(t.indistinguishable[t.kind == "grid"].sum())
-        budget = f" at a budget of {b.budget:g} (100 M yuan a year)" if t[t.kind == "grid"].budget.nunique() > 1 else ""
-        return (f"{p.city}'s best mix is compute {b.compute:.2f}, data {b.data:.2f}, anchor {b.anchor:.2f}{budget}: "
-                f"{p.objective.label(p.city)} {b.objective:,.4g} (95% interval {b.objective_low:,.4g} to "
-                f"{b.objective_high:,.4g}), against {c.objective:,.4g} for the current mix (compute {c.compute:.2f}, "
-                f"data {c.data:.2f}, anchor {c.anchor:.2f}, budget {c.budget:g}); staying costs {regret:,.4g} "
-                f"(95% interval {low:,.4g} to {high:,.4g}). {n_same} of {int((t.kind == 'grid').sum())} grid mixes are "
-                f"statistically indistinguishable from the best (one-sided paired test at {SIGNIFICANCE:.0%}); the best "
-                f"mix is within {ROBUST_WITHIN:.0%} of each draw's own best in {self.robustness():.0%} of the "
-                f"{len(p.draws)} parameter draws ({p.draws_source}).")
 
 
 def optimisation_result(plan: OptimisePlan, totals: np.ndarray) -> OptimiseResult:
@@ -576,7 +567,8 @@ def optimisation_result(plan: OptimisePlan, totals: np.ndarray) -> OptimiseResul
     firms = totals[:, :, :, 0, :]
     rows = []
     for k in range(len(totals)):
-        mean, se, low, high = _t_interval(values[k].ravel())
+        mean, low, high = mean_interval(values[k].ravel(), CONFIDENCE, plan.objective.support)
+        se = _standard_error(values[k].ravel())
         first = (firms[k][..., ranked].argmax(axis=-1) == np.flatnonzero(ranked).tolist().index(index)) \
             if ranked[index] else np.zeros(firms[k].shape[:-1], dtype=bool)
         rows.append({"objective": mean, "objective_se": se, "objective_low": low, "objective_high": high,
@@ -868,44 +860,38 @@ class EquilibriumResult:
                 rows.append({"profile": label, "city": city, **{lv: row[lv] for lv in LEVERS}, "budget": row.budget})
         return pd.DataFrame(rows)
 
-    def summary(self) -> str:
-        """One paragraph: fixed point or cycle, national firms against the cooperative optimum, involution."""
-        d = self.dynamics
-        what = {"equilibrium": f"reached a pure Nash equilibrium of the grid after {d.rounds} rounds",
-                "cycle": f"cycle through {len(d.cycle) - 1} profiles (no pure equilibrium reached)",
-                "max_rounds": f"neither settled nor cycled within {d.rounds} rounds"}[d.status]
-        eq, co = self.involution_equilibrium, self.involution_cooperative
-        return (f"Best responses {what}. National firms at the horizon: {self.national_equilibrium:,.0f} there, "
-                f"{self.national_cooperative:,.0f} at the cooperative optimum ({self.cooperative_method}); price of "
-                f"anarchy {self.price_of_anarchy:.4f}. Involution index (share of the policy effect that is "
-                f"relocation between cities): {eq['index']:.2f} at the {'equilibrium' if d.converged else 'last profile'}"
-                f", {co['index']:.2f} at the cooperative optimum.")
-
     def plot(self, ax: Axes | None = None) -> Axes:
-        """National firms and each player's payoff along the best-response path; the cooperative optimum dashed.
+        """National firms (left axis) and each player's payoff (right axis) along the best-response path; the
+        cooperative optimum dashed. Both axes start at 0, so a change reads at its true size.
 
         Args:
             ax: axes to draw on (a new figure if None).
 
         Returns:
-            The Axes.
-        """
+            The Axes of national firms.
+        """  # noqa: D205
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4.5))
+            _, ax = plt.subplots(figsize=(7.5, 4.5))
         steps = self.path.drop_duplicates("step")
-        ax.plot(steps.step, steps.national, "-o", color="k", label="national firms")
+        ax.plot(steps.step, steps.national, "-o", color="k", label="national firms (left)")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.axhline(self.national_cooperative, color="k", ls="--", lw=1, label="cooperative optimum (national)")
+        ax.axhline(self.national_cooperative, color="k", ls="--", lw=1, label="national firms at the cooperative optimum")
         ax.set(xlabel="step of the best-response path (one player changes its mix)",
-               ylabel="firms at the horizon (mean)", title="Subsidy race: best-response dynamics")
+               ylabel="national firms at the horizon (mean over runs)", title="Subsidy race: best-response dynamics")
         twin = ax.twinx()
         for city, rows in self.path.groupby("city", sort=False):
-            twin.plot(rows.step, rows.payoff, "-", marker=".", label=f"{city} payoff")
-        twin.set_ylabel("player payoff (objective − cost × spend)")
+            twin.plot(rows.step, rows.payoff, "-", marker=".", label=f"{city}'s payoff (right)")
+        cost = f" − {self.plan.cost:g} per 100 M yuan spent" if self.plan.cost else ""
+        twin.set_ylabel(f"payoff: {self.plan.objective.label('its city')}{cost}", fontsize=9)
+        for axis in (ax, twin):  # from 0: a 0.1% change must not fill the panel
+            low, high = axis.get_ylim()
+            low, high = min(low, 0.0), max(high, 0.0)
+            axis.set_ylim(low, high + 0.08 * (high - low))
+            axis.ticklabel_format(axis="y", style="plain", useOffset=False)
         handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-        ax.legend(handles=handles, fontsize=8, loc="best")
+        ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
         ax.grid(alpha=0.3)
         return ax
 

@@ -275,7 +275,20 @@ def _refine(data: _Data, box: PrimBox, paste: bool, paste_alpha: float, prune: f
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+    """A limit as the reports print numbers (sim.reporting.text.number, which this layer cannot import): thousands
+    separated from 1,000 up, three significant digits below, never scientific notation."""  # noqa: D205, D209
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    text = f"{value:.3g}"
+    if "e" not in text:
+        return text
+    fixed = f"{value:.{max(0, 2 - math.floor(math.log10(abs(value))))}f}"
+    return fixed.rstrip("0").rstrip(".") if "." in fixed else fixed
+
+
+def _p(value: float) -> str:
+    """A quasi-p-value as the reports print p-values: ``< 0.0001`` below it, two significant digits above."""
+    return "< 0.0001" if value < 1e-4 else _fmt(float(f"{value:.2g}"))
 
 
 @dataclass
@@ -421,7 +434,7 @@ class PrimBox:
                 ax.plot([0, 1], [y, y], color="tab:blue", lw=9, alpha=0.35, solid_capstyle="butt", zorder=2)
                 ax.text(0.5, y, ", ".join(kept), ha="center", va="center", fontsize=9, zorder=3)
         ax.set_yticks(range(len(dims)))
-        ax.set_yticklabels([f"{c}\n(quasi-p {self.quasi_p.get(c, np.nan):.2g})" for c in reversed(dims)], fontsize=9)
+        ax.set_yticklabels([f"{c}\n(quasi-p {_p(self.quasi_p.get(c, np.nan))})" for c in reversed(dims)], fontsize=9)
         ax.set_ylim(-0.6, max(len(dims), 1) - 0.2)
         ax.tick_params(axis="y", length=0)
         ax.set_xlim(-0.22, 1.16)

@@ -739,7 +739,7 @@ def too_few_particles(posterior: Population) -> str:
     ess = posterior.ess()
     if ess >= MIN_ESS:
         return ""
-    return (f"effective sample size {ess:.0f}, below the {MIN_ESS} needed for 90% intervals to rest on more than "
+    return (f"effective sample size {ess:.0f}, below the {MIN_ESS} needed for 90% credible intervals to rest on more than "
             "a few particles in each tail; rerun with more --particles")
 
 

@@ -229,8 +229,8 @@ def leading_factors(indices: pd.DataFrame, method: str, samples: int) -> pd.Data
         if top is None:
             reasons.append(f"no finite {key} (the output does not vary)")
         elif not narrow:
-            reasons.append(f"its {CONF_LEVEL:.0%} interval ±{half:.2g} is {relative:.3g} times the index {value:.3g} "
-                           f"(at most {MAX_RELATIVE_CONF:g} for a finding)")
+            reasons.append(f"its {CONF_LEVEL:.0%} bootstrap confidence interval ±{half:.2g} is {relative:.3g} times "
+                           f"the index {value:.3g} (at most {MAX_RELATIVE_CONF:g} for a finding)")
         rows.append({"output": output, "factor": "" if top is None else top.factor, "index": key, "value": value,
                      "conf": half, "relative_conf": relative, "enough_samples": enough, "narrow": narrow,
                      "interpretable": not reasons, "reason": "; ".join(reasons)})

@@ -9,6 +9,7 @@ read from the scenario and the targets file.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -26,11 +27,31 @@ from sim.inference.results import (
     CalibrationResult,
     forecast_cities,
 )
-from sim.model.metrics import band
+from sim.model.metrics import BAND, band
 from sim.reporting.figures import plot_counts, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
-from sim.reporting.text import markdown_table
+from sim.reporting.palette import HIGHLIGHT, INK
+from sim.reporting.text import (
+    count,
+    estimate,
+    fixed,
+    interval_name,
+    markdown_table,
+    number,
+    p_value,
+    path_unit,
+    percent,
+    percentile_name,
+    signed,
+    span,
+)
 from sim.scenario import Scenario
+
+CREDIBLE = interval_name("credible", BAND[1] - BAND[0])
+"""The name of a posterior interval of a calibrated quantity (its 5th to 95th percentile)."""
+
+PREDICTIVE = interval_name("predictive", BAND[1] - BAND[0])
+"""The name of a posterior predictive interval of an output (its 5th to 95th percentile)."""
 
 
 def _trajectory_tables(problem: Problem, summaries: np.ndarray) -> dict[str, pd.DataFrame]:
@@ -63,12 +84,14 @@ def plot_marginals(problem: Problem, posterior: Population) -> plt.Figure:
         bins = np.linspace(prior_draws[:, j].min(), prior_draws[:, j].max(), 31)
         ax.hist(prior_draws[:, j], bins=bins, density=True, histtype="step", color="grey", label="prior")
         ax.hist(posterior.theta[:, j], bins=bins, weights=posterior.weights, density=True, alpha=0.6,
-                color="#2a9d8f", label="posterior")
+                color=INK, label="posterior")
         name = prior.labels[j]
         ax.set_xlabel(f"log10 {name}" if spec.kind == "loguniform" else name, fontsize=9)
         ax.tick_params(labelsize=8)
+        if j % cols == 0:
+            ax.set_ylabel("probability density", fontsize=8)
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"Posterior marginals (ABC-SMC generation {posterior.generation}, ε = {posterior.epsilon:.3g})")
+    fig.suptitle(f"Posterior marginals (ABC-SMC generation {posterior.generation}, ε = {number(posterior.epsilon)})")
     fig.tight_layout()
     return fig
 
@@ -86,32 +109,32 @@ def plot_pairs(problem: Problem, posterior: Population) -> plt.Figure:
             ax.set_xticks([])
             ax.set_yticks([])
             if i > j:
-                ax.scatter(posterior.theta[:, j], posterior.theta[:, i], s=1 + 4 * size / size.max(), color="#264653",
+                ax.scatter(posterior.theta[:, j], posterior.theta[:, i], s=1 + 4 * size / size.max(), color=INK,
                            linewidths=0, rasterized=True)  # a bitmap inside the SVG: thousands of points stay small
             elif i == j:
-                ax.hist(posterior.theta[:, i], bins=20, weights=posterior.weights, color="#2a9d8f")
+                ax.hist(posterior.theta[:, i], bins=20, weights=posterior.weights, color=INK)
             else:
                 r = corr[i, j]
-                ax.text(0.5, 0.5, f"{r:+.2f}", ha="center", va="center", transform=ax.transAxes,
-                        fontsize=10, color="#e76f51" if abs(r) >= STRONG_CORRELATION else "k")
+                ax.text(0.5, 0.5, signed(r, fixed), ha="center", va="center", transform=ax.transAxes,
+                        fontsize=10, color=HIGHLIGHT if abs(r) >= STRONG_CORRELATION else "k")
             if j == 0:
                 ax.set_ylabel(prior.labels[i], fontsize=6, rotation=0, ha="right")
             if i == d - 1:
                 ax.set_xlabel(prior.labels[j], fontsize=6, rotation=30, ha="right")
-    fig.suptitle("Posterior pairs (lower), weighted correlations (upper; strong in red)")
+    fig.suptitle(f"Posterior pairs (lower), weighted correlations (upper; |r| ≥ {number(STRONG_CORRELATION)} in purple)")
     fig.subplots_adjust(top=0.95, bottom=0.08, left=0.12, right=0.98, hspace=0.08, wspace=0.08)
     return fig
 
 
 def plot_forecast(values: np.ndarray, city: str, year: int, start_value: float | None) -> plt.Figure:
-    """Histogram of a posterior predictive count with its median and 90% interval."""
+    """Histogram of a posterior predictive count with its median and 90% predictive interval."""
     lo, mid, hi = band(values)
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.hist(values, bins=40, color="#2a9d8f", alpha=0.8)
-    ax.axvline(mid, color="k", label=f"median {mid:,.0f}")
-    ax.axvspan(lo, hi, color="k", alpha=0.1, label=f"90% interval {lo:,.0f}–{hi:,.0f}")
+    ax.hist(values, bins=40, color=INK, alpha=0.8)
+    ax.axvline(mid, color="k", label=f"median {count(mid)}")
+    ax.axvspan(lo, hi, color="k", alpha=0.1, label=f"{PREDICTIVE} {span(lo, hi, count)}")
     if start_value is not None:
-        ax.axvline(start_value, color="#e76f51", linestyle="--", label=f"documented at the start: {start_value:,.0f}")
+        ax.axvline(start_value, color=HIGHLIGHT, linestyle="--", label=f"documented at the start: {count(start_value)}")
     ax.set(xlabel=f"{city} AI firms in {year}", ylabel="posterior predictive draws",
            title=f"Forecast: {city} {year} (not a calibration target)")
     ax.legend(fontsize=8)
@@ -120,7 +143,10 @@ def plot_forecast(values: np.ndarray, city: str, year: int, start_value: float |
 
 
 def plot_sbc_ranks(ranks: pd.DataFrame, draws: int = RANK_DRAWS, bins: int = RANK_BINS) -> plt.Figure:
-    """Simulation-based calibration: histogram of each quantity's ranks with the 99% band of a uniform histogram."""
+    """Simulation-based calibration: histogram of each quantity's ranks.
+
+    Shaded: where 99% of a bin's counts fall when the ranks are uniform.
+    """
     names = list(dict.fromkeys(ranks.quantity))
     n = int(ranks.dataset.nunique())
     cols = 3
@@ -129,11 +155,15 @@ def plot_sbc_ranks(ranks: pd.DataFrame, draws: int = RANK_DRAWS, bins: int = RAN
     edges = np.linspace(0, draws + 1, bins + 1)
     lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
     for ax, name in zip(axes.ravel(), names, strict=False):
-        ax.axhspan(lo, hi, color="grey", alpha=0.2, label="99% band if uniform")
+        ax.axhspan(lo, hi, color="grey", alpha=0.2, label="where 99% of counts fall if uniform")
         ax.axhline(n / bins, color="grey", lw=0.8)
-        ax.hist(ranks[ranks.quantity == name]["rank"], bins=edges, color="#2a9d8f", edgecolor="white")
+        ax.hist(ranks[ranks.quantity == name]["rank"], bins=edges, color=INK, edgecolor="white")
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("datasets", fontsize=8)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("rank of the truth", fontsize=8)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7)
@@ -152,7 +182,7 @@ def calibrated_yaml(problem: Problem, point: np.ndarray, table: pd.DataFrame, po
         f"# Written by `modu calibrate` on {time.strftime('%Y-%m-%d', time.gmtime())}; see report.md beside it.",
         f"# Method: ABC-SMC, {len(posterior.theta)} particles, final tolerance ε = {posterior.epsilon:.4f}",
         f"# (RMS relative error of the fitted figures), reading of the Shenzhen increment: {problem.reading}.",
-        "# Each value: `calibration` = posterior median (90% interval), except the constants of cities",
+        "# Each value: `calibration` = posterior median (90% credible interval), except the constants of cities",
         "# with a fitted count, re-solved so that the scenario's median replication hits the documented",
         "# count given the other medians. 'not constrained' = the posterior is about as wide as the prior.",
         f"# Wall time of the calibration: {wall_time:.0f} s.",
@@ -162,13 +192,13 @@ def calibrated_yaml(problem: Problem, point: np.ndarray, table: pd.DataFrame, po
     city_lines: dict[str, list[str]] = {}
     for label, city, fieldname, value in assignments(problem, point):
         row = rows.loc[label]
-        interval = f"90% interval [{row.lo:.4g}, {row.hi:.4g}]; " + (
+        interval = f"{CREDIBLE} {span(row.lo, row.hi, lambda x: number(x, 4))}; " + (
             f"{row.verdict} by the data" if not row.reason else f"not interpretable: {row.reason}")
         if city is None:
             lines.append(f"  {fieldname}: {value:.6g}  # calibration: posterior median; {interval}")
             continue
         if fieldname == "firms":
-            how = f"{label} at its posterior median {row['median']:.4g}, split by the priors file's weights"
+            how = f"{label} at its posterior median {number(row['median'], 4)}, split by the priors file's weights"
             text = f"{value:.0f}"
         else:
             how = ("re-solved to the documented count" if city in solved and label == f"{city}.{fieldname}"
@@ -208,7 +238,7 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
                 written.append(name)
         figures = out / "figures"
         fit = plot_counts(_trajectory_tables(problem, result.sums), documented_counts(problem.scenario, problem.targets))
-        title = "Posterior predictive firms per city (median, 5–95% band over the draws); dots: documented"
+        title = f"Posterior predictive firms per city (median and {percentile_name(BAND, 'draws')}); dots: documented"
         fit.axes[0].set_title(title) if len(fit.axes) == 1 else fit.suptitle(title)
         paths = save_figure(fit, figures, "fit")
         paths += save_figure(plot_marginals(problem, posterior), figures, "posterior")
@@ -236,6 +266,20 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
     return written + ["manifest.json"]
 
 
+def _shown(quantity: str) -> Callable[[float], str]:
+    """How a value of a documented figure's quantity is shown: a share in percent, a count of firms whole."""
+    return (lambda v: percent(v, 1)) if quantity == "group_share" else count
+
+
+def _unit(quantity: str) -> str:
+    return "share of national firms" if quantity == "group_share" else "firms"
+
+
+def _error(e: float) -> str:
+    """A relative error in percent, two decimals."""
+    return percent(e, 2)
+
+
 def _stem(city: str) -> str:
     return city.lower().replace(" ", "_")
 
@@ -248,7 +292,7 @@ def _assumptions(problem: Problem) -> str:
     pools = [c for c in problem.scenario.cities if c.pool]
     parts = [f"anchors ({anchors})"]
     if capacities:
-        parts.append("capacities (" + ", ".join(f"{x:,.0f}" for x in capacities) + ")")
+        parts.append("capacities (" + ", ".join(count(x) for x in capacities) + ")")
     parts += ["sector mixes", "policy budgets and allocations", "the complementarity matrix W", "lever weights",
               "the size distribution and size elasticity of exit"]
     if pools:
@@ -267,7 +311,7 @@ def _increment_text(problem: Problem) -> str:
                   and f.time == gross.from_time), None)
     end = next((f.value for f in problem.targets.figures if f.city == gross.city and f.quantity == "firms"
                 and f.time == gross.time), None)
-    arithmetic = (f"{end:,.0f} − {start:,.0f} = {end - start:,.0f}, not {gross.value:,.0f}. "
+    arithmetic = (f"{count(end)} − {count(start)} = {count(end - start)}, not {count(gross.value)}. "
                   if start is not None and end is not None else "")
     other = "misprint" if problem.reading == "gross" else "gross"
     return (f"**The {gross.city} increment.** {arithmetic}Reading used: **{problem.reading}** — "
@@ -341,7 +385,7 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
                           "value": "–" if f.value is None and f.lower is None and f.upper is None else f.describe(),
                           "role": ("target" if f in problem.fitted else "not used (other reading)")
                           if f.role == "target" else f.role} for f in problem.targets.figures])
-    text.append(markdown_table(figs))
+    text.append(markdown_table(figs, plain=("year", "stock at end of", "model time")))
     text.append("\nSources, with the original sentences, are in the targets file (`targets.yaml` beside this "
                 "report) and docs/sources.md.\n")
     text.append(_increment_text(problem))
@@ -361,15 +405,20 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
         "priors file.\n")
 
     text.append("## Posterior and identification\n")
-    text.append("Posterior median and 90% interval against the prior's (`posterior.csv`); `width ratio` = posterior "
-                "90% width / prior 90% width on the sampling scale (log10 for log-uniform priors). Near 1 the data "
-                "say nothing about the quantity on its own.\n")
+    text.append(f"Posterior median and {CREDIBLE} (the posterior's {percentile_name(BAND, None)}) "
+                "against the prior's (`posterior.csv`); `width ratio` = the posterior interval's width / the prior's "
+                "on the sampling scale (log10 for log-uniform priors). Near 1 the data say nothing about the quantity "
+                "on its own.\n")
     if table.reason.any():
         text.append(f"**Not interpretable:** the intervals and verdicts below rest on too few particles "
                     f"({table.reason.iloc[0]}). Do not read them as what the data constrain.\n")
-    shown = table[["quantity", "prior_lo", "prior_hi", "median", "lo", "hi", "width_ratio", "verdict"]].rename(
-        columns={"prior_lo": "prior 5%", "prior_hi": "prior 95%", "lo": "5%", "hi": "95%", "width_ratio": "width ratio"})
-    text.append(markdown_table(shown))
+    targets = dict(zip(problem.prior.labels, problem.prior.names, strict=True))
+    text.append(markdown_table(pd.DataFrame({
+        "quantity": table.quantity, "unit": [path_unit(targets.get(q, "")) or "–" for q in table.quantity],
+        f"prior {CREDIBLE}": [span(lo, hi) for lo, hi in zip(table.prior_lo, table.prior_hi, strict=True)],
+        "posterior median": table["median"],
+        f"posterior {CREDIBLE}": [span(lo, hi) for lo, hi in zip(table.lo, table.hi, strict=True)],
+        "width ratio": table.width_ratio, "verdict": table.verdict})))
     constrained = table[table.verdict.isin(CONSTRAINED)].quantity.tolist()
     loose = table[table.verdict == "not constrained"].quantity.tolist()
     if not table.reason.any():
@@ -379,21 +428,21 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
     if len(strong):
         text.append(f"Strong posterior correlations (|r| ≥ {STRONG_CORRELATION}; `correlations.csv`) — the data pin "
                     "these combinations rather than each quantity: "
-                    + "; ".join(f"{r.a} ~ {r.b} ({r.r:+.2f})" for r in strong.itertuples()) + ".\n")
+                    + "; ".join(f"{r.a} ~ {r.b} ({signed(r.r, fixed)})" for r in strong.itertuples()) + ".\n")
     else:
         text.append(f"No posterior correlation reaches |r| = {STRONG_CORRELATION}.\n")
     combos = tables["combinations"]
     if len(combos):
         text.append(f"\nCombinations of very strongly correlated pairs (|r| ≥ {PINNED_CORRELATION}; "
                     "`combinations.csv`), on the sampling scale:\n\n"
-                    + "\n".join(f"- `{r.combination}`: {r.median:.3g} (90% {r.lo:.3g} to {r.hi:.3g}); width "
-                                 f"{r.width_ratio:.2f} of the prior's — what the data pin, where each alone is loose."
+                    + "\n".join(f"- `{r.combination}`: {number(r.median)} ({CREDIBLE} {span(r.lo, r.hi)}); width "
+                                 f"{fixed(r.width_ratio)} of the prior's — what the data pin, where each alone is loose."
                                  for r in combos.itertuples()) + "\n")
     if result.other is not None:
         text.append(_other_reading_text(table, result.other))
     text.append("![posterior](figures/posterior.png)\n\n![pairs](figures/pairs.png)\n")
-    generations = tables["generations"].assign(acceptance=lambda f: [f"{a:.1%}" for a in f.acceptance],
-                                               ess=lambda f: f.ess.round().astype(int).astype(str))
+    generations = tables["generations"].assign(acceptance=lambda f: [percent(a, 1) for a in f.acceptance],
+                                               ess=lambda f: [count(e) for e in f.ess])
     text.append("\nABC-SMC generations (`generations.csv`):\n\n" + markdown_table(generations))
 
     text.append("## Fit\n")
@@ -403,22 +452,28 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
                 f"documented counts. Errors of the point estimate and of the posterior predictive "
                 f"({len(result.values)} draws; `fit.csv`):\n")
     fit = tables["fit"]
+    shown = [_shown(q) for q in fit.quantity]
     text.append(markdown_table(pd.DataFrame({
-        "figure": fit.figure, "documented": fit.documented, "point estimate (median)": fit.point_median,
-        "error": [f"{e:+.2%}" for e in fit.point_error], "predictive median": fit.predictive_median,
-        "predictive 5%": fit.predictive_lo, "predictive 95%": fit.predictive_hi,
-        "predictive error": [f"{e:+.2%}" for e in fit.predictive_error]})))
+        "figure": fit.figure, "unit": [_unit(q) for q in fit.quantity],
+        "documented": [f(d) if np.isfinite(d) else span(lo, hi, f) for f, d, lo, hi in
+                       zip(shown, fit.documented, fit.lower, fit.upper, strict=True)],
+        "point estimate (median)": [f(v) for f, v in zip(shown, fit.point_median, strict=True)],
+        "error": [signed(e, _error) for e in fit.point_error],
+        "predictive median": [f(v) for f, v in zip(shown, fit.predictive_median, strict=True)],
+        PREDICTIVE: [span(lo, hi, f) for f, lo, hi in zip(shown, fit.predictive_lo, fit.predictive_hi, strict=True)],
+        "predictive error": [signed(e, _error) for e in fit.predictive_error]})))
     text.append("\n![fit](figures/fit.png)\n")
     text.append(_statements_text(tables["statements"], scenario.replications, len(result.values)))
     text.append(_overtaking_text(tables["overtaking"], end))
 
     text.append("## Forecast\n")
     forecasts = tables["forecasts"]
-    text.append(f"Every city's count in {end}, posterior predictive median and 90% interval (`forecasts.csv`); "
+    text.append(f"Every city's count in {end}, posterior predictive median and {PREDICTIVE} (`forecasts.csv`); "
                 "cities marked prior-driven have a constant the data do not constrain, so their interval is mostly "
                 "the prior's: it says what the model and the assumptions imply, not what the documents show.\n")
     text.append(markdown_table(pd.DataFrame({
-        "city": forecasts.city, "median": forecasts["median"], "5%": forecasts.lo, "95%": forecasts.hi,
+        "city": forecasts.city, "median (firms)": [count(v) for v in forecasts["median"]],
+        f"{PREDICTIVE} (firms)": [span(lo, hi, count) for lo, hi in zip(forecasts.lo, forecasts.hi, strict=True)],
         "fitted": ["yes" if f else "no" for f in forecasts.fitted],
         "prior-driven": ["yes" if p else "no" for p in forecasts.prior_driven]})))
     for city in forecast_cities(problem):
@@ -477,20 +532,25 @@ def _identification_text(tables: dict[str, pd.DataFrame], options: dict, scenari
     regimes = tables["regimes"]
     posterior = tables["posterior"].set_index("quantity").loc[NETWORK_EFFECT]
     text = ["## Is the network effect identified?\n",
-            f"Network effect α: posterior median {posterior['median']:.3g}, 90% interval [{posterior.lo:.3g}, "
-            f"{posterior.hi:.3g}], width ratio {posterior.width_ratio:.2f} ({posterior.verdict}). Probability of each "
-            f"regime (`regimes.csv`; near-martingale, |α − 1| < {MARTINGALE_BAND}, is a band inside the other two):\n",
-            markdown_table(regimes.rename(columns={"bayes_factor": "posterior odds / prior odds"}))]
+            f"Network effect α: posterior median {number(posterior['median'])}, {CREDIBLE} "
+            f"{span(posterior.lo, posterior.hi)}, width ratio {fixed(posterior.width_ratio)} ({posterior.verdict}). "
+            f"Probability of each regime (`regimes.csv`; near-martingale, |α − 1| < {number(MARTINGALE_BAND)}, is a "
+            "band inside the other two):\n",
+            markdown_table(pd.DataFrame({
+                "regime": regimes.regime, "condition": regimes.condition,
+                "prior probability": [percent(v, 1) for v in regimes.prior],
+                "posterior probability": [percent(v, 1) for v in regimes.posterior],
+                "posterior odds / prior odds": regimes.bayes_factor}))]
     factors = regimes.bayes_factor.dropna()
     if len(factors) and factors.between(1 / 3, 3).all():
         text.append("\nEvery regime's odds move by less than a factor 3 from prior to posterior: the patterns do not "
                     "discriminate between tipping, a martingale and dispersion.\n")
     else:
         best = regimes.loc[regimes.bayes_factor.idxmax()]
-        text.append(f"\nThe data favour **{best.regime}** ({best.condition}): odds × {best.bayes_factor:.2g}.\n")
+        text.append(f"\nThe data favour **{best.regime}** ({best.condition}): odds × {number(best.bayes_factor, 2)}.\n")
     pools = [c for c in scenario.cities if c.pool]
     if pools and all(p.places == 1 for p in pools):
-        text.append(f"\nCaveat: the pool ({', '.join(f'{p.name}, {p.firms:,} firms at the start' for p in pools)}) "
+        text.append(f"\nCaveat: the pool ({', '.join(f'{p.name}, {count(p.firms)} firms at the start' for p in pools)}) "
                     "takes part in entry and relocation as one place, network term included, and "
                     + ("without congestion" if all(p.capacity is None for p in pools) else "with its capacity")
                     + ": a verdict on α carried by the national total or a share of it (below) depends on treating "
@@ -506,10 +566,15 @@ def _identification_text(tables: dict[str, pd.DataFrame], options: dict, scenari
         text.append(f"\n**Simulation-based calibration** (Talts et al. 2018; {int(cov.datasets.iloc[0])} synthetic "
                     f"datasets from the prior, each fitted by the same ABC-SMC at {options.get('reduced_particles')} "
                     f"particles and at most {options.get('reduced_generations')} generations; "
-                    f"{options.get('sbc_wall_time_s', float('nan')):.0f} s). Coverage of the 90% interval (near 0.90 "
+                    f"{options.get('sbc_wall_time_s', float('nan')):.0f} s). Coverage of the {CREDIBLE} (near 90% "
                     "when the posterior means what it says; ± its binomial standard error), the p-value of a "
                     "chi-square test of uniform ranks, the mean rank (0.5 unbiased) and the intervals' median width "
-                    "over the prior's (`coverage.csv`, `sbc_ranks.csv`):\n\n" + markdown_table(cov.drop(columns="datasets"))
+                    "over the prior's (`coverage.csv`, `sbc_ranks.csv`):\n\n" + markdown_table(pd.DataFrame({
+                        "quantity": cov.quantity,
+                        "coverage": [f"{percent(c)} ± {percent(se)}" for c, se in
+                                     zip(cov.coverage_90, cov.coverage_se, strict=True)],
+                        "χ² test p-value": [p_value(p) for p in cov.chi2_p], "mean rank (0–1)": cov.mean_rank,
+                        "width ratio": [fixed(w) for w in cov.width_ratio]}))
                     + "\n![SBC ranks](figures/sbc_ranks.png)\n")
     if "leave_one_out" in tables:
         lopo = tables["leave_one_out"]
@@ -517,23 +582,41 @@ def _identification_text(tables: dict[str, pd.DataFrame], options: dict, scenari
                     "predicted from the posterior particles' own simulations; `leave_one_out.csv`). The last columns "
                     "show what the fit without the pattern says about α: a pattern that carries information on α "
                     "widens α's interval when it is left out.\n\n"
-                    + markdown_table(lopo.drop(columns=["epsilon"])) + "\n")
+                    + markdown_table(_leave_one_out_table(lopo)) + "\n")
         reference, left = lopo.iloc[0], lopo.iloc[1:]
         widest = left.loc[left.alpha_width_ratio.idxmax()]
         moved = left.loc[(left.p_alpha_above_1 - reference.p_alpha_above_1).abs().idxmax()]
         text.append(f"At these settings every pattern together gives α the width ratio "
-                    f"{reference.alpha_width_ratio:.2f} and P(α > 1) = {reference.p_alpha_above_1:.2f}. Leaving out "
-                    f"`{widest.left_out}` widens α's interval most (to {widest.alpha_width_ratio:.2f}); leaving out "
-                    f"`{moved.left_out}` moves P(α > 1) most (to {moved.p_alpha_above_1:.2f}). "
-                    + ("Every left-out pattern is predicted inside the 90% band of the fit without it."
-                       if left.inside_90.astype(bool).all() else "Not predicted inside the 90% band without it: "
+                    f"{fixed(reference.alpha_width_ratio)} and P(α > 1) = {percent(reference.p_alpha_above_1)}. "
+                    f"Leaving out `{widest.left_out}` widens α's interval most (to {fixed(widest.alpha_width_ratio)}); "
+                    f"leaving out `{moved.left_out}` moves P(α > 1) most (to {percent(moved.p_alpha_above_1)}). "
+                    + (f"Every left-out pattern is predicted inside the {PREDICTIVE} of the fit without it."
+                       if left.inside_90.astype(bool).all() else f"Not predicted inside the {PREDICTIVE} without it: "
                        + ", ".join(f"`{r.left_out}`" for r in left.itertuples() if not r.inside_90) + ".") + "\n")
     loose = tables["posterior"][tables["posterior"].verdict != "constrained"].quantity
     named = [q for q in loose if q in IDENTIFYING_DATA]
     if named:
-        text.append("\n**What would identify what stays unidentified** (quantities whose 90% interval is more than half "
-                    "as wide as their prior's):\n\n" + "\n".join(f"- `{q}`: {IDENTIFYING_DATA[q]}." for q in named) + "\n")
+        text.append(f"\n**What would identify what stays unidentified** (quantities whose {CREDIBLE} is more than "
+                    "half as wide as their prior's):\n\n" + "\n".join(f"- `{q}`: {IDENTIFYING_DATA[q]}." for q in named) + "\n")
     return "\n".join(text)
+
+
+def _leave_one_out_table(lopo: pd.DataFrame) -> pd.DataFrame:
+    """The leave-one-pattern-out table as the report shows it: each pattern's values in its own unit."""
+    rows = []
+    for r in lopo.itertuples():
+        share = not np.isfinite(r.documented) and np.isfinite(r.lower)  # a documented range of a share
+        shown = _shown("group_share" if share else "firms")
+        rows.append({
+            "left out": r.left_out,
+            "documented": shown(r.documented) if np.isfinite(r.documented) else span(r.lower, r.upper, shown),
+            "predicted median": shown(r.predicted_median),
+            PREDICTIVE: span(r.predicted_lo, r.predicted_hi, shown),
+            "error of the median": signed(r.error_of_median, _error),
+            "inside": "–" if not isinstance(r.inside_90, bool | np.bool_) else ("yes" if r.inside_90 else "no"),
+            "α median": r.alpha_median, f"α {CREDIBLE}": span(r.alpha_lo, r.alpha_hi),
+            "α width ratio": fixed(r.alpha_width_ratio), "P(α > 1)": percent(r.p_alpha_above_1)})
+    return pd.DataFrame(rows)
 
 
 def _overtaking_text(overtaking: pd.DataFrame, end: int) -> str:
@@ -556,14 +639,14 @@ def _other_reading_text(table: pd.DataFrame, other: pd.DataFrame) -> str:
     merged = table.merge(other, on="quantity", suffixes=("", "_other"))
     rows = pd.DataFrame({
         "quantity": merged.quantity,
-        "this reading": [f"{m:.3g} [{lo:.3g}, {hi:.3g}] {v}" for m, lo, hi, v in
+        "this reading": [f"{estimate(m, lo, hi)} {v}" for m, lo, hi, v in
                          zip(merged["median"], merged.lo, merged.hi, merged.verdict, strict=True)],
-        f"{other.attrs.get('reading')} reading": [f"{m:.3g} [{lo:.3g}, {hi:.3g}] {v}" for m, lo, hi, v in
+        f"{other.attrs.get('reading')} reading": [f"{estimate(m, lo, hi)} {v}" for m, lo, hi, v in
                                                   zip(merged.median_other, merged.lo_other, merged.hi_other,
                                                       merged.verdict_other, strict=True)],
     })
     return (f"\n**Under the other reading** (`{other.attrs.get('folder')}`, its own report there): posterior "
-            "median [90% interval] and verdict.\n\n" + markdown_table(rows) + "\n")
+            f"median [{CREDIBLE}] and verdict.\n\n" + markdown_table(rows) + "\n")
 
 
 def _validation_text(validation: pd.DataFrame) -> str:
@@ -576,28 +659,29 @@ def _validation_text(validation: pd.DataFrame) -> str:
                          f"{r.city} ahead is {r.model_time} or earlier (never: {r.share_never:.0%}) — {r.verdict} with "
                          f"the documents. The record at {r.model_time}.0 is the stock at the end of {r.model_time - 1}.")
         elif r.figure != "relocation_rare":
-            documented = f"{r.documented:.1%}" if r.quantity == "group_share" else f"{r.documented:,.0f}"
-            shown = (lambda v: f"{v:.1%}") if r.quantity == "group_share" else (lambda v: f"{v:,.0f}")
-            lines.append(f"- **{r.figure}** ({r.quantity} at model time {r.model_time}): documented {documented}; "
-                         f"model {shown(r.median)} (90% {shown(r.lo)}–{shown(r.hi)}) — {r.verdict} the interval.")
+            shown = _shown(r.quantity)
+            lines.append(f"- **{r.figure}** ({r.quantity} at model time {r.model_time}): documented "
+                         f"{shown(r.documented)}; model {shown(r.median)} ({PREDICTIVE} {span(r.lo, r.hi, shown)}) — "
+                         f"{r.verdict} the interval.")
         else:
             lines.append(f"- **Relocation is rare** (business demography; a prior, not a document figure): relocations "
-                         f"between cities are {r.median:.2f}% of firms a year (90% {r.lo:.2f}–{r.hi:.2f}%), "
+                         f"between cities are {fixed(r.median)}% of firms a year ({PREDICTIVE} {fixed(r.lo)}% to "
+                         f"{fixed(r.hi)}%), "
                          f"{'well under' if r.verdict == 'consistent' else 'not always under'} 1%.")
     return "\n".join(lines) + "\n"
 
 
 def _drivers_text(drivers: pd.DataFrame, outputs: pd.DataFrame) -> str:
-    """The drivers table: per output, its band and the quantities that drive it."""
+    """The drivers table: per output, its predictive interval and the quantities that drive it."""
     rows = []
     for col, sub in drivers.groupby("output", sort=False):
         r = sub.iloc[0]
         as_year = str(col).startswith("year")
-        rows.append({"output": col, **{k: (f"{v:.0f}" if as_year else float(v))
-                                       for k, v in (("median", r["median"]), ("5%", r.lo), ("95%", r.hi))},
+        shown = (lambda v: f"{v:.0f}") if as_year else number
+        rows.append({"output": col, "median": shown(r["median"]), PREDICTIVE: span(r.lo, r.hi, shown),
                      "driven by (Spearman ρ)": "; ".join(
-                         f"{q.quantity} {q.rho:+.2f}{' (not constrained)' if q.verdict == 'not constrained' else ''}"
-                         for q in sub.itertuples())})
+                         f"{q.quantity} {signed(q.rho, fixed)}"
+                         f"{' (not constrained)' if q.verdict == 'not constrained' else ''}" for q in sub.itertuples())})
     undriven = [c for c in outputs.columns if c not in set(drivers.output)]
-    table = markdown_table(pd.DataFrame(rows, columns=["output", "median", "5%", "95%", "driven by (Spearman ρ)"]))
+    table = markdown_table(pd.DataFrame(rows, columns=["output", "median", PREDICTIVE, "driven by (Spearman ρ)"]))
     return table + (f"\nNo quantity reaches the threshold for: {', '.join(map(str, undriven))}.\n" if undriven else "")

@@ -13,26 +13,36 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter
 
 from sim.experiments.compare import CONFIDENCE, NATIONAL, SPEND, Comparison
 from sim.inference.robustness import Robustness
 from sim.model.parameters import LEVERS
-from sim.reporting.figures import BAND, draw_growth_accounting, plt, save_figure
+from sim.reporting.figures import (
+    BAND_NAME,
+    PAGE_WIDTH,
+    draw_growth_accounting,
+    draw_spending,
+    plt,
+    save_figure,
+    share_axis,
+    year_axis,
+)
 from sim.reporting.files import atomic_write, manifest, output_folder, write_json, write_tables
 from sim.reporting.robustness import robustness_section, write_robustness
-from sim.reporting.text import interval, markdown_table, signed
+from sim.reporting.text import count, estimate, interval, interval_name, markdown_table, number, percent, signed, span
 from sim.scenario import Scenario
 from sim.scenario.resources import CALIBRATION_DIR
 
 TABLE_FILES = {
     "replications": "per scenario, replication and city: firms at the end, births, deaths, moves in and out, "
                     "spending by lever (100 M yuan), whether the city ends first",
-    "summary": "per scenario and city: means over replications, 5–95% band of firms, share, lock-in probability",
-    "counts": "per scenario, year and city: firms (mean and 5–95% band) over time",
+    "summary": f"per scenario and city: means over replications, the {BAND_NAME} of firms "
+               "(firms_q05, firms_q95), share, lock-in probability",
+    "counts": f"per scenario, year and city: firms (mean and the {BAND_NAME}) over time",
     "effects": "per scenario and city: paired difference from the first scenario, with "
-               f"{CONFIDENCE:.0%} intervals, and firms_per_100m = firms gained / extra spending (100 M yuan; "
-               "after a cut both are negative, so a positive value is firms lost per 100 M yuan saved)",
+               f"{interval_name('confidence', CONFIDENCE)}s (_low, _high), and firms_per_100m = firms gained / "
+               "extra spending (100 M yuan; after a cut both are negative, so a positive value is firms lost per "
+               "100 M yuan saved)",
     "policy": "per scenario and city: paired difference from the same scenario without policy (growth accounting)",
 }
 
@@ -57,14 +67,15 @@ def _scenarios(comparison: Comparison) -> list[str]:
 
 
 def plot_counts(comparison: Comparison) -> plt.Figure:
-    """Firms over time per compared city and for all cities: mean and 5–95% band per scenario (no policy dashed)."""
+    """Firms over time per compared city and for all cities: mean and percentile band per scenario (no policy dashed)."""
     counts = comparison.tables["counts"]
     labels = [a.label for a in comparison.arms]
     colors = _colors(labels)
     panels = [*comparison.cities, NATIONAL]
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 2.8 * nrows + 0.8), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(PAGE_WIDTH, 4 * ncols), 2.8 * nrows + 0.8), squeeze=False,
+                             sharex=True)
     given = set(_scenarios(comparison))
     for ax, city in zip(axes.flat, panels, strict=False):
         for label in labels:
@@ -73,13 +84,17 @@ def plot_counts(comparison: Comparison) -> plt.Figure:
             ax.plot(rows.year, rows.firms, color=colors[label], label=label, linestyle="-" if label in given else "--")
         ax.set_title(city, fontsize=10)
         ax.set_ylim(bottom=0)  # every panel from 0: a 4% change looks like a 4% change
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("AI firms", fontsize=9)
+    for ax in axes.flat:
+        year_axis(ax)
+        ax.set_xlabel("year" if ax.get_subplotspec().is_last_row() else "", fontsize=8)
     handles, names = axes.flat[0].get_legend_handles_labels()
-    fig.suptitle(f"Firms per city (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band over replications)\n"
+    fig.suptitle(f"Firms per city (mean; shaded: {BAND_NAME})\n"
                  "each panel on its own scale, every axis from 0; differences with intervals: see effects",
                  fontsize=11)
     fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
@@ -87,70 +102,87 @@ def plot_counts(comparison: Comparison) -> plt.Figure:
     return fig
 
 
-def _grouped_bars(ax: plt.Axes, table: pd.DataFrame, cities: list[str], labels: list[str], column: str) -> None:
+MAX_BARS_PER_ROW = 48
+"""Grouped bars (cities × scenarios) wrap onto further rows beyond this many bars, so a figure fits a page."""
+
+
+def _bar_rows(comparison: Comparison, column: str, ylabel: str, title: str) -> plt.Figure:
+    """Grouped bars of ``summary[column]`` per compared city and scenario, wrapped into rows of cities."""
+    labels = _scenarios(comparison)
     colors = _colors(labels)
+    per_row = max(1, MAX_BARS_PER_ROW // len(labels))
+    rows = [comparison.cities[i:i + per_row] for i in range(0, len(comparison.cities), per_row)]
+    widest = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(min(PAGE_WIDTH, max(7, 0.4 * widest * len(labels) + 3)),
+                                                    3.6 * len(rows) + 0.9), squeeze=False, sharey=True)
+    table = comparison.tables["summary"]
     width = 0.8 / len(labels)
-    x = np.arange(len(cities))
-    for i, label in enumerate(labels):
-        rows = table[table.scenario == label].set_index("city").reindex(cities)
-        ax.bar(x + (i - (len(labels) - 1) / 2) * width, rows[column].to_numpy(dtype=float), width=width,
-               color=colors[label], label=label)
-    ax.set_xticks(x, cities, rotation=30, ha="right")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
+    for ax, cities in zip(axes[:, 0], rows, strict=True):
+        x = np.arange(len(cities))
+        for i, label in enumerate(labels):
+            values = table[table.scenario == label].set_index("city").reindex(cities)[column].to_numpy(dtype=float)
+            ax.bar(x + (i - (len(labels) - 1) / 2) * width, values, width=width, color=colors[label], label=label)
+        ax.set_xticks(x, cities, rotation=30, ha="right")
+        ax.set_xlim(-0.6, widest - 0.4)
+        ax.set_ylabel(ylabel)
+        share_axis(ax)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0, 0].set_title(title)
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def plot_shares(comparison: Comparison) -> plt.Figure:
     """Each compared city's share of all firms at the end, per scenario (mean over replications)."""
-    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(comparison.cities) * len(comparison.no_policy) / 2 + 3), 4.5))
-    _grouped_bars(ax, comparison.tables["summary"], comparison.cities, _scenarios(comparison), "share")
-    ax.set(ylabel="share of all firms at the end", title="Shares at the end (mean over replications)")
-    fig.tight_layout()
-    return fig
+    return _bar_rows(comparison, "share", "share of all firms at the end", "Shares at the end (mean over replications)")
 
 
 def plot_lock_in(comparison: Comparison) -> plt.Figure:
     """Lock-in probability per compared city and scenario: the share of replications it ends first."""
-    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(comparison.cities) * len(comparison.no_policy) / 2 + 3), 4.5))
-    _grouped_bars(ax, comparison.tables["summary"], comparison.cities, _scenarios(comparison), "lock_in")
-    ax.set(ylim=(0, 1), ylabel="share of replications", title="Which city ends first (lock-in probability)")
-    fig.tight_layout()
+    fig = _bar_rows(comparison, "lock_in", "share of replications the city ends first",
+                    "Which city ends first (lock-in probability)")
+    for ax in fig.axes:
+        ax.set_ylim(0, 1)
     return fig
 
 
 def plot_spending(comparison: Comparison) -> plt.Figure:
-    """Spending over the run by lever, per compared city: one panel per scenario (mean over replications)."""
+    """Spending over the run by lever, per compared city: one panel per scenario, one under another.
+
+    Means over replications, in 100 M yuan.
+    """
     labels = _scenarios(comparison)
     summary = comparison.tables["summary"]
     cities = comparison.cities
-    fig, axes = plt.subplots(1, len(labels), figsize=(max(5, 0.5 * len(cities) + 2) * len(labels), 4.5),
-                             squeeze=False, sharey=True)
-    for ax, label in zip(axes.flat, labels, strict=True):
+    fig, axes = plt.subplots(len(labels), 1, figsize=(min(PAGE_WIDTH, max(6, 0.55 * len(cities) + 2.5)),
+                                                      2.6 * len(labels) + 1.2), squeeze=False, sharex=True, sharey=True)
+    for ax, label in zip(axes[:, 0], labels, strict=True):
         rows = summary[summary.scenario == label].set_index("city").reindex(cities)
-        bottom = np.zeros(len(cities))
-        for col, lever, color in zip(SPEND, LEVERS, ("#264653", "#e9c46a", "#e76f51"), strict=True):
-            values = rows[col].to_numpy(dtype=float)
-            ax.bar(cities, values, bottom=bottom, color=color, label=lever, width=0.7)
-            bottom += values
+        draw_spending(ax, rows[SPEND].set_axis(list(LEVERS), axis=1))
         ax.set_title(label, fontsize=10)
-        ax.tick_params(axis="x", rotation=45, labelsize=8)
+        ax.set_ylabel("100 M yuan", fontsize=9)
         ax.grid(alpha=0.3, axis="y")
-    axes.flat[0].set_ylabel("spent over the run, 100 M yuan")
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle("Policy spending by lever")
+    plt.setp(axes[-1, 0].get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor", fontsize=8)
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, title="lever",
+                      title_fontsize=8)
+    fig.suptitle("Policy spending by lever over the run (100 M yuan, mean over replications)")
     fig.tight_layout()
     return fig
 
 
 def plot_effects(comparison: Comparison) -> plt.Figure:
-    """Firms gained against the first scenario, per city and for all cities, with the paired intervals."""
+    """Firms gained against the first scenario, per city and for all cities, with the paired intervals.
+
+    One panel per scenario, one under another, on a shared axis.
+    """
     effects = comparison.tables["effects"]
     labels = list(dict.fromkeys(effects.scenario))
     rows_per_panel = len(comparison.cities) + 1
-    fig, axes = plt.subplots(1, len(labels), figsize=(8.5 * len(labels), 0.32 * rows_per_panel + 1.8),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(len(labels), 1, figsize=(10, (0.32 * rows_per_panel + 1.2) * len(labels) + 0.6),
+                             squeeze=False, sharex=True)
     colors = _colors(_scenarios(comparison))
-    for ax, label in zip(axes.flat, labels, strict=True):
+    for ax, label in zip(axes[:, 0], labels, strict=True):
         rows = effects[effects.scenario == label].set_index("city").reindex([*comparison.cities, NATIONAL])
         y = np.arange(len(rows))[::-1]
         mean = rows.firms_gained.to_numpy(dtype=float)
@@ -165,11 +197,12 @@ def plot_effects(comparison: Comparison) -> plt.Figure:
                             xycoords=("axes fraction", "data"), va="center", ha="left", fontsize=8, color="0.15",
                             annotation_clip=False)
         ax.set_yticks(y, rows.index, fontsize=8)
-        ax.set_title(f"{label}\nminus {rows.reference.iloc[0]}", fontsize=10)
+        ax.set_title(f"{label} minus {rows.reference.iloc[0]}", fontsize=10)
         ax.grid(alpha=0.3, axis="x")
-        ax.set_xlabel("firms at the end")
-    fig.suptitle(f"Firms gained against the first scenario (paired mean, {CONFIDENCE:.0%} interval); "
-                 "right: per 100 M yuan where spending differs")
+        ax.locator_params(axis="x", nbins=6)
+    axes[-1, 0].set_xlabel("firms gained at the end (paired mean over replications)")
+    fig.suptitle(f"Firms gained against the first scenario (paired mean); whiskers: {interval_name('confidence', CONFIDENCE)}\n"
+                 "right: per 100 M yuan where spending differs", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -189,16 +222,18 @@ def plot_growth_accounting(comparison: Comparison) -> plt.Figure:
     policy = _accounted(comparison.tables["policy"])
     labels = list(dict.fromkeys(policy.scenario))
     n_rows = max(policy.groupby("scenario").size())
-    fig, axes = plt.subplots(len(labels), 1, figsize=(max(7, 0.6 * n_rows + 2), 4.2 * len(labels)), squeeze=False)
+    fig, axes = plt.subplots(len(labels), 1, figsize=(min(PAGE_WIDTH, max(7, 0.6 * n_rows + 2)), 4.2 * len(labels)),
+                             squeeze=False)
     for ax, label in zip(axes.flat, labels, strict=True):
         rows = policy[policy.scenario == label].set_index("city")
         acc = rows[["births", "deaths", "moves_in", "moves_out"]].assign(net=rows.firms_gained)
         draw_growth_accounting(ax, acc)
         ax.set_title(f"{label} minus {rows.no_policy.iloc[0]}", fontsize=10)
         ax.set_ylabel("firms over the run")
+        ax.locator_params(axis="y", nbins=6)
         ax.grid(alpha=0.3, axis="y")
-    axes.flat[0].legend(fontsize=8, ncol=5)
-    fig.suptitle("Growth accounting against no policy (mean paired difference over replications)")
+    axes.flat[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    fig.suptitle("Growth accounting against no policy (firms; mean paired difference over replications)")
     fig.tight_layout()
     return fig
 
@@ -235,8 +270,7 @@ def per_100m_text(extra_spend: float, value: float, low: float, high: float) -> 
     if not np.isfinite(value) or abs(extra_spend) <= SPEND_CHANGED:
         return "–"
     what = "firms gained per 100 M yuan spent" if extra_spend > 0 else "firms lost per 100 M yuan saved"
-    text = f"{value:.3g}" + (f" [{low:.3g}, {high:.3g}]" if np.isfinite(low) and np.isfinite(high) else "")
-    return f"{text.replace('-', '−')} {what}"
+    return f"{estimate(value, low, high)} {what}"
 
 
 def _effect_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -276,7 +310,7 @@ def report_text(comparison: Comparison, figures: bool) -> str:
     reference = arms[0]
     given = [a for a in arms if a.label in comparison.no_policy]
     summary, effects, policy = (comparison.tables[k] for k in ("summary", "effects", "policy"))
-    level = f"{CONFIDENCE:.0%}"
+    ci = interval_name("confidence", CONFIDENCE)
     lines = [f"# Comparison: {', '.join(a.label for a in given)}", ""]
     national = summary[summary.city == NATIONAL].set_index("scenario")
     lines += [markdown_table(pd.DataFrame({
@@ -285,16 +319,17 @@ def report_text(comparison: Comparison, figures: bool) -> str:
         "description": [" ".join(a.scenario.description.split()) for a in arms],
         "cities": [str(len(a.scenario.cities)) for a in arms],
         "calibration": [calibration_status(a.scenario) for a in arms],
-        "firms at the end (all cities)": [f"{r.firms:,.0f} [{r.firms_q05:,.0f}–{r.firms_q95:,.0f}]"
-                                          for r in (national.loc[a.label] for a in arms)],
+        "firms at the end, all cities (mean)": [count(national.loc[a.label].firms) for a in arms],
+        BAND_NAME: [span(national.loc[a.label].firms_q05, national.loc[a.label].firms_q95, count) for a in arms],
     }), align_numbers=True).rstrip()]
     t = reference.scenario.time
     lines += ["", f"Each scenario ran {comparison.replications} replications of {t.start}–{t.end} "
               f"({t.steps_per_year} steps a year) with root seed {comparison.seed}: replication r of every scenario "
               f"draws from `SeedSequence({comparison.seed}, spawn_key=(r,))` (common random numbers), so differences "
-              f"are paired by replication. Brackets are {level} intervals of the mean paired difference (Student t "
-              "over replications); an interval that includes 0 means the replications cannot tell the difference "
-              f"from chance. Firm counts show the mean and the {BAND[0]:.0%}–{BAND[1]:.0%} band over replications."]
+              f"are paired by replication. Brackets are {ci}s of the mean paired difference (Student t over "
+              "replications); an interval that includes 0 means the replications cannot tell the difference from "
+              f"chance. Firm counts show the mean and the {BAND_NAME}: where the middle 90% of replications end "
+              "(a spread of outcomes, not an interval of the mean: it does not narrow with more replications)."]
     lines += ["", f"Cities compared (present in every scenario): {', '.join(comparison.cities)}."]
     extra = {k: v for k, v in comparison.unmatched.items() if v}
     if extra:
@@ -312,16 +347,17 @@ def report_text(comparison: Comparison, figures: bool) -> str:
         pairing = effects[effects.city != NATIONAL].groupby("scenario", sort=False)["pairing_correlation"].median()
         lines += ["With many cities, about one in twenty will look clear of 0 by chance. How much the common random "
                   "numbers pair the runs: the median over cities of the correlation between a scenario's and the "
-                  "reference's end counts is " + ", ".join(f"{k} {v:.2f}" for k, v in pairing.items())
+                  "reference's end counts is " + ", ".join(f"{k} {number(v)}" for k, v in pairing.items())
                   + " (1: differences free of chance; 0: as noisy as independent runs).", ""]
         for label, rows in effects.groupby("scenario", sort=False):
             table = _effect_rows(rows)
             lines += [f"**{label}**", "", markdown_table(pd.DataFrame({
                 "city": table.city,
-                f"firms gained [{level}]": [interval(*r) for r in zip(table.firms_gained, table.firms_gained_low,
-                                                                         table.firms_gained_high, strict=True)],
-                "extra spend, 100 M yuan": [signed(x) for x in table.extra_spend],
-                f"per 100 M yuan [{level}]": [
+                f"firms gained [{ci}]": [interval(*r) for r in zip(table.firms_gained, table.firms_gained_low,
+                                                                      table.firms_gained_high, strict=True)],
+                "extra spend (100 M yuan over the run)": [signed(x if abs(x) > SPEND_CHANGED else 0.0)
+                                                          for x in table.extra_spend],
+                f"per 100 M yuan [{ci}]": [
                     per_100m_text(*r) for r in zip(table.extra_spend, table.firms_per_100m, table.firms_per_100m_low,
                                                     table.firms_per_100m_high, strict=True)],
             }), align_numbers=True).rstrip(), ""]
@@ -349,12 +385,13 @@ def report_text(comparison: Comparison, figures: bool) -> str:
             new_share = national.firms_gained / gains if gains > 0 else math.nan
             rows.append({
                 "scenario": label,
-                f"all cities [{level}]": interval(national.firms_gained, national.firms_gained_low,
-                                                   national.firms_gained_high),
-                "births": signed(national.births), "deaths": signed(national.deaths),
-                "gains of gaining cities": signed(gains), "losses of losing cities": signed(losses),
-                "new to the country": "–" if not np.isfinite(new_share) else f"{round(new_share, 2) + 0.0:.0%}".replace("-", "−"),
-                "largest gain": "–" if top is None or top.firms_gained <= 0 else f"{top.city} {signed(top.firms_gained)}",
+                f"all cities, firms [{ci}]": interval(national.firms_gained, national.firms_gained_low,
+                                                       national.firms_gained_high),
+                "extra births (firms)": signed(national.births, count), "extra deaths (firms)": signed(national.deaths, count),
+                "gains of gaining cities (firms)": signed(gains, count), "losses of losing cities (firms)": signed(losses, count),
+                "new to the country": percent(new_share),
+                "largest gain (firms)": "–" if top is None or top.firms_gained <= 0
+                else f"{top.city} {signed(top.firms_gained, count)}",
             })
         if rows:
             lines += [markdown_table(pd.DataFrame(rows), align_numbers=True).rstrip(), ""]

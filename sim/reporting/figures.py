@@ -1,7 +1,10 @@
-"""Figures of a run (docs/ODD.md §3.8), drawn from its tidy tables.
+"""Figures of a run (docs/ODD.md §3.8), drawn from its tidy tables, and the style of every figure.
 
 Each ``plot_*`` function takes the tables and returns a matplotlib Figure;
-:func:`save_run_figures` writes them all as PNG and SVG.
+:func:`save_run_figures` writes them all as PNG and SVG. Every figure of every command
+is saved by :func:`save_figure`: tick labels in the reports' number style, at most a
+page wide (:data:`MAX_WIDTH_PX`); value axes start at 0 or are marked broken
+(:func:`value_axis`); colours come from :mod:`sim.reporting.palette`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
+import matplotlib.collections
 import matplotlib.layout_engine
 import matplotlib.ticker
 
@@ -24,6 +28,105 @@ from sim.model.metrics import BAND, lock_in  # noqa: E402
 from sim.model.parameters import LEVERS  # noqa: E402
 from sim.reporting.files import atomic_write, run_in_two  # noqa: E402
 from sim.reporting.maps import draw_map  # noqa: E402
+from sim.reporting.palette import FLOW_COLORS, INK, LEVER_COLORS  # noqa: E402
+from sim.reporting.text import percent, percent_tick, percentile_name, tick  # noqa: E402
+
+# ---------------------------------------------------------------- one style for every figure
+
+DPI = 120
+"""Resolution of every PNG (dots per inch)."""
+
+MAX_WIDTH_PX = 2000
+"""Widest PNG written: a page at :data:`DPI`. Figures are laid out to fit (wrapping panels into rows);
+:func:`save_figure` lowers the resolution of any that would not."""
+
+PAGE_WIDTH = MAX_WIDTH_PX / DPI - 0.5
+"""Widest figure to lay out, inches (a margin left for the cropping pad)."""
+
+MIN_FILL = 0.25
+"""A value axis starts at 0 unless the data would then fill less than this share of it: such an axis keeps
+the data's range and is marked as broken (:func:`value_axis`)."""
+
+BREAK_GID = "axis-break"
+"""The ``gid`` of the marks drawn on an axis that does not start at 0."""
+
+BAND_NAME = percentile_name(BAND)
+"""The name of every band over replications in figures and reports."""
+
+
+class NumberFormatter(matplotlib.ticker.Formatter):
+    """Tick labels in the reports' number style (:func:`sim.reporting.text.tick`).
+
+    Thousands separators, no offset or scientific notation, as many decimals as the tick spacing needs.
+    """
+
+    step = 1.0
+
+    def set_locs(self, locs: list[float]) -> None:  # noqa: D102
+        spacing = np.diff(np.sort(np.asarray(locs, dtype=float)))
+        self.step = float(spacing.min()) if len(spacing) else 1.0
+
+    def __call__(self, x: float, pos: int | None = None) -> str:  # noqa: D102
+        return tick(x, self.step)
+
+
+class PercentFormatter(NumberFormatter):
+    """Tick labels of a share or probability as percentages (``25%``)."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:  # noqa: D102
+        return percent_tick(x, self.step)
+
+
+def number_ticks(fig: plt.Figure) -> None:
+    """Give every linear axis of ``fig`` still on matplotlib's default formatter the reports' number style."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "linear" and type(axis.get_major_formatter()) is matplotlib.ticker.ScalarFormatter:
+                axis.set_major_formatter(NumberFormatter())
+
+
+def year_axis(ax: plt.Axes) -> None:
+    """Label the x axis ``year`` with plain digits (2023, not 2,023); axes that share it follow."""
+    ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:.0f}"))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("year", fontsize=ax.xaxis.label.get_fontsize())
+
+
+def share_axis(ax: plt.Axes, axis: str = "y") -> None:
+    """Label a share or probability axis in percent."""
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter())
+
+
+def value_axis(ax: plt.Axes, axis: str = "y", broken: bool = True) -> None:
+    """Start a value axis at 0, or mark it as broken.
+
+    From 0 a difference reads at its true size. Where the data would then fill less than
+    :data:`MIN_FILL` of the axis (e.g. a concentration index moving between 0.34 and 0.38) and
+    ``broken`` allows it, the axis keeps the data's range instead and is marked: two slanted
+    strokes at its foot (``gid`` :data:`BREAK_GID`) and "axis does not start at 0" in its label.
+    """
+    get, set_ = (ax.get_ylim, ax.set_ylim) if axis == "y" else (ax.get_xlim, ax.set_xlim)
+    low, high = get()
+    if low <= 0 <= high:
+        return
+    fill = (high - low) / max(abs(low), abs(high))
+    if not broken or fill >= MIN_FILL:
+        set_(min(low, 0.0), max(high, 0.0))
+        return
+    foot = 0.0 if high > 0 else 1.0  # the end nearest 0
+    strokes = [[(-0.02, foot + d - 0.012), (0.02, foot + d + 0.012)] for d in (-0.012, 0.012)]
+    if axis == "x":
+        strokes = [[(y, x) for x, y in stroke] for stroke in strokes]
+    # a collection, not data lines: it stays out of ax.lines and of the autoscaling
+    ax.add_collection(matplotlib.collections.LineCollection(strokes, colors="k", linewidths=1, clip_on=False,
+                                                            transform=ax.transAxes, gid=BREAK_GID), autolim=False)
+    label = ax.yaxis.label if axis == "y" else ax.xaxis.label
+    label.set_text((label.get_text() + "\n" if label.get_text() else "") + "(axis does not start at 0)")
+
+
+def is_broken(ax: plt.Axes) -> bool:
+    """Whether :func:`value_axis` marked ``ax`` as not starting at 0."""
+    return any(c.get_gid() == BREAK_GID for c in ax.collections)
 
 
 def _city_colors(cities: list[str]) -> dict[str, tuple[float, ...]]:
@@ -86,7 +189,7 @@ def log_firms_axis(ax: plt.Axes) -> None:
 
 def _draw_city_counts(ax: plt.Axes, by_year: pd.core.groupby.SeriesGroupBy, color: tuple[float, ...] | str,
                       label: str | None, band: bool = True, **line: object) -> None:
-    """One city's median line over replications, with its 5–95% band."""
+    """One city's median line over replications, with its band (:data:`BAND_NAME`)."""
     mid = by_year.median()
     if band:
         ax.fill_between(mid.index, by_year.quantile(BAND[0]).values, by_year.quantile(BAND[1]).values,
@@ -95,7 +198,7 @@ def _draw_city_counts(ax: plt.Axes, by_year: pd.core.groupby.SeriesGroupBy, colo
 
 
 def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None = None) -> plt.Figure:
-    """Firms per city over time: median over replications with a 5–95% band.
+    """Firms per city over time: median over replications with a band (:data:`BAND_NAME`).
 
     Up to ``MAX_LINES`` cities are drawn in one panel with a legend. With more, a
     dozen colours cannot be told apart, so each city gets its own small panel: the
@@ -111,7 +214,7 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
     cities, colors = _cities(tables), _city_colors(_cities(tables))
     by_city = {city: totals[totals.city == city].groupby("year")["firms"] for city in cities}
     documented = dict(tuple(observed.groupby("city"))) if observed is not None and len(observed) else {}
-    title = f"Firms per city (median, {BAND[0]:.0%}–{BAND[1]:.0%} band over replications)"
+    title = f"Firms per city (median and {BAND_NAME})"
     if len(cities) > MAX_PANELS:
         return _counts_leaders(by_city, documented, title)
     if len(cities) <= MAX_LINES:
@@ -126,7 +229,10 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         spread = max(finals) / max(min(finals), 1)
         if spread > LOG_SPREAD:  # one large pool would flatten every city: a log axis keeps them apart
             log_firms_axis(ax)
-        ax.set(xlabel="year", ylabel="AI firms" + (" (log scale)" if spread > LOG_SPREAD else ""), title=title)
+        ax.set(ylabel="AI firms" + (" (log scale)" if spread > LOG_SPREAD else ""), title=title)
+        year_axis(ax)
+        if spread <= LOG_SPREAD:
+            value_axis(ax, broken=False)
         ax.legend(fontsize=8, ncol=2)
         ax.grid(alpha=0.3, which="both" if spread > LOG_SPREAD else "major")
         return fig
@@ -138,10 +244,10 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         for other in cities:
             if other != city:
                 _draw_city_counts(ax, by_city[other], "0.82", None, band=False, linewidth=0.8)
-        _draw_city_counts(ax, by_city[city], "#1f6f8b", None, linewidth=2)
+        _draw_city_counts(ax, by_city[city], INK, None, linewidth=2)
         if city in documented:
             rows = documented[city]
-            ax.scatter(rows.year, rows.firms, color="#1f6f8b", edgecolor="k", zorder=5, s=25)
+            ax.scatter(rows.year, rows.firms, color=INK, edgecolor="k", zorder=5, s=25)
         final = by_city[city].median()
         ax.set_title(f"{city}: {final.iloc[-1]:,.0f} in {final.index[-1]:g}", fontsize=9, pad=3)
         log_firms_axis(ax)
@@ -151,6 +257,9 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("AI firms (log)", fontsize=8)
+    for ax in axes[-1, :]:
+        year_axis(ax)
+        ax.xaxis.label.set_fontsize(8)
     fig.suptitle(f"{title}; grey: the other cities" + ("; dots: documented" if documented else ""), fontsize=10)
     return fig
 
@@ -166,7 +275,9 @@ def plot_shares(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     colors = {**_city_colors(list(mean.columns)), "other cities": "0.8"}
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.stackplot(mean.index, mean.T.values, labels=mean.columns, colors=[colors[c] for c in mean.columns], alpha=0.85)
-    ax.set(xlabel="year", ylabel="share of firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
+    ax.set(ylabel="share of all firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
+    year_axis(ax)
+    share_axis(ax)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.tight_layout()
     return fig
@@ -185,7 +296,7 @@ def plot_growth_accounting(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     acc = growth_accounting(tables["firms"])
     title = "Growth accounting" + (_LARGEST.format(MAX_PANELS - 1, "firms.csv") if len(acc) > MAX_PANELS else "")
     acc = fold_others(acc, final_firms(tables), how="mean")
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(acc) + 2), 5))
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH, max(6, 0.9 * len(acc) + 2)), 5))
     draw_growth_accounting(ax, acc)
     ax.set(ylabel="firms over the run (mean over replications)", title=title)
     ax.legend(fontsize=8)
@@ -201,14 +312,13 @@ def draw_growth_accounting(ax: plt.Axes, acc: pd.DataFrame) -> None:
         acc: one row per city with columns ``births, deaths, moves_in, moves_out, net`` (levels or differences).
     """
     x = np.arange(len(acc))
-    parts = [("births", acc.births, "#2a9d8f"), ("moves in", acc.moves_in, "#8ab17d"),
-             ("deaths", -acc.deaths, "#e76f51"), ("moves out", -acc.moves_out, "#f4a261")]
+    parts = [("births", acc.births), ("moves in", acc.moves_in), ("deaths", -acc.deaths), ("moves out", -acc.moves_out)]
     pos = np.zeros(len(acc))
     neg = np.zeros(len(acc))
-    for label, values, color in parts:
+    for label, values in parts:
         values = values.to_numpy(dtype=float)
         base = np.where(values >= 0, pos, neg)
-        ax.bar(x, values, bottom=base, color=color, label=label, width=0.7)
+        ax.bar(x, values, bottom=base, color=FLOW_COLORS[label], label=label, width=0.7)
         pos += np.clip(values, 0, None)
         neg += np.clip(values, None, 0)
     ax.scatter(x, acc.net, color="k", marker="D", zorder=5, label="net change")
@@ -226,16 +336,22 @@ def plot_spending(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     if len(mean) > MAX_PANELS:
         title += f"\nthe {MAX_PANELS - 1} cities that spent most; every city is in cities.csv"
         mean = fold_others(mean, mean.sum(axis=1), how="mean")
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(mean) + 2), 5))
-    bottom = np.zeros(len(mean))
-    for col, color in zip(spend_cols, ("#264653", "#e9c46a", "#e76f51"), strict=True):
-        ax.bar(mean.index, mean[col], bottom=bottom, label=col.removeprefix("spend_"), color=color, width=0.7)
-        bottom += mean[col].to_numpy()
-    ax.set(ylabel="spent over the run, 100 M yuan", title=title)
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH, max(6, 0.9 * len(mean) + 2)), 5))
+    draw_spending(ax, mean.rename(columns=lambda c: c.removeprefix("spend_")))
+    ax.set(ylabel="spent over the run (100 M yuan, mean over replications)", title=title)
     ax.tick_params(axis="x", rotation=30)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1), title="lever", title_fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def draw_spending(ax: plt.Axes, spend: pd.DataFrame) -> None:
+    """Stacked bars of spending per row of ``spend`` (one column per lever), in the levers' colours."""
+    bottom = np.zeros(len(spend))
+    for lever in LEVERS:
+        values = spend[lever].to_numpy(dtype=float)
+        ax.bar(list(spend.index), values, bottom=bottom, label=lever, color=LEVER_COLORS[lever], width=0.7)
+        bottom += values
 
 
 _LARGEST = "\nthe {} largest cities at the end; every city is in {}"
@@ -257,7 +373,8 @@ def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
             ax.scatter(rows.year, rows.firms, color=colors[city], edgecolor="k", zorder=5, s=30)
     ax.plot([], [], color="0.8", label=f"the other {len(by_city) - len(leaders)} cities")
     log_firms_axis(ax)
-    ax.set(xlabel="year", ylabel="AI firms (log scale)",
+    year_axis(ax)
+    ax.set(ylabel="AI firms (log scale)",
            title=f"{title}\nthe {len(leaders)} largest at the end in colour; every city is in cities.csv")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     ax.grid(alpha=0.3, which="both", linewidth=0.4)
@@ -285,13 +402,13 @@ def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     index = {c: i for i, c in enumerate(cities)}
     np.add.at(matrix, (flows.origin.map(index).to_numpy(dtype=int), flows.destination.map(index).to_numpy(dtype=int)),
               flows.firms.to_numpy(dtype=float) / n_rep)
-    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(cities) + 3),) * 2)
+    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(cities) + 3),) * 2, layout="constrained")
     image = ax.imshow(matrix, cmap="viridis")
     ax.set_xticks(range(len(cities)), cities, rotation=45, ha="right")
     ax.set_yticks(range(len(cities)), cities)
-    ax.set(xlabel="destination", ylabel="origin", title="Relocations over the run (mean)")
-    fig.colorbar(image, ax=ax, label="firms")
-    fig.tight_layout()
+    ax.set(xlabel="destination", ylabel="origin")
+    fig.suptitle("Relocations over the run (mean over replications)")  # above the colour bar too
+    fig.colorbar(image, ax=ax, shrink=0.8, label="firms moved, origin → destination")
     return fig
 
 
@@ -323,9 +440,11 @@ def plot_lock_in(tables: dict[str, pd.DataFrame]) -> plt.Figure:
         title += f"\nthe {MAX_PANELS - 1} cities that lead most often; every leader is in metrics.csv"
         p = fold_others(p.to_frame("share"), p)["share"]
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(p)), 4))
-    bars = ax.bar(list(p.index), p.to_numpy(), color="#264653")
-    ax.bar_label(bars, labels=[f"{v:.0%}" for v in p], fontsize=8)
-    ax.set(ylim=(0, 1), ylabel="share of replications", title=title)
+    bars = ax.bar(list(p.index), p.to_numpy(), color=INK)
+    ax.bar_label(bars, labels=[percent(v) for v in p], fontsize=8)
+    ax.set(ylim=(0, 1.08), yticks=np.linspace(0, 1, 6), ylabel="share of replications the city ends first",
+           title=title)
+    share_axis(ax)
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     return fig
@@ -334,19 +453,24 @@ def plot_lock_in(tables: dict[str, pd.DataFrame]) -> plt.Figure:
 def save_figure(fig: plt.Figure, folder: Path, stem: str) -> list[Path]:
     """Save a figure as PNG and SVG atomically (SVG text as text, in the figure's font); returns the paths.
 
-    A figure with constrained layout is saved as laid out; others are cropped to their content
-    (the box ``bbox_inches="tight"`` would find, computed once for both files).
+    Every linear axis gets the reports' number style (:func:`number_ticks`). A figure with
+    constrained layout is saved as laid out; others are cropped to their content (the box
+    ``bbox_inches="tight"`` would find, computed once for both files). A PNG never exceeds
+    :data:`MAX_WIDTH_PX`: a figure laid out wider is saved at a lower resolution.
     """
+    number_ticks(fig)
     crop = None
     if not isinstance(fig.get_layout_engine(), matplotlib.layout_engine.ConstrainedLayoutEngine):
         # what bbox_inches="tight" computes, once for both files (it costs a layout pass per file)
         crop = fig.get_tightbbox(fig.canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
+    width = crop.width if crop is not None else fig.get_figwidth()
+    dpi = min(DPI, int(MAX_WIDTH_PX / width))
     paths = []
     for ext in ("png", "svg"):
         path = folder / f"{stem}.{ext}"
         # SVG ids from a fixed salt, not a random UUID; text kept as text (editable, searchable, smaller)
         with matplotlib.rc_context({"svg.hashsalt": stem, "svg.fonttype": "none"}):
-            atomic_write(path, lambda h, ext=ext: fig.savefig(h, format=ext, dpi=120, bbox_inches=crop,
+            atomic_write(path, lambda h, ext=ext: fig.savefig(h, format=ext, dpi=dpi, bbox_inches=crop,
                                                               metadata=_STABLE_METADATA[ext]), mode="wb")
         paths.append(path)
     plt.close(fig)
