@@ -19,7 +19,7 @@ import pandas as pd
 
 from sim.experiments.outcomes import OutcomeError, parse_outcome
 from sim.inference.errors import InferenceError
-from sim.inference.prim import PrimResult, cart_rules, prim
+from sim.inference.prim import PrimBox, PrimResult, cart_rules, describe_box, prim
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,6 +57,28 @@ class Discovery:
     def sentence(self) -> str:
         """One sentence: which conditions lead to the outcome, with coverage and density."""
         return self.prim.describe(f"`{self.outcome}` holds") + "."
+
+    def why_unrestricted(self) -> str | None:
+        """Why the box restricts no input (see :meth:`PrimResult.why_unrestricted`); None if it restricts one."""
+        return self.prim.why_unrestricted(f"`{self.outcome}`")
+
+    def best_restricted(self) -> PrimBox | None:
+        """The best restricted box of the peeling trajectory when the chosen box restricts no input, else None."""
+        index = None if self.prim.box.restricted else self.prim.best_restricted()
+        return None if index is None else self.prim.trajectory[index]
+
+    def best_sentence(self) -> str | None:
+        """One sentence about :meth:`best_restricted` with its quasi-p-values, or None."""
+        best = self.best_restricted()
+        if best is None:
+            return None
+        values = ", ".join(f"{p:.2g} for {c}" for c, p in best.quasi_p.items())
+        return (f"The best restricted box on the peeling trajectory, box {best.index}: "
+                f"{describe_box(best, f'`{self.outcome}` holds')}; quasi-p-values {values}.")
+
+    def summary(self) -> str:
+        """What ``modu discover`` prints: the sentence, then, if the box restricts no input, why and the best restricted box."""
+        return "\n".join(line for line in (self.sentence(), self.why_unrestricted(), self.best_sentence()) if line)
 
     def plot(self, ax: Axes | None = None) -> Axes:
         """The peeling trajectory (coverage against density, the chosen box ringed)."""
