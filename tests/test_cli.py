@@ -170,6 +170,56 @@ def test_usage_errors_are_one_line_with_exit_2(args: list[str], words: str):
     assert len(lines) == 1 and lines[0].startswith("modu: error:") and words in lines[0], result.stderr
 
 
+def test_bare_modu_prints_the_help_with_exit_0():
+    bare, helped = modu(), modu("--help")
+    assert bare.returncode == 0 and bare.stderr == ""
+    assert bare.stdout == helped.stdout and bare.stdout.startswith("Usage: ") and "Commands:" in bare.stdout
+
+
+class _Dist:
+    """A stand-in for importlib.metadata's Distribution with a given direct_url.json (None: none)."""
+
+    def __init__(self, direct_url: dict | None):
+        self.text = None if direct_url is None else json.dumps(direct_url)
+
+    def read_text(self, name: str) -> str | None:
+        assert name == "direct_url.json"
+        return self.text
+
+
+def test_install_command_follows_the_way_modu_was_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from importlib.metadata import PackageNotFoundError
+
+    from sim import _install
+
+    checkout = tmp_path / "my checkout"
+    checkout.mkdir()
+    installs = {
+        "editable": {"url": checkout.as_uri(), "dir_info": {"editable": True}},
+        "wheel file": {"url": "file:///tmp/w/modu-0.1.0-py3-none-any.whl", "archive_info": {}},
+        "index": None,
+    }
+    monkeypatch.chdir(checkout)
+    for how, direct_url in installs.items():
+        monkeypatch.setattr(_install, "distribution", lambda name, d=direct_url: _Dist(d))
+        command = _install.install_command("app")
+        assert command == {"editable": 'pip install -e ".[app]"',
+                           "wheel file": 'pip install "modu[app] @ file:///tmp/w/modu-0.1.0-py3-none-any.whl"',
+                           "index": 'pip install "modu[app]"'}[how], how
+    monkeypatch.setattr(_install, "distribution", lambda name: _Dist(installs["editable"]))
+    monkeypatch.chdir(tmp_path)
+    assert _install.install_command("dask") == f'pip install -e "{checkout}[dask]"'
+
+    def missing(name: str):
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(_install, "distribution", missing)  # a source tree on PYTHONPATH
+    tree = Path(_install.__file__).resolve().parent.parent
+    assert (tree / "pyproject.toml").is_file()
+    monkeypatch.chdir(tree)
+    assert _install.install_command("discover") == 'pip install -e ".[discover]"'
+
+
 def test_help_still_exits_0_and_default_out_cannot_climb():
     from sim.cli.common import default_out
 

@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from sim._install import install_command
 from sim.experiments.outcomes import OutcomeError, parse_outcome
 from sim.inference.errors import InferenceError
 from sim.inference.prim import PrimBox, PrimResult, cart_rules, describe_box, prim
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-CART_INSTALL = 'pip install -e ".[discover]"'
-"""How to install scikit-learn for ``--cart``."""
 
 
 @dataclass
@@ -141,5 +139,5 @@ def discover(summary: pd.DataFrame, paths: list[str], outcome: str, *, threshold
         try:
             rules = cart_rules(summary[inputs], y.to_numpy())
         except ImportError:
-            raise InferenceError(f"--cart: needs scikit-learn; install it with {CART_INSTALL}") from None
+            raise InferenceError(f"--cart: needs scikit-learn; install it with {install_command('discover')}") from None
     return Discovery(outcome, inputs, y, result, rules)
