@@ -83,3 +83,22 @@ def test_notebook_runs_top_to_bottom(path):
     errors = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs
               if out.output_type == "error"]
     assert not errors
+    warned = [out.text for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs
+              if out.output_type == "stream" and out.name == "stderr"]
+    assert not warned, f"{path.name} writes to stderr (a warning shows on the site): {warned}"
+
+
+def test_a_kernel_without_ipywidgets_imports_the_progress_bars_without_warning():
+    """tqdm.auto would warn "IProgress not found" (with the builder's path) in such a kernel; sim's bars do not."""
+    nbclient = pytest.importorskip("nbclient", reason="the test extra installs nbclient: pip install -e '.[test]'")
+    hide = ("import importlib.util as util\n"
+            "found = util.find_spec\n"
+            "util.find_spec = lambda name, package=None: None if name == 'ipywidgets' else found(name, package)\n")
+    load = ("import sim.experiments.ensemble, sim.experiments.policy, sim.experiments.sweep, sim.inference.problem\n"
+            "from sim._progress import tqdm\n"
+            "print(tqdm.__module__)")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(hide), nbformat.v4.new_code_cell(load)])
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT)}}).execute()
+    outputs = notebook.cells[1].outputs
+    assert [(out.name, out.text) for out in outputs] == [("stdout", "tqdm.std\n")]
