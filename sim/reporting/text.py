@@ -34,13 +34,13 @@ def interval(mean: float, low: float, high: float, digits: str = ",.0f") -> str:
 
 
 def markdown_table(frame: pd.DataFrame, align_numbers: bool = False) -> str:
-    """A pipe table of ``frame``; floats through :func:`number`, other cells as text.
+    """A pipe table of ``frame``; floats through :func:`number`, other cells as text (``|`` escaped).
 
     Args:
         frame: the rows and columns to show, in order.
         align_numbers: right-align every column but the first.
     """
-    cells = [[number(v) if isinstance(v, float | np.floating) else str(v) for v in row]
+    cells = [[number(v) if isinstance(v, float | np.floating) else str(v).replace("|", "\\|") for v in row]
              for row in frame.itertuples(index=False)]
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "|".join("---" if i == 0 or not align_numbers else "---:" for i in range(len(frame.columns))) + "|"
