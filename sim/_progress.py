@@ -1,16 +1,18 @@
-"""Progress bars: tqdm's notebook widgets in Jupyter when ipywidgets is installed, text bars otherwise.
+"""Progress bars (``tqdm.auto``), imported once without the warning a Jupyter kernel without ipywidgets gives.
 
-``tqdm.auto`` alone would, in a Jupyter kernel without ipywidgets, warn at import
-("IProgress not found", naming the file of the installed tqdm) and then draw text
-bars anyway; choosing the text bars here draws the same without the warning.
-Whether ipywidgets is installed is looked up without importing it (half a second).
+In such a kernel, importing ``tqdm.auto`` warns "IProgress not found" (naming the file of
+the installed tqdm, a local path that then shows in every executed notebook, the docs
+site's included) and falls back to text bars. Imported here first, with that one
+warning filtered, it gives the same text bars to sim's loops and to Mesa, which imports
+``tqdm.auto`` too (``mesa.batchrunner``): :mod:`sim.model` imports this module before Mesa.
 """
 
-from importlib.util import find_spec
+import warnings
 
-if find_spec("ipywidgets") is None:
-    from tqdm.std import tqdm
-else:
+from tqdm.std import TqdmWarning
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
     from tqdm.auto import tqdm
 
 __all__ = ["tqdm"]

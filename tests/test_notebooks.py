@@ -88,17 +88,24 @@ def test_notebook_runs_top_to_bottom(path):
     assert not warned, f"{path.name} writes to stderr (a warning shows on the site): {warned}"
 
 
-def test_a_kernel_without_ipywidgets_imports_the_progress_bars_without_warning():
-    """tqdm.auto would warn "IProgress not found" (with the builder's path) in such a kernel; sim's bars do not."""
+def test_a_kernel_without_ipywidgets_imports_sim_and_mesa_without_warning():
+    """There tqdm.auto, which sim and Mesa import, would warn "IProgress not found" with the path of tqdm's file."""
     nbclient = pytest.importorskip("nbclient", reason="the test extra installs nbclient: pip install -e '.[test]'")
-    hide = ("import importlib.util as util\n"
-            "found = util.find_spec\n"
-            "util.find_spec = lambda name, package=None: None if name == 'ipywidgets' else found(name, package)\n")
-    load = ("import sim.experiments.ensemble, sim.experiments.policy, sim.experiments.sweep, sim.inference.problem\n"
-            "from sim._progress import tqdm\n"
-            "print(tqdm.__module__)")
+    hide = ("import sys\n"
+            "class Hidden:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'ipywidgets':\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
+            "sys.meta_path.insert(0, Hidden())\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'tqdm', 'mesa')))")
+    load = ("from sim import ModuModel\n"
+            "ModuModel\n"
+            "import mesa\n"
+            "import sim.experiments.ensemble\n"
+            "from tqdm.auto import tqdm\n"
+            "print('notebook' in str(tqdm.__mro__))")
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(hide), nbformat.v4.new_code_cell(load)])
     nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT)}}).execute()
-    outputs = notebook.cells[1].outputs
-    assert [(out.name, out.text) for out in outputs] == [("stdout", "tqdm.std\n")]
+    assert [(out.name, out.text) for out in notebook.cells[0].outputs] == [("stdout", "[]\n")]  # nothing loaded yet
+    assert [(out.name, out.text) for out in notebook.cells[1].outputs] == [("stdout", "False\n")]  # text bars, no warning
