@@ -6,17 +6,27 @@ import json
 import os
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+"""The folder holding the running ``sim`` package: a source checkout if it has Modu's pyproject.toml."""
+
+
+def _is_checkout(folder: Path) -> bool:
+    try:
+        text = (folder / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return 'name = "modu"' in text
 
 
 def install_command(extra: str) -> str:
     """The pip command that installs ``extra`` into this installation of Modu.
 
-    * An editable install (a checkout; its ``direct_url.json`` says ``editable``), or a
-      source tree that is not installed: ``pip install -e ".[extra]"``, naming the
-      checkout's folder when it is not the working directory.
-    * A wheel installed from a file or URL: ``pip install "modu[extra] @ URL"`` (pip
-      needs the same wheel again to read its extras).
+    * Running from a source checkout (an editable install, or the tree on ``PYTHONPATH``):
+      ``pip install -e ".[extra]"``, naming the checkout's folder when it is not the
+      working directory.
+    * A wheel installed from a file or URL (its ``direct_url.json`` names it): ``pip
+      install "modu[extra] @ URL"``, as pip needs that wheel again to read its extras.
     * Otherwise (a wheel from a package index): ``pip install "modu[extra]"``.
 
     Args:
@@ -25,21 +35,13 @@ def install_command(extra: str) -> str:
     Returns:
         The command, ready to copy.
     """
+    if _is_checkout(CHECKOUT):
+        where = "." if CHECKOUT == Path.cwd().resolve() else os.fspath(CHECKOUT)
+        return f'pip install -e "{where}[{extra}]"'
     try:
         origin = json.loads(distribution("modu").read_text("direct_url.json") or "{}")
-    except PackageNotFoundError:  # run from a source tree (PYTHONPATH): the tree holding this package
-        return _editable(Path(__file__).resolve().parent.parent, extra)
-    except ValueError:  # an unreadable direct_url.json: the usual install
+    except (PackageNotFoundError, ValueError):
         origin = {}
-    url = origin.get("url", "")
-    if origin.get("dir_info", {}).get("editable") and url.startswith("file:"):
-        return _editable(Path(unquote(urlparse(url).path)), extra)
-    if "archive_info" in origin and url:
-        return f'pip install "modu[{extra}] @ {url}"'
+    if "archive_info" in origin and origin.get("url"):
+        return f'pip install "modu[{extra}] @ {origin["url"]}"'
     return f'pip install "modu[{extra}]"'
-
-
-def _editable(checkout: Path, extra: str) -> str:
-    here = Path.cwd().resolve()
-    where = "." if checkout.resolve() == here else os.fspath(checkout)
-    return f'pip install -e "{where}[{extra}]"'

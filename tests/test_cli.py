@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from sim.cli import main
 
+ROOT = Path(__file__).resolve().parent.parent
+
 SMALL = """\
 name: small
 time: {start: 2016, end: 2018, steps_per_year: 4}
@@ -188,36 +190,24 @@ class _Dist:
 
 
 def test_install_command_follows_the_way_modu_was_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from importlib.metadata import PackageNotFoundError
-
+    """A checkout (where the running package sits beside Modu's pyproject.toml), a wheel file, an index."""
     from sim import _install
 
-    checkout = tmp_path / "my checkout"
-    checkout.mkdir()
-    installs = {
-        "editable": {"url": checkout.as_uri(), "dir_info": {"editable": True}},
-        "wheel file": {"url": "file:///tmp/w/modu-0.1.0-py3-none-any.whl", "archive_info": {}},
-        "index": None,
-    }
-    monkeypatch.chdir(checkout)
-    for how, direct_url in installs.items():
-        monkeypatch.setattr(_install, "distribution", lambda name, d=direct_url: _Dist(d))
-        command = _install.install_command("app")
-        assert command == {"editable": 'pip install -e ".[app]"',
-                           "wheel file": 'pip install "modu[app] @ file:///tmp/w/modu-0.1.0-py3-none-any.whl"',
-                           "index": 'pip install "modu[app]"'}[how], how
-    monkeypatch.setattr(_install, "distribution", lambda name: _Dist(installs["editable"]))
+    assert _install.CHECKOUT == ROOT  # these tests run from the checkout
+    monkeypatch.chdir(ROOT)
+    assert _install.install_command("app") == 'pip install -e ".[app]"'
     monkeypatch.chdir(tmp_path)
-    assert _install.install_command("dask") == f'pip install -e "{checkout}[dask]"'
-
-    def missing(name: str):
-        raise PackageNotFoundError(name)
-
-    monkeypatch.setattr(_install, "distribution", missing)  # a source tree on PYTHONPATH
-    tree = Path(_install.__file__).resolve().parent.parent
-    assert (tree / "pyproject.toml").is_file()
-    monkeypatch.chdir(tree)
-    assert _install.install_command("discover") == 'pip install -e ".[discover]"'
+    assert _install.install_command("dask") == f'pip install -e "{ROOT}[dask]"'
+    site = tmp_path / "site-packages"  # a wheel's sim/ has no pyproject.toml beside it
+    site.mkdir()
+    monkeypatch.setattr(_install, "CHECKOUT", site)
+    wheel = "file:///tmp/w/modu-0.1.0-py3-none-any.whl"
+    for direct_url, command in [({"url": wheel, "archive_info": {}}, f'pip install "modu[app] @ {wheel}"'),
+                                (None, 'pip install "modu[app]"')]:
+        monkeypatch.setattr(_install, "distribution", lambda name, d=direct_url: _Dist(d))
+        assert _install.install_command("app") == command
+    (site / "pyproject.toml").write_text('[project]\nname = "other"\n')  # another project's file is not a checkout
+    assert _install.install_command("app") == 'pip install "modu[app]"'
 
 
 def test_help_still_exits_0_and_default_out_cannot_climb():
