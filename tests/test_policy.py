@@ -221,6 +221,21 @@ def test_discover_explains_a_box_that_restricts_nothing(tmp_path):
     assert {"best_restricted_box.csv", "figures/box.png", "figures/trajectory.png"} <= set(manifest["files"])
 
 
+def test_discover_says_which_box_it_kept_when_none_reaches_the_threshold(recwarn):
+    """Planted: the outcome only where x > 0.97 (about 12 of 400 runs), boxes of at least 5% (20 runs): no box can
+    reach 80%, so the densest is kept, and the summary says so instead of a Python warning."""
+    x, y = np.random.default_rng(1).uniform(0, 1, (400, 2)).T
+    summary = pd.DataFrame({"x": x, "y": y, "leader": np.where(x > 0.97, "Hefei", "Beijing")})
+    found = discover(summary, ["x", "y"], "leader == 'Hefei'")
+    densest = max(b.k / b.n for b in found.prim.trajectory)
+    assert densest < 0.8 and found.prim.trajectory[found.prim.chosen].k / found.prim.trajectory[found.prim.chosen].n == densest
+    assert found.prim.box.restricted and 0.9 < found.prim.box.limits["x"][0] <= 0.97
+    note = (f"No box on the peeling trajectory reaches the density threshold of 80%: box {found.prim.chosen}, the "
+            f"densest ({densest:.0%}), was kept.")
+    assert found.threshold_note() == note and found.summary().splitlines() == [found.sentence(), note]
+    assert not [w for w in recwarn if "no box reaches" in str(w.message)]
+
+
 def test_discover_writes_its_folder_and_refuses_bad_outcomes(sweep_summary, tmp_path):
     folder = tmp_path / "sweep"
     folder.mkdir()

@@ -11,6 +11,7 @@ comparison.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,9 +75,25 @@ class Discovery:
         return (f"The best restricted box on the peeling trajectory, box {best.index}: "
                 f"{describe_box(best, f'`{self.outcome}` holds')}; quasi-p-values {values}.")
 
+    def threshold_note(self) -> str | None:
+        """When no trajectory box reaches the density threshold and the box restricts an input: which box was kept.
+
+        (A box that restricts nothing says so in :meth:`why_unrestricted`.)
+        """
+        densest = max(b.density for b in self.prim.trajectory)
+        if densest >= self.prim.threshold or not self.prim.box.restricted:
+            return None
+        return (f"No box on the peeling trajectory reaches the density threshold of {self.prim.threshold:.0%}: box "
+                f"{self.prim.chosen}, the densest ({densest:.0%}), was kept.")
+
     def summary(self) -> str:
-        """What ``modu discover`` prints: the sentence, then, if the box restricts no input, why and the best restricted box."""
-        return "\n".join(line for line in (self.sentence(), self.why_unrestricted(), self.best_sentence()) if line)
+        """What ``modu discover`` prints.
+
+        The sentence, then which box was kept if none reached the threshold, or, if the box
+        restricts no input, why and the best restricted box.
+        """
+        lines = (self.sentence(), self.threshold_note(), self.why_unrestricted(), self.best_sentence())
+        return "\n".join(line for line in lines if line)
 
     def plot(self, ax: Axes | None = None) -> Axes:
         """The peeling trajectory (coverage against density, the chosen box ringed)."""
@@ -133,7 +150,9 @@ def discover(summary: pd.DataFrame, paths: list[str], outcome: str, *, threshold
     if k == 0 or k == len(y):
         raise InferenceError(f"--outcome: {outcome!r} is {'never' if k == 0 else 'always'} true in the "
                              f"{len(y)} runs; nothing to discover")
-    result = prim(summary[inputs], y.to_numpy(), threshold=threshold, alpha=alpha, mass_min=mass_min)
+    with warnings.catch_warnings():  # said in the summary instead (Discovery.threshold_note)
+        warnings.filterwarnings("ignore", message="prim: no box reaches density", category=UserWarning)
+        result = prim(summary[inputs], y.to_numpy(), threshold=threshold, alpha=alpha, mass_min=mass_min)
     rules = []
     if cart:
         try:

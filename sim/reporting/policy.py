@@ -86,7 +86,8 @@ def write_discovery(result: Discovery, sweep: Path, out: Path, figures: bool = T
                 f"with quasi-p-value above {result.prim.prune}) over the swept columns "
                 f"{', '.join(f'`{c}`' for c in result.inputs)}; box {result.prim.chosen} of the peeling trajectory "
                 f"(the last with density ≥ {result.prim.threshold:.0%}, or the densest), after pasting and pruning: "
-                f"coverage {b.coverage:.0%}, density {b.density:.0%}, mass {b.mass:.0%}.", "",
+                f"coverage {b.coverage:.0%}, density {b.density:.0%}, mass {b.mass:.0%}."
+                + (f" {note}" if (note := result.threshold_note()) else ""), "",
                 "## The box", "", _markdown(box) if len(box) else "No restriction on the inputs.", ""]
         if not len(box):
             text += ["## Why no restriction", "", result.why_unrestricted(), ""]
