@@ -18,11 +18,11 @@ default), or in Jupyter::
     from sim.app import make_page
     make_page("scenarios/baseline.yaml")
 
-The page needs the ``app`` extra (``pip install -e ".[app]"``): Solara and
-its widgets, pinned to versions that serve their front end from the
-installed packages, so the page works without internet. This module imports
-them only when a page is asked for; :class:`AppModel` and :func:`app_parameters`
-work without them.
+The page needs the ``app`` extra (``pip install "modu[app]"``, or
+``pip install -e ".[app]"`` in a checkout): Solara and its widgets, pinned to
+versions that serve their front end from the installed packages, so the page
+works without internet. This module imports them only when a page is asked
+for; :class:`AppModel` and :func:`app_parameters` work without them.
 """
 
 from __future__ import annotations
@@ -388,9 +388,21 @@ def same_on_slider(reported: float, value: float, step: float) -> bool:
     return abs(reported - value) <= step / 2 + 1e-9
 
 
-def _offline_solara() -> None:
-    """Keep Solara's telemetry off (read when Solara is first imported); ``modu app`` also skips its version check."""
+def page_title(base: Scenario) -> str:
+    """The page's title, e.g. "Modu — baseline" (the browser tab's, and the app bar's)."""
+    return f"Modu — {base.name}"
+
+
+def _offline_solara(title: str | None = None) -> None:
+    """Keep Solara's telemetry off; ``modu app`` also skips its version check.
+
+    Args:
+        title: the title of the page Solara serves before the page itself renders (its
+            default is "Solara ☀️"); both settings are read when Solara is first imported.
+    """
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
+    if title is not None:
+        os.environ["SOLARA_THEME_TITLE"] = title
 
 
 def _fix_solara_router_script() -> None:
@@ -449,7 +461,7 @@ def make_page(scenario: str | Path | Scenario | None = None) -> Any:
     params = app_parameters(base)
     sliders = {k: v for k, v in params.items() if isinstance(v, dict)}
     defaults = {k: (v["value"] if isinstance(v, dict) else v) for k, v in params.items()}
-    title = f"Modu — {base.name}"
+    title = page_title(base)
 
     @solara.component
     def Slider(key: str, values: solara.Reactive[dict[str, Any]]) -> Any:  # noqa: N802 (Solara names components like classes)

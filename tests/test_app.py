@@ -11,6 +11,8 @@ screenshots in docs/.
 from __future__ import annotations
 
 import os
+import sys
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +147,20 @@ def test_modu_app_refuses_a_bad_scenario_before_serving(tmp_path):
     assert "cities" in result.stderr
 
 
+def test_modu_app_without_the_extra_says_how_to_install_it(monkeypatch):
+    """Without Solara, one line naming this installation's install command (see sim/_install.py), exit 2; the
+    environment then carries the page's title for Solara's first HTML."""
+    from sim._install import install_command
+
+    monkeypatch.setitem(sys.modules, "solara", None)  # as if the app extra were not installed
+    monkeypatch.setitem(sys.modules, "solara.__main__", None)
+    monkeypatch.delenv("SOLARA_THEME_TITLE", raising=False)
+    result = CliRunner().invoke(main, ["app"])
+    assert result.exit_code == 2
+    assert result.stderr == f"modu: error: the page needs the app extra; install it with {install_command('app')}\n"
+    assert os.environ.pop("SOLARA_THEME_TITLE") == "Modu — baseline"
+
+
 def view_of(view, model):
     """One of the page's views of a model, as a component body (made a Solara component in the test below)."""
     return view(model)
@@ -249,6 +265,9 @@ def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
     console: list[str] = []
     server_output = tmp_path / "server.log"
     with served_app(output=server_output) as url, browser_page() as page:
+        with urllib.request.urlopen(url) as response:  # what the browser shows before the page renders
+            served = response.read().decode()
+        assert f"<title>Modu — {baseline.name}</title>" in served and "Solara" not in served.split("</title>")[0]
         page.on("requestfailed", lambda request: failed.append(request.url))
         page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
         page.goto(url, wait_until="networkidle")

@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from sim.cli import main
 from sim.scenario import load_scenario, validate
 
+ROOT = Path(__file__).resolve().parent.parent
+
 SMALL = """\
 name: small
 time: {start: 2016, end: 2018, steps_per_year: 4}
@@ -171,6 +173,44 @@ def test_usage_errors_are_one_line_with_exit_2(args: list[str], words: str):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("modu: error:") and words in lines[0], result.stderr
+
+
+def test_bare_modu_prints_the_help_with_exit_0():
+    bare, helped = modu(), modu("--help")
+    assert bare.returncode == 0 and bare.stderr == ""
+    assert bare.stdout == helped.stdout and bare.stdout.startswith("Usage: ") and "Commands:" in bare.stdout
+
+
+class _Dist:
+    """A stand-in for importlib.metadata's Distribution with a given direct_url.json (None: none)."""
+
+    def __init__(self, direct_url: dict | None):
+        self.text = None if direct_url is None else json.dumps(direct_url)
+
+    def read_text(self, name: str) -> str | None:
+        assert name == "direct_url.json"
+        return self.text
+
+
+def test_install_command_follows_the_way_modu_was_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A checkout (where the running package sits beside Modu's pyproject.toml), a wheel file, an index."""
+    from sim import _install
+
+    assert _install.CHECKOUT == ROOT  # these tests run from the checkout
+    monkeypatch.chdir(ROOT)
+    assert _install.install_command("app") == 'pip install -e ".[app]"'
+    monkeypatch.chdir(tmp_path)
+    assert _install.install_command("dask") == f'pip install -e "{ROOT}[dask]"'
+    site = tmp_path / "site-packages"  # a wheel's sim/ has no pyproject.toml beside it
+    site.mkdir()
+    monkeypatch.setattr(_install, "CHECKOUT", site)
+    wheel = "file:///tmp/w/modu-0.1.0-py3-none-any.whl"
+    for direct_url, command in [({"url": wheel, "archive_info": {}}, f'pip install "modu[app] @ {wheel}"'),
+                                (None, 'pip install "modu[app]"')]:
+        monkeypatch.setattr(_install, "distribution", lambda name, d=direct_url: _Dist(d))
+        assert _install.install_command("app") == command
+    (site / "pyproject.toml").write_text('[project]\nname = "other"\n')  # another project's file is not a checkout
+    assert _install.install_command("app") == 'pip install "modu[app]"'
 
 
 def test_help_still_exits_0_and_default_out_cannot_climb():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -278,6 +279,50 @@ def test_discover_finds_the_planted_box(sweep_summary):
     assert list(box.index) == ["x"] and box.low.iloc[0] == pytest.approx(0.6, abs=0.03)
     assert found.prim.box.density == 1.0 and found.prim.box.coverage > 0.9
     assert "coverage" in found.sentence() and "density" in found.sentence()
+
+
+def test_discover_explains_a_box_that_restricts_nothing(tmp_path):
+    """Planted: 'Hefei' leads exactly where x ≥ 0.05 (about 95% of 40 runs): too few runs to keep the restriction, so
+    the command and the report say the outcome is too common and show the best restricted box (x ≥ about 0.05)."""
+    x, y = np.random.default_rng(0).uniform(0, 1, (40, 2)).T
+    summary = pd.DataFrame({"point": range(40), "x": x, "y": y, "replication": 0, "status": "ok",
+                            "leader": np.where(x >= 0.05, "Hefei", "Beijing")})
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    summary.to_csv(folder / "summary.csv", index=False)
+    result = modu("discover", str(folder), "--outcome", "leader == 'Hefei'", "--out", str(tmp_path / "d"))
+    assert result.exit_code == 0, result.stderr
+    share = f"{(x >= 0.05).mean():.0%}"
+    lines = result.stdout.splitlines()
+    assert "with no restriction on the inputs" in lines[0]
+    assert lines[1].startswith(f"`leader == 'Hefei'` is too common at this threshold: it holds in {share} of all runs, "
+                               "against a density threshold of 80%")
+    assert lines[2].startswith("The best restricted box on the peeling trajectory, box ")
+    assert "holds in 100% of the runs (density) with x ≥ " in lines[2]
+    out = tmp_path / "d"
+    best = pd.read_csv(out / "best_restricted_box.csv")
+    assert list(best.input) == ["x"] and x[x < 0.05].max() < best.low[0] <= 0.15
+    assert pd.read_csv(out / "box.csv").empty
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Why no restriction" in report and lines[1] in report and lines[2] in report
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert f"## The best restricted box on the trajectory (box {manifest['best_restricted_box']})" in report
+    assert {"best_restricted_box.csv", "figures/box.png", "figures/trajectory.png"} <= set(manifest["files"])
+
+
+def test_discover_says_which_box_it_kept_when_none_reaches_the_threshold(recwarn):
+    """Planted: the outcome only where x > 0.97 (about 12 of 400 runs), boxes of at least 5% (20 runs): no box can
+    reach 80%, so the densest is kept, and the summary says so instead of a Python warning."""
+    x, y = np.random.default_rng(1).uniform(0, 1, (400, 2)).T
+    summary = pd.DataFrame({"x": x, "y": y, "leader": np.where(x > 0.97, "Hefei", "Beijing")})
+    found = discover(summary, ["x", "y"], "leader == 'Hefei'")
+    densest = max(b.k / b.n for b in found.prim.trajectory)
+    assert densest < 0.8 and found.prim.trajectory[found.prim.chosen].k / found.prim.trajectory[found.prim.chosen].n == densest
+    assert found.prim.box.restricted and 0.9 < found.prim.box.limits["x"][0] <= 0.97
+    note = (f"No box on the peeling trajectory reaches the density threshold of 80%: box {found.prim.chosen}, the "
+            f"densest ({densest:.0%}), was kept.")
+    assert found.threshold_note() == note and found.summary().splitlines() == [found.sentence(), note]
+    assert not [w for w in recwarn if "no box reaches" in str(w.message)]
 
 
 def test_discover_writes_its_folder_and_refuses_bad_outcomes(sweep_summary, tmp_path):

@@ -234,3 +234,97 @@ def test_planted_box_across_seeds_with_coverage_rule(seed):
     box = prim(X, y, threshold=0.9, rule="coverage").box
     assert set(box.restricted) == {"x1", "x2"}
     assert abs(box.limits["x1"][0] - 0.7) < 0.05 and abs(box.limits["x2"][1] - 0.3) < 0.05
+
+
+def _common_outcome(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """x1, x2 ~ U(0, 1); the outcome holds exactly where x1 ≥ 0.05: in about 95% of the runs, in 100% of the region."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.uniform(0, 1, (n, 2)), columns=["x1", "x2"])
+    return X, (X.x1 >= 0.05).to_numpy()
+
+
+def test_too_common_outcome_is_explained_with_the_best_restricted_box():
+    """In 40 runs, pruning drops the planted region (its quasi-p-value is base rate ** k > 0.05): the box restricts
+    nothing, the text gives the base rate against the threshold, and the best restricted box is the planted region."""
+    X, y = _common_outcome(40)
+    result = prim(X, y)
+    base = y.mean()
+    assert base >= 0.9 and result.box.restricted == [] and result.base_rate == base
+    index = result.best_restricted()
+    best = result.trajectory[index]
+    assert best.restricted == ["x1"] and best.density == 1.0  # inside the planted region only
+    assert X.x1[~y].max() < best.limits["x1"][0] <= 0.15
+    assert set(result.box.dropped) == {"x1"}
+    refined = result.select(result.chosen, prune=None)
+    assert result.box.dropped["x1"] == pytest.approx(base ** refined.k)  # k outcome runs of k, against the base rate
+    text = result.why_unrestricted()
+    assert text.startswith(f"The outcome is too common at this threshold: it holds in {base:.0%} of all runs, against a density "
+                           "threshold of 80%")
+    assert f"{(1 - base) * 100:.0f} percentage points at most" in text
+    assert f"Pruning dropped every restriction of box {result.chosen}" in text and f"in {len(y)} runs" in text
+    assert f"{result.box.dropped['x1']:.2g} for x1" in text
+
+
+def test_more_runs_keep_the_planted_region():
+    """The same outcome over 400 runs: the region's restriction is kept, so nothing needs explaining."""
+    X, y = _common_outcome(400)
+    result = prim(X, y)
+    assert result.box.restricted == ["x1"] and result.box.density == 1.0
+    assert 0.04 < result.box.limits["x1"][0] <= 0.15
+    assert result.why_unrestricted() is None
+    assert result.best_restricted() == result.chosen
+
+
+def test_too_rare_outcome_is_explained():
+    """An outcome independent of the inputs in about 10% of 100 runs, boxes of at least 20% of the runs: over ten
+    seeds PRIM keeps no restriction in at least eight, each explained as too rare, with the densest trajectory box."""
+    unrestricted = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        X = pd.DataFrame(rng.uniform(0, 1, (100, 2)), columns=["x1", "x2"])
+        y = rng.uniform(size=100) < 0.1
+        with pytest.warns(UserWarning, match="no box reaches density 0.80"):
+            result = prim(X, y, mass_min=0.2)
+        if result.box.restricted:
+            continue
+        unrestricted += 1
+        densest = max(b.k / b.n for b in result.trajectory)
+        text = result.why_unrestricted()
+        assert text.startswith(f"The outcome is too rare at this threshold: it holds in {y.mean():.0%} of all runs, "
+                               f"and no box on the peeling trajectory reaches the density threshold of 80% "
+                               f"(the densest: {densest:.0%})")
+        assert result.best_restricted() == result.chosen == int(np.argmax([b.density for b in result.trajectory]))
+    assert unrestricted >= 8
+
+
+def test_an_outcome_in_every_run_has_no_restricted_box():
+    """Density 1 from the start: peeling makes no box, so there is no best restricted box and the text says so."""
+    X, _ = _common_outcome(50)
+    result = prim(X, np.ones(50, dtype=bool))
+    assert len(result.trajectory) == 1 and result.best_restricted() is None
+    text = result.why_unrestricted()
+    assert "too common" in text and "100% of all runs" in text and "0 percentage points" in text
+    assert "peeling stops at the box of all runs" in text
+    ax = result.plot_box()
+    assert any(t.get_text() == "no restricted input" for t in ax.texts)
+    plt.close(ax.figure)
+
+
+def test_figures_show_the_best_restricted_box_when_nothing_is_kept():
+    """The trajectory labels the best restricted box with its limits; the box-limits figure draws it."""
+    X, y = _common_outcome(40)
+    result = prim(X, y)
+    best = result.trajectory[result.best_restricted()]
+    ax = result.plot()
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == [f"box {best.index}, the best restricted:\n" + "\n".join(best.conditions())]
+    assert best.conditions()[0].startswith("x1 ≥ ")
+    plt.close(ax.figure)
+    ax = result.plot_box()
+    assert [t.get_text().split("\n")[0] for t in ax.get_yticklabels()] == ["x1"]
+    assert ax.get_title().startswith(f"PRIM box {best.index}, the best restricted (not kept): coverage")
+    plt.close(ax.figure)
+    planted = prim(*_common_outcome(400))
+    ax = planted.plot()
+    assert not any("best restricted" in t.get_text() for t in ax.texts)
+    plt.close(ax.figure)

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,21 @@ def test_the_wheel_serves_the_default_page(installed: Path, tmp_path: Path):
                 assert server.poll() is None, server.stdout.read()
                 time.sleep(1)
         assert page, "the page did not answer within 120 s"
-        assert "solara" in page.lower()
+        assert "solara" in page.lower() and "<title>Modu — baseline</title>" in page
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_wheel_declares_its_licence_and_names_its_own_install_command(installed: Path, tmp_path: Path):
+    """SPDX licence metadata with the licence files; an extra's install command names the wheel it came from."""
+    wheel = next((installed.parent.parent / "dist").glob("modu-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+        names = archive.namelist()
+    assert "License-Expression: MIT" in metadata.splitlines()
+    assert {"License-File: LICENSE", "License-File: sim/reporting/geo/LICENSE.md"} <= set(metadata.splitlines())
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    command = run(installed / "python", "-c", "from sim._install import install_command; print(install_command('dask'))",
+                  cwd=tmp_path)
+    assert command.stdout.strip() == f'pip install "modu[dask] @ {wheel.as_uri()}"', command.stderr

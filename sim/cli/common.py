@@ -60,7 +60,17 @@ def default_out(name: str) -> Path:
 
 
 class ModuGroup(click.Group):
-    """The ``modu`` group: click's own usage errors also become one line ``modu: error: ...`` (exit 2)."""
+    """The ``modu`` group: click's own usage errors also become one line ``modu: error: ...`` (exit 2).
+
+    Bare ``modu`` prints the help and exits 0, as ``modu --help`` does.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Print the help and exit 0 when no argument is given; otherwise parse as click does."""
+        if not args:
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command line; usage errors are one line on stderr with click's exit code.

@@ -80,7 +80,10 @@ def _scenario_and_draws(scenario: Path, draws: int, prior: bool, ranges: tuple[s
 @refusals
 def discover(sweep_folder: Path, outcome: str, threshold: float, alpha: float, cart: bool, out: Path | None,
              figures: bool) -> None:
-    """Find the swept conditions under which OUTCOME holds in SWEEP_FOLDER (a `modu sweep` folder), by PRIM."""
+    """Find the swept conditions under which OUTCOME holds in SWEEP_FOLDER (a `modu sweep` folder), by PRIM.
+    If the box restricts no input, say why (the outcome's share of all runs against --threshold) and show the best
+    restricted box of the peeling trajectory.
+    """  # noqa: D205, D415
     from sim.inference.discover import discover as find
     from sim.inference.discover import read_sweep
     from sim.reporting.policy import write_discovery
@@ -89,7 +92,7 @@ def discover(sweep_folder: Path, outcome: str, threshold: float, alpha: float, c
     result = find(summary, paths, outcome, threshold=threshold, alpha=alpha, cart=cart)
     out = out or default_out(f"{sweep_folder.resolve().name}-discover")
     write_discovery(result, sweep_folder, out, figures)
-    click.echo(result.sentence())
+    click.echo(result.summary())
     click.echo(f"wrote {out}/ (read report.md)")
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from sim._progress import tqdm
 from sim.experiments.executors import Executor, ExecutorSpec, imap_unordered, parse_executor
 from sim.model.engines import simulate as simulate_history
 from sim.scenario import Scenario

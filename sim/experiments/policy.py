@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tqdm.auto import tqdm
 
+from sim._progress import tqdm
 from sim.experiments.compare import CONFIDENCE, mean_interval, no_policy
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.errors import ExperimentError

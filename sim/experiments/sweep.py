@@ -35,8 +35,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import yaml
-from tqdm.auto import tqdm
 
+from sim._progress import tqdm
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered

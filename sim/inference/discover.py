@@ -11,21 +11,20 @@ comparison.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from sim._install import install_command
 from sim.experiments.outcomes import OutcomeError, parse_outcome
 from sim.inference.errors import InferenceError
-from sim.inference.prim import PrimResult, cart_rules, prim
+from sim.inference.prim import PrimBox, PrimResult, cart_rules, describe_box, prim
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-CART_INSTALL = 'pip install -e ".[discover]"'
-"""How to install scikit-learn for ``--cart``."""
 
 
 @dataclass
@@ -57,6 +56,44 @@ class Discovery:
     def sentence(self) -> str:
         """One sentence: which conditions lead to the outcome, with coverage and density."""
         return self.prim.describe(f"`{self.outcome}` holds") + "."
+
+    def why_unrestricted(self) -> str | None:
+        """Why the box restricts no input (see :meth:`PrimResult.why_unrestricted`); None if it restricts one."""
+        return self.prim.why_unrestricted(f"`{self.outcome}`")
+
+    def best_restricted(self) -> PrimBox | None:
+        """The best restricted box of the peeling trajectory when the chosen box restricts no input, else None."""
+        index = None if self.prim.box.restricted else self.prim.best_restricted()
+        return None if index is None else self.prim.trajectory[index]
+
+    def best_sentence(self) -> str | None:
+        """One sentence about :meth:`best_restricted` with its quasi-p-values, or None."""
+        best = self.best_restricted()
+        if best is None:
+            return None
+        values = ", ".join(f"{p:.2g} for {c}" for c, p in best.quasi_p.items())
+        return (f"The best restricted box on the peeling trajectory, box {best.index}: "
+                f"{describe_box(best, f'`{self.outcome}` holds')}; quasi-p-values {values}.")
+
+    def threshold_note(self) -> str | None:
+        """When no trajectory box reaches the density threshold and the box restricts an input: which box was kept.
+
+        (A box that restricts nothing says so in :meth:`why_unrestricted`.)
+        """
+        densest = max(b.density for b in self.prim.trajectory)
+        if densest >= self.prim.threshold or not self.prim.box.restricted:
+            return None
+        return (f"No box on the peeling trajectory reaches the density threshold of {self.prim.threshold:.0%}: box "
+                f"{self.prim.chosen}, the densest ({densest:.0%}), was kept.")
+
+    def summary(self) -> str:
+        """What ``modu discover`` prints.
+
+        The sentence, then which box was kept if none reached the threshold, or, if the box
+        restricts no input, why and the best restricted box.
+        """
+        lines = (self.sentence(), self.threshold_note(), self.why_unrestricted(), self.best_sentence())
+        return "\n".join(line for line in lines if line)
 
     def plot(self, ax: Axes | None = None) -> Axes:
         """The peeling trajectory (coverage against density, the chosen box ringed)."""
@@ -113,11 +150,13 @@ def discover(summary: pd.DataFrame, paths: list[str], outcome: str, *, threshold
     if k == 0 or k == len(y):
         raise InferenceError(f"--outcome: {outcome!r} is {'never' if k == 0 else 'always'} true in the "
                              f"{len(y)} runs; nothing to discover")
-    result = prim(summary[inputs], y.to_numpy(), threshold=threshold, alpha=alpha, mass_min=mass_min)
+    with warnings.catch_warnings():  # said in the summary instead (Discovery.threshold_note)
+        warnings.filterwarnings("ignore", message="prim: no box reaches density", category=UserWarning)
+        result = prim(summary[inputs], y.to_numpy(), threshold=threshold, alpha=alpha, mass_min=mass_min)
     rules = []
     if cart:
         try:
             rules = cart_rules(summary[inputs], y.to_numpy())
         except ImportError:
-            raise InferenceError(f"--cart: needs scikit-learn; install it with {CART_INSTALL}") from None
+            raise InferenceError(f"--cart: needs scikit-learn; install it with {install_command('discover')}") from None
     return Discovery(outcome, inputs, y, result, rules)

@@ -108,7 +108,7 @@ def simulation_based_calibration(problem: Problem, n_datasets: int, settings: Fi
     it is fitted as a point (a bounded pattern of the real data becomes a point
     value in the synthetic world), with the same distance and ABC-SMC.
     """
-    from tqdm.auto import tqdm
+    from sim._progress import tqdm
 
     prior = problem.prior
     truth = np.vstack([prior.sample(np.random.default_rng(replication_seed(seed, 4, i)), 1) for i in range(n_datasets)])

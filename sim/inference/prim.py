@@ -21,6 +21,11 @@ discovery (Bryant & Lempert 2010), following the design of the EMA Workbench
   ``k`` outcome runs out of ``n`` against the density of the box with that input's
   restriction removed (as in the EMA Workbench, after Bryant & Lempert 2010). A small
   value means the restriction matters.
+* **When nothing is kept.** A final box that restricts no input comes with the reason
+  (:meth:`PrimResult.why_unrestricted`: an outcome as common as the density threshold,
+  or one no box makes that dense, and what removed the restrictions) and the best
+  restricted box of the trajectory (:meth:`PrimResult.best_restricted`), which the
+  figures show instead of an empty box.
 
 Box limits on numeric inputs lie midway between the last run removed and the first run
 kept, so they estimate the underlying threshold rather than sitting on a data point.
@@ -244,10 +249,14 @@ def _better_paste(best, cand, data: _Data, k_old: int, n_old: int):
     return best
 
 
-def _prune(data: _Data, limits: dict[str, Limit], max_p: float) -> tuple[dict[str, Limit], list[str]]:
-    """Drop, one at a time, the restriction of largest quasi-p-value while it exceeds ``max_p``."""
+def _prune(data: _Data, limits: dict[str, Limit], max_p: float) -> tuple[dict[str, Limit], dict[str, float]]:
+    """Drop, one at a time, the restriction of largest quasi-p-value while it exceeds ``max_p``.
+
+    Returns:
+        The limits left and the restrictions dropped, each with its quasi-p-value when dropped.
+    """
     limits = dict(limits)
-    dropped: list[str] = []
+    dropped: dict[str, float] = {}
     while True:
         box = data.make_box(limits, index=None)
         if not box.quasi_p:
@@ -256,12 +265,12 @@ def _prune(data: _Data, limits: dict[str, Limit], max_p: float) -> tuple[dict[st
         if not box.quasi_p[worst] > max_p:
             return limits, dropped
         limits[worst] = data.initial[worst]
-        dropped.append(worst)
+        dropped[worst] = box.quasi_p[worst]
 
 
 def _refine(data: _Data, box: PrimBox, paste: bool, paste_alpha: float, prune: float | None) -> PrimBox:
     """Paste and/or prune a trajectory box; the result keeps the trajectory index."""
-    limits, dropped = dict(box.limits), []
+    limits, dropped = dict(box.limits), {}
     if paste:
         limits = _paste(data, limits, paste_alpha)
     if prune is not None:
@@ -309,7 +318,7 @@ class PrimBox:
         pasted: whether the box was grown by pasting after being chosen.
         numeric: names of the numeric inputs.
         dropped: restrictions removed after choosing because their quasi-p-value was
-            too large (in the order removed).
+            too large, in the order removed, each with its quasi-p-value when removed.
     """
 
     limits: dict[str, Limit]
@@ -322,7 +331,7 @@ class PrimBox:
     index: int | None = None
     pasted: bool = False
     numeric: tuple[str, ...] = ()
-    dropped: list[str] = field(default_factory=list)
+    dropped: dict[str, float] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -402,11 +411,13 @@ class PrimBox:
         """One sentence: density, the restrictions and coverage (see :func:`describe_box`)."""
         return describe_box(self, outcome)
 
-    def plot(self, ax: plt.Axes | None = None) -> plt.Axes:
+    def plot(self, ax: plt.Axes | None = None, label: str | None = None) -> plt.Axes:
         """Box-limits plot: each restricted input's box range drawn within its data range (0 to 1).
 
         Args:
             ax: axes to draw on (a new figure if None).
+            label: what the title calls the box (default: "box INDEX", with "pasted" and
+                "pruned" as they apply).
 
         Returns:
             The Axes (nothing is saved).
@@ -440,8 +451,9 @@ class PrimBox:
         ax.set_xlim(-0.22, 1.16)
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
         ax.set_xlabel("position within the input's data range (0 = minimum, 1 = maximum)")
-        steps = [word for word, done in (("pasted", self.pasted), ("pruned", bool(self.dropped))) if done]
-        label = f"box {self.index}" + (f", {' and '.join(steps)}" if steps else "")
+        if label is None:
+            steps = [word for word, done in (("pasted", self.pasted), ("pruned", bool(self.dropped))) if done]
+            label = f"box {self.index}" + (f", {' and '.join(steps)}" if steps else "")
         ax.set_title(f"PRIM {label}: coverage {self.coverage:.0%}, density {self.density:.0%}, mass {self.mass:.0%}",
                      fontsize=10)
         if not dims:
@@ -547,10 +559,94 @@ class PrimResult:
         """One sentence about the chosen box (see :func:`describe_box`)."""
         return describe_box(self.box, outcome)
 
+    @property
+    def base_rate(self) -> float:
+        """Share of all runs with the outcome (the density of box 0, which holds every run)."""
+        return self.trajectory[0].density
+
+    def best_restricted(self) -> int | None:
+        """Trajectory index of the best box that restricts an input.
+
+        Returns:
+            The chosen box if it restricts an input, else the densest box that does (ties:
+            greater coverage, then earlier); None if peeling never restricted an input.
+        """
+        if self.trajectory[self.chosen].restricted:
+            return self.chosen
+        restricted = [i for i, b in enumerate(self.trajectory) if b.restricted]
+        if not restricted:
+            return None
+        return min(restricted, key=lambda i: (-self.trajectory[i].density, -self.trajectory[i].coverage, i))
+
+    def why_unrestricted(self, outcome: str = "the outcome") -> str | None:
+        """Why the final box restricts no input, in two or three sentences.
+
+        First the base rate against the density threshold: an outcome at least as common
+        as the threshold is *too common* (the box of all runs already qualifies, leaving a
+        restriction at most ``1 − base rate`` of density to gain); one that no trajectory
+        box makes as dense as the threshold is *too rare*. Then what removed the
+        restrictions: peeling never made one, the chosen box holds every run, pruning
+        dropped them (with their quasi-p-values), or pasting grew the box back.
+
+        Args:
+            outcome: text naming the outcome, starting a sentence.
+
+        Returns:
+            The text, or None if the final box restricts an input.
+        """
+        if self.box.restricted:
+            return None
+        base, threshold = self.base_rate, self.threshold
+        densest = max(b.density for b in self.trajectory)
+        if base >= threshold:
+            first = (f"{outcome} is too common at this threshold: it holds in {base:.0%} of all runs, against a density "
+                     f"threshold of {threshold:.0%}, so the box of all runs already qualifies and a restriction can raise "
+                     f"the density by {(1 - base) * 100:.0f} percentage points at most")
+            advice = ["ask about a rarer outcome"]
+        elif densest < threshold:
+            first = (f"{outcome} is too rare at this threshold: it holds in {base:.0%} of all runs, and no box on the "
+                     f"peeling trajectory reaches the density threshold of {threshold:.0%} (the densest: {densest:.0%})")
+            advice = ["ask about a commoner outcome"]
+        else:
+            first = f"{outcome} holds in {base:.0%} of all runs, against a density threshold of {threshold:.0%}"
+            advice = []
+        if self.best_restricted() is None:
+            how = "No restriction of the inputs raises the density: peeling stops at the box of all runs"
+        elif not self.trajectory[self.chosen].restricted:
+            how = f"The chosen box, box {self.chosen}, holds every run"
+        elif self.box.dropped:
+            values = ", then ".join(f"{p:.2g} for {c}" for c, p in self.box.dropped.items())
+            how = (f"Pruning dropped every restriction of box {self.chosen}{' after pasting' if self.box.pasted else ''}: "
+                   f"chance can explain each in {self.box.n_total} runs (quasi-p-value {values}; "
+                   f"each above {self.prune:g})")
+            advice.append("use more runs to tell a restriction from chance")
+        else:
+            how = f"Pasting grew box {self.chosen} back to every run"
+        text = f"{first[0].upper()}{first[1:]}. {how}."
+        if advice:
+            text += f" {' or '.join(advice).capitalize()}."
+        return text
+
+    def plot_box(self, ax: plt.Axes | None = None) -> plt.Axes:
+        """Box-limits plot of the final box, or of the best restricted box when the final box restricts nothing.
+
+        Args:
+            ax: axes to draw on (a new figure if None).
+
+        Returns:
+            The Axes (nothing is saved).
+        """
+        best = None if self.box.restricted else self.best_restricted()
+        if best is None:
+            return self.box.plot(ax)
+        return self.trajectory[best].plot(ax, label=f"box {best}, the best restricted (not kept)")
+
     def plot(self, ax: plt.Axes | None = None) -> plt.Axes:
         """Trajectory plot: coverage against density, coloured by the number of restricted inputs.
 
-        The chosen box is ringed and the density threshold drawn as a dashed line.
+        The chosen box is ringed and the density threshold drawn as a dashed line; when the
+        final box restricts no input, the best restricted box (:meth:`best_restricted`) is
+        labelled with its limits.
 
         Args:
             ax: axes to draw on (a new figure if None).
@@ -574,7 +670,19 @@ class PrimResult:
                    label=f"chosen: box {self.chosen}")
         if self.box.pasted or self.box.dropped:
             ax.scatter([self.box.coverage], [self.box.density], marker="*", s=160, color="red", zorder=3,
-                       label="chosen box after pasting/pruning")
+                       label="chosen box after pasting/pruning" + ("" if self.box.restricted else ": no restriction"))
+        best = None if self.box.restricted else self.best_restricted()
+        if best is not None:
+            b = self.trajectory[best]
+            if best != self.chosen:
+                ax.scatter([b.coverage], [b.density], s=180, facecolor="none", edgecolor="tab:orange", linewidth=1.8,
+                           zorder=3, label=f"best restricted: box {best}")
+            ax.annotate(f"box {best}, the best restricted:\n" + "\n".join(b.conditions()), (b.coverage, b.density),
+                        xytext=(-15 if b.coverage > 0.5 else 15, -40 if b.density > 0.5 else 40),
+                        textcoords="offset points", ha="right" if b.coverage > 0.5 else "left",
+                        va="top" if b.density > 0.5 else "bottom", fontsize=8,
+                        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "tab:orange"},
+                        arrowprops={"arrowstyle": "->", "color": "tab:orange"}, zorder=4)
         ax.axhline(self.threshold, color="0.4", ls="--", lw=1, label=f"density threshold {self.threshold:.2f}")
         ax.set_xlim(0, 1.02)
         ax.set_ylim(0, 1.02)

@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.special import logsumexp
-from tqdm.auto import tqdm
 
+from sim._progress import tqdm
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.executors import Executor, ExecutorSpec, imap_unordered
 from sim.inference.data import (

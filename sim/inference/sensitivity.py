@@ -164,7 +164,8 @@ def analyse(scenario: Scenario, factors: list[Factor], method: str, samples: int
     from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import morris as morris_sample
     from SALib.sample import sobol as sobol_sample
-    from tqdm.auto import tqdm
+
+    from sim._progress import tqdm
 
     problem = {"num_vars": len(factors), "names": [f.label for f in factors],
                "bounds": [f.bounds() for f in factors]}

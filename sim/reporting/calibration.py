@@ -364,7 +364,7 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
         f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Wall time **{result.wall_time:.0f} s**: ABC "
         f"{abc_time:.0f} s for {n_abc:,} simulations of {scenario.time.start}–{end}, the rest for the point estimate "
         f"and {len(result.values)} posterior predictive simulations."
-        + (f" The ABC was resumed from `{resumed}` (an earlier run with these settings; its generations were "
+        + (f" The ABC was resumed from `{Path(resumed).name}` (an earlier run with these settings; its generations were "
            f"kept and the run continued from the last one)." if resumed else "")
         + "\n\n"
         f"Method: ABC-SMC (Toni et al. 2009; Beaumont et al. 2009), implemented in `sim/inference/problem.py` on "

@@ -201,7 +201,7 @@ def path_label(path: str) -> str:
 
 
 def markdown_table(frame: pd.DataFrame, align_numbers: bool = False, plain: tuple[str, ...] = ("year",)) -> str:
-    """A pipe table of ``frame``; numbers through :func:`number`, other cells as text.
+    """A pipe table of ``frame``; numbers through :func:`number`, other cells as text (``|`` escaped).
 
     Args:
         frame: the rows and columns to show, in order.
@@ -215,7 +215,7 @@ def markdown_table(frame: pd.DataFrame, align_numbers: bool = False, plain: tupl
             return str(v)
         if isinstance(v, float | np.floating | int | np.integer):
             return number(v)
-        return str(v)
+        return str(v).replace("|", "\\|")
 
     columns = [str(c) for c in frame.columns]
     cells = [[cell(c, v) for c, v in zip(columns, row, strict=True)] for row in frame.itertuples(index=False)]
