@@ -9,9 +9,11 @@ import pytest
 import yaml
 
 from sim.experiments.compare import plan_comparison, run_comparison
+from sim.experiments.ensemble import run_draws
 from sim.experiments.policy import optimise, plan_game, plan_optimisation, solve_game
 from sim.inference.data import ASSUMPTIONS_PATH, OutsideShare, load_assumptions
 from sim.inference.draws import Draws, comparison_draws, factor_draws
+from sim.inference.forecast import forecast
 from sim.inference.robustness import compare_robustness, equilibrium_robustness, optimise_robustness
 from sim.model import ModuModel
 from sim.scenario import ScenarioError, validate
@@ -150,3 +152,26 @@ def test_compare_draws_without_a_calibration_draw_the_assumptions_alone():
     drawn = comparison_draws(4, 1, scenario, ASSUMPTIONS_PATH)
     assert list(drawn.quantities.columns) == [f.label for f in load_assumptions(ASSUMPTIONS_PATH).assumptions]
     assert isinstance(drawn.fields, pd.DataFrame) and len(drawn.fields) == 4
+
+
+def test_forecasts_are_flagged_by_what_drives_their_interval():
+    """A drawn budget scale drives A's count (assumption-driven); a drawn exit rate the data leave at its prior
+    drives the pool's (prior-driven); the flags follow the quantities' kinds."""
+    scenario = validate(PLANTED)
+    budget = Factor(target="cities.*.policy.budget", name="budget_scale", scale=True, low=0.1, high=10.0,
+                    kind="loguniform")
+    exits = Factor(target="parameters.exit_rate", name="exit_rate", low=0.002, high=0.05)
+    drawn = _draws(scenario, [budget, exits], 30, 2, ["budget_scale"])
+    firms = run_draws(scenario, [draw_changes(r) for r in drawn.fields.to_dict("records")], 1, 9, "serial",
+                      progress=False)
+    made = forecast(scenario, drawn, firms)
+    made.verdicts = {"exit_rate": "not constrained"}
+    flags = made.to_df().set_index("city")
+    assert flags.loc["A", "assumption_driven"] and "budget_scale" in flags.loc["A", "driven_by"]
+    assert flags.loc["Rest", "prior_driven"]                            # fewer exits, more firms in the pool
+    assert (flags.prior_driven == flags.driven_by.str.contains("exit_rate")).all()
+    made.verdicts = {"exit_rate": "constrained"}
+    assert not made.to_df().prior_driven.any()
+    bands = made.bands()
+    assert (bands.lo <= bands["median"]).all() and (bands["median"] <= bands.hi).all() and (bands.lo >= 0).all()
+    assert sorted(bands.year.unique()) == list(range(2000, 2005))

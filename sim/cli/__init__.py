@@ -25,6 +25,7 @@ COMMANDS = {
     "discover": ("sim.cli.policy", "discover", "Which swept conditions lead to an outcome (PRIM; --cart adds tree rules)."),
     "optimise": ("sim.cli.policy", "optimise", "A city's best lever mix, its uncertainty and the regret of the current one."),
     "equilibrium": ("sim.cli.policy", "equilibrium", "The subsidy race: equilibrium, price of anarchy, involution index."),
+    "forecast": ("sim.cli.forecast", "forecast", "Every city's firms to a scenario's end over the posterior and assumptions."),
     "rerun": ("sim.cli.rerun", "rerun_command", "Reproduce a run from its manifest and check every file byte for byte."),
     "schema": ("sim.cli.schema", "schema", "Print the JSON Schema of scenario files (for editors' YAML extensions)."),
     "app": ("sim.cli.app", "app", "Serve the interactive page (Mesa SolaraViz) of a scenario."),
