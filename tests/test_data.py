@@ -1,6 +1,7 @@
 """The data layer (observations, patterns, dating, universes), the China contenders' split, and the
 identification tools (SBC coverage, regimes, leave-one-out) on known answers."""
 
+import copy
 import math
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ from sim.inference.data import (
     Figure,
     SharedFactor,
     SplitFactor,
+    Targets,
     load_observations,
     load_priors,
     load_targets,
@@ -110,31 +112,42 @@ def test_layout_values_of_national_totals_shares_and_inflows():
     assert layout.value(sums, by_id["shenzhen_gross_2016_2023"]) == inflow[end, 1] - inflow[0, 1] == 6
 
 
-def test_the_contenders_split_keeps_the_group_total_and_follows_the_rank_size_weights():
+def test_the_contenders_and_coastal_splits_keep_the_group_total_in_any_order_and_follow_their_weights():
     specs = {s.label: s for s in load_priors(CHINA_PRIORS).priors}
-    split = specs["contenders_share"]
-    assert isinstance(split, SplitFactor) and isinstance(specs["contenders.attractiveness"], SharedFactor)
-    data = load_scenario(CHINA).resolved()
-    total = split.total(data)
-    assert total == 177100
-    for share in (0.05, 0.3, 0.6):
-        split.apply(data, share)
-        counts = {c["name"]: c["firms"] for c in data["cities"]}
-        assert split.total(data) == total
-        named = sum(counts[c] for c in split.weights)
-        assert named == pytest.approx(share * total, abs=len(split.weights))
-        assert counts["Hangzhou"] == pytest.approx(2 * counts["Guangzhou"], abs=1)
-        assert counts["Hangzhou"] == pytest.approx(10 * counts["Hebei"], abs=10)
-    specs["contenders.attractiveness"].apply(data, 0.7)
-    assert {c["name"] for c in data["cities"] if c.get("attractiveness") == 0.7} == set(
+    contenders, coastal = specs["contenders_share"], specs["coastal_share"]
+    assert isinstance(contenders, SplitFactor) and isinstance(specs["contenders.attractiveness"], SharedFactor)
+    base = load_scenario(CHINA).resolved()
+    total = contenders.total(base)
+    assert total == 177100 == coastal.total(base)                   # 279,500 less the big three
+    for share, other in ((0.05, 0.3), (0.3, 0.2), (0.6, 0.35)):
+        one, two = copy.deepcopy(base), copy.deepcopy(base)
+        contenders.apply(one, share)
+        coastal.apply(one, other)
+        coastal.apply(two, other)
+        contenders.apply(two, share)
+        counts = {c["name"]: c["firms"] for c in one["cities"]}
+        assert counts == {c["name"]: c["firms"] for c in two["cities"]}   # the order does not matter
+        assert contenders.total(one) == total
+        assert sum(counts[c] for c in contenders.weights) == pytest.approx(share * total, abs=len(contenders.weights))
+        assert sum(counts[c] for c in coastal.weights) == pytest.approx(other * total, abs=len(coastal.weights))
+        assert counts["Guangzhou"] == pytest.approx(2 * counts["Hangzhou"], abs=1)
+        assert counts["Guangzhou"] == pytest.approx(10 * counts["Hebei"], abs=10)
+        assert counts["Rest of Guangdong"] == pytest.approx(3 * counts["Rest of Zhejiang"], abs=3)
+    with pytest.raises(ValueError, match="leaves Rest of China"):
+        coastal.apply(one, 0.9)                                      # more than the pool can give
+    specs["contenders.attractiveness"].apply(base, 0.7)
+    assert {c["name"] for c in base["cities"] if c.get("attractiveness") == 0.7} == set(
         specs["contenders.attractiveness"].cities)
 
 
-def test_the_china_scenario_counts_are_the_split_at_its_calibrated_share():
-    problem = make_problem(CHINA, TARGETS_PATH, CHINA_PRIORS, "gross")
+def test_the_china_scenario_counts_are_the_splits_at_their_calibrated_shares():
+    problem = make_problem(CHINA, CALIBRATION_DIR / "china" / "targets.yaml", CHINA_PRIORS, "gross")
     posterior = pd.read_csv(CALIBRATION_DIR / "china" / "posterior.csv").set_index("quantity")
-    split = next(s for s in problem.prior.specs if s.label == "contenders_share")
-    expected = split.split(177100, float(posterior.loc["contenders_share", "median"]))
+    data = copy.deepcopy(problem.template)
+    splits = [s for s in problem.prior.specs if isinstance(s, SplitFactor)]
+    for split in splits:
+        split.apply(data, float(posterior.loc[split.label, "median"]))
+    expected = {c["name"]: c["firms"] for c in data["cities"]}
     counts = {c.name: c.firms for c in problem.scenario.cities}
     assert {c: counts[c] for c in expected} == expected
 
@@ -187,3 +200,53 @@ def test_regime_probabilities_of_a_planted_posterior():
     assert table.loc["tipping", "bayes_factor"] == pytest.approx((0.7 / 0.3) / (table.loc["tipping", "prior"] /
                                                                                  (1 - table.loc["tipping", "prior"])))
     assert not math.isnan(table.loc["dispersion", "bayes_factor"])
+
+
+# ---------------------------------------------------------------------------- statements about who leads
+def test_a_statements_violation_is_the_log_ratio_by_which_the_stocks_miss_it():
+    layout = Layout(years=(2017,), cities=("A", "B", "C", "P"), place_shares=((1.0,), (1.0,), (1.0,), (0.5, 0.3, 0.2)))
+    summaries = np.zeros((1, layout.size))
+    layout.firms(summaries)[0, 0] = [99, 199, 49, 1000]           # P's places hold 500, 300, 200
+    sets = {"cities": ["A", "B", "C", "P[1]"]}
+
+    def fig(**kw):
+        return Targets(name="t", universe="u", dating="d", shenzhen_increment={}, sets=sets, groups={"AB": ["A", "B"]},
+                       figures=[Figure(id="f", city=kw.pop("city", "A"), year=2016, role="target", source="s", **kw)]
+                       ).resolve(pd.DataFrame(columns=["city", "year", "quantity"]), "t").figures[0]
+
+    first = fig(quantity="rank", among="cities", value=1)          # A is 3rd: P[1] (500) is above it, by log(501/100)
+    assert layout.error(summaries, first)[0] == pytest.approx(math.log(501 / 100))
+    assert layout.value(summaries, first)[0] == 3
+    top4 = fig(quantity="rank", among="cities", upper=4)
+    assert layout.error(summaries, top4)[0] == 0 and layout.holds(summaries, top4)[0]
+    exactly_2 = fig(city="B", quantity="rank", among="cities", value=2)   # B (199) is 2nd, below P[1] and above A
+    assert layout.error(summaries, exactly_2)[0] == 0
+    exactly_1 = fig(city="B", quantity="rank", among="cities", value=1)
+    assert layout.error(summaries, exactly_1)[0] == pytest.approx(math.log(501 / 200))
+    order = fig(quantity="order", order=["AB", "P[2]", "C"])        # 298 > 300? misses by log(301/299)
+    assert layout.error(summaries, order)[0] == pytest.approx(math.log(301 / 299))
+    assert layout.value(summaries, order)[0] == 1                    # one neighbouring pair out of order
+
+
+def test_the_china_targets_keep_the_baselines_figures_and_the_variants_theirs():
+    base = {f.id: f for f in load_targets().figures}
+    china = {f.id: f for f in load_targets(CALIBRATION_DIR / "china" / "targets.yaml").figures}
+    assert all(china[i].model_copy(update={"members": None}) == f.model_copy(update={"members": None})
+               for i, f in base.items())                             # the sets differ: China has more places
+    statements = [f for f in china.values() if f.statement]
+    assert {f.id for f in statements} >= {"shenzhen_first_2022", "shanghai_top3_2022", "guangdong_first_province_2022"}
+    assert all(f.universe in (None, "cngai_ai_enterprises") for f in statements)
+    assert all(f.measurement for f in statements if f.universe)      # another register states its measurement
+    backtest = {f.id: f for f in load_targets(CALIBRATION_DIR / "china" / "backtest" / "targets.yaml").figures}
+    assert backtest.keys() == china.keys()
+    for i, f in china.items():
+        known = f.role != "target" or f.stock_end <= 2020
+        assert backtest[i] == (f if known else f.model_copy(update={"role": "validation"}))
+    count = {f.id: f for f in load_targets(CALIBRATION_DIR / "count_2016" / "targets.yaml").figures}
+    assert count["shenzhen_2016"].value == 63800 - 42600
+    assert {i for i in base if count[i] != base[i]} == {"shenzhen_2016", "big_three_share_2016"}
+
+
+def test_an_unknown_reading_of_the_increment_is_refused():
+    with pytest.raises(InferenceError, match="--shenzhen-increment: 'typo' is not a reading of .*gross, misprint, count-2016"):
+        make_problem(BASELINE_PATH, TARGETS_PATH, PRIORS_PATH, "typo")

@@ -605,6 +605,10 @@ def make_problem(scenario_path: Path, targets_path: Path, priors_path: Path, rea
     template = scenario.resolved()
     template["engine"] = engine
     check_factors(template, priors.priors, f"{priors_path}: priors")
+    readings = targets.shenzhen_increment.get("readings", {})
+    if reading not in readings:
+        raise InferenceError(f"--shenzhen-increment: {reading!r} is not a reading of {targets_path} "
+                             f"({', '.join(readings)})")
     fitted = targets.fitted(reading)
     if not fitted:
         raise InferenceError(f"{targets_path}: figures: no figure has role target")
@@ -762,6 +766,8 @@ def validation_column(figure: Figure) -> str:
     """The column of :func:`predictive_outputs` holding a validation figure's simulated counterpart."""
     if figure.quantity == "overtake_by":
         return f"year {figure.city} overtakes {figure.other}"
+    if figure.statement:
+        return f"{figure.id} holds"
     return f"{figure.id} at {figure.time}"
 
 
@@ -776,6 +782,8 @@ def predictive_outputs(problem: Problem, summaries: np.ndarray) -> pd.DataFrame:
     for fig in problem.targets.validation():
         if fig.quantity == "overtake_by":
             out[validation_column(fig)] = overtake_year(layout, summaries, fig.city, fig.other)
+        elif fig.statement:
+            out[validation_column(fig)] = layout.holds(summaries, fig).astype(float)   # 1 where it holds
         else:
             out[validation_column(fig)] = layout.value(summaries, fig)
     return pd.DataFrame(out)

@@ -75,7 +75,7 @@ class CalibrationResult:
         seed: the root seed.
         executor: where the simulations ran.
         options: the settings (particles, generations, engine, ...).
-        other: the posterior table of a calibration under the other reading, if compared.
+        others: the posterior tables of calibrations under other readings, if compared.
         sbc: the simulation-based calibration, if run.
         lopo: the leave-one-pattern-out table, if run.
     """
@@ -91,7 +91,7 @@ class CalibrationResult:
     seed: int
     executor: str
     options: dict[str, Any] = field(default_factory=dict)
-    other: pd.DataFrame | None = None
+    others: list[pd.DataFrame] = field(default_factory=list)
     sbc: SBCResult | None = None
     lopo: pd.DataFrame | None = None
 
@@ -189,7 +189,9 @@ def fit_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray) -> pd.
                      "lower": fig.lower, "upper": fig.upper, "point_median": at_point,
                      "point_error": float(fig.relative_error(at_point)), "predictive_median": mid, "predictive_lo": lo,
                      "predictive_hi": hi, "predictive_error": float(fig.relative_error(mid))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["figure", "city", "year", "model_time", "quantity", "documented", "lower", "upper",
+                                       "point_median", "point_error", "predictive_median", "predictive_lo",
+                                       "predictive_hi", "predictive_error"])
 
 
 def statements_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray) -> pd.DataFrame:
@@ -265,29 +267,35 @@ def validation_table(problem: Problem, outputs: pd.DataFrame) -> pd.DataFrame:
     """Each figure held out of the fit against the posterior predictive, with a verdict either way.
 
     Overtaking figures: the share of draws in which the overtaking happens by the year (``consistent`` from 50%)
-    and the share in which it never does; shares: the documented value against the 90% interval. The last row
-    is the rarity of relocation (relocations per year, % of firms; ``consistent`` when the interval is under 1%).
+    and the share in which it never does. Statements (ranks, orders): the share of draws in which they hold
+    (``consistent`` from 50%). Numbers (counts, totals, shares): the predictive median, its relative error
+    against the documented value and the 90% interval, ``inside`` when the interval holds the documented value
+    (or meets its bounds). The last row is the rarity of relocation (relocations per year, % of firms;
+    ``consistent`` when the interval is under 1%).
     """
     rows = []
+    blank = {"documented": math.nan, "lower": math.nan, "upper": math.nan, "share_by_year": math.nan,
+             "share_never": math.nan, "share_holds": math.nan, "median": math.nan, "lo": math.nan, "hi": math.nan,
+             "error": math.nan}
     for fig in problem.targets.validation():
         column = outputs[validation_column(fig)]
+        row = {"figure": fig.id, "quantity": fig.quantity, "city": fig.city, "other": fig.other, "year": fig.year,
+               "model_time": fig.time, **blank}
         if fig.quantity == "overtake_by":
             share_by = float(np.mean(column <= fig.time))
-            rows.append({"figure": fig.id, "quantity": fig.quantity, "city": fig.city, "other": fig.other,
-                         "year": fig.year, "model_time": fig.time, "documented": math.nan, "share_by_year": share_by,
-                         "share_never": float(np.mean(column.isna())), "median": float(np.nanmedian(column)),
-                         "lo": math.nan, "hi": math.nan,
-                         "verdict": "consistent" if share_by >= 0.5 else "not consistent"})
+            row.update(share_by_year=share_by, share_never=float(np.mean(column.isna())),
+                       median=float(np.nanmedian(column)), verdict="consistent" if share_by >= 0.5 else "not consistent")
+        elif fig.statement:
+            holds = float(np.mean(column))
+            row.update(other=fig.describe(), share_holds=holds, verdict="consistent" if holds >= 0.5 else "not consistent")
         else:
             lo, mid, hi = band(column)
-            rows.append({"figure": fig.id, "quantity": fig.quantity, "city": fig.city, "other": None,
-                         "year": fig.year, "model_time": fig.time, "documented": fig.value,
-                         "share_by_year": math.nan, "share_never": math.nan, "median": mid, "lo": lo, "hi": hi,
-                         "verdict": "inside" if fig.inside(lo, hi) else "outside"})
+            row.update(documented=fig.value, lower=fig.lower, upper=fig.upper, median=mid, lo=lo, hi=hi,
+                       error=float(fig.relative_error(mid)), verdict="inside" if fig.inside(lo, hi) else "outside")
+        rows.append(row)
     lo, mid, hi = band(outputs["relocations per year, % of firms"])
     rows.append({"figure": "relocation_rare", "quantity": "relocations_per_year_pct", "city": None, "other": None,
-                 "year": math.nan, "model_time": problem.scenario.time.end, "documented": math.nan,
-                 "share_by_year": math.nan, "share_never": math.nan, "median": mid, "lo": lo, "hi": hi,
+                 "year": math.nan, "model_time": problem.scenario.time.end, **blank, "median": mid, "lo": lo, "hi": hi,
                  "verdict": "consistent" if hi < 1 else "not consistent"})
     return pd.DataFrame(rows)
 
@@ -319,7 +327,7 @@ def drivers_table(problem: Problem, posterior: pd.DataFrame, values: np.ndarray,
 
 def run_calibration(problem: Problem, particles: int, generations: int, min_epsilon: float, predictive: int, seed: int,
                     executor: ExecutorSpec | Executor, progress: bool = True, resumed: list[Population] | None = None,
-                    other: pd.DataFrame | None = None, options: dict[str, Any] | None = None, sbc: int = 0,
+                    others: list[pd.DataFrame] | None = None, options: dict[str, Any] | None = None, sbc: int = 0,
                     lopo: bool = False, reduced: FitSettings | None = None) -> CalibrationResult:
     """Calibrate: ABC-SMC, the point estimate, its run with the constants equalised, and the posterior predictive.
 
@@ -333,7 +341,7 @@ def run_calibration(problem: Problem, particles: int, generations: int, min_epsi
         executor: where the simulations run (an executor spec, or one opened for many calls).
         progress: show progress bars.
         resumed: the populations of an earlier run with the same settings, to continue from.
-        other: the posterior table of a calibration under the other reading, for the report.
+        others: the posterior tables of calibrations under other readings, for the report.
         options: settings recorded with the result (they do not change the computation).
         sbc: synthetic datasets of the simulation-based calibration (0: none).
         lopo: also fit without each pattern in turn (leave-one-pattern-out).
@@ -361,4 +369,4 @@ def run_calibration(problem: Problem, particles: int, generations: int, min_epsi
                 **(options or {})}
     return CalibrationResult(problem, populations, point, point_sums, symmetric_sums, values, sums,
                              wall_time=time.perf_counter() - start + earlier, seed=seed, executor=described,
-                             options=recorded, other=other, sbc=sbc_result, lopo=lopo_table)
+                             options=recorded, others=list(others or []), sbc=sbc_result, lopo=lopo_table)
