@@ -15,7 +15,7 @@ def test_every_parameter_is_documented_in_the_odd_table_as_in_the_code():
     odd = (ROOT / "docs" / "ODD.md").read_text(encoding="utf-8")
     for row in parameter_table():
         expected = "| `{name}` | {symbol} | {unit} | {default} | {bounds} | {meaning} | {source} |".format(**row)
-        assert expected in odd, f"docs/ODD.md's parameter row for {row['name']} differs from sim/parameters.py"
+        assert expected in odd, f"docs/ODD.md's parameter row for {row['name']} differs from sim/model/parameters.py"
     documented = set(re.findall(r"^\| `(\w+)` \|", odd, flags=re.M))
     assert documented == {row["name"] for row in parameter_table()}
 

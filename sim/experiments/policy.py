@@ -15,7 +15,7 @@ for *every* candidate policy: common random numbers, so that differences between
 candidates are paired and do not depend on the executor or the order of completion.
 
 **One simulation call.** Every run goes through :func:`final_counts` (end firms and
-growth-accounting totals per city), so a faster engine can replace it in one place.
+growth-accounting totals per city), the one place where policy design calls the model.
 
 **Optimisation.** Every candidate (each grid mix × each budget, the scenario's current
 policy, and the city spending nothing) is run for every draw and replication. The
@@ -97,7 +97,8 @@ MAX_COOPERATIVE_PROFILES = 400
 def final_counts(scenario: Scenario, seed: np.random.SeedSequence) -> np.ndarray:
     """Run one replication to the end and return its totals per city.
 
-    The one place where policy design calls the model (a faster engine replaces this function).
+    The one place where policy design calls the model (on the scenario's engine: the compiled kernel for
+    ``engine: counts``).
 
     Args:
         scenario: the validated scenario.

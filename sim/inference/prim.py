@@ -44,6 +44,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -163,7 +164,6 @@ def _peel(data: _Data, alpha: float, mass_min: float) -> list[dict[str, Limit]]:
         if k_old == n_old:  # density already 1: nothing to gain
             break
         best = None
-        n_restricted = len(data.restricted(limits))
         for j, c in enumerate(data.numeric):
             xj = data.x_num[mask, j]
             for side, new in (("low", _lower_peel(xj, alpha)), ("high", _upper_peel(xj, alpha))):
@@ -172,7 +172,7 @@ def _peel(data: _Data, alpha: float, mass_min: float) -> list[dict[str, Limit]]:
                 keep = xj >= new if side == "low" else xj <= new
                 cand = dict(limits)
                 cand[c] = (new, limits[c][1]) if side == "low" else (limits[c][0], new)
-                best = _better(best, cand, keep, data.y[mask], k_old, n_old, data, n_restricted)
+                best = _better(best, _candidate(cand, data, k_old, n_old, data.y[mask][keep]))
         for c in data.categorical:
             xc = data.x_cat[c][mask]
             present = set(pd.unique(xc))
@@ -182,27 +182,38 @@ def _peel(data: _Data, alpha: float, mass_min: float) -> list[dict[str, Limit]]:
                 keep = xc != category
                 cand = dict(limits)
                 cand[c] = frozenset(limits[c] - {category})
-                best = _better(best, cand, keep, data.y[mask], k_old, n_old, data, n_restricted)
+                best = _better(best, _candidate(cand, data, k_old, n_old, data.y[mask][keep]))
         if best is None:
             break
-        obj, _, cand, _ = best
-        new_mask = data.inside(cand)
-        if obj <= 0 or new_mask.sum() < mass_min * data.n or new_mask.sum() >= n_old:
+        new_mask = data.inside(best.limits)
+        if best.objective <= 0 or new_mask.sum() < mass_min * data.n or new_mask.sum() >= n_old:
             break
-        limits, mask = cand, new_mask
+        limits, mask = best.limits, new_mask
         trajectory.append(dict(limits))
     return trajectory
 
 
-def _better(best, cand, keep, y_box, k_old, n_old, data, n_restricted):
-    """Keep the better of ``best`` and the candidate (higher objective, then fewer restricted inputs)."""
-    n_new, k_new = int(keep.sum()), int(y_box[keep].sum())
-    obj = _objective(k_old, n_old, k_new, n_new)
-    unrestricted = -len(data.restricted(cand))
-    score = (obj, unrestricted)
-    if best is None or score > best[:2]:
-        return (obj, unrestricted, cand, n_new)
-    return best
+class _Candidate(NamedTuple):
+    """A box one peel or paste away: its objective (density gain per run dropped or added), restricted inputs, limits."""
+
+    objective: float
+    restricted: int
+    limits: dict[str, Limit]
+
+    @property
+    def score(self) -> tuple[float, int]:
+        """What ranks candidates: higher objective, then fewer restricted inputs."""
+        return (self.objective, -self.restricted)
+
+
+def _candidate(limits: dict[str, Limit], data: _Data, k_old: int, n_old: int, y_box: np.ndarray) -> _Candidate:
+    """A candidate box whose runs have outcomes ``y_box``, against the current box of ``n_old`` runs, ``k_old`` with it."""
+    return _Candidate(_objective(k_old, n_old, int(y_box.sum()), len(y_box)), len(data.restricted(limits)), limits)
+
+
+def _better(best: _Candidate | None, candidate: _Candidate) -> _Candidate:
+    """The better of two candidates (the first seen on a tie)."""
+    return candidate if best is None or candidate.score > best.score else best
 
 
 def _paste(data: _Data, limits: dict[str, Limit], paste_alpha: float) -> dict[str, Limit]:
@@ -226,27 +237,23 @@ def _paste(data: _Data, limits: dict[str, Limit], paste_alpha: float) -> dict[st
                 taken = below[min(step, below.size) - 1]
                 rest = below[below < taken]
                 new_low = float((taken + rest[0]) / 2) if rest.size else init_low
-                best = _better_paste(best, {**limits, c: (new_low, high)}, data, k_old, n_old)
+                best = _better(best, _pasted({**limits, c: (new_low, high)}, data, k_old, n_old))
             if above.size:
                 taken = above[min(step, above.size) - 1]
                 rest = above[above > taken]
                 new_high = float((taken + rest[0]) / 2) if rest.size else init_high
-                best = _better_paste(best, {**limits, c: (low, new_high)}, data, k_old, n_old)
+                best = _better(best, _pasted({**limits, c: (low, new_high)}, data, k_old, n_old))
         for c in data.categorical:
             for category in sorted(data.initial[c] - limits[c], key=str):
-                best = _better_paste(best, {**limits, c: frozenset(limits[c] | {category})}, data, k_old, n_old)
-        if best is None or best[0] <= 0:
+                best = _better(best, _pasted({**limits, c: frozenset(limits[c] | {category})}, data, k_old, n_old))
+        if best is None or best.objective <= 0:
             return limits
-        limits = best[2]
+        limits = best.limits
 
 
-def _better_paste(best, cand, data: _Data, k_old: int, n_old: int):
-    mask = data.inside(cand)
-    obj = _objective(k_old, n_old, int(data.y[mask].sum()), int(mask.sum()))
-    score = (obj, -len(data.restricted(cand)))
-    if best is None or score > best[:2]:
-        return (*score, cand)
-    return best
+def _pasted(limits: dict[str, Limit], data: _Data, k_old: int, n_old: int) -> _Candidate:
+    """A candidate grown by pasting: the runs inside ``limits``."""
+    return _candidate(limits, data, k_old, n_old, data.y[data.inside(limits)])
 
 
 def _prune(data: _Data, limits: dict[str, Limit], max_p: float) -> tuple[dict[str, Limit], dict[str, float]]:

@@ -132,7 +132,7 @@ def version_differences(recorded: dict[str, str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class FileCheck:
     """The rerun's files against the record.
 
     Attributes:
@@ -144,7 +144,7 @@ class Comparison:
     different: list[str]
 
 
-def rerun(recorded: RecordedRun, out: Path, executor: str | ExecutorSpec = "processes", progress: bool = True) -> Comparison:
+def rerun(recorded: RecordedRun, out: Path, executor: str | ExecutorSpec = "processes", progress: bool = True) -> FileCheck:
     """Run the recorded scenario again into ``out`` (with its manifest) and compare every file with the record."""
     from sim.experiments.ensemble import run_ensemble
     from sim.reporting.run import write_run
@@ -157,4 +157,4 @@ def rerun(recorded: RecordedRun, out: Path, executor: str | ExecutorSpec = "proc
               rerun_of={"manifest": str(recorded.path), "scenario_hash": recorded.scenario.digest()})
     written = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["files"]
     identical = [name for name, digest in sorted(recorded.files.items()) if written.get(name) == digest]
-    return Comparison(identical=identical, different=sorted(set(recorded.files) - set(identical)))
+    return FileCheck(identical=identical, different=sorted(set(recorded.files) - set(identical)))
