@@ -78,7 +78,7 @@ def test_the_involution_index_is_one_by_construction_without_an_outside_option_a
     fixed = _draws(scenario, [factor], 2, 1, [])
     game = solve_game(plan_game(scenario, ["A", "B"], resolution=1, draws=fixed.fields, replications=1, seed=2),
                       "serial", progress=False)
-    involution = equilibrium_robustness(game, game.totals, game.no_policy_totals, fixed)[-1]
+    involution = equilibrium_robustness(game, fixed)[-1]
     assert involution.by_construction and "true by construction" in involution.sentence()
     assert float(involution.answer) > 0.9
     outside = OutsideShare(target="parameters.outside_option", name="outside_share", kind="outside_share",
@@ -86,7 +86,7 @@ def test_the_involution_index_is_one_by_construction_without_an_outside_option_a
     drawn = _draws(scenario, [factor, outside], 2, 1, ["outside_share"])
     game = solve_game(plan_game(scenario, ["A", "B"], resolution=1, draws=drawn.fields, replications=1, seed=2),
                       "serial", progress=False)
-    involution = equilibrium_robustness(game, game.totals, game.no_policy_totals, drawn)[-1]
+    involution = equilibrium_robustness(game, drawn)[-1]
     assert involution.by_construction is None and float(involution.answer) < 0.9   # policy now adds firms nationally
 
 

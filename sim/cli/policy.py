@@ -176,7 +176,7 @@ def equilibrium(scenario: Path, cities: str, resolution: str, cost: float, objec
     start = time.perf_counter()
     result = solve_game(plan, spec, progress=not quiet)
     elapsed = time.perf_counter() - start
-    answers = equilibrium_robustness(result, result.totals, result.no_policy_totals, drawn)
+    answers = equilibrium_robustness(result, drawn)
     write_equilibrium(result, out, figures, executor=spec.describe(), wall_time=elapsed, robustness=answers)
     click.echo(race_summary(result))
     for answer in answers:

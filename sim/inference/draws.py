@@ -52,6 +52,10 @@ class Draws:
     source: str
     assumptions: tuple[str, ...] = ()
 
+    def head(self, n: int) -> Draws:
+        """The first ``n`` draws."""
+        return Draws(self.quantities.head(n), self.fields.head(n), self.source, self.assumptions)
+
 
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(replication_seed(seed, 1, 0, 0))

@@ -157,17 +157,14 @@ def optimise_robustness(result: OptimiseResult, draws: Draws) -> list[Robustness
 
 
 # ----------------------------------------------------------------------------- the subsidy race
-def equilibrium_robustness(result: EquilibriumResult, totals: dict[tuple[int, ...], np.ndarray],
-                           no_policy: np.ndarray, draws: Draws) -> list[Robustness]:
+def equilibrium_robustness(result: EquilibriumResult, draws: Draws) -> list[Robustness]:
     """The race's answers draw by draw: the equilibrium, who wins it, and the involution index.
 
     Args:
-        result: the solved game.
-        totals: every evaluated profile's totals ``[draw, replication, len(TOTALS), city]``.
-        no_policy: the same runs with every budget 0.
+        result: the solved game (with every evaluated profile's totals and the no-policy runs).
         draws: the draws the game ran, with their quantities.
     """
-    plan = result.plan
+    plan, totals, no_policy = result.plan, result.totals, result.no_policy_totals
     _same_draws(len(plan.draws), draws)
     names = [c.name for c in plan.scenario.cities]
     index = [names.index(c) for c in plan.cities]
