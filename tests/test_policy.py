@@ -210,13 +210,13 @@ def test_china_draws_come_from_china_calibration_with_its_split_and_shared_quant
     baseline_last = pd.read_csv(SCENARIOS_DIR.parent / "calibration" / "populations.csv")
     assert not set(draws["parameters.network_effect"]) & set(baseline_last.network_effect)
     priors = load_priors(folder / "priors.yaml").priors
-    split = next(f for f in priors if isinstance(f, SplitFactor))
+    splits = [f for f in priors if isinstance(f, SplitFactor)]
     shared = next(f for f in priors if isinstance(f, SharedFactor))
     firms = [c for c in draws.columns if c.endswith(".firms")]
-    assert {p.split("[")[-1].split(".")[-2].rstrip("]") if "[" in p else p.split(".")[1] for p in firms} == \
-        {split.pool, *split.weights}
-    group = sum(c.firms for c in china.cities if c.name in {split.pool, *split.weights})
-    assert (draws[firms].sum(axis=1) == group).all()     # the split keeps the group's total
+    named = {p.split("[")[-1].split(".")[-2].rstrip("]") if "[" in p else p.split(".")[1] for p in firms}
+    assert named == {place for split in splits for place in (split.pool, *split.weights)}
+    group = sum(c.firms for c in china.cities if c.name in set(splits[0].members()))
+    assert (draws[firms].sum(axis=1) == group).all()     # the splits keep the group's total
     constants = draws[[f"cities.{c}.attractiveness" if c.isidentifier() else f"cities[{c}].attractiveness"
                        for c in shared.cities]]
     assert (constants.nunique(axis=1) == 1).all()         # one constant shared by the contenders
