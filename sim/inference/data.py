@@ -176,6 +176,7 @@ class Figure(_Strict):
             register of firms); allowed only for ``rank`` and ``order``, with a ``measurement``.
         measurement: the stated measurement equation relating that register to the model's counts.
         inferred: the figure reads an order the source implies (e.g. the order of a list) rather than states.
+        note: what the report should say when the model cannot meet the figure (a known conflict between sources).
         members: filled in from the targets' ``groups`` and ``sets`` (:meth:`Targets.resolve`): for
             ``rank`` the subject first, then every other member of the set; for ``order`` the places in
             order; each member is the list of scenario places it sums.
@@ -202,6 +203,7 @@ class Figure(_Strict):
     universe: str | None = None
     measurement: str | None = None
     inferred: bool = False
+    note: str = ""
     members: list[list[str]] | None = None
 
     @model_validator(mode="after")

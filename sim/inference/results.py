@@ -206,10 +206,10 @@ def statements_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray)
     rows = [{"figure": f.id, "statement": f"{f.city}: {f.describe()}" if f.quantity == "rank" else f.describe(),
              "model_time": f.time, "universe": f.universe or problem.targets.universe, "inferred": f.inferred,
              "fitted": f in problem.fitted, "holds_point": float(layout.holds(point_sums, f).mean()),
-             "holds_predictive": float(layout.holds(sums, f).mean())}
+             "holds_predictive": float(layout.holds(sums, f).mean()), "note": " ".join(f.note.split())}
             for f in problem.targets.figures if f.statement]
     return pd.DataFrame(rows, columns=["figure", "statement", "model_time", "universe", "inferred", "fitted",
-                                       "holds_point", "holds_predictive"])
+                                       "holds_point", "holds_predictive", "note"])
 
 
 def overtaking_table(problem: Problem, point_sums: np.ndarray, symmetric_sums: np.ndarray) -> pd.DataFrame:

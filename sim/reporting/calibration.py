@@ -374,9 +374,11 @@ def _statements_text(statements: pd.DataFrame, replications: int, draws: int) ->
                     "replications.\n")
     else:
         text.append(f"\nStatements the model meets in fewer than {STATEMENT_AGREEMENT:.0%} of the point estimate's "
-                    "replications: " + "; ".join(f"`{r.figure}` ({r.holds_point:.0%})" for r in missed.itertuples())
-                    + ". The fit trades them against the other patterns (the distance weighs every fitted pattern "
-                    "alike).\n")
+                    "replications, and why:\n")
+        text += [f"- `{r.figure}` ({percent(r.holds_point)}): "
+                 + (r.note or "the fit trades it against the other patterns (the distance weighs every fitted pattern "
+                              "alike); no conflict between sources is known.") for r in missed.itertuples()]
+        text.append("")
     return "\n".join(text)
 
 
