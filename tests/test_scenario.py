@@ -266,7 +266,7 @@ def test_every_number_in_a_library_scenario_carries_a_source_label(path: Path):
 
 
 def test_china_keeps_the_baseline_national_total():
-    """The multi-city scenario carves its ten added cities out of the baseline's rest-of-China pool."""
+    """The multi-city scenario carves its added places out of the baseline's rest-of-China pool."""
     baseline = load_scenario(ROOT / "scenarios" / "baseline.yaml")
     china = load_scenario(ROOT / "scenarios" / "china.yaml")
     assert sum(c.firms for c in china.cities) == sum(c.firms for c in baseline.cities)
@@ -276,4 +276,6 @@ def test_china_keeps_the_baseline_national_total():
     names = {c.name for c in china.cities}
     assert names >= {"Beijing", "Shenzhen", "Shanghai", "Hangzhou", "Hefei", "Guangzhou", "Chengdu", "Nanjing",
                      "Wuhan", "Xi'an", "Zhengzhou", "Jinan", "Hebei"}
-    assert sum(c.pool for c in china.cities) == 1
+    pools = {c.name for c in china.cities if c.pool}
+    assert pools == {"Rest of China", "Rest of Guangdong", "Rest of Jiangsu", "Rest of Zhejiang", "Hebei"}
+    assert all(c.places > 1 and c.capacity is not None for c in china.cities if c.pool)   # many places, congested
