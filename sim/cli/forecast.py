@@ -7,8 +7,17 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import SCENARIO, default_out, executor_option, figures_option, out_option, quiet_option, refusals
-from sim.cli.policy import assumption_options, assumptions_file
+from sim.cli.common import (
+    SCENARIO,
+    assumption_options,
+    assumptions_file,
+    default_out,
+    executor_option,
+    figures_option,
+    out_option,
+    quiet_option,
+    refusals,
+)
 from sim.scenario.resources import shown
 
 

@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.analysis.abc_smc import Population, weighted_correlation
 from sim.inference.data import documented_counts
+from sim.inference.estimates import CONSTRAINED
 from sim.inference.identify import MARTINGALE_BAND, NETWORK_EFFECT, RANK_BINS, RANK_DRAWS
-from sim.inference.problem import CONSTRAINED, Population, Problem, assignments, weighted_correlation
+from sim.inference.problem import Problem, assignments
 from sim.inference.results import (
     DRIVER_CORRELATION,
     PINNED_CORRELATION,

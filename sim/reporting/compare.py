@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.compare import CONFIDENCE, NATIONAL, SPEND, Comparison
-from sim.inference.robustness import Robustness
 from sim.model.parameters import LEVERS
+from sim.policy.robustness import Robustness
 from sim.reporting.figures import (
     BAND_NAME,
     PAGE_WIDTH,
@@ -417,7 +417,7 @@ def write_comparison(comparison: Comparison, out: Path, figures: bool = True, wa
                      draws_source: str | None = None) -> list[str]:
     """Write a comparison's folder: the CSVs, figures, ``report.md`` and ``manifest.json`` last.
 
-    ``robustness``: the answers checked draw by draw (:func:`sim.inference.robustness.compare_robustness`), when
+    ``robustness``: the answers checked draw by draw (:func:`sim.policy.robustness.compare_robustness`), when
     replication r ran draw r (``draws_source`` says of what).
 
     Returns:

@@ -129,12 +129,14 @@ def is_broken(ax: plt.Axes) -> bool:
     return any(c.get_gid() == BREAK_GID for c in ax.collections)
 
 
-def _city_colors(cities: list[str]) -> dict[str, tuple[float, ...]]:
+def city_colors(cities: list[str]) -> dict[str, tuple[float, ...]]:
+    """Each city's colour, in the order given (the same city, the same colour, in every figure of a run)."""
     cmap = plt.get_cmap("tab10" if len(cities) <= 10 else "tab20")
     return {c: cmap(i % cmap.N) for i, c in enumerate(cities)}
 
 
-def _cities(tables: dict[str, pd.DataFrame]) -> list[str]:
+def cities_of(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The cities of a run's tables, in the scenario's order."""
     return list(dict.fromkeys(tables["cities"]["city"]))
 
 
@@ -211,7 +213,7 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         observed: optional documented points (``city, year, firms``) drawn as markers.
     """
     totals = city_totals(tables["firms"])
-    cities, colors = _cities(tables), _city_colors(_cities(tables))
+    cities, colors = cities_of(tables), city_colors(cities_of(tables))
     by_city = {city: totals[totals.city == city].groupby("year")["firms"] for city in cities}
     documented = dict(tuple(observed.groupby("city"))) if observed is not None and len(observed) else {}
     title = f"Firms per city (median and {BAND_NAME})"
@@ -268,11 +270,11 @@ def plot_shares(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     """Mean share of all firms per city over time (stacked)."""
     totals = city_totals(tables["firms"])
     totals["share"] = totals.firms / totals.groupby(["replication", "year"]).firms.transform("sum")
-    mean = totals.groupby(["year", "city"], sort=False)["share"].mean().unstack("city")[_cities(tables)]
+    mean = totals.groupby(["year", "city"], sort=False)["share"].mean().unstack("city")[cities_of(tables)]
     if mean.shape[1] > MAX_PANELS:  # the largest at the end, the rest summed
         kept = list(mean.iloc[-1].sort_values(ascending=False, kind="stable").index[:MAX_LINES])
         mean = mean[kept].assign(**{"other cities": mean.drop(columns=kept).sum(axis=1)})
-    colors = {**_city_colors(list(mean.columns)), "other cities": "0.8"}
+    colors = {**city_colors(list(mean.columns)), "other cities": "0.8"}
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.stackplot(mean.index, mean.T.values, labels=mean.columns, colors=[colors[c] for c in mean.columns], alpha=0.85)
     ax.set(ylabel="share of all firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
@@ -361,7 +363,7 @@ def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
     """Counts of many cities in one panel: the ``MAX_LINES`` largest at the end in colour, the rest in grey."""
     final = {city: grouped.median().iloc[-1] for city, grouped in by_city.items()}
     leaders = sorted(final, key=lambda c: -final[c])[:MAX_LINES]
-    colors = _city_colors(leaders)
+    colors = city_colors(leaders)
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for city, grouped in by_city.items():
         if city not in leaders:
@@ -387,7 +389,7 @@ def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     With more than ``MAX_PANELS`` cities, the ``MAX_PANELS - 1`` with most moves in and out are shown
     and the others summed as "other cities" (every pair is in flows.csv).
     """
-    cities = _cities(tables)
+    cities = cities_of(tables)
     flows = tables["flows"]
     n_rep = max(tables["metrics"]["replication"].nunique(), 1)
     if len(cities) > MAX_PANELS:
@@ -434,7 +436,7 @@ def plot_lock_in(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     """Bar chart of the lock-in probability."""
     metrics = tables["metrics"]
     final = metrics[metrics.step == metrics.step.max()]
-    p = pd.Series(lock_in(final["leader"], _cities(tables)))
+    p = pd.Series(lock_in(final["leader"], cities_of(tables)))
     title = "Which city ends first (lock-in probability)"
     if len(p) > MAX_PANELS:
         title += f"\nthe {MAX_PANELS - 1} cities that lead most often; every leader is in metrics.csv"
@@ -492,6 +494,14 @@ def save_figures(figures: dict[str, Callable[[], plt.Figure]], folder: Path) -> 
     """
     run_in_two(figure_jobs(figures, folder))
     return [folder / f"{stem}.{ext}" for stem in figures for ext in ("png", "svg")]
+
+
+def save_drawn(out: Path, drawn: dict[str, plt.Figure]) -> list[str]:
+    """Save figures already drawn (stem → figure) into ``out/figures`` as PNG and SVG; the files, relative to ``out``."""
+    written = []
+    for stem, fig in drawn.items():
+        written += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures", stem)]
+    return written
 
 
 def figure_jobs(figures: dict[str, Callable[[], plt.Figure]], folder: Path) -> list[Callable[[], list[Path]]]:

@@ -1,6 +1,7 @@
-"""Outcome expressions: a small boolean grammar over the columns of a results table.
+"""Boolean expressions over the columns of a table: a small, safe query language.
 
-A user states which runs count as "the outcome of interest" as text, for example::
+Generic: any :class:`pandas.DataFrame`. A user states which rows count (the runs with
+an outcome of interest, the candidates meeting a constraint) as text, for example::
 
     leader == 'Hefei'
     firms_Hefei > 20000
@@ -32,7 +33,7 @@ accepted); a column whose name is a keyword is written in backquotes.
 Missing values (NaN/None) make a comparison False, whatever the operator (``!=``
 included), so ``not (x > 1)`` holds on rows where ``x`` is missing.
 
-Every problem raises :class:`OutcomeError` (a :class:`ValueError`) with one line naming
+Every problem raises :class:`ExpressionError` (a :class:`ValueError`) with one line naming
 the problem and its 0-based character position in the text.
 """
 
@@ -53,11 +54,11 @@ __all__ = [
     "Constant",
     "Not",
     "Or",
-    "Outcome",
-    "OutcomeError",
-    "evaluate_outcome",
-    "outcome_columns",
-    "parse_outcome",
+    "Expression",
+    "ExpressionError",
+    "evaluate_expression",
+    "expression_columns",
+    "parse_expression",
 ]
 
 MAX_LENGTH = 10_000
@@ -76,8 +77,8 @@ _COMPARATORS: dict[str, Callable] = {
 _KEYWORDS = {"and", "or", "not", "true", "false", "True", "False"}
 
 
-class OutcomeError(ValueError):
-    """An outcome expression that cannot be parsed or evaluated (one line, with a position)."""
+class ExpressionError(ValueError):
+    """An expression that cannot be parsed or evaluated (one line, with a position)."""
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -120,7 +121,7 @@ def _scan_number(text: str, i: int) -> int:
                 k += 1
             j = k
         else:
-            raise OutcomeError(f"outcome: malformed number {text[i:k]!r} at position {i} (exponent has no digits)")
+            raise ExpressionError(f"expression: malformed number {text[i:k]!r} at position {i} (exponent has no digits)")
     return j
 
 
@@ -146,9 +147,9 @@ def _tokenize(text: str) -> list[_Token]:
                 tokens.append(_Token("OP", ch, i, ch))
                 i += 1
             elif ch == "=":
-                raise OutcomeError(f"outcome: single '=' at position {i} (write '==' to compare)")
+                raise ExpressionError(f"expression: single '=' at position {i} (write '==' to compare)")
             else:
-                raise OutcomeError(f"outcome: '!' at position {i} must be followed by '=' (use 'not' to negate)")
+                raise ExpressionError(f"expression: '!' at position {i} must be followed by '=' (use 'not' to negate)")
         elif ch in "'\"":
             j, chars = i + 1, []
             while j < n and text[j] != ch:
@@ -157,15 +158,15 @@ def _tokenize(text: str) -> list[_Token]:
                 chars.append(text[j])
                 j += 1
             if j >= n:
-                raise OutcomeError(f"outcome: unterminated string starting at position {i}")
+                raise ExpressionError(f"expression: unterminated string starting at position {i}")
             tokens.append(_Token("STRING", "".join(chars), i, text[i : j + 1]))
             i = j + 1
         elif ch == "`":
             j = text.find("`", i + 1)
             if j < 0:
-                raise OutcomeError(f"outcome: unterminated backquoted column name starting at position {i}")
+                raise ExpressionError(f"expression: unterminated backquoted column name starting at position {i}")
             if j == i + 1:
-                raise OutcomeError(f"outcome: empty backquoted column name at position {i}")
+                raise ExpressionError(f"expression: empty backquoted column name at position {i}")
             tokens.append(_Token("NAME", text[i + 1 : j], i, text[i : j + 1]))
             i = j + 1
         elif (ch.isascii() and ch.isdigit()) or ch == "." or (
@@ -174,9 +175,9 @@ def _tokenize(text: str) -> list[_Token]:
             start = i + 1 if ch in "+-" else i
             end = _scan_number(text, start)
             if end == start:
-                raise OutcomeError(f"outcome: unexpected character {ch!r} at position {i}")
+                raise ExpressionError(f"expression: unexpected character {ch!r} at position {i}")
             if end < n and (_is_ident_char(text[end]) or text[end] == "."):
-                raise OutcomeError(f"outcome: malformed number {text[i : end + 1]!r} at position {i}")
+                raise ExpressionError(f"expression: malformed number {text[i : end + 1]!r} at position {i}")
             literal = text[start:end]
             is_int = all(c.isdigit() for c in literal)
             value: float | int = int(literal) if is_int else float(literal)
@@ -197,7 +198,7 @@ def _tokenize(text: str) -> list[_Token]:
                 tokens.append(_Token("NAME", word, i, word))
             i = j
         else:
-            raise OutcomeError(f"outcome: unexpected character {ch!r} at position {i}")
+            raise ExpressionError(f"expression: unexpected character {ch!r} at position {i}")
     tokens.append(_Token("END", None, n, "end of text"))
     return tokens
 
@@ -292,21 +293,21 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.tok.kind == "END":
-            raise OutcomeError("outcome: empty expression at position 0")
+            raise ExpressionError("expression: empty expression at position 0")
         node = self.expression()
         if self.tok.kind != "END":
             tok = self.tok
             if tok.kind == "RPAREN":
-                raise OutcomeError(f"outcome: unmatched ')' at position {tok.pos}")
-            raise OutcomeError(
-                f"outcome: expected 'and', 'or' or the end after the condition, got {tok.text!r} at position {tok.pos}"
+                raise ExpressionError(f"expression: unmatched ')' at position {tok.pos}")
+            raise ExpressionError(
+                f"expression: expected 'and', 'or' or the end after the condition, got {tok.text!r} at position {tok.pos}"
             )
         return node
 
     def _enter(self, pos: int) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise OutcomeError(f"outcome: nesting deeper than {MAX_DEPTH} levels at position {pos}")
+            raise ExpressionError(f"expression: nesting deeper than {MAX_DEPTH} levels at position {pos}")
 
     def expression(self) -> Node:
         pos = self.tok.pos
@@ -329,7 +330,7 @@ class _Parser:
             tok = self.advance()
             self._enter(tok.pos)
             if self.tok.kind == "END":
-                raise OutcomeError(f"outcome: expected a condition after 'not' at position {tok.pos}")
+                raise ExpressionError(f"expression: expected a condition after 'not' at position {tok.pos}")
             node = Not(self.negation(), tok.pos)
             self.depth -= 1
             return node
@@ -341,12 +342,12 @@ class _Parser:
             self.advance()
             self._enter(tok.pos)
             if self.tok.kind == "RPAREN":
-                raise OutcomeError(f"outcome: empty parentheses at position {tok.pos}")
+                raise ExpressionError(f"expression: empty parentheses at position {tok.pos}")
             node = self.expression()
             if self.tok.kind != "RPAREN":
                 found = self.tok
-                raise OutcomeError(
-                    f"outcome: '(' at position {tok.pos} is never closed (found {found.text!r} at position {found.pos})"
+                raise ExpressionError(
+                    f"expression: '(' at position {tok.pos} is never closed (found {found.text!r} at position {found.pos})"
                 )
             self.advance()
             self.depth -= 1
@@ -356,8 +357,8 @@ class _Parser:
             op = self.advance()
             right = self.value(after=op)
             if self.tok.kind == "OP":
-                raise OutcomeError(
-                    f"outcome: chained comparison at position {self.tok.pos} (write 'a < b and b < c')"
+                raise ExpressionError(
+                    f"expression: chained comparison at position {self.tok.pos} (write 'a < b and b < c')"
                 )
             return Compare(op.value, left, right, op.pos)
         return left
@@ -373,8 +374,8 @@ class _Parser:
         where = f"after {after.text!r}" if after is not None else "here"
         found = "the end of the text" if tok.kind == "END" else repr(tok.text)
         if after is not None:
-            raise OutcomeError(f"outcome: expected a value {where} at position {tok.pos}, found {found}")
-        raise OutcomeError(f"outcome: expected a column, a value or '(' at position {tok.pos}, found {found}")
+            raise ExpressionError(f"expression: expected a value {where} at position {tok.pos}, found {found}")
+        raise ExpressionError(f"expression: expected a column, a value or '(' at position {tok.pos}, found {found}")
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -424,8 +425,8 @@ def _describe(value: Column | Constant) -> str:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """A parsed outcome expression.
+class Expression:
+    """A parsed expression.
 
     Attributes:
         text: the expression as written.
@@ -438,14 +439,14 @@ class Outcome:
     columns: frozenset[str] = field(default_factory=frozenset)
 
     def check(self, columns: Iterable[str]) -> None:
-        """Raise :class:`OutcomeError` if the expression uses a column not among ``columns``."""
+        """Raise :class:`ExpressionError` if the expression uses a column not among ``columns``."""
         available = [str(c) for c in columns]
         known = set(available)
         for node in _walk(self.tree):
             if isinstance(node, Column) and node.name not in known:
                 close = difflib.get_close_matches(node.name, available, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise OutcomeError(f"outcome: unknown column {node.name!r} at position {node.pos}{hint}")
+                raise ExpressionError(f"expression: unknown column {node.name!r} at position {node.pos}{hint}")
 
     def evaluate(self, frame: pd.DataFrame) -> pd.Series:
         """Evaluate on every row of ``frame``.
@@ -457,7 +458,7 @@ class Outcome:
             A boolean Series aligned with ``frame.index``, named after the expression.
 
         Raises:
-            OutcomeError: an unknown column, or a comparison of incompatible types.
+            ExpressionError: an unknown column, or a comparison of incompatible types.
         """
         self.check(frame.columns)
         result = self._eval(self.tree, frame)
@@ -467,7 +468,7 @@ class Outcome:
         if isinstance(value, Column):
             series = frame[value.name]
             if isinstance(series, pd.DataFrame):
-                raise OutcomeError(f"outcome: column {value.name!r} at position {value.pos} is duplicated in the table")
+                raise ExpressionError(f"expression: column {value.name!r} at position {value.pos} is duplicated in the table")
             return series.to_numpy(), _kind_of_column(series)
         return value.value, _kind_of_constant(value.value)
 
@@ -475,15 +476,15 @@ class Outcome:
         n = len(frame)
         if isinstance(node, Constant):
             if not isinstance(node.value, bool):
-                raise OutcomeError(
-                    f"outcome: {_describe(node)} at position {node.pos} is not a condition (compare it with something)"
+                raise ExpressionError(
+                    f"expression: {_describe(node)} at position {node.pos} is not a condition (compare it with something)"
                 )
             return np.full(n, node.value, dtype=bool)
         if isinstance(node, Column):
             values, kind = self._operand(node, frame)
             if kind != "boolean":
-                raise OutcomeError(
-                    f"outcome: {kind} column {node.name!r} at position {node.pos} is not a condition "
+                raise ExpressionError(
+                    f"expression: {kind} column {node.name!r} at position {node.pos} is not a condition "
                     "(compare it, e.g. with '>' or '==')"
                 )
             return np.asarray(pd.Series(values).fillna(False).to_numpy(), dtype=bool)
@@ -503,12 +504,12 @@ class Outcome:
         left, lkind = self._operand(node.left, frame)
         right, rkind = self._operand(node.right, frame)
         if lkind != rkind:
-            raise OutcomeError(
-                f"outcome: cannot compare {lkind} {_describe(node.left)} with {rkind} {_describe(node.right)} "
+            raise ExpressionError(
+                f"expression: cannot compare {lkind} {_describe(node.left)} with {rkind} {_describe(node.right)} "
                 f"at position {node.pos}"
             )
         if lkind == "boolean" and node.op not in ("==", "!="):
-            raise OutcomeError(f"outcome: booleans can only be compared with '==' or '!=' at position {node.pos}")
+            raise ExpressionError(f"expression: booleans can only be compared with '==' or '!=' at position {node.pos}")
         valid = _present(left, n) & _present(right, n)
         out = np.zeros(n, dtype=bool)
         if valid.any():
@@ -524,32 +525,32 @@ class Outcome:
         return self.text
 
 
-def parse_outcome(text: str) -> Outcome:
-    """Parse an outcome expression.
+def parse_expression(text: str) -> Expression:
+    """Parse an expression.
 
     Args:
         text: the expression, e.g. ``"hhi > 0.3 and leader == 'Hefei'"``.
 
     Returns:
-        The parsed :class:`Outcome` (evaluate it with :meth:`Outcome.evaluate`).
+        The parsed :class:`Expression` (evaluate it with :meth:`Expression.evaluate`).
 
     Raises:
-        OutcomeError: the text is not a valid expression (the message names the position).
+        ExpressionError: the text is not a valid expression (the message names the position).
     """
     if not isinstance(text, str):
-        raise OutcomeError(f"outcome: expected text, got {type(text).__name__}")
+        raise ExpressionError(f"expression: expected text, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise OutcomeError(f"outcome: expression longer than {MAX_LENGTH} characters at position {MAX_LENGTH}")
+        raise ExpressionError(f"expression: expression longer than {MAX_LENGTH} characters at position {MAX_LENGTH}")
     tree = _Parser(text).parse()
     columns = frozenset(node.name for node in _walk(tree) if isinstance(node, Column))
-    return Outcome(text=text, tree=tree, columns=columns)
+    return Expression(text=text, tree=tree, columns=columns)
 
 
-def outcome_columns(text: str) -> frozenset[str]:
-    """Names of the columns an outcome expression uses (raises :class:`OutcomeError` if invalid)."""
-    return parse_outcome(text).columns
+def expression_columns(text: str) -> frozenset[str]:
+    """Names of the columns an expression uses (raises :class:`ExpressionError` if invalid)."""
+    return parse_expression(text).columns
 
 
-def evaluate_outcome(text: str, frame: pd.DataFrame) -> pd.Series:
+def evaluate_expression(text: str, frame: pd.DataFrame) -> pd.Series:
     """Parse ``text`` and evaluate it on ``frame`` to a boolean Series (one entry per row)."""
-    return parse_outcome(text).evaluate(frame)
+    return parse_expression(text).evaluate(frame)

@@ -5,7 +5,7 @@ settled, who wins it, how much of it is relocation, the sign of a scenario's eff
 reached on draws that join the calibration posterior to the deep uncertainties of an assumptions
 file (:func:`sim.inference.draws.parameter_draws`). Here each answer is checked draw by draw
 (:class:`Robustness`: does it hold in this draw?), and where it fails in some draws, scenario
-discovery (PRIM, :func:`sim.inference.discover.discover`) looks for the region of the drawn
+discovery (PRIM, :func:`sim.policy.discover.discover`) looks for the region of the drawn
 quantities where it turns over. The quantities are labelled: deep uncertainties (assumptions no
 data pin), estimates the data constrain, and estimates the data leave at their prior.
 
@@ -24,11 +24,14 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.compare import NATIONAL, Comparison, paired_differences
-from sim.experiments.policy import ROBUST_WITHIN, TOTALS, EquilibriumResult, OptimiseResult, involution
-from sim.experiments.simplex import LEVERS
-from sim.inference.discover import Discovery, discover
 from sim.inference.draws import Draws
-from sim.inference.errors import InferenceError
+from sim.model.parameters import LEVERS
+from sim.policy.discover import Discovery, discover
+from sim.policy.errors import PolicyError
+from sim.policy.objectives import ROBUST_WITHIN
+from sim.policy.optimise import OptimiseResult
+from sim.policy.race import EquilibriumResult, involution
+from sim.policy.runs import TOTALS
 
 MIN_DRAWS = 20
 """Fewest draws over which scenario discovery looks for where an answer turns over."""
@@ -130,7 +133,7 @@ def _check(question: str, answer: str, holds: np.ndarray, draws: Draws, by_const
         frame = quantities[varied].assign(fails=(~result.holds).astype(int))
         try:
             result.discovery = discover(frame, varied, "fails == 1", threshold=DISCOVERY_DENSITY)
-        except InferenceError as exc:
+        except PolicyError as exc:
             result.why_not = f"scenario discovery found nothing to report ({exc})"
     return result
 
@@ -208,7 +211,7 @@ def equilibrium_robustness(result: EquilibriumResult, totals: dict[tuple[int, ..
 
 def involution_robustness(totals: np.ndarray, no_policy: np.ndarray, cities: Sequence[str],
                           outside_option: float | None, draws: Draws, question: str) -> Robustness:
-    """The involution index (:func:`sim.experiments.policy.involution`) draw by draw.
+    """The involution index (:func:`sim.policy.race.involution`) draw by draw.
 
     With the outside option off in the scenario and not drawn, national entry does not depend on
     policy (every potential entrant enters some city), so the index is 1 up to noise: the answer
@@ -265,4 +268,4 @@ def _outside_option_on(scenario: object, draws: Draws) -> bool:
 
 def _same_draws(n: int, draws: Draws) -> None:
     if len(draws.quantities) != n:
-        raise InferenceError(f"the result ran {n} draws, the draws table has {len(draws.quantities)}")
+        raise PolicyError(f"the result ran {n} draws, the draws table has {len(draws.quantities)}")

@@ -1,10 +1,10 @@
 """Scenario discovery on a finished sweep (``modu discover``): which swept conditions lead to an outcome.
 
 The sweep's ``summary.csv`` has one row per point × replication; the outcome is an
-expression of :mod:`sim.experiments.outcomes` over its columns (never ``eval``'d), and
-PRIM (:func:`sim.inference.prim.prim`, peeling then pasting) looks for a box over the
+expression of :mod:`sim.analysis.expressions` over its columns (never ``eval``'d), and
+PRIM (:func:`sim.analysis.prim.prim`, peeling then pasting) looks for a box over the
 swept columns where the outcome is concentrated. Optionally the leaves of a shallow
-decision tree (:func:`sim.inference.prim.cart_rules`, scikit-learn) are listed for
+decision tree (:func:`sim.analysis.cart.cart_rules`, scikit-learn) are listed for
 comparison.
 """
 
@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from sim._install import install_command
-from sim.experiments.outcomes import OutcomeError, parse_outcome
-from sim.inference.errors import InferenceError
-from sim.inference.prim import PrimBox, PrimResult, cart_rules, describe_box, prim
+from sim.analysis.boxes import PrimBox, describe_box
+from sim.analysis.cart import cart_rules
+from sim.analysis.expressions import ExpressionError, parse_expression
+from sim.analysis.prim import PrimResult, prim
+from sim.policy.errors import PolicyError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -104,12 +106,12 @@ def read_sweep(folder: Path) -> tuple[pd.DataFrame, list[str]]:
     """A sweep folder's successful runs (``summary.csv``) and its swept paths (from ``manifest.json``).
 
     Raises:
-        InferenceError: the folder holds no readable sweep.
+        PolicyError: the folder holds no readable sweep.
     """
     try:
         summary = pd.read_csv(folder / "summary.csv")
     except (OSError, ValueError) as exc:
-        raise InferenceError(f"SWEEP_FOLDER: {folder} holds no readable summary.csv ({' '.join(str(exc).split())})") from None
+        raise PolicyError(f"SWEEP_FOLDER: {folder} holds no readable summary.csv ({' '.join(str(exc).split())})") from None
     try:
         paths = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["definition"]["paths"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -134,21 +136,21 @@ def discover(summary: pd.DataFrame, paths: list[str], outcome: str, *, threshold
         cart: also list decision-tree rules (needs scikit-learn).
 
     Raises:
-        InferenceError: a bad expression or one naming no column, no swept numeric column, an outcome that is
+        PolicyError: a bad expression or one naming no column, no swept numeric column, an outcome that is
             never or always true, or ``cart`` without scikit-learn.
     """
     try:
-        y = parse_outcome(outcome).evaluate(summary)
-    except OutcomeError as exc:
-        raise InferenceError(f"--outcome: {exc}") from None
+        y = parse_expression(outcome).evaluate(summary)
+    except ExpressionError as exc:
+        raise PolicyError(f"--outcome: {exc}") from None
     inputs = [p for p in paths if pd.api.types.is_numeric_dtype(summary[p]) and not pd.api.types.is_bool_dtype(summary[p])
               and summary[p].nunique() >= 2]
     if not inputs:
-        raise InferenceError("SWEEP_FOLDER: the sweep has no swept numeric column taking two values or more "
+        raise PolicyError("SWEEP_FOLDER: the sweep has no swept numeric column taking two values or more "
                              f"(swept: {', '.join(paths) or 'nothing'}); PRIM needs one")
     k = int(y.sum())
     if k == 0 or k == len(y):
-        raise InferenceError(f"--outcome: {outcome!r} is {'never' if k == 0 else 'always'} true in the "
+        raise PolicyError(f"--outcome: {outcome!r} is {'never' if k == 0 else 'always'} true in the "
                              f"{len(y)} runs; nothing to discover")
     with warnings.catch_warnings():  # said in the summary instead (Discovery.threshold_note)
         warnings.filterwarnings("ignore", message="prim: no box reaches density", category=UserWarning)
@@ -158,5 +160,5 @@ def discover(summary: pd.DataFrame, paths: list[str], outcome: str, *, threshold
         try:
             rules = cart_rules(summary[inputs], y.to_numpy())
         except ImportError:
-            raise InferenceError(f"--cart: needs scikit-learn; install it with {install_command('discover')}") from None
+            raise PolicyError(f"--cart: needs scikit-learn; install it with {install_command('discover')}") from None
     return Discovery(outcome, inputs, y, result, rules)

@@ -1,7 +1,8 @@
 """Pure-strategy games on finite strategy grids: best responses, equilibria, price of anarchy.
 
-Each of ``n`` players (e.g. cities) picks one strategy from its own finite grid (e.g.
-lever mixes from :func:`sim.experiments.simplex.simplex_grid`). A *profile* is a tuple of strategy
+Generic: any payoff function of a profile, any finite grids. Each of ``n`` players
+(e.g. cities) picks one strategy from its own finite grid (e.g. points of
+:func:`sim.analysis.simplex.simplex_grid`). A *profile* is a tuple of strategy
 indices, one per player; ``payoffs(profile)`` returns every player's payoff as an array
 of length ``n`` (e.g. each city's firms after the horizon). Payoffs are assumed
 expensive (a simulation ensemble each), so every function evaluates a profile at most
