@@ -32,7 +32,7 @@ FROM_REPOSITORY = ["SECURITY.md", "benchmarks/RESULTS.md", "calibration/report.m
 API_PACKAGES = ["sim", "sim.model", "sim.scenario"]
 """Public modules documented as a whole (their ``__init__``)."""
 
-API_TREES = ["sim.experiments", "sim.inference", "sim.reporting"]
+API_TREES = ["sim.experiments", "sim.inference", "sim.policy", "sim.reporting", "sim.app", "sim.analysis"]
 """Public packages documented module by module."""
 
 API_NAV = "API"

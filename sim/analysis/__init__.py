@@ -11,36 +11,63 @@
 - :mod:`~sim.analysis.abc_smc` — approximate Bayesian computation by sequential Monte Carlo
   over any simulator.
 
-Nothing here imports the rest of ``sim`` (an import-linter contract in pyproject.toml), so
-the package has its own lazy loader instead of ``sim._lazy``: the names below are imported
-on first use, and matplotlib only when something is drawn.
+Nothing here imports the rest of ``sim`` (an import-linter contract in pyproject.toml). The
+names below are imported with the package — its modules are small, and a function may share
+its module's name (:func:`~sim.analysis.prim.prim`) only if the package binds it first — except
+:func:`~sim.analysis.ternary.ternary_heatmap`, imported on first use so that matplotlib is
+loaded only when something is drawn.
 """
 
 from importlib import import_module
 from typing import Any
 
-_PUBLIC = {
-    **dict.fromkeys(["Population", "Prior", "abc_smc", "populations_frame", "populations_from_frame", "run_batch",
-                     "weighted_correlation", "weighted_quantile"], "sim.analysis.abc_smc"),
-    **dict.fromkeys(["PrimBox", "choose_box", "describe_box"], "sim.analysis.boxes"),
-    "cart_rules": "sim.analysis.cart",
-    **dict.fromkeys(["Expression", "ExpressionError", "evaluate_expression", "expression_columns", "parse_expression"],
-                    "sim.analysis.expressions"),
-    **dict.fromkeys(["BestResponseResult", "CachedPayoffs", "best_response", "brute_force_equilibria",
-                     "cooperative_optimum", "is_equilibrium", "iterated_best_response", "price_of_anarchy"],
-                    "sim.analysis.games"),
-    **dict.fromkeys(["PrimResult", "prim"], "sim.analysis.prim"),
-    **dict.fromkeys(["simplex_divisions", "simplex_grid", "to_cartesian"], "sim.analysis.simplex"),
-    "ternary_heatmap": "sim.analysis.ternary",
-}
-"""Public names and the module defining each."""
+from sim.analysis.abc_smc import (
+    Population,
+    Prior,
+    abc_smc,
+    populations_frame,
+    populations_from_frame,
+    run_batch,
+    weighted_correlation,
+    weighted_quantile,
+)
+from sim.analysis.boxes import PrimBox, choose_box, describe_box
+from sim.analysis.cart import cart_rules
+from sim.analysis.expressions import (
+    Expression,
+    ExpressionError,
+    evaluate_expression,
+    expression_columns,
+    parse_expression,
+)
+from sim.analysis.games import (
+    BestResponseResult,
+    CachedPayoffs,
+    best_response,
+    brute_force_equilibria,
+    cooperative_optimum,
+    is_equilibrium,
+    iterated_best_response,
+    price_of_anarchy,
+)
+from sim.analysis.prim import PrimResult, prim
+from sim.analysis.simplex import simplex_divisions, simplex_grid, to_cartesian
+
+_DRAWING = {"ternary_heatmap": "sim.analysis.ternary"}
+"""Drawing functions and their modules, imported on first use."""
 
 
 def __getattr__(name: str) -> Any:
-    """Import ``name``'s module on first use and return the name."""
-    if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name]), name)
+    """Import a drawing function's module on first use and return the function."""
+    if name in _DRAWING:
+        return getattr(import_module(_DRAWING[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "BestResponseResult", "CachedPayoffs", "Expression", "ExpressionError", "Population", "PrimBox", "PrimResult",
+    "Prior", "abc_smc", "best_response", "brute_force_equilibria", "cart_rules", "choose_box", "cooperative_optimum",
+    "describe_box", "evaluate_expression", "expression_columns", "is_equilibrium", "iterated_best_response",
+    "parse_expression", "populations_frame", "populations_from_frame", "price_of_anarchy", "prim", "run_batch",
+    "simplex_divisions", "simplex_grid", "ternary_heatmap", "to_cartesian", "weighted_correlation", "weighted_quantile",
+]

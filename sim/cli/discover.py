@@ -1,4 +1,4 @@
-"""``modu discover``: the command line over :mod:`sim.policy.discover` (PRIM on a sweep's runs)."""
+"""``modu discover``: the command line over :mod:`sim.policy.discovery` (PRIM on a sweep's runs)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def discover(sweep_folder: Path, outcome: str, threshold: float, alpha: float, c
     If the box restricts no input, say why (the outcome's share of all runs against --threshold) and show the best
     restricted box of the peeling trajectory.
     """  # noqa: D205, D415
-    from sim.policy.discover import discover as find
-    from sim.policy.discover import read_sweep
+    from sim.policy.discovery import discover as find
+    from sim.policy.discovery import read_sweep
     from sim.reporting.discover import write_discovery
 
     summary, paths = read_sweep(sweep_folder)

@@ -1,4 +1,4 @@
-"""``modu optimise``: the command line over :mod:`sim.policy.optimise` (resumable: its folder is its store)."""
+"""``modu optimise``: the command line over :mod:`sim.policy.optimisation` (resumable: its folder is its store)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def optimise(scenario: Path, city: str, resolution: str, objective: str, constra
     Interrupted? Run the same command again: finished runs are kept.
     """  # noqa: D205, D415
     from sim.experiments.executors import open_executor, parse_executor
-    from sim.policy.optimise import compute_optimisation, optimisation_result, plan_optimisation
+    from sim.policy.optimisation import compute_optimisation, optimisation_result, plan_optimisation
     from sim.policy.robustness import optimise_robustness
     from sim.policy.runs import parse_budgets
 

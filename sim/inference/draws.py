@@ -2,7 +2,7 @@
 
 Each function returns a table with one row per draw and one column per dotted path
 (``parameters.network_effect``, ``cities.Beijing.attractiveness``, ``cities.Hangzhou.firms``),
-ready for :func:`sim.policy.optimise.plan_optimisation` and :func:`sim.policy.race.plan_game`.
+ready for :func:`sim.policy.optimisation.plan_optimisation` and :func:`sim.policy.race.plan_game`.
 A calibrated quantity that sets several fields (the contenders' share of a pool's firms, a constant
 shared by several cities) is expanded into every field it sets, for that scenario, so a draw is
 exactly the scenario the calibration simulated. Draws come from the calibration the scenario names

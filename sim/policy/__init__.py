@@ -3,12 +3,12 @@
 One entry per question, each returning a result object with ``to_df()`` and ``plot()``
 (:mod:`sim.reporting.policy` writes their folders):
 
-- which lever mix is best for a city (``modu optimise``): :func:`~sim.policy.optimise.plan_optimisation`
-  then :func:`~sim.policy.optimise.optimise` → :class:`~sim.policy.optimise.OptimiseResult`;
+- which lever mix is best for a city (``modu optimise``): :func:`~sim.policy.optimisation.plan_optimisation`
+  then :func:`~sim.policy.optimisation.optimise` → :class:`~sim.policy.optimisation.OptimiseResult`;
 - where the subsidy race between cities settles (``modu equilibrium``): :func:`~sim.policy.race.plan_game`
   then :func:`~sim.policy.race.solve_game` → :class:`~sim.policy.race.EquilibriumResult`;
-- which swept conditions lead to an outcome (``modu discover``): :func:`~sim.policy.discover.discover`
-  → :class:`~sim.policy.discover.Discovery`;
+- which swept conditions lead to an outcome (``modu discover``): :func:`~sim.policy.discovery.discover`
+  → :class:`~sim.policy.discovery.Discovery`;
 - whether each answer holds draw by draw, and where it turns over: :mod:`~sim.policy.robustness`.
 
 The runs (:mod:`~sim.policy.runs`), objectives (:mod:`~sim.policy.objectives`) and figures
@@ -22,10 +22,10 @@ Sits above :mod:`sim.inference` (it reads the calibration's draws) and below :mo
 from sim._lazy import lazy_getattr
 
 _PUBLIC = {
-    **dict.fromkeys(["Discovery", "discover", "read_sweep"], "sim.policy.discover"),
+    **dict.fromkeys(["Discovery", "discover", "read_sweep"], "sim.policy.discovery"),
     "PolicyError": "sim.policy.errors",
     **dict.fromkeys(["Objective", "parse_objective"], "sim.policy.objectives"),
-    **dict.fromkeys(["OptimisePlan", "OptimiseResult", "optimise", "plan_optimisation"], "sim.policy.optimise"),
+    **dict.fromkeys(["OptimisePlan", "OptimiseResult", "optimise", "plan_optimisation"], "sim.policy.optimisation"),
     **dict.fromkeys(["EquilibriumResult", "GamePlan", "involution", "plan_game", "solve_game"], "sim.policy.race"),
     **dict.fromkeys(["Robustness", "compare_robustness", "equilibrium_robustness", "optimise_robustness"],
                     "sim.policy.robustness"),

@@ -1,6 +1,6 @@
 """The figures of policy design's results (matplotlib): what ``result.plot()`` draws.
 
-:meth:`sim.policy.optimise.OptimiseResult.plot` and :meth:`sim.policy.race.EquilibriumResult.plot`
+:meth:`sim.policy.optimisation.OptimiseResult.plot` and :meth:`sim.policy.race.EquilibriumResult.plot`
 draw with these; the reports save them (:mod:`sim.reporting.policy`). Nothing is saved here.
 """
 
@@ -16,7 +16,7 @@ from sim.model.parameters import LEVERS
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from sim.policy.optimise import OptimiseResult
+    from sim.policy.optimisation import OptimiseResult
     from sim.policy.race import EquilibriumResult
 
 

@@ -5,7 +5,7 @@ settled, who wins it, how much of it is relocation, the sign of a scenario's eff
 reached on draws that join the calibration posterior to the deep uncertainties of an assumptions
 file (:func:`sim.inference.draws.parameter_draws`). Here each answer is checked draw by draw
 (:class:`Robustness`: does it hold in this draw?), and where it fails in some draws, scenario
-discovery (PRIM, :func:`sim.policy.discover.discover`) looks for the region of the drawn
+discovery (PRIM, :func:`sim.policy.discovery.discover`) looks for the region of the drawn
 quantities where it turns over. The quantities are labelled: deep uncertainties (assumptions no
 data pin), estimates the data constrain, and estimates the data leave at their prior.
 
@@ -26,10 +26,10 @@ import pandas as pd
 from sim.experiments.compare import NATIONAL, Comparison, paired_differences
 from sim.inference.draws import Draws
 from sim.model.parameters import LEVERS
-from sim.policy.discover import Discovery, discover
+from sim.policy.discovery import Discovery, discover
 from sim.policy.errors import PolicyError
 from sim.policy.objectives import ROBUST_WITHIN
-from sim.policy.optimise import OptimiseResult
+from sim.policy.optimisation import OptimiseResult
 from sim.policy.race import EquilibriumResult, involution
 from sim.policy.runs import TOTALS
 

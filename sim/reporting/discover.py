@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.policy.discover import Discovery
+from sim.policy.discovery import Discovery
 from sim.reporting.figures import save_drawn
 from sim.reporting.files import atomic_write, finish_folder, output_folder, write_csv
 from sim.reporting.text import markdown_table, p_value

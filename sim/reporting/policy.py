@@ -17,7 +17,7 @@ from sim.experiments.compare import CONFIDENCE
 from sim.experiments.store import STORE_FILE
 from sim.model.parameters import LEVERS
 from sim.policy.objectives import ROBUST_WITHIN, SIGNIFICANCE, Objective
-from sim.policy.optimise import OptimisePlan, OptimiseResult
+from sim.policy.optimisation import OptimisePlan, OptimiseResult
 from sim.policy.race import EquilibriumResult
 from sim.policy.robustness import Robustness
 from sim.policy.runs import SEED_RULE

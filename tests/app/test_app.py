@@ -33,7 +33,7 @@ from sim.cli import main
 from sim.model import ModuModel
 from sim.scenario import ScenarioError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -220,11 +220,11 @@ def test_the_page_map_and_the_run_map_are_one_function(monkeypatch):
 
 def test_the_page_counts_of_many_cities_are_small_multiples():
     pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
-    from sim import app
+    from sim.app.views import history_tables
     from sim.reporting import figures
 
     model = AppModel(load_china())
-    figure = figures.plot_counts(app._tables(model))
+    figure = figures.plot_counts(history_tables(model))
     assert sum(ax.get_visible() for ax in figure.axes) == len(model.spec.cities) > figures.MAX_LINES
 
 
@@ -250,7 +250,7 @@ def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
     pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
     from browser import browser_page, chromium_missing, served_app
 
-    from sim.app import DEFAULT_SCENARIO, _slider_label
+    from sim.app import DEFAULT_SCENARIO, slider_label
     from sim.scenario import load_scenario
 
     reason = chromium_missing()
@@ -276,7 +276,7 @@ def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
         assert page.title() == f"Modu — {baseline.name}"
         for mesa_default in ("Page 0", "Use Threads", "Render Interval"):
             assert page.get_by_text(mesa_default).count() == 0, f"Mesa's {mesa_default!r} shows on the page"
-        page.get_by_text(_slider_label(alpha_slider, alpha_slider["value"]), exact=True).wait_for(timeout=5_000)
+        page.get_by_text(slider_label(alpha_slider, alpha_slider["value"]), exact=True).wait_for(timeout=5_000)
         assert page.get_by_text("κ: network seed (firms)").count() == 1, "the status line's κ is not explained"
         counts = page.locator("img").first
         counts.wait_for()
@@ -292,7 +292,7 @@ def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
             alpha.press("ArrowRight")
         moved = float(alpha.get_attribute("aria-valuenow"))
         assert moved > start + 0.3, f"the α slider did not move: {start} -> {moved}"
-        page.get_by_text(_slider_label(alpha_slider, moved), exact=True).wait_for(timeout=5_000)
+        page.get_by_text(slider_label(alpha_slider, moved), exact=True).wait_for(timeout=5_000)
         # Reset rebuilds the model with the parameters the server has; the slider's value may
         # take a moment to get there, so press Reset until the page reports the new α.
         in_use = page.get_by_text(f"α = {moved:.3g},")

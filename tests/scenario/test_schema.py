@@ -65,6 +65,6 @@ def test_schema_out_writes_the_same_text_to_a_file(tmp_path: Path):
 
 
 def test_the_committed_schema_is_the_one_modu_schema_prints():
-    committed = Path(__file__).resolve().parent.parent / "docs" / "scenario.schema.json"
+    committed = Path(__file__).resolve().parents[2] / "docs" / "scenario.schema.json"
     assert committed.read_text() == CliRunner().invoke(main, ["schema"]).output, \
         "docs/scenario.schema.json is stale: run `modu schema --out docs/scenario.schema.json`"

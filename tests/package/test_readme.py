@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from sim.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
 TINY = {"--replications": "1", "--samples": "2", "--particles": "10", "--generations": "1", "--predictive": "10",

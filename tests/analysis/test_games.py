@@ -1,11 +1,11 @@
-"""Tests of best-response dynamics and equilibria on grids (sim/games.py), against hand-solved games."""
+"""Tests of best-response dynamics and equilibria on grids (sim/analysis/games.py), against hand-solved games."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim.experiments.games import (
+from sim.analysis.games import (
     CachedPayoffs,
     best_response,
     brute_force_equilibria,

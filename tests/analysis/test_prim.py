@@ -1,4 +1,4 @@
-"""Tests of PRIM scenario discovery (sim/prim.py): planted boxes are found, statistics add up."""
+"""Tests of PRIM scenario discovery (sim/analysis/prim.py): planted boxes are found, statistics add up."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy.stats import binomtest  # noqa: E402
 
-from sim.inference.prim import PrimBox, cart_rules, choose_box, describe_box, prim  # noqa: E402
+from sim.analysis import PrimBox, cart_rules, choose_box, describe_box, prim  # noqa: E402
 
 
 @pytest.fixture(scope="module")

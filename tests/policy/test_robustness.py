@@ -10,12 +10,19 @@ import yaml
 
 from sim.experiments.compare import plan_comparison, run_comparison
 from sim.experiments.ensemble import run_draws
-from sim.experiments.policy import optimise, plan_game, plan_optimisation, solve_game
 from sim.inference.data import ASSUMPTIONS_PATH, OutsideShare, load_assumptions
 from sim.inference.draws import Draws, comparison_draws, factor_draws
 from sim.inference.forecast import forecast
-from sim.inference.robustness import compare_robustness, equilibrium_robustness, optimise_robustness
 from sim.model import ModuModel
+from sim.policy import (
+    compare_robustness,
+    equilibrium_robustness,
+    optimise,
+    optimise_robustness,
+    plan_game,
+    plan_optimisation,
+    solve_game,
+)
 from sim.scenario import ScenarioError, validate
 from sim.scenario.factors import Factor
 from sim.scenario.paths import draw_changes

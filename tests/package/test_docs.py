@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from sim.cli import main
 from sim.model.parameters import parameter_table
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_parameter_is_documented_in_the_odd_table_as_in_the_code():

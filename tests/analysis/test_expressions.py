@@ -1,4 +1,4 @@
-"""Tests of the outcome-expression grammar (sim/outcomes.py), against hand-evaluated rows."""
+"""The expression language (sim/analysis/expressions.py), against hand-evaluated rows."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.experiments.outcomes import (
+from sim.analysis.expressions import (
     And,
     Column,
     Compare,
     Constant,
+    ExpressionError,
     Not,
     Or,
-    OutcomeError,
-    evaluate_outcome,
-    outcome_columns,
-    parse_outcome,
+    evaluate_expression,
+    expression_columns,
+    parse_expression,
 )
 
 
@@ -63,7 +63,7 @@ def runs() -> pd.DataFrame:
 )
 def test_evaluates_as_by_hand(runs, text, expected):
     """Each expression gives the row-by-row answer worked out by hand."""
-    result = evaluate_outcome(text, runs)
+    result = evaluate_expression(text, runs)
     assert result.dtype == bool
     assert result.tolist() == expected
     assert list(result.index) == list(runs.index)
@@ -71,64 +71,64 @@ def test_evaluates_as_by_hand(runs, text, expected):
 
 def test_precedence_not_over_and_over_or():
     """``a or b and not c`` reads as ``a or (b and (not c))``."""
-    tree = parse_outcome("a or b and not c").tree
+    tree = parse_expression("a or b and not c").tree
     assert tree == Or((Column("a", 0), And((Column("b", 5), Not(Column("c", 15), 11)), 5)), 0)
     frame = pd.DataFrame({"a": [False, False, True], "b": [True, True, False], "c": [True, False, True]})
-    assert evaluate_outcome("a or b and not c", frame).tolist() == [False, True, True]
-    assert evaluate_outcome("(a or b) and not c", frame).tolist() == [False, True, False]
+    assert evaluate_expression("a or b and not c", frame).tolist() == [False, True, True]
+    assert evaluate_expression("(a or b) and not c", frame).tolist() == [False, True, False]
 
 
 def test_ast_of_a_comparison():
     """The parser builds Compare nodes with column/constant operands and positions."""
-    assert parse_outcome("x >= 2.5").tree == Compare(">=", Column("x", 0), Constant(2.5, 5), 2)
-    assert parse_outcome("`a b` == 'q'").tree == Compare("==", Column("a b", 0), Constant("q", 9), 6)
-    assert parse_outcome("n == 3").tree.right.value == 3 and isinstance(parse_outcome("n == 3").tree.right.value, int)
+    assert parse_expression("x >= 2.5").tree == Compare(">=", Column("x", 0), Constant(2.5, 5), 2)
+    assert parse_expression("`a b` == 'q'").tree == Compare("==", Column("a b", 0), Constant("q", 9), 6)
+    assert parse_expression("n == 3").tree.right.value == 3 and isinstance(parse_expression("n == 3").tree.right.value, int)
 
 
 def test_columns_used():
-    """``outcome_columns`` lists exactly the column names in the text, backquoted ones included."""
+    """``expression_columns`` lists exactly the column names in the text, backquoted ones included."""
     text = "hhi > 0.3 and not (leader == 'Beijing' or `cities.Hefei.policy.budget` >= 1)"
-    assert outcome_columns(text) == {"hhi", "leader", "cities.Hefei.policy.budget"}
-    assert parse_outcome("'a' == 'a'").columns == frozenset()
+    assert expression_columns(text) == {"hhi", "leader", "cities.Hefei.policy.budget"}
+    assert parse_expression("'a' == 'a'").columns == frozenset()
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("firm_Hefei > 20000", "outcome: unknown column 'firm_Hefei' at position 0 (did you mean 'firms_Hefei'?)"),
-        ("firms_Hefei > ", "outcome: expected a value after '>' at position 14, found the end of the text"),
-        ("hhi > 0.3 and >", "outcome: expected a column, a value or '(' at position 14, found '>'"),
-        ("leader > 3", "outcome: cannot compare string column 'leader' with number constant 3 at position 7"),
-        ("hhi == 'x'", "outcome: cannot compare number column 'hhi' with string constant 'x' at position 4"),
-        ("hhi = 0.3", "outcome: single '=' at position 4 (write '==' to compare)"),
-        ("(hhi > 0.3", "outcome: '(' at position 0 is never closed (found 'end of text' at position 10)"),
-        ("hhi > 0.3)", "outcome: unmatched ')' at position 9"),
-        ("0 < hhi < 1", "outcome: chained comparison at position 8 (write 'a < b and b < c')"),
-        ("", "outcome: empty expression at position 0"),
-        ("leader == 'Hefei", "outcome: unterminated string starting at position 10"),
-        ("`hhi > 1", "outcome: unterminated backquoted column name starting at position 0"),
-        ("hhi", "outcome: number column 'hhi' at position 0 is not a condition (compare it, e.g. with '>' or '==')"),
-        ("hhi > 1e", "outcome: malformed number '1e' at position 6 (exponent has no digits)"),
-        ("hhi ; rm -rf /", "outcome: unexpected character ';' at position 4"),
-        ("converged > true", "outcome: booleans can only be compared with '==' or '!=' at position 10"),
-        ("hhi > 0.3 hhi", "outcome: expected 'and', 'or' or the end after the condition, got 'hhi' at position 10"),
+        ("firm_Hefei > 20000", "expression: unknown column 'firm_Hefei' at position 0 (did you mean 'firms_Hefei'?)"),
+        ("firms_Hefei > ", "expression: expected a value after '>' at position 14, found the end of the text"),
+        ("hhi > 0.3 and >", "expression: expected a column, a value or '(' at position 14, found '>'"),
+        ("leader > 3", "expression: cannot compare string column 'leader' with number constant 3 at position 7"),
+        ("hhi == 'x'", "expression: cannot compare number column 'hhi' with string constant 'x' at position 4"),
+        ("hhi = 0.3", "expression: single '=' at position 4 (write '==' to compare)"),
+        ("(hhi > 0.3", "expression: '(' at position 0 is never closed (found 'end of text' at position 10)"),
+        ("hhi > 0.3)", "expression: unmatched ')' at position 9"),
+        ("0 < hhi < 1", "expression: chained comparison at position 8 (write 'a < b and b < c')"),
+        ("", "expression: empty expression at position 0"),
+        ("leader == 'Hefei", "expression: unterminated string starting at position 10"),
+        ("`hhi > 1", "expression: unterminated backquoted column name starting at position 0"),
+        ("hhi", "expression: number column 'hhi' at position 0 is not a condition (compare it, e.g. with '>' or '==')"),
+        ("hhi > 1e", "expression: malformed number '1e' at position 6 (exponent has no digits)"),
+        ("hhi ; rm -rf /", "expression: unexpected character ';' at position 4"),
+        ("converged > true", "expression: booleans can only be compared with '==' or '!=' at position 10"),
+        ("hhi > 0.3 hhi", "expression: expected 'and', 'or' or the end after the condition, got 'hhi' at position 10"),
     ],
 )
 def test_errors_name_problem_and_position(runs, text, message):
-    """Every bad expression raises OutcomeError (a ValueError) with one explicit line."""
-    with pytest.raises(OutcomeError) as info:
-        evaluate_outcome(text, runs)
+    """Every bad expression raises ExpressionError (a ValueError) with one explicit line."""
+    with pytest.raises(ExpressionError) as info:
+        evaluate_expression(text, runs)
     assert str(info.value) == message
     assert "\n" not in str(info.value)
     assert isinstance(info.value, ValueError)
 
 
 def test_deep_nesting_is_refused_not_a_recursion_error():
-    """Thousands of parentheses or ``not`` raise OutcomeError rather than RecursionError."""
-    with pytest.raises(OutcomeError, match="nesting deeper"):
-        parse_outcome("(" * 2000 + "a" + ")" * 2000)
-    with pytest.raises(OutcomeError, match="nesting deeper"):
-        parse_outcome("not " * 2000 + "a")
+    """Thousands of parentheses or ``not`` raise ExpressionError rather than RecursionError."""
+    with pytest.raises(ExpressionError, match="nesting deeper"):
+        parse_expression("(" * 2000 + "a" + ")" * 2000)
+    with pytest.raises(ExpressionError, match="nesting deeper"):
+        parse_expression("not " * 2000 + "a")
 
 
 def test_python_is_never_run(runs, monkeypatch):
@@ -142,10 +142,10 @@ def test_python_is_never_run(runs, monkeypatch):
     monkeypatch.setattr(pd.DataFrame, "query", forbidden)
     monkeypatch.setattr(pd.DataFrame, "eval", forbidden)
     monkeypatch.setattr(pd, "eval", forbidden)
-    assert evaluate_outcome("hhi > 0.3 and leader == 'Hefei'", runs).tolist() == [True, False, True, False, False]
+    assert evaluate_expression("hhi > 0.3 and leader == 'Hefei'", runs).tolist() == [True, False, True, False, False]
     for text in ["__import__('os').system('echo hi')", "hhi.__class__", "hhi + 1 > 2", "[x for x in hhi]", "lambda: 0"]:
-        with pytest.raises(OutcomeError):
-            evaluate_outcome(text, runs)
+        with pytest.raises(ExpressionError):
+            evaluate_expression(text, runs)
 
 
 _ALPHABET = st.sampled_from(
@@ -157,19 +157,19 @@ _ALPHABET = st.sampled_from(
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_ALPHABET, max_size=30).map("".join))
 def test_fuzz_random_text_parses_or_raises_outcome_error(text):
-    """Random text either parses (and then evaluates or raises OutcomeError) or raises OutcomeError; nothing else."""
+    """Random text either parses (and then evaluates or raises ExpressionError) or raises ExpressionError; nothing else."""
     frame = pd.DataFrame({"hhi": [0.1, 0.5], "leader": ["Hefei", "Beijing"], "a": [True, False], "x": [1, 2]})
     executed = []
     real_eval = builtins.eval
     builtins.eval = lambda *a, **k: executed.append(a)  # noqa: B023 - restored below
     try:
         try:
-            outcome = parse_outcome(text)
-        except OutcomeError:
+            outcome = parse_expression(text)
+        except ExpressionError:
             return
         try:
             result = outcome.evaluate(frame)
-        except OutcomeError:
+        except ExpressionError:
             return
         assert result.dtype == bool and len(result) == 2
         assert outcome.columns <= set(frame.columns)
@@ -181,10 +181,10 @@ def test_fuzz_random_text_parses_or_raises_outcome_error(text):
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=40))
 def test_fuzz_arbitrary_unicode(text):
-    """Arbitrary unicode text never raises anything but OutcomeError."""
+    """Arbitrary unicode text never raises anything but ExpressionError."""
     try:
-        parse_outcome(text).evaluate(pd.DataFrame({"a": [True]}))
-    except OutcomeError:
+        parse_expression(text).evaluate(pd.DataFrame({"a": [True]}))
+    except ExpressionError:
         pass
 
 
@@ -193,7 +193,7 @@ def test_fuzz_arbitrary_unicode(text):
 def test_fuzz_number_literals_round_trip(value, op):
     """A float written with repr() compares exactly as Python compares it."""
     frame = pd.DataFrame({"v": [value - 1.0, value, value + 1.0, np.nextafter(value, 0.0)]})
-    result = evaluate_outcome(f"v {op} {value!r}", frame)
+    result = evaluate_expression(f"v {op} {value!r}", frame)
     expected = {"==": frame.v == value, "!=": frame.v != value, "<": frame.v < value,
                 "<=": frame.v <= value, ">": frame.v > value, ">=": frame.v >= value}[op]
     assert result.tolist() == expected.tolist()

@@ -28,7 +28,7 @@ from sim.model import ModuModel
 from sim.scenario import validate
 
 _spec = importlib.util.spec_from_file_location(
-    "modu_reference", Path(__file__).resolve().parents[1] / "benchmarks" / "reference.py")
+    "modu_reference", Path(__file__).resolve().parents[2] / "benchmarks" / "reference.py")
 reference = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reference)
 ReferenceModel = reference.ReferenceModel

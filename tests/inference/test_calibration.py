@@ -9,26 +9,21 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sim.cli import main
-from sim.experiments.ensemble import run_ensemble
-from sim.experiments.executors import parse_executor
-from sim.inference.data import PRIORS_PATH, TARGETS_PATH, documented_counts, load_targets
-from sim.inference.problem import (
-    BASELINE_PATH,
-    MIN_ESS,
-    Layout,
+from sim.analysis.abc_smc import (
     Population,
     Prior,
     abc_smc,
-    make_problem,
     populations_frame,
     populations_from_frame,
-    posterior_table,
-    summarise,
-    too_few_particles,
     weighted_correlation,
     weighted_quantile,
 )
+from sim.cli import main
+from sim.experiments.ensemble import run_ensemble
+from sim.experiments.executors import mapper, parse_executor
+from sim.inference.data import PRIORS_PATH, TARGETS_PATH, documented_counts, load_targets
+from sim.inference.estimates import MIN_ESS, posterior_table, too_few_particles
+from sim.inference.problem import BASELINE_PATH, Layout, make_problem, summarise
 from sim.model import ModuModel
 from sim.model.engines import Flows
 from sim.scenario import load_scenario
@@ -36,8 +31,6 @@ from sim.scenario.factors import Factor as PriorSpec
 from sim.scenario.loading import load_calibration
 from sim.scenario.paths import PathError
 from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
-
-SERIAL = parse_executor("serial")
 
 
 def normal_model(values, seeds):
@@ -55,7 +48,7 @@ def test_abc_smc_recovers_the_conjugate_normal_posterior():
     # the exact posterior is N(0.8, 1/5).
     prior = Prior((PriorSpec(target="theta", kind="normal", mean=0.0, sd=1.0, low=-6, high=6, why="test"),))
     pops = abc_smc(normal_model, lambda s: np.abs(s[:, 0] - 1.0), prior, n_particles=600, max_generations=12,
-                   min_epsilon=0.03, seed=3, executor=SERIAL, progress=False)
+                   min_epsilon=0.03, seed=3)
     post = pops[-1]
     assert post.epsilon <= 0.05
     mean = np.average(post.theta[:, 0], weights=post.weights)
@@ -70,7 +63,7 @@ def test_abc_smc_reports_a_non_identified_pair_as_unconstrained_and_correlated()
     uniform = dict(kind="uniform", low=0.0, high=1.0, why="test")
     prior = Prior((PriorSpec(target="a", **uniform), PriorSpec(target="b", **uniform)))
     pops = abc_smc(sum_model, lambda s: np.abs(s[:, 0] - 1.0), prior, n_particles=400, max_generations=8,
-                   min_epsilon=0.05, seed=5, executor=SERIAL, progress=False)
+                   min_epsilon=0.05, seed=5)
     post = pops[-1]
     table = posterior_table(prior, post).set_index("quantity")
     total = post.theta.sum(axis=1)
@@ -97,7 +90,7 @@ def test_verdicts_need_an_effective_sample_size_of_min_ess():
 def test_abc_smc_is_the_same_on_every_executor():
     problem = make_problem(BASELINE_PATH, TARGETS_PATH, PRIORS_PATH, "gross")
     runs = [abc_smc(problem.simulator(), problem.distance, problem.prior, n_particles=8, max_generations=2,
-                    min_epsilon=0.0, seed=11, executor=parse_executor(e), progress=False, chunk=3)
+                    min_epsilon=0.0, seed=11, imap=mapper(parse_executor(e)), chunk=3)
             for e in ("serial", "processes:2")]
     for a, b in zip(*runs, strict=True):
         assert a.simulations == b.simulations
@@ -108,7 +101,7 @@ def test_abc_smc_is_the_same_on_every_executor():
 def test_populations_round_trip_through_their_table():
     problem = make_problem(BASELINE_PATH, TARGETS_PATH, PRIORS_PATH, "gross")
     pops = abc_smc(problem.simulator(), problem.distance, problem.prior, n_particles=6, max_generations=2,
-                   min_epsilon=0.0, seed=2, executor=SERIAL, progress=False)
+                   min_epsilon=0.0, seed=2)
     back = populations_from_frame(problem.prior, populations_frame(problem.prior, pops))
     for a, b in zip(pops, back, strict=True):
         np.testing.assert_allclose(a.theta, b.theta)
@@ -118,7 +111,7 @@ def test_populations_round_trip_through_their_table():
 
 def test_a_resumed_run_continues_as_if_never_interrupted():
     prior = Prior((PriorSpec(target="theta", kind="normal", mean=0.0, sd=1.0, low=-6, high=6, why="test"),))
-    kwargs = dict(n_particles=50, min_epsilon=0.0, seed=8, executor=SERIAL, progress=False)
+    kwargs = dict(n_particles=50, min_epsilon=0.0, seed=8)
     distance = lambda s: np.abs(s[:, 0] - 1.0)  # noqa: E731
     whole = abc_smc(normal_model, distance, prior, max_generations=4, **kwargs)
     first = abc_smc(normal_model, distance, prior, max_generations=2, **kwargs)

@@ -17,7 +17,7 @@ from sim.experiments.ensemble import simulate
 from sim.experiments.guards import MAX_FIRMS, ResourceError, available_memory, check_run, estimate, expected_firms
 from sim.scenario import load_scenario, validate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GiB = 1024**3
 
 

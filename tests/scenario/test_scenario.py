@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sim.cli import main
 from sim.scenario import ScenarioError, load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = sorted((ROOT / "scenarios").glob("**/*.yaml"))
 
 PARENT = """\

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sim.cli import main
 from sim.scenario import load_scenario, validate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = """\
 name: small
@@ -136,7 +136,7 @@ def test_missing_file_and_bad_executor(small: Path, tmp_path: Path):
 
 
 def test_baseline_is_valid():
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     assert modu("validate", str(root / "scenarios" / "baseline.yaml")).returncode == 0
 
 
@@ -222,7 +222,7 @@ def test_help_still_exits_0_and_default_out_cannot_climb():
 
 
 # ---------------------------------------------------------------- a user's own scenario: init, show-merged, warnings
-SHIPPED = Path(__file__).resolve().parent.parent / "scenarios"
+SHIPPED = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def uncommented(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Tests of the lever-allocation simplex (sim/simplex.py): grid counts, exactness, the ternary plot."""
+"""The simplex of three shares (sim/analysis/simplex.py) and its ternary heat map: grid counts, exactness, the plot."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sim.experiments.simplex import simplex_divisions, simplex_grid, ternary_heatmap, to_cartesian  # noqa: E402
+from sim.analysis import simplex_divisions, simplex_grid, ternary_heatmap, to_cartesian  # noqa: E402
 
 
 @pytest.mark.parametrize(("resolution", "count"), [(0.05, 231), (0.1, 66), (0.25, 15), (0.5, 6), (1, 3),
@@ -23,13 +23,20 @@ def test_grid_size_is_the_triangular_number(resolution, count):
     """With n = 1/resolution steps there are (n + 1)(n + 2)/2 mixes."""
     grid = simplex_grid(resolution)
     assert len(grid) == count
-    assert list(grid.columns) == ["compute", "data", "anchor"]
+    assert list(grid.columns) == ["a", "b", "c"]
     assert not grid.duplicated().any()
+
+
+def test_the_components_are_named_by_the_caller():
+    grid = simplex_grid(0.5, ["compute", "data", "anchor"])
+    assert list(grid.columns) == ["compute", "data", "anchor"]
+    with pytest.raises(ValueError, match="three distinct component names"):
+        simplex_grid(0.5, ["x", "x", "y"])
 
 
 def test_grid_is_exact():
     """Every share is the correctly rounded k/20; as Fractions the shares sum to exactly 1."""
-    grid = simplex_grid(0.05)
+    grid = simplex_grid(0.05, ["compute", "data", "anchor"])
     allowed = {k / 20 for k in range(21)}
     assert set(np.unique(grid.to_numpy())) <= allowed
     assert 0.15 in set(grid.compute) and 0.35 in set(grid.data)  # no 0.15000000000000002
@@ -58,7 +65,7 @@ def test_divisions():
 
 
 def test_cartesian_corners():
-    """compute at (0, 0), data at (1, 0), anchor at the apex; the centre at the centroid."""
+    """The first component at (0, 0), the second at (1, 0), the third at the apex; the centre at the centroid."""
     xy = to_cartesian([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1)])
     assert np.allclose(xy, [(0, 0), (1, 0), (0.5, math.sqrt(3) / 2), (0.5, math.sqrt(3) / 6)])
     with pytest.raises(ValueError, match="three non-negative shares"):
@@ -68,7 +75,7 @@ def test_cartesian_corners():
 def test_ternary_heatmap_draws_cells_marks_and_colourbar(monkeypatch):
     """One cell per mix coloured by its value, best/current marked, hatching for the indistinguishable set."""
     monkeypatch.setattr(Figure, "savefig", lambda *a, **k: (_ for _ in ()).throw(AssertionError("savefig")))
-    grid = simplex_grid(0.1)
+    grid = simplex_grid(0.1, ["compute", "data", "anchor"])
     values = 100 * grid.compute + 50 * grid.data
     near = (values > 80).to_numpy()
     fig, ax = plt.subplots()
@@ -80,7 +87,7 @@ def test_ternary_heatmap_draws_cells_marks_and_colourbar(monkeypatch):
     assert np.allclose(cells.get_array(), values)
     assert fig.axes[-1].get_ylabel() == "national firms"  # the colour bar
     labels = [t.get_text() for t in ax.texts]
-    assert {"compute", "data", "anchor"} <= set(labels)
+    assert {"compute", "data", "anchor", "compute share", "data share", "anchor share"} <= set(labels)  # the columns
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["indistinguishable from best", "best mix", "current mix"]
     hatched = [c for c in ax.collections if c.get_hatch()]

@@ -13,24 +13,20 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
+from sim.analysis.games import brute_force_equilibria
 from sim.cli import main
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.executors import open_executor
-from sim.experiments.games import brute_force_equilibria
-from sim.experiments.policy import (
-    GameRuns,
-    final_counts,
-    optimise,
-    plan_game,
-    plan_optimisation,
-    solve_game,
-)
+from sim.experiments.store import RunStore
 from sim.experiments.sweep import parse_range
 from sim.inference.data import SharedFactor, SplitFactor, load_priors
-from sim.inference.discover import discover
 from sim.inference.draws import factor_draws, posterior_draws
 from sim.inference.errors import InferenceError
-from sim.reporting.policy import recommendation, run_optimisation
+from sim.policy import discover, optimise, plan_game, plan_optimisation, solve_game
+from sim.policy.optimisation import compute_optimisation, optimisation_result
+from sim.policy.race import GameRuns
+from sim.policy.runs import final_counts
+from sim.reporting.policy import recommendation
 from sim.scenario import load_scenario
 from sim.scenario.paths import derive
 from sim.scenario.resources import SCENARIOS_DIR
@@ -95,7 +91,8 @@ def test_top_k_game_payoffs_are_probabilities_and_per100m_is_refused(short):
 
 
 def test_involution_index_of_a_pure_transfer_is_one_and_of_pure_growth_zero():
-    from sim.experiments.policy import TOTALS, involution
+    from sim.policy.race import involution
+    from sim.policy.runs import TOTALS
 
     ref = np.zeros((1, 1, len(TOTALS), 2))
     transfer = ref.copy()
@@ -116,16 +113,22 @@ def _plan(short, **kw):
                              seed=11, **kw)
 
 
+def _stored(plan, folder: Path, executor: str):
+    """Run (or resume) ``plan`` into the store in ``folder``: its scored result, runs found stored, runs made now."""
+    with RunStore(folder, plan.definition(), "test") as store:
+        totals, resumed, ran = compute_optimisation(plan, executor, store, progress=False)
+    return optimisation_result(plan, totals), resumed, ran
+
+
 def test_optimise_is_identical_on_serial_and_processes_and_resumes(short, tmp_path):
     plan = _plan(short)
-    serial, _, ran, _, _ = run_optimisation(plan, tmp_path / "a", "serial", progress=False, figures=False)
+    serial, _, ran = _stored(plan, tmp_path / "a", "serial")
     assert ran == plan.n_runs == (6 + 2) * 2 * 2  # 6 mixes, the current mix (off the grid), no spending
-    run_optimisation(plan, tmp_path / "b", "processes:2", progress=False, figures=False)
-    a, b = ((tmp_path / f / "candidates.csv").read_bytes() for f in "ab")
-    assert a == b
-    _, resumed, ran, _, _ = run_optimisation(plan, tmp_path / "a", "serial", progress=False, figures=False)
+    processes, _, _ = _stored(plan, tmp_path / "b", "processes:2")
+    pd.testing.assert_frame_equal(serial.to_df(), processes.to_df())
+    resumed_result, resumed, ran = _stored(plan, tmp_path / "a", "serial")
     assert (resumed, ran) == (plan.n_runs, 0)
-    assert (tmp_path / "a" / "candidates.csv").read_bytes() == a
+    pd.testing.assert_frame_equal(resumed_result.to_df(), serial.to_df())
 
 
 def test_optimise_best_and_paired_tests(short):
@@ -253,7 +256,7 @@ def test_a_scenario_without_calibration_has_no_posterior_to_draw_from(short, tmp
     (["optimise", "china", "Paris"], "CITY: 'Paris' is not a city of china"),
     (["optimise", "china", "Hefei", "--objective", "best"], "--objective: unknown objective 'best'"),
     (["optimise", "china", "Hefei", "--resolution", "0"], "--resolution: resolution '0' leaves no grid point"),
-    (["optimise", "china", "Hefei", "--constraint", "cost < 3"], "--constraint: outcome: unknown column 'cost'"),
+    (["optimise", "china", "Hefei", "--constraint", "cost < 3"], "--constraint: expression: unknown column 'cost'"),
     (["equilibrium", "china", "--cities", "Hefei"], "--cities: need at least two distinct cities"),
     (["equilibrium", "china", "--cities", "Hefei,Paris"], "--cities: 'Paris' is not a city of china"),
 ])

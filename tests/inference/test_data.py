@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.analysis.abc_smc import Population
 from sim.inference.data import (
     DATA_DIR,
     PRIORS_PATH,
@@ -24,7 +25,7 @@ from sim.inference.data import (
 )
 from sim.inference.errors import InferenceError
 from sim.inference.identify import RANK_DRAWS, SBCResult, coverage_table, regime_table
-from sim.inference.problem import BASELINE_PATH, Layout, Population, make_problem
+from sim.inference.problem import BASELINE_PATH, Layout, make_problem
 from sim.scenario import load_scenario
 from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
 
