@@ -40,13 +40,9 @@ SCENARIO_ENV = "MODU_APP_SCENARIO"
 """Environment variable naming the scenario file of the module-level ``page`` (set by ``modu app``)."""
 
 _PUBLIC = {
-    **dict.fromkeys(["MAX_BUDGET", "app_parameters", "policy_cities", "same_on_slider", "slider_label",
-                     "slider_scenario", "slider_weights"], "sim.app.controls"),
-    **dict.fromkeys(["DEFAULT_SCENARIO", "AppModel", "reference_differences", "reference_run", "setting_changes"],
-                    "sim.app.model"),
-    **dict.fromkeys(["FIGURE_SIZE", "comparison_view", "counts_view", "map_view", "shares_view", "state_view"],
-                    "sim.app.views"),
-    **dict.fromkeys(["make_page", "offline_solara", "page_title"], "sim.app.ui"),
+    **dict.fromkeys(["app_parameters", "slider_scenario"], "sim.app.controls"),
+    **dict.fromkeys(["AppModel", "reference_differences", "reference_run", "setting_changes"], "sim.app.model"),
+    "make_page": "sim.app.ui",
 }
 """Public names and the module defining each; imported on first use (Mesa's model only when asked for)."""
 
@@ -66,4 +62,4 @@ def __getattr__(name: str) -> Any:
     return _public(name)
 
 
-__all__ = sorted([*_PUBLIC, "SCENARIO_ENV", "page"])
+__all__ = sorted([*_PUBLIC, "page"])

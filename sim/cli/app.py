@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from sim._install import install_command
-from sim.app import DEFAULT_SCENARIO, SCENARIO_ENV, offline_solara, page_title
+from sim.app import SCENARIO_ENV
+from sim.app.model import DEFAULT_SCENARIO
+from sim.app.ui import offline_solara, page_title
 from sim.cli.common import SCENARIO, BadInputError, refusals
 from sim.scenario import load_scenario
 

@@ -24,12 +24,11 @@ from sim._lazy import lazy_getattr
 _PUBLIC = {
     **dict.fromkeys(["Discovery", "discover", "read_sweep"], "sim.policy.discovery"),
     "PolicyError": "sim.policy.errors",
-    **dict.fromkeys(["Objective", "parse_objective"], "sim.policy.objectives"),
+    "Objective": "sim.policy.objectives",
     **dict.fromkeys(["OptimisePlan", "OptimiseResult", "optimise", "plan_optimisation"], "sim.policy.optimisation"),
     **dict.fromkeys(["EquilibriumResult", "GamePlan", "involution", "plan_game", "solve_game"], "sim.policy.race"),
     **dict.fromkeys(["Robustness", "compare_robustness", "equilibrium_robustness", "optimise_robustness"],
                     "sim.policy.robustness"),
-    "parse_budgets": "sim.policy.runs",
 }
 """Public names and the module defining each; imported on first use."""
 

@@ -20,15 +20,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_scenario
 
-from sim.app import (
-    AppModel,
-    app_parameters,
-    reference_differences,
-    reference_run,
-    same_on_slider,
-    setting_changes,
-    slider_scenario,
-)
+from sim.app import AppModel, app_parameters, reference_differences, reference_run, setting_changes, slider_scenario
+from sim.app.controls import same_on_slider
 from sim.cli import main
 from sim.model import ModuModel
 from sim.scenario import ScenarioError
@@ -170,7 +163,7 @@ def view_of(view, model):
 def test_live_views_draw_the_model_as_it_steps(base):
     solara = pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
     ipywidgets = pytest.importorskip("ipywidgets")
-    from sim.app import comparison_view, counts_view, map_view, shares_view, state_view
+    from sim.app.views import comparison_view, counts_view, map_view, shares_view, state_view
 
     def render(view, model):
         box, _ = solara.render(solara.component(view_of)(view, model), handle_error=False)
@@ -204,17 +197,17 @@ def test_live_views_draw_the_model_as_it_steps(base):
 def test_the_page_map_and_the_run_map_are_one_function(monkeypatch):
     """map_view draws through sim.reporting.maps.draw_map, the function of the run's map.png, at the page's size."""
     pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
-    from sim import app
+    from sim.app import views
     from sim.reporting import figures
 
     calls = []
     draw_map = figures.draw_map
     monkeypatch.setattr(figures, "draw_map", lambda ax, *args, **kw: calls.append(ax) or draw_map(ax, *args, **kw))
     model = AppModel(load_china())
-    app.map_view(model)
+    views.map_view(model)
     assert len(calls) == 1
     fig = calls[0].figure
-    assert tuple(fig.get_size_inches()) == app.FIGURE_SIZE
+    assert tuple(fig.get_size_inches()) == views.FIGURE_SIZE
     assert fig.axes[0].get_title().startswith("Firms by city — ")
 
 
@@ -250,7 +243,8 @@ def test_page_in_headless_chromium_slider_reset_step_and_reference(tmp_path):
     pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
     from browser import browser_page, chromium_missing, served_app
 
-    from sim.app import DEFAULT_SCENARIO, slider_label
+    from sim.app.controls import slider_label
+    from sim.app.model import DEFAULT_SCENARIO
     from sim.scenario import load_scenario
 
     reason = chromium_missing()

@@ -1,14 +1,12 @@
-"""The notebooks never rot: each runs top to bottom, is committed without outputs, and uses only public names.
+"""The notebooks never rot: each runs top to bottom and is committed without outputs.
 
 Each notebook is read into memory and executed there with nbclient (the kernel's
 working directory is notebooks/, as in Jupyter); nothing is written back, so
-the committed files stay clean. Public names are those exported from ``sim``
-or listed in docs/api.md.
+the committed files stay clean. That they use only public names is test_api.py's.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -18,34 +16,6 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01-quickstart", "02-winner-take-all", "03-policy-levers", "04-calibration", "05-policy-design"]
 
 nbformat = pytest.importorskip("nbformat", reason="the test extra installs nbformat: pip install -e '.[test]'")
-
-
-def code_cells(path: Path) -> list[str]:
-    notebook = nbformat.read(path, as_version=4)
-    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
-
-
-def sim_names(source: str) -> set[str]:
-    """Every ``sim`` name a cell imports or reaches by attribute, fully qualified (``sim.experiments.ensemble.run_ensemble``)."""
-    names: set[str] = set()
-    aliases: dict[str, str] = {}
-    tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "sim":
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.split(".")[0] == "sim":
-                    aliases[alias.asname or alias.name] = alias.name
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
-            parts, inner = [node.attr], node.value
-            while isinstance(inner, ast.Attribute):
-                parts.append(inner.attr)
-                inner = inner.value
-            if isinstance(inner, ast.Name) and inner.id in aliases:
-                names.add(".".join([aliases[inner.id], *reversed(parts)]))
-    return names
 
 
 def test_the_five_notebooks_exist():
@@ -59,18 +29,6 @@ def test_notebook_is_committed_without_outputs(path):
     for cell in notebook.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: clear outputs before committing"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_uses_only_public_names(path):
-    import sim
-
-    api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
-    exported = {f"sim.{name}" for name in sim.__all__}
-    used = set().union(*(sim_names(source) for source in code_cells(path)))
-    assert used, f"{path.name} does not use the sim package"
-    private = sorted(name for name in used if name not in exported and f"`{name}`" not in api)
-    assert not private, f"{path.name} uses names that are neither exported from sim nor documented in docs/api.md: {private}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
