@@ -65,7 +65,8 @@ def _with_reference(draw: Any, lines: Any, reference: AppModel | None, **legend:
     def both(tables: dict[str, Any]) -> Any:
         from matplotlib.lines import Line2D
 
-        from sim.reporting.figures import cities_of, city_colors
+        from sim.reporting.figures import cities_of
+        from sim.reporting.style import city_colors
 
         fig = draw(tables)
         ax = fig.axes[0]

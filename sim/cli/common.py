@@ -157,7 +157,7 @@ assumption_options = [
 
 def assumptions_file(assumptions: Path | None, fixed: bool) -> Path | None:
     """The assumptions file to draw from: the given one, the shipped one, or None with ``--fixed-assumptions``."""
-    from sim.inference.data import ASSUMPTIONS_PATH
+    from sim.inference.quantities import ASSUMPTIONS_PATH
 
     if fixed and assumptions is not None:
         raise BadInputError("--assumptions and --fixed-assumptions: choose one")

@@ -26,8 +26,9 @@ import pandas as pd
 from sim.analysis.abc_smc import Prior
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.sweep import parse_range
-from sim.inference.data import CalibrationFiles, OutsideShare, PriorFile, load_assumptions, load_priors
+from sim.inference.data import CalibrationFiles
 from sim.inference.errors import InferenceError
+from sim.inference.quantities import OutsideShare, PriorFile, load_assumptions, load_priors
 from sim.scenario import Scenario
 from sim.scenario.factors import Factor, check_factors
 from sim.scenario.paths import SCALE, parse_path

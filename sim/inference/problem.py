@@ -24,17 +24,9 @@ from typing import Any
 import numpy as np
 
 from sim.analysis.abc_smc import Prior, Simulator
-from sim.inference.data import (
-    NATIONAL,
-    Figure,
-    PriorFile,
-    SharedFactor,
-    SplitFactor,
-    Targets,
-    load_priors,
-    load_targets,
-)
+from sim.inference.data import NATIONAL, Figure, Targets, load_targets
 from sim.inference.errors import InferenceError
+from sim.inference.quantities import PriorFile, SharedFactor, SplitFactor, load_priors
 from sim.model.engines import Flows, simulate_flows
 from sim.scenario import Scenario, derive, load_scenario
 from sim.scenario.factors import Factor, check_factors

@@ -22,7 +22,6 @@ from scipy import stats
 from sim._progress import tqdm
 from sim.analysis.abc_smc import Population, abc_smc, populations_frame, weighted_correlation, weighted_quantile
 from sim.experiments.executors import Executor, ExecutorSpec, mapper, open_executor
-from sim.inference.data import SharedFactor, SplitFactor
 from sim.inference.estimates import (
     INTERVAL,
     point_estimate,
@@ -41,6 +40,7 @@ from sim.inference.identify import (
     simulation_based_calibration,
 )
 from sim.inference.problem import Problem
+from sim.inference.quantities import SharedFactor, SplitFactor
 from sim.model.metrics import band
 
 STRONG_CORRELATION = 0.5

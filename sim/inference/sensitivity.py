@@ -31,13 +31,14 @@ from pydantic import Field
 from sim.analysis.abc_smc import run_batch
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.executors import Executor, ExecutorSpec, mapper
-from sim.inference.data import CalibrationFiles, load_priors
+from sim.inference.data import CalibrationFiles
 from sim.inference.problem import Layout, simulate_chunk
+from sim.inference.quantities import load_priors
 from sim.model import metrics
 from sim.scenario import Scenario
 from sim.scenario.factors import Factor
-from sim.scenario.loading import load_model
 from sim.scenario.paths import parse_path
+from sim.scenario.reading import load_model
 from sim.scenario.schema import Strict
 
 LEVER_RANGE = (0.0, 1.0)

@@ -25,8 +25,9 @@ from sim.model.metrics import BAND
 from sim.reporting.calibration_figures import plot_forecast, plot_marginals, plot_pairs, plot_sbc_ranks, plot_validation
 from sim.reporting.calibration_report import report_text
 from sim.reporting.calibration_text import CREDIBLE, figure_stem
-from sim.reporting.figures import plot_counts, save_figure
+from sim.reporting.figures import plot_counts
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
+from sim.reporting.style import save_figure
 from sim.reporting.text import (
     number,
     percentile_name,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.policy.discovery import Discovery
-from sim.reporting.figures import save_drawn
 from sim.reporting.files import atomic_write, finish_folder, output_folder, write_csv
+from sim.reporting.style import save_drawn
 from sim.reporting.text import markdown_table, p_value
 
 

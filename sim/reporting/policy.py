@@ -21,10 +21,10 @@ from sim.policy.optimisation import OptimisePlan, OptimiseResult
 from sim.policy.race import EquilibriumResult
 from sim.policy.robustness import Robustness
 from sim.policy.runs import SEED_RULE
-from sim.reporting.figures import PAGE_WIDTH, plt, save_drawn, value_axis
 from sim.reporting.files import finish_folder, output_folder, write_csv
 from sim.reporting.palette import LEVER_COLORS
 from sim.reporting.robustness import robustness_section, write_robustness
+from sim.reporting.style import PAGE_WIDTH, plt, save_drawn, value_axis
 from sim.reporting.text import count, estimate, interval_name, markdown_table, number, p_value, percent, span
 
 CI = interval_name("confidence", CONFIDENCE)

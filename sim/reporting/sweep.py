@@ -19,9 +19,11 @@ from matplotlib.colors import Normalize
 from scipy import stats
 
 from sim.experiments.store import STORE_FILE, RunStore
-from sim.experiments.sweep import SEED_RULE, SweepPlan, SweepReport, sweep_tables
+from sim.experiments.sweep import SEED_RULE, SweepPlan, SweepReport
+from sim.experiments.sweep_tables import sweep_tables
 from sim.model.metrics import BAND, lock_in
-from sim.reporting.figures import (  # plt: pyplot, files-only backend
+from sim.reporting.files import manifest, run_in_two, write_csv, write_json
+from sim.reporting.style import (  # plt: pyplot, files-only backend
     BAND_NAME,
     PAGE_WIDTH,
     city_colors,
@@ -32,7 +34,6 @@ from sim.reporting.figures import (  # plt: pyplot, files-only backend
     value_axis,
     year_axis,
 )
-from sim.reporting.files import manifest, run_in_two, write_csv, write_json
 from sim.reporting.text import number, path_label
 
 MAX_BANDS = 8

@@ -12,9 +12,10 @@ Imports only :mod:`sim.model` (for the parameters' definitions).
 
 from sim.scenario.errors import ScenarioError, ScenarioWarning, ShippedFileWarning, UncalibratedWarning
 from sim.scenario.factors import Factor
-from sim.scenario.loading import load_raw, load_scenario, merge, trace, validate
+from sim.scenario.loading import load_raw, load_scenario, merge, trace
 from sim.scenario.merged import merged_yaml
 from sim.scenario.paths import apply_overrides, derive, set_path  # also registers keyword overrides for ModuModel
+from sim.scenario.reading import validate
 from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR, scenario_path, shipped_calibrations, shipped_scenarios
 from sim.scenario.schema import EVENT_ACTIONS, Allocation, Anchor, City, Event, Policy, Scenario, Time, digest_of
 

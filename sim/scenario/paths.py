@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sim.model import overrides
 from sim.model.parameters import Parameters
 from sim.scenario.errors import ScenarioError
-from sim.scenario.loading import validate
+from sim.scenario.reading import validate
 from sim.scenario.schema import Scenario
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from scipy import stats
 
 from sim.cli import main
 from sim.experiments.compare import NATIONAL, POLICY_ACTIONS, mean_interval, no_policy, plan_comparison, run_comparison
-from sim.reporting.compare import per_100m_text, plot_counts, plot_effects
+from sim.reporting.compare_figures import per_100m_text, plot_counts, plot_effects
 from sim.scenario import EVENT_ACTIONS, load_scenario
 
 BASE = """\

@@ -21,9 +21,10 @@ from sim.analysis.abc_smc import (
 from sim.cli import main
 from sim.experiments.ensemble import run_ensemble
 from sim.experiments.executors import mapper, parse_executor
-from sim.inference.data import PRIORS_PATH, TARGETS_PATH, documented_counts, load_targets
+from sim.inference.data import TARGETS_PATH, documented_counts, load_targets
 from sim.inference.estimates import MIN_ESS, posterior_table, too_few_particles
 from sim.inference.problem import BASELINE_PATH, Layout, make_problem, summarise
+from sim.inference.quantities import PRIORS_PATH
 from sim.model import ModuModel
 from sim.model.engines import Flows
 from sim.scenario import load_scenario

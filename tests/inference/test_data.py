@@ -11,21 +11,11 @@ import pandas as pd
 import pytest
 
 from sim.analysis.abc_smc import Population
-from sim.inference.data import (
-    DATA_DIR,
-    PRIORS_PATH,
-    TARGETS_PATH,
-    Figure,
-    SharedFactor,
-    SplitFactor,
-    Targets,
-    load_observations,
-    load_priors,
-    load_targets,
-)
+from sim.inference.data import DATA_DIR, TARGETS_PATH, Figure, Targets, load_observations, load_targets
 from sim.inference.errors import InferenceError
 from sim.inference.identify import RANK_DRAWS, SBCResult, coverage_table, regime_table
 from sim.inference.problem import BASELINE_PATH, Layout, make_problem
+from sim.inference.quantities import PRIORS_PATH, SharedFactor, SplitFactor, load_priors
 from sim.scenario import load_scenario
 from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
 

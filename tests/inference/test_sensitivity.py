@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from sim.cli import main
 from sim.experiments.executors import parse_executor
-from sim.inference.data import SharedFactor, SplitFactor
 from sim.inference.problem import BASELINE_PATH
+from sim.inference.quantities import SharedFactor, SplitFactor
 from sim.inference.sensitivity import (
     MAX_RELATIVE_CONF,
     MIN_SAMPLES,

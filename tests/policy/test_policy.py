@@ -19,9 +19,9 @@ from sim.experiments.ensemble import replication_seed
 from sim.experiments.executors import open_executor
 from sim.experiments.store import RunStore
 from sim.experiments.sweep import parse_range
-from sim.inference.data import SharedFactor, SplitFactor, load_priors
 from sim.inference.draws import factor_draws, posterior_draws
 from sim.inference.errors import InferenceError
+from sim.inference.quantities import SharedFactor, SplitFactor, load_priors
 from sim.policy import discover, optimise, plan_game, plan_optimisation, solve_game
 from sim.policy.optimisation import compute_optimisation, optimisation_result
 from sim.policy.race import GameRuns

@@ -10,9 +10,9 @@ import yaml
 
 from sim.experiments.compare import plan_comparison, run_comparison
 from sim.experiments.ensemble import run_draws
-from sim.inference.data import ASSUMPTIONS_PATH, OutsideShare, load_assumptions
 from sim.inference.draws import Draws, comparison_draws, factor_draws
 from sim.inference.forecast import forecast
+from sim.inference.quantities import ASSUMPTIONS_PATH, OutsideShare, load_assumptions
 from sim.model import ModuModel
 from sim.policy import (
     compare_robustness,

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from matplotlib.patches import Ellipse, PathPatch
 
-from sim.reporting.figures import MAX_LINES, plot_counts, plot_lock_in, plot_map, plt
+from sim.reporting.figures import MAX_LINES, plot_counts, plot_lock_in, plot_map
 from sim.reporting.maps import HOME, outlines
+from sim.reporting.style import plt
 from sim.reporting.sweep import label_decimals, plot_envelopes, plot_phase, point_styles
 from sim.scenario import load_scenario
 from sim.scenario.resources import SCENARIOS_DIR
@@ -197,14 +198,14 @@ def _three_figures(fail_unless_in: int | None = None) -> dict:
 
 def test_figures_drawn_with_a_forked_child_are_the_bytes_drawn_here(tmp_path, monkeypatch):
     """save_figures: the same files whether a child draws some of them, fails at once, or no child is used."""
-    from sim.reporting import figures, files
+    from sim.reporting import files, style
 
     monkeypatch.setattr(files, "_fork_is_safe", lambda: False)
-    serial = figures.save_figures(_three_figures(), tmp_path / "serial")
+    serial = style.save_figures(_three_figures(), tmp_path / "serial")
     monkeypatch.setattr(files, "_fork_is_safe", lambda: True)
     monkeypatch.setattr(files.os, "cpu_count", lambda: 2)
-    forked = figures.save_figures(_three_figures(), tmp_path / "forked")
-    rescued = figures.save_figures(_three_figures(fail_unless_in=os.getpid()), tmp_path / "rescued")
+    forked = style.save_figures(_three_figures(), tmp_path / "forked")
+    rescued = style.save_figures(_three_figures(fail_unless_in=os.getpid()), tmp_path / "rescued")
     assert [p.name for p in serial] == ["a.png", "a.svg", "b.png", "b.svg", "c.png", "c.svg"]
     for made in (forked, rescued):
         assert [p.name for p in made] == [p.name for p in serial]
@@ -273,7 +274,7 @@ def saved_png(fig, tmp_path, stem: str):
     """Save ``fig`` as the reports do and open its PNG: (width in pixels, dots per inch)."""
     from PIL import Image
 
-    from sim.reporting.figures import save_figure
+    from sim.reporting.style import save_figure
 
     path = next(p for p in save_figure(fig, tmp_path, stem) if p.suffix == ".png")
     with Image.open(path) as image:
@@ -282,8 +283,8 @@ def saved_png(fig, tmp_path, stem: str):
 
 def test_compare_figures_fit_a_page_at_full_resolution(tmp_path):
     """Fourteen cities, three scenarios: every figure is laid out within a page, not shrunk to fit it."""
-    from sim.reporting import compare
-    from sim.reporting.figures import DPI, MAX_WIDTH_PX
+    from sim.reporting import compare_figures as compare
+    from sim.reporting.style import DPI, MAX_WIDTH_PX
 
     comparison = fake_comparison()
     for draw in (compare.plot_counts, compare.plot_shares, compare.plot_lock_in, compare.plot_spending,
@@ -293,7 +294,7 @@ def test_compare_figures_fit_a_page_at_full_resolution(tmp_path):
 
 
 def test_a_figure_laid_out_wider_than_a_page_is_saved_at_most_a_page_wide(tmp_path):
-    from sim.reporting.figures import DPI, MAX_WIDTH_PX
+    from sim.reporting.style import DPI, MAX_WIDTH_PX
 
     fig, ax = plt.subplots(figsize=(30, 3))
     ax.plot([0, 1], [0, 1])
@@ -302,7 +303,7 @@ def test_a_figure_laid_out_wider_than_a_page_is_saved_at_most_a_page_wide(tmp_pa
 
 
 def test_lock_in_of_many_points_fits_a_page_and_is_ordered_by_the_input_that_drives_it(tmp_path):
-    from sim.reporting.figures import DPI, MAX_WIDTH_PX
+    from sim.reporting.style import DPI, MAX_WIDTH_PX
     from sim.reporting.sweep import plot_lock_in_by_point
 
     rng = np.random.default_rng(2)
@@ -354,7 +355,7 @@ def test_each_lever_has_one_colour_in_every_figure():
 
     from matplotlib.colors import to_rgba
 
-    from sim.reporting import compare
+    from sim.reporting import compare_figures as compare
     from sim.reporting.figures import plot_spending
     from sim.reporting.palette import LEVER_COLORS
     from sim.reporting.policy import plot_allocations
@@ -378,7 +379,7 @@ def test_each_lever_has_one_colour_in_every_figure():
 
 
 def test_a_value_axis_starts_at_zero_or_is_marked_broken():
-    from sim.reporting.figures import is_broken, value_axis
+    from sim.reporting.style import is_broken, value_axis
 
     fig, ax = plt.subplots()
     ax.plot([0, 1, 2], [609_500, 609_800, 610_200])  # a 0.1% change
@@ -398,7 +399,7 @@ def test_a_value_axis_starts_at_zero_or_is_marked_broken():
 
 
 def test_every_figure_starts_its_values_at_zero_or_says_it_does_not():
-    from sim.reporting.figures import is_broken
+    from sim.reporting.style import is_broken
 
     counts = plot_counts(run_tables({"A": 300.0, "B": 400.0}))  # linear: the two cities are of a size
     assert counts.axes[0].get_yscale() == "linear" and counts.axes[0].get_ylim()[0] == 0
@@ -412,7 +413,7 @@ def test_every_figure_starts_its_values_at_zero_or_says_it_does_not():
 
 def _tick_texts(fig, axis: str = "x") -> list[str]:
     fig.canvas.draw()
-    from sim.reporting.figures import number_ticks
+    from sim.reporting.style import number_ticks
 
     number_ticks(fig)  # what save_figure applies
     fig.canvas.draw()
@@ -421,7 +422,7 @@ def _tick_texts(fig, axis: str = "x") -> list[str]:
 
 
 def test_years_are_plain_and_other_numbers_have_separators():
-    from sim.reporting import compare
+    from sim.reporting import compare_figures as compare
 
     fig = plot_counts(run_tables({"A": 30_000.0, "B": 45_000.0}, years=tuple(range(2017, 2024))))
     years, firms = _tick_texts(fig, "x"), _tick_texts(fig, "y")

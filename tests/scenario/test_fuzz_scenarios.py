@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from sim.cli import main
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.scenario.errors import MAX_MESSAGE_CHARS
-from sim.scenario.loading import MAX_FILE_BYTES
+from sim.scenario.reading import MAX_FILE_BYTES
 
 EXAMPLE_TIME_LIMIT_S = 30
 """An example taking longer than this is a hang (loading a small file takes milliseconds)."""

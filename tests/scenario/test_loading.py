@@ -18,15 +18,8 @@ from pydantic import model_validator
 
 from sim.scenario import ScenarioError, load_raw, load_scenario, merge, validate
 from sim.scenario.errors import ShippedFileWarning, UncalibratedWarning, located
-from sim.scenario.loading import (
-    MAX_EXTENDS_DEPTH,
-    MAX_FILE_BYTES,
-    Calibrated,
-    Origin,
-    UniqueKeySafeLoader,
-    load_model,
-    trace,
-)
+from sim.scenario.loading import MAX_EXTENDS_DEPTH, Calibrated, Origin, trace
+from sim.scenario.reading import MAX_FILE_BYTES, UniqueKeySafeLoader, load_model
 from sim.scenario.resources import shipped_calibrations, shipped_scenarios
 from sim.scenario.schema import Strict
 
