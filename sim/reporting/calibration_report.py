@@ -122,7 +122,7 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
         + (f" The ABC was resumed from `{Path(resumed).name}` (an earlier run with these settings; its generations were "
            f"kept and the run continued from the last one)." if resumed else "")
         + "\n\n"
-        f"Method: ABC-SMC (Toni et al. 2009; Beaumont et al. 2009), implemented in `sim/inference/problem.py` on "
+        f"Method: ABC-SMC (Toni et al. 2009; Beaumont et al. 2009), implemented in `sim/analysis/abc_smc.py` on "
         f"the project's executor layer: {options.get('particles')} particles per generation, tolerance ε = the "
         f"median distance of the previous generation, Gaussian perturbation with twice the weighted covariance; "
         f"distance = root mean square relative error of the fitted figures. {len(populations)} generations, final "

@@ -321,7 +321,7 @@ def plot_map(tables: dict[str, pd.DataFrame], coordinates: dict[str, tuple[float
              figsize: tuple[float, float] = (8.0, 6.0)) -> plt.Figure:
     """Cities on a map with outlines, circle area proportional to final firms (mean over replications).
 
-    The run's ``map`` figure and the page's live map (:func:`sim.app.map_view`) both draw with this.
+    The run's ``map`` figure and the page's live map (:func:`sim.app.views.map_view`) both draw with this.
     """
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     draw_map(ax, final_firms(tables).to_dict(), coordinates)
