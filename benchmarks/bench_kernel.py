@@ -1,4 +1,4 @@
-"""Speed of the compiled counts kernel (sim/kernel.py) against today's ``counts`` engine, and how well it pairs.
+"""Speed of the compiled counts kernel (sim/model/kernel.py) against today's ``counts`` engine, and how well it pairs.
 
 Run from the repository root::
 

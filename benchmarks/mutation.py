@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("sim/model/utility.py", "sim/model/firms.py", "sim/model/model.py", "sim/model/agents.py",
-         "sim/scenario/loading.py")
+         "sim/scenario/loading.py", "sim/scenario/reading.py")
 KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout",
           37: "killed", -11: "crashed", -9: "crashed"}
 """mutmut's exit codes of a mutant's test run that count as a kill (mutmut.stats.status_by_exit_code)."""

@@ -1,8 +1,9 @@
 """MkDocs hooks of the documentation site (``mkdocs.yml``): pages made from the repository at build time.
 
-Nothing here is copied by hand into docs/: the guide is README.md (its
-``docs/`` links rewritten for the site), the notebooks, benchmark and
-calibration reports are added from their own folders, the scenario reference
+Nothing here is copied by hand into docs/: the guide is README.md and the
+newcomer's walk-through CONTRIBUTING.md (their ``docs/`` links rewritten for
+the site), the notebooks, benchmark and calibration reports are added from
+their own folders, the scenario reference
 is generated from the pydantic schema (``Scenario.model_json_schema()``), and
 the API reference is one mkdocstrings page per public module.
 """
@@ -32,7 +33,7 @@ FROM_REPOSITORY = ["SECURITY.md", "benchmarks/RESULTS.md", "calibration/report.m
 API_PACKAGES = ["sim", "sim.model", "sim.scenario"]
 """Public modules documented as a whole (their ``__init__``)."""
 
-API_TREES = ["sim.experiments", "sim.inference", "sim.reporting"]
+API_TREES = ["sim.experiments", "sim.inference", "sim.policy", "sim.reporting", "sim.app", "sim.analysis"]
 """Public packages documented module by module."""
 
 API_NAV = "API"
@@ -62,10 +63,18 @@ def on_config(config: Any) -> Any:
     return config
 
 
+def repository_page(name: str) -> str:
+    """A page of the repository's top folder (README.md, CONTRIBUTING.md) as the site shows it.
+
+    Links into docs/ point at the site's pages, and links to README.md at the front page it becomes.
+    """
+    text = (ROOT / name).read_text(encoding="utf-8")
+    return re.sub(r"\]\(docs/", "](", text).replace("](README.md)", "](index.md)")
+
+
 def readme_page() -> str:
-    """README.md as the site's front page: links into docs/ point at the site's pages."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return re.sub(r"\]\(docs/", "](", text)
+    """README.md as the site's front page."""
+    return repository_page("README.md")
 
 
 def _schema() -> dict[str, Any]:
@@ -214,6 +223,7 @@ def on_files(files: Files, config: Any) -> Files:
             files.append(File(path.relative_to(ROOT).as_posix(), src_dir=str(ROOT), dest_dir=config["site_dir"],
                               use_directory_urls=config["use_directory_urls"]))
     files.append(File.generated(config, "index.md", content=readme_page()))
+    files.append(File.generated(config, "CONTRIBUTING.md", content=repository_page("CONTRIBUTING.md")))
     files.append(File.generated(config, "reference/scenario.md", content=scenario_reference()))
     for module in api_modules():
         files.append(File.generated(config, _api_page(module), content=f"# `{module}`\n\n::: {module}\n"))

@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from sim._install import install_command
-from sim.app import DEFAULT_SCENARIO, SCENARIO_ENV, _offline_solara, page_title
+from sim.app import SCENARIO_ENV
+from sim.app.model import DEFAULT_SCENARIO
+from sim.app.ui import offline_solara, page_title
 from sim.cli.common import SCENARIO, BadInputError, refusals
 from sim.scenario import load_scenario
 
@@ -29,7 +31,7 @@ def app(scenario: Path | None, host: str, port: int) -> None:
     """
     path = scenario or DEFAULT_SCENARIO
     base = load_scenario(path)  # refuse a bad scenario before starting a server
-    _offline_solara(title=page_title(base))
+    offline_solara(title=page_title(base))
     try:
         from solara.__main__ import cli as solara_cli
     except ImportError:

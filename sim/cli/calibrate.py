@@ -8,15 +8,12 @@ import click
 
 from sim.cli.common import SCENARIO, BadInputError, default_out, executor_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
-from sim.inference.data import default_priors, default_targets
+from sim.inference.data import default_targets
+from sim.inference.estimates import too_few_particles
 from sim.inference.identify import FitSettings
-from sim.inference.problem import (
-    BASELINE_PATH,
-    make_problem,
-    other_reading,
-    resume_populations,
-    too_few_particles,
-)
+from sim.inference.problem import BASELINE_PATH, make_problem
+from sim.inference.quantities import default_priors
+from sim.inference.readers import other_reading, resume_populations
 from sim.inference.results import run_calibration
 from sim.scenario import load_scenario
 from sim.scenario.resources import CALIBRATION_DIR, shown

@@ -26,10 +26,11 @@ def refused() -> tuple[type[Exception], ...]:
     from sim.experiments.errors import ExperimentError
     from sim.experiments.executors import ExecutorError
     from sim.inference.errors import InferenceError
+    from sim.policy.errors import PolicyError
     from sim.reporting.rerun import ManifestError
     from sim.scenario.errors import ScenarioError
 
-    return (ScenarioError, ExperimentError, ExecutorError, InferenceError, ManifestError, BadInputError)
+    return (ScenarioError, ExperimentError, ExecutorError, InferenceError, PolicyError, ManifestError, BadInputError)
 
 
 def message(exc: BaseException) -> str:
@@ -137,3 +138,59 @@ class ScenarioFile(click.ParamType):
 
 SCENARIO = ScenarioFile()
 """The click type of every scenario argument and option."""
+
+
+# ----------------------------------------------------------------------------- options of the policy commands
+ENGINES = ("counts", "agents", "scenario")
+"""``--engine`` of the policy commands (``scenario``: each run on the scenario's own engine)."""
+
+
+assumption_options = [
+    click.option("--assumptions", "assumptions", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Deep uncertainties to draw beside the parameters (lever effects, anchor weight, depreciation, "
+                      "budgets, the outside option) [default: the shipped calibration/assumptions.yaml]."),
+    click.option("--fixed-assumptions", is_flag=True,
+                 help="Hold the deep uncertainties at the scenario's values instead of drawing them."),
+]
+"""Options of the deep uncertainties, shared by compare, optimise and equilibrium."""
+
+
+def assumptions_file(assumptions: Path | None, fixed: bool) -> Path | None:
+    """The assumptions file to draw from: the given one, the shipped one, or None with ``--fixed-assumptions``."""
+    from sim.inference.quantities import ASSUMPTIONS_PATH
+
+    if fixed and assumptions is not None:
+        raise BadInputError("--assumptions and --fixed-assumptions: choose one")
+    return None if fixed else assumptions or ASSUMPTIONS_PATH
+
+
+def uncertainty_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by optimise and equilibrium: draws, replications, seed, engine, resolution, budget."""
+    options = [
+        click.option("--draws", type=click.IntRange(1, 100_000), default=5, show_default=True,
+                     help="Parameter draws: from the posterior of the calibration SCENARIO names unless --prior or --range."),
+        click.option("--prior", is_flag=True, help="Draw the parameters from that calibration's priors instead."),
+        click.option("--range", "ranges", multiple=True, metavar="PATH=LO:HI",
+                     help="Draw this scenario field uniformly over [LO, HI] instead (repeatable)."),
+        click.option("--replications", type=click.IntRange(1, 100_000), default=2, show_default=True,
+                     help="Replications per draw."),
+        click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed [default: the scenario's seed]."),
+        click.option("--engine", type=click.Choice(ENGINES), default="counts", show_default=True,
+                     help="Engine of every run ('scenario': as the scenario says)."),
+        click.option("--budget", "budget", metavar="LO:HI:STEP",
+                     help="Also choose the annual budget (100 M yuan) among LO, LO+STEP, ... ≤ HI."),
+        *assumption_options,
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def scenario_and_draws(scenario: Path, draws: int, prior: bool, ranges: tuple[str, ...], seed: int | None,
+                       assumptions: Path | None) -> tuple[Any, Any]:
+    """The scenario a policy command names and the parameter draws it asked for (:func:`sim.inference.draws.parameter_draws`)."""
+    from sim.inference.draws import parameter_draws
+    from sim.scenario import load_scenario
+
+    base = load_scenario(scenario)  # the SCENARIO argument type already resolved a shipped scenario's name
+    return base, parameter_draws(draws, base.seed if seed is None else seed, base, prior, ranges, assumptions)

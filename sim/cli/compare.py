@@ -10,6 +10,8 @@ import click
 from sim.cli.common import (
     SCENARIO,
     BadInputError,
+    assumption_options,
+    assumptions_file,
     default_out,
     executor_option,
     figures_option,
@@ -17,7 +19,6 @@ from sim.cli.common import (
     quiet_option,
     refusals,
 )
-from sim.cli.policy import assumption_options, assumptions_file
 from sim.experiments.compare import NATIONAL, plan_comparison, run_comparison
 from sim.experiments.executors import parse_executor
 from sim.experiments.guards import check_run
@@ -49,7 +50,7 @@ def compare(scenarios: tuple[Path, ...], out: Path | None, seed: int | None, rep
     the deep uncertainties (--assumptions), so each answer is checked draw by draw in the report.
     """  # noqa: D205, D415
     from sim.inference.draws import comparison_draws
-    from sim.inference.robustness import compare_robustness
+    from sim.policy.robustness import compare_robustness
     from sim.reporting.compare import write_comparison  # matplotlib only once the inputs are known to be good
     from sim.reporting.text import count
 

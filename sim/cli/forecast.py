@@ -1,4 +1,4 @@
-"""``modu forecast``: the command line over :mod:`sim.inference.forecast`."""
+"""``modu forecast``: the command line over :mod:`sim.inference.forecasting`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,17 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import SCENARIO, default_out, executor_option, figures_option, out_option, quiet_option, refusals
-from sim.cli.policy import assumption_options, assumptions_file
+from sim.cli.common import (
+    SCENARIO,
+    assumption_options,
+    assumptions_file,
+    default_out,
+    executor_option,
+    figures_option,
+    out_option,
+    quiet_option,
+    refusals,
+)
 from sim.scenario.resources import shown
 
 
@@ -35,7 +44,7 @@ def forecast(scenario: Path, draws: int, replications: int, seed: int | None, as
     from sim.experiments.ensemble import run_draws
     from sim.experiments.executors import parse_executor
     from sim.inference.draws import parameter_draws
-    from sim.inference.forecast import forecast as make_forecast
+    from sim.inference.forecasting import forecast as make_forecast
     from sim.reporting.forecast import write_forecast
     from sim.scenario import load_scenario
     from sim.scenario.paths import draw_changes

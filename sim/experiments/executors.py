@@ -30,6 +30,7 @@ depend on the executor, the number of workers or the order of completion.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import multiprocessing.context
@@ -263,6 +264,11 @@ def imap_unordered(executor: ExecutorSpec | Executor, fn: Callable[..., Any], ta
         executor = ExecutorSpec("serial", 1)  # no pool for a single task
     with open_executor(executor) as opened:
         yield from opened.imap_unordered(fn, tasks, return_exceptions)
+
+
+def mapper(executor: ExecutorSpec | Executor) -> Callable[[Callable[..., Any], list[tuple[Any, ...]]], Iterator[tuple[int, Any]]]:
+    """:func:`imap_unordered` bound to ``executor``: the ``imap`` the generic algorithms of :mod:`sim.analysis` take."""
+    return functools.partial(imap_unordered, executor)
 
 
 def _call(fn: Callable[..., Any], task: tuple[Any, ...], index: int, return_exceptions: bool) -> Any:

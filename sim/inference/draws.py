@@ -2,7 +2,7 @@
 
 Each function returns a table with one row per draw and one column per dotted path
 (``parameters.network_effect``, ``cities.Beijing.attractiveness``, ``cities.Hangzhou.firms``),
-ready for :func:`sim.experiments.policy.plan_optimisation` and :func:`sim.experiments.policy.plan_game`.
+ready for :func:`sim.policy.optimisation.plan_optimisation` and :func:`sim.policy.race.plan_game`.
 A calibrated quantity that sets several fields (the contenders' share of a pool's firms, a constant
 shared by several cities) is expanded into every field it sets, for that scenario, so a draw is
 exactly the scenario the calibration simulated. Draws come from the calibration the scenario names
@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.analysis.abc_smc import Prior
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.sweep import parse_range
-from sim.inference.data import CalibrationFiles, OutsideShare, PriorFile, load_assumptions, load_priors
+from sim.inference.data import CalibrationFiles
 from sim.inference.errors import InferenceError
-from sim.inference.problem import Prior
+from sim.inference.quantities import OutsideShare, PriorFile, load_assumptions, load_priors
 from sim.scenario import Scenario
 from sim.scenario.factors import Factor, check_factors
 from sim.scenario.paths import SCALE, parse_path

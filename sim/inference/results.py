@@ -19,8 +19,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.experiments.executors import Executor, ExecutorSpec, open_executor
-from sim.inference.data import SharedFactor, SplitFactor
+from sim._progress import tqdm
+from sim.analysis.abc_smc import Population, abc_smc, populations_frame, weighted_correlation, weighted_quantile
+from sim.experiments.executors import Executor, ExecutorSpec, mapper, open_executor
+from sim.inference.estimates import (
+    INTERVAL,
+    point_estimate,
+    posterior_predictive,
+    posterior_table,
+    predictive_outputs,
+    symmetric_run,
+    validation_column,
+)
 from sim.inference.identify import (
     FitSettings,
     SBCResult,
@@ -29,21 +39,8 @@ from sim.inference.identify import (
     regime_table,
     simulation_based_calibration,
 )
-from sim.inference.problem import (
-    INTERVAL,
-    Population,
-    Problem,
-    abc_smc,
-    point_estimate,
-    populations_frame,
-    posterior_predictive,
-    posterior_table,
-    predictive_outputs,
-    symmetric_run,
-    validation_column,
-    weighted_correlation,
-    weighted_quantile,
-)
+from sim.inference.problem import Problem
+from sim.inference.quantities import SharedFactor, SplitFactor
 from sim.model.metrics import band
 
 STRONG_CORRELATION = 0.5
@@ -350,7 +347,7 @@ def run_calibration(problem: Problem, particles: int, generations: int, min_epsi
     start = time.perf_counter()
     with open_executor(executor) as ex:
         populations = abc_smc(problem.simulator(), problem.distance, problem.prior, particles, generations,
-                              min_epsilon, seed, ex, progress=progress, start=resumed)
+                              min_epsilon, seed, mapper(ex), progress=tqdm if progress else None, start=resumed)
         point, point_sums = point_estimate(problem, populations[-1], ex, problem.scenario.replications)
         symmetric_sums = symmetric_run(problem, point, ex, problem.scenario.replications)
         values, sums = posterior_predictive(problem, populations[-1], predictive, seed, ex, progress=progress)

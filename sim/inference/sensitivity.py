@@ -28,15 +28,17 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from sim.analysis.abc_smc import run_batch
 from sim.experiments.ensemble import replication_seed
-from sim.experiments.executors import Executor, ExecutorSpec
-from sim.inference.data import CalibrationFiles, load_priors
-from sim.inference.problem import Layout, run_batch, simulate_chunk
+from sim.experiments.executors import Executor, ExecutorSpec, mapper
+from sim.inference.data import CalibrationFiles
+from sim.inference.problem import Layout, simulate_chunk
+from sim.inference.quantities import load_priors
 from sim.model import metrics
 from sim.scenario import Scenario
 from sim.scenario.factors import Factor
-from sim.scenario.loading import load_model
 from sim.scenario.paths import parse_path
+from sim.scenario.reading import load_model
 from sim.scenario.schema import Strict
 
 LEVER_RANGE = (0.0, 1.0)
@@ -180,7 +182,7 @@ def analyse(scenario: Scenario, factors: list[Factor], method: str, samples: int
     rows = np.repeat(values, replications, axis=0)
     seeds = [replication_seed(seed, r) for _ in range(len(values)) for r in range(replications)]
     with tqdm(total=len(rows), desc=f"{scenario.name} {method}", unit="run", disable=not progress) as bar:
-        summaries = run_batch(simulate, rows, seeds, executor, chunk, bar)
+        summaries = run_batch(simulate, rows, seeds, mapper(executor), chunk, bar)
     outputs = outputs_of(scenario, summaries)
     outputs = outputs.groupby(np.arange(len(outputs)) // replications).mean()
     frames = []

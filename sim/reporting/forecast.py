@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.inference.data import documented_counts
-from sim.inference.forecast import DRIVER_CORRELATION, Forecast
-from sim.reporting.figures import PAGE_WIDTH, plt, save_figure, value_axis, year_axis
+from sim.inference.forecasting import DRIVER_CORRELATION, Forecast
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
 from sim.reporting.palette import HIGHLIGHT, INK
+from sim.reporting.style import PAGE_WIDTH, plt, save_figure, value_axis, year_axis
 from sim.reporting.text import count, markdown_table, percentile_name
 
 

@@ -1,116 +1,34 @@
-"""Writing policy-design folders: ``modu discover``, ``modu optimise`` and ``modu equilibrium``.
+"""Writing the folders of ``modu optimise`` and ``modu equilibrium`` (``modu discover``'s: :mod:`sim.reporting.discover`).
 
 Each folder holds CSV tables, figures (PNG and SVG), ``report.md`` and ``manifest.json``
-(written last, see :mod:`sim.reporting.files`). ``modu optimise`` also keeps its runs in
-the folder's store (``sweep.sqlite``), so the same command resumes an interrupted run.
+(written last, see :mod:`sim.reporting.files`). ``modu optimise``'s folder is also the
+store of its runs (``sweep.sqlite``, :func:`sim.reporting.files.resumable_folder`), so the
+same command resumes an interrupted run. Nothing here runs a simulation.
 """
 
 from __future__ import annotations
 
 import math
-import shlex
-import time
-from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
 
 from sim.experiments.compare import CONFIDENCE
-from sim.experiments.executors import Executor, ExecutorSpec, open_executor
-from sim.experiments.policy import (
-    ROBUST_WITHIN,
-    SEED_RULE,
-    SIGNIFICANCE,
-    EquilibriumResult,
-    Objective,
-    OptimisePlan,
-    OptimiseResult,
-    compute_optimisation,
-    optimisation_result,
-)
-from sim.experiments.simplex import LEVERS
-from sim.experiments.store import STORE_FILE, RunStore
-from sim.inference.discover import Discovery
-from sim.inference.robustness import Robustness
-from sim.reporting.figures import PAGE_WIDTH, plt, save_figure, value_axis
-from sim.reporting.files import INCOMPLETE, atomic_write, manifest, output_folder, write_csv, write_json
+from sim.experiments.store import STORE_FILE
+from sim.model.parameters import LEVERS
+from sim.policy.objectives import ROBUST_WITHIN, SIGNIFICANCE, Objective
+from sim.policy.optimisation import OptimisePlan, OptimiseResult
+from sim.policy.race import EquilibriumResult
+from sim.policy.robustness import Robustness
+from sim.policy.runs import SEED_RULE
+from sim.reporting.files import finish_folder, output_folder, write_csv
 from sim.reporting.palette import LEVER_COLORS
 from sim.reporting.robustness import robustness_section, write_robustness
+from sim.reporting.style import PAGE_WIDTH, plt, save_drawn, value_axis
 from sim.reporting.text import count, estimate, interval_name, markdown_table, number, p_value, percent, span
 
 CI = interval_name("confidence", CONFIDENCE)
 """The name of the objective's intervals."""
-
-
-def _figures(out: Path, drawn: dict[str, plt.Figure]) -> list[str]:
-    written = []
-    for stem, fig in drawn.items():
-        written += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures", stem)]
-    return written
-
-
-def _finish(out: Path, written: list[str], report: str, **fields: object) -> list[str]:
-    atomic_write(out / "report.md", lambda h: h.write(report))
-    written = [*written, "report.md"]
-    write_json(out / "manifest.json", manifest(out, written, **fields))
-    return [*written, "manifest.json"]
-
-
-# ----------------------------------------------------------------------------- discover
-
-
-def write_discovery(result: Discovery, sweep: Path, out: Path, figures: bool = True) -> list[str]:
-    """Write ``trajectory.csv``, ``box.csv``, (``cart_rules.txt``), figures, ``report.md`` and the manifest."""
-    with output_folder(out):
-        trajectory = result.to_df().reset_index()
-        box = result.box().reset_index()
-        write_csv(out / "trajectory.csv", trajectory)
-        write_csv(out / "box.csv", box)
-        written = ["trajectory.csv", "box.csv"]
-        if result.rules:
-            atomic_write(out / "cart_rules.txt", lambda h: h.write("\n".join(result.rules) + "\n"))
-            written.append("cart_rules.txt")
-        best = result.best_restricted()
-        if best is not None:
-            write_csv(out / "best_restricted_box.csv", best.to_df().reset_index())
-            written.append("best_restricted_box.csv")
-        if figures:
-            written += _figures(out, {"trajectory": result.plot().figure, "box": result.prim.plot_box().figure})
-        b = result.prim.box
-        text = [f"# Scenario discovery: `{result.outcome}`", "",
-                f"**{result.sentence()}**", "",
-                f"Sweep: `{sweep}`; {len(result.y)} runs, {int(result.y.sum())} with the outcome "
-                f"({result.y.mean():.0%}). PRIM (peeling α = {result.prim.alpha}, pasting, pruning restrictions "
-                f"with quasi-p-value above {result.prim.prune}) over the swept columns "
-                f"{', '.join(f'`{c}`' for c in result.inputs)}; box {result.prim.chosen} of the peeling trajectory "
-                f"(the last with density ≥ {result.prim.threshold:.0%}, or the densest), after pasting and pruning: "
-                f"coverage {b.coverage:.0%}, density {b.density:.0%}, mass {b.mass:.0%}."
-                + (f" {note}" if (note := result.threshold_note()) else ""), "",
-                "## The box", "",
-                markdown_table(box.assign(quasi_p=[p_value(q) for q in box.quasi_p])) if len(box)
-                else "No restriction on the inputs.", ""]
-        if not len(box):
-            text += ["## Why no restriction", "", result.why_unrestricted(), ""]
-        if best is not None:
-            text += [f"## The best restricted box on the trajectory (box {best.index})", "",
-                     f"{result.best_sentence()} It is not kept (see above); it is labelled on the trajectory figure and "
-                     "drawn in the box-limits figure.", "",
-                     markdown_table(best.to_df().reset_index().assign(quasi_p=lambda f: [p_value(q) for q in f.quasi_p])), ""]
-        text += ["A restriction's quasi-p-value is a one-sided binomial test of the box's outcome runs against the "
-                 "box without that restriction: small values mean the restriction matters.", ""]
-        if figures:
-            text += ["![peeling trajectory](figures/trajectory.png)", "", "![box limits](figures/box.png)", ""]
-        if result.rules:
-            text += ["## Decision-tree rules (for comparison)", "", *[f"- {rule}" for rule in result.rules], ""]
-        text += ["Files: `trajectory.csv` (coverage, density and mass of every box on the peeling trajectory), "
-                 "`box.csv` (the chosen box's limits and quasi-p-values)"
-                 + (", `best_restricted_box.csv` (the same for the best restricted box)" if best is not None else "")
-                 + ".", ""]
-        return _finish(out, written, "\n".join(text), sweep=str(sweep), outcome=result.outcome, inputs=result.inputs,
-                       runs=len(result.y), outcome_runs=int(result.y.sum()), threshold=result.prim.threshold,
-                       alpha=result.prim.alpha, chosen_box=result.prim.chosen,
-                       best_restricted_box=None if best is None else best.index, complete=True)
 
 
 # ----------------------------------------------------------------------------- optimise
@@ -121,50 +39,31 @@ def _option_text(plan: OptimisePlan) -> str:
             f"= {plan.n_runs:,} runs")
 
 
-def run_optimisation(plan: OptimisePlan, out: Path, executor: str | ExecutorSpec | Executor = "processes",
-                     progress: bool = True, figures: bool = True,
-                     analyse: Callable[[OptimiseResult], list[Robustness]] | None = None,
-                     ) -> tuple[OptimiseResult, int, int, float, list[Robustness]]:
-    """Run (or resume) an optimisation into ``out`` and write its folder.
+def write_optimisation(result: OptimiseResult, out: Path, figures: bool = True,
+                       robustness: list[Robustness] | None = None, **record: object) -> list[str]:
+    """Write an optimisation's folder: tables, figures, ``report.md`` and the manifest (last).
 
     Args:
-        plan: the optimisation.
-        out: its folder (and store).
-        executor: where runs go.
-        progress: show progress bars.
-        figures: write figures.
-        analyse: checks the result's answers draw by draw (:mod:`sim.inference.robustness`) for the report.
+        result: the scored optimisation.
+        out: its folder (the store of its runs, already open: :func:`sim.reporting.files.resumable_folder`).
+        figures: draw the figures.
+        robustness: its answers checked draw by draw (:func:`sim.policy.robustness.optimise_robustness`), written as
+            ``robustness.csv`` and ``robustness_draws.csv`` and a section of the report.
+        record: how the runs went, for the manifest: ``resumed``, ``ran``, ``sessions``, ``executor``, ``wall_time_s``.
 
     Returns:
-        The result, runs found in the store, runs computed now, the seconds spent computing, and the answers
-        checked draw by draw (empty without ``analyse``).
-
-    Raises:
-        StoreError: ``out`` holds something else or another optimisation.
+        The files written, relative to ``out``.
     """
-    start = time.perf_counter()
-    command = shlex.join(["modu", "optimise", plan.source, plan.city])
-    with open_executor(executor) as opened, ExitStack() as stack:
-        open_store = lambda: RunStore(out, plan.definition(), command, ignore=(INCOMPLETE,))  # noqa: E731
-        if not out.exists():
-            stack.enter_context(output_folder(out))
-            store = stack.enter_context(open_store())
-        else:
-            store = stack.enter_context(open_store())
-            stack.enter_context(output_folder(out))
-        totals, resumed, ran = compute_optimisation(plan, opened, store, progress)
-        elapsed = time.perf_counter() - start
-        result = optimisation_result(plan, totals)
-        answers = analyse(result) if analyse is not None else []
-        written = write_optimisation_tables(result, out, figures) + write_robustness(out, answers)
-        report = optimisation_report(result, figures) + robustness_section(answers, plan.draws_source)
-        _finish(out, written, report, scenario_file=plan.source,
-                scenario_name=plan.scenario.name, city=plan.city, objective=plan.objective.text,
-                constraint=plan.constraint.text if plan.constraint else None, draws_source=plan.draws_source,
-                resolution=plan.resolution, definition=plan.definition(), seed=plan.seed, seed_rule=SEED_RULE,
-                replications=plan.replications, runs=plan.n_runs, resumed=resumed, ran=ran, sessions=store.session,
-                store=STORE_FILE, executor=opened.describe(), wall_time_s=elapsed, complete=True)
-    return result, resumed, ran, elapsed, answers
+    plan, answers = result.plan, robustness or []
+    written = write_optimisation_tables(result, out, figures) + write_robustness(out, answers)
+    report = optimisation_report(result, figures) + robustness_section(answers, plan.draws_source)
+    return finish_folder(out, written, report, scenario_file=plan.source,
+                  scenario_name=plan.scenario.name, city=plan.city, objective=plan.objective.text,
+                  constraint=plan.constraint.text if plan.constraint else None, draws_source=plan.draws_source,
+                  resolution=plan.resolution, definition=plan.definition(), seed=plan.seed, seed_rule=SEED_RULE,
+                  replications=plan.replications, runs=plan.n_runs, resumed=record.get("resumed"),
+                  ran=record.get("ran"), sessions=record.get("sessions"), store=STORE_FILE,
+                  executor=record.get("executor"), wall_time_s=record.get("wall_time_s"), complete=True)
 
 
 def write_optimisation_tables(result: OptimiseResult, out: Path, figures: bool) -> list[str]:
@@ -172,18 +71,13 @@ def write_optimisation_tables(result: OptimiseResult, out: Path, figures: bool) 
     plan = result.plan
     write_csv(out / "candidates.csv", result.to_df())
     write_csv(out / "draws.csv", plan.draws.reset_index(names="draw"))
-    K, D, R = result.values.shape
-    runs = pd.DataFrame({"candidate": [k for k in range(K) for _ in range(D * R)],
-                         "draw": [d for _ in range(K) for d in range(D) for _ in range(R)],
-                         "replication": [r for _ in range(K * D) for r in range(R)],
-                         "objective": result.values.ravel()})
-    write_csv(out / "runs.csv", runs)
+    write_csv(out / "runs.csv", result.runs())
     written = ["candidates.csv", "draws.csv", "runs.csv"]
     if figures:
         drawn = {"ternary": result.plot().figure}
         if plan.candidates[plan.candidates.kind == "grid"].budget.nunique() > 1:
             drawn["budget"] = plot_budget(result)
-        written += _figures(out, drawn)
+        written += save_drawn(out, drawn)
     return written
 
 
@@ -348,22 +242,18 @@ def write_equilibrium(result: EquilibriumResult, out: Path, figures: bool = True
                       wall_time: float | None = None, robustness: list[Robustness] | None = None) -> list[str]:
     """Write ``path.csv``, ``allocations.csv``, ``profiles.csv``, ``involution.csv``, figures, report and manifest.
 
-    ``robustness``: the race's answers checked draw by draw (:func:`sim.inference.robustness.equilibrium_robustness`),
+    ``robustness``: the race's answers checked draw by draw (:func:`sim.policy.robustness.equilibrium_robustness`),
     written as ``robustness.csv`` and ``robustness_draws.csv`` and a section of the report.
     """
     plan = result.plan
-    inv = []
-    for label, acc in (("equilibrium", result.involution_equilibrium), ("cooperative", result.involution_cooperative)):
-        inv.append(acc["per_city"].assign(profile=label))
-    involution = pd.concat(inv, ignore_index=True)
     with output_folder(out):
         tables = {"path": result.to_df(), "allocations": result.allocations(), "profiles": result.evaluated,
-                  "involution": involution}
+                  "involution": result.involution_table()}
         for name, frame in tables.items():
             write_csv(out / f"{name}.csv", frame)
         written = [f"{name}.csv" for name in tables] + write_robustness(out, robustness or [])
         if figures:
-            written += _figures(out, {"path": result.plot().figure, "allocations": plot_allocations(result)})
+            written += save_drawn(out, {"path": result.plot().figure, "allocations": plot_allocations(result)})
         totals = pd.DataFrame([{
             "profile": label, "gains (firms)": count(acc["gains"]), "growth (firms)": count(acc["growth"]),
             "moved (firms)": count(acc["moved"]), "diverted (firms)": count(acc["diverted"]),
@@ -401,7 +291,7 @@ def write_equilibrium(result: EquilibriumResult, out: Path, figures: bool = True
         text.append(robustness_section(robustness or [], plan.draws_source))
         text += ["Files: `path.csv` (the sequence of profiles), `allocations.csv`, `profiles.csv` (every profile "
                  "evaluated: payoffs and national firms), `involution.csv` (growth accounting per city).", ""]
-        return _finish(out, written, "\n".join(text), scenario_file=plan.source, scenario_name=plan.scenario.name,
+        return finish_folder(out, written, "\n".join(text), scenario_file=plan.source, scenario_name=plan.scenario.name,
                        cities=plan.cities, strategies=plan.strategies.to_dict("records"), cost=plan.cost,
                        objective=plan.objective.text,
                        draws=plan.draws.to_dict("records"), draws_source=plan.draws_source, seed=plan.seed,

@@ -1,7 +1,7 @@
 """Writing what a planner's answers rest on: each answer checked draw by draw, and where it turns over.
 
 The section every policy report carries (``modu compare``, ``modu optimise``, ``modu equilibrium``),
-from :mod:`sim.inference.robustness`, and its tables: ``robustness.csv`` (one row per answer) and
+from :mod:`sim.policy.robustness`, and its tables: ``robustness.csv`` (one row per answer) and
 ``robustness_draws.csv`` (one row per draw: the drawn quantities and whether each answer holds).
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.inference.robustness import Robustness
+from sim.policy.robustness import Robustness
 from sim.reporting.files import write_csv
 
 

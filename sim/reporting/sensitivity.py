@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from sim.inference.sensitivity import CONF_LEVEL, MAX_RELATIVE_CONF, MIN_SAMPLES, Analysis, main_index
-from sim.reporting.figures import plt, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
 from sim.reporting.palette import INK, INK_LIGHT
+from sim.reporting.style import plt, save_figure
 from sim.reporting.text import count, interval_name, markdown_table, number
 from sim.scenario import Scenario
 

@@ -9,9 +9,7 @@ Each returns a matplotlib Figure; :func:`save_sweep_figures` writes them as PNG 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +18,15 @@ import pandas as pd
 from matplotlib.colors import Normalize
 from scipy import stats
 
-from sim.experiments.executors import Executor, ExecutorSpec, open_executor
 from sim.experiments.store import STORE_FILE, RunStore
-from sim.experiments.sweep import SEED_RULE, SweepPlan, SweepReport, compute_sweep, sweep_tables
+from sim.experiments.sweep import SEED_RULE, SweepPlan, SweepReport
+from sim.experiments.sweep_tables import sweep_tables
 from sim.model.metrics import BAND, lock_in
-from sim.reporting.figures import (  # plt: pyplot, files-only backend
+from sim.reporting.files import manifest, run_in_two, write_csv, write_json
+from sim.reporting.style import (  # plt: pyplot, files-only backend
     BAND_NAME,
     PAGE_WIDTH,
-    _city_colors,
+    city_colors,
     figure_jobs,
     plt,
     save_figures,
@@ -35,7 +34,6 @@ from sim.reporting.figures import (  # plt: pyplot, files-only backend
     value_axis,
     year_axis,
 )
-from sim.reporting.files import INCOMPLETE, manifest, output_folder, run_in_two, write_csv, write_json
 from sim.reporting.text import number, path_label
 
 MAX_BANDS = 8
@@ -196,7 +194,7 @@ def plot_lock_in_by_point(summary: pd.DataFrame, paths: Sequence[str]) -> plt.Fi
     """
     p = lock_in_by_point(summary)
     points = _points(summary, paths).loc[p.index]
-    colors = _city_colors(list(p.columns))
+    colors = city_colors(list(p.columns))
     title = "Which city ends first, per point (lock-in probability)"
     if p.shape[1] == 1:
         title += f"\n{p.columns[0]} ends first in every replication of every point"
@@ -311,47 +309,32 @@ def save_sweep_figures(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequ
     return save_figures(sweep_figures(summary, metrics, paths), folder)
 
 
-def run_sweep(plan: SweepPlan, out: Path, executor: str | ExecutorSpec | Executor = "processes",
-              progress: bool = True, figures: bool = True) -> SweepReport:
-    """Run (or resume) a sweep into ``out`` and write its tables, figures and manifest.
-
-    Runs already in ``out``'s store are not recomputed; each new run is committed
-    as it finishes (:func:`sim.experiments.sweep.compute_sweep`).
+def write_sweep(plan: SweepPlan, store: RunStore, out: Path, figures: bool = True, *, resumed: int, ran: int,
+                executor: str, wall_time: float) -> SweepReport:
+    """Write a computed sweep's tables, figures and manifest (last) into ``out``, its folder and store.
 
     Args:
-        plan: the validated sweep.
-        out: the output folder (its store is ``sweep.sqlite``).
-        executor: where the runs go (see :mod:`sim.experiments.executors`).
-        progress: show a progress bar with rate and ETA.
-        figures: draw the ensemble figures.
+        plan: the sweep.
+        store: its store, open (:func:`sim.reporting.files.resumable_folder`), holding every finished run.
+        out: the folder.
+        figures: draw the figures.
+        resumed: runs found in the store before this session.
+        ran: runs computed in this session (:func:`sim.experiments.sweep.compute_sweep`).
+        executor: where they ran.
+        wall_time: seconds spent computing, the executor's start-up included.
 
-    Raises:
-        StoreError: ``out`` holds something else or a different sweep.
-        ExecutorError: the executor cannot be used (e.g. an unreachable Dask scheduler).
+    Returns:
+        How the sweep went, with the files written.
     """
-    start = time.perf_counter()  # the executor's start-up (a pool, a cluster) counts
-    with ExitStack() as stack:
-        def open_store() -> RunStore:
-            return RunStore(out, plan.definition(), plan.command(), ignore=(INCOMPLETE,))
-
-        if not out.exists():  # a new folder appears already marked INCOMPLETE
-            stack.enter_context(output_folder(out))
-            store = stack.enter_context(open_store())
-        else:  # an existing one is checked before it is marked
-            store = stack.enter_context(open_store())
-            stack.enter_context(output_folder(out))
-        with open_executor(executor) as opened:  # closed before the files are written: its threads end
-            resumed, ran = compute_sweep(plan, store, opened, progress)
-        elapsed = time.perf_counter() - start
-        runs = list(store.runs())
-        failed = sum(run.status == "failed" for run in runs)
-        files = write_sweep_tables(plan, runs, out, figures)
-        write_json(out / "manifest.json", manifest(
-            out, files, scenario_file=plan.source, scenario_name=plan.name, definition=plan.definition(),
-            seed=plan.seed, seed_rule=SEED_RULE, replications=plan.replications, runs=plan.n_runs,
-            resumed=resumed, ran=ran, failed=failed, sessions=store.session, store=STORE_FILE,
-            executor=opened.describe(), wall_time_s=elapsed, complete=failed == 0))
-    return SweepReport(plan.n_runs, resumed, ran, failed, elapsed, opened.describe(), [*files, "manifest.json"])
+    runs = list(store.runs())
+    failed = sum(run.status == "failed" for run in runs)
+    files = write_sweep_tables(plan, runs, out, figures)
+    write_json(out / "manifest.json", manifest(
+        out, files, scenario_file=plan.source, scenario_name=plan.name, definition=plan.definition(),
+        seed=plan.seed, seed_rule=SEED_RULE, replications=plan.replications, runs=plan.n_runs,
+        resumed=resumed, ran=ran, failed=failed, sessions=store.session, store=STORE_FILE,
+        executor=executor, wall_time_s=wall_time, complete=failed == 0))
+    return SweepReport(plan.n_runs, resumed, ran, failed, wall_time, executor, [*files, "manifest.json"])
 
 
 def write_sweep_tables(plan: SweepPlan, runs: list[Any], out: Path, figures: bool) -> list[str]:
