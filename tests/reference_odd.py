@@ -45,6 +45,9 @@ class OddCity:
         self.constant = spec.attractiveness + p.talent_effect * spec.talent + p.capital_effect * spec.capital \
             - p.cost_effect * spec.cost
         self.capacity = spec.capacity
+        # §3.3: a pool of several places; place m holds the share m^-exponent / Σ of its counts
+        raw = [m ** -spec.places_exponent for m in range(spec.places_from, spec.places_from + spec.places)]
+        self.shares = [r / sum(raw) for r in raw]
         policy = spec.policy
         self.budget = policy.budget if policy else 0.0
         self.allocation = list(policy.allocation.as_tuple()) if policy else [1 / 3] * 3
@@ -114,15 +117,20 @@ class OddModel(mesa.Model):
                              "stocks": np.array([c.stocks for c in self.cities])})
 
     # ------------------------------------------------------------ utility (§3.3)
+    def alternatives(self) -> list[tuple[int, float]]:
+        """Every place a firm can choose: (city, the place's share of the city's counts); a pool has several."""
+        return [(c, share) for c, city in enumerate(self.cities) for share in city.shares]
+
     def utility(self, N: list[list[int]], s: int, c: int, a_eff: list[float], extra: float = 0.0,
-                extra_load: float = 0.0, all_masses: list[float] | None = None) -> float:
-        """V[c, s] for a firm of sector s; ``extra`` firms of sector s are added to c's N_eff (a mover counting itself)."""
+                extra_load: float = 0.0, all_masses: list[float] | None = None, share: float = 1.0) -> float:
+        """V for a firm of sector s of a place of city c holding ``share`` of its counts; ``extra`` firms of
+        sector s are added to the place's N_eff (a mover counting itself)."""
         p, city = self.params, self.cities[c]
         if not city.open:
             return -math.inf
         v = 0.0
         if p.network_effect != 0:
-            mass = sum(self.W[s][t] * N[c][t] for t in range(len(self.sectors))) + extra + p.network_seed
+            mass = share * sum(self.W[s][t] * N[c][t] for t in range(len(self.sectors))) + extra + p.network_seed
             if all(m <= 0 for m in all_masses):
                 v += 0.0                                     # an empty urn: the term is 0 for the sector
             elif mass <= 0:
@@ -133,7 +141,7 @@ class OddModel(mesa.Model):
         v += sum(self.beta[x][s] * math.log(1 + stocks[x]) for x in range(3))
         v += city.constant
         if city.capacity is not None:
-            v -= p.congestion * (sum(N[c]) + extra_load) / city.capacity
+            v -= p.congestion * (share * sum(N[c]) + extra_load) / city.capacity
         return v
 
     def entry_values(self, N, a_eff) -> list[list[float]]:
@@ -142,7 +150,7 @@ class OddModel(mesa.Model):
         for s in range(len(self.sectors)):
             masses = [sum(self.W[s][t] * N[c][t] for t in range(len(self.sectors))) + self.params.network_seed
                       for c in range(len(self.cities))]
-            out.append([self.utility(N, s, c, a_eff, all_masses=masses) for c in range(len(self.cities))])
+            out.append([self.utility(N, s, c, a_eff, all_masses=masses, share=w) for c, w in self.alternatives()])
         return out
 
     def mover_values(self, N, a_eff, s: int, h: int) -> list[float]:
@@ -151,8 +159,8 @@ class OddModel(mesa.Model):
         masses = [sum(self.W[s][t] * N[c][t] for t in range(len(self.sectors))) + (own if c != h else 0.0)
                   + self.params.network_seed for c in range(len(self.cities))]
         return [self.utility(N, s, c, a_eff, extra=own if c != h else 0.0, extra_load=1.0 if c != h else 0.0,
-                             all_masses=masses) - (self.params.moving_cost if c != h else 0.0)
-                for c in range(len(self.cities))]
+                             all_masses=masses, share=w) - (self.params.moving_cost if c != h else 0.0)
+                for c, w in self.alternatives()]
 
     def gumbel_choice(self, values: list[float]) -> int:
         """The alternative of highest V + ε, ε i.i.d. Gumbel(0, 1)."""
@@ -198,7 +206,7 @@ class OddModel(mesa.Model):
             if firm.anchor:
                 prob *= p.anchor_relocation_factor / (1 + self.cities[firm.city].stocks[2])
             if self.random_gen.random() < prob:
-                dest = self.gumbel_choice(self.mover_values(N, a_eff, firm.sector, firm.city))
+                dest = self.alternatives()[self.gumbel_choice(self.mover_values(N, a_eff, firm.sector, firm.city))][0]
                 if dest != firm.city:
                     moves.append((firm, dest))
         for firm, dest in moves:                       # simultaneous: all against the counts at the phase start
@@ -217,10 +225,11 @@ class OddModel(mesa.Model):
         choices = []
         for s, n in enumerate(by_sector):
             values = V[s] + ([p.outside_option] if p.outside_option is not None else [])
+            places = self.alternatives()
             for _ in range(n):
-                c = self.gumbel_choice(values)
-                if c < len(self.cities):
-                    choices.append((c, s))
+                a = self.gumbel_choice(values)
+                if a < len(places):
+                    choices.append((places[a][0], s))
         for c, s in choices:
             Firm(self, c, s, anchor=False)
             self.flows["births"][c, s] += 1
@@ -263,7 +272,7 @@ class OddModel(mesa.Model):
                     values = V[s] + ([p.outside_option] if p.outside_option is not None else [])
                     top = max(values)
                     weights = [math.exp(v - top) if v > -math.inf else 0.0 for v in values]
-                    P = weights[c] / sum(weights)
+                    P = sum(w for w, (d, _) in zip(weights, self.alternatives(), strict=False) if d == c) / sum(weights)
                     g += self.beta[x][s] * total * self.sector_mix[s] * P * (1 - P)
                 row.append(g / (1 + stocks[x]) / self.unit_cost[x])
             gains.append(row)

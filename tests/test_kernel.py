@@ -86,6 +86,9 @@ POINTS = {
     # an outside option: potential entrants may stay out; fixed entrants per step elsewhere
     "outside": variant(parameters={"outside_option": 6.0, "birth_rate": 0.08}),
     "fixed_births": variant(parameters={"births_per_step": 40, "network_seed": 0.0}),
+    # the pool stands for 40 places of rank-size shares, each paying congestion (ODD §3.3)
+    "places": variant(cities=[*BASE["cities"][:2], {"name": "C", "firms": 1500, "pool": True, "places": 40,
+                                                    "places_exponent": 0.8, "places_from": 3, "capacity": 400}]),
 }
 
 
@@ -198,6 +201,10 @@ def test_probabilities_and_marginal_gains_equal_the_odd_references_formulas(poin
     V0 = sc.parameters.outside_option
     C, S = model.N.shape
     P0 = model.entry_probabilities()
+
+    def by_city(p: list[float]) -> list[float]:
+        """The reference's probabilities per alternative (a pool's places apart) summed per city."""
+        return [sum(q for q, (c, _) in zip(p, odd.alternatives(), strict=False) if c == city) for city in range(C)]
     closed = False
     for _ in range(model.n_steps):
         closed |= not model.open.all()
@@ -207,9 +214,9 @@ def test_probabilities_and_marginal_gains_equal_the_odd_references_formulas(poin
             city.stocks, city.open = model.state.stocks[c].tolist(), bool(model.open[c])
         odd.counts, odd.a_eff = (lambda N=N: N), (lambda c, a=a_eff: a[c])
         V = odd.entry_values(N, a_eff)
-        expected = np.array([softmax(V[s] + ([] if V0 is None else [V0]))[:C] for s in range(S)]).T
+        expected = np.array([by_city(softmax(V[s] + ([] if V0 is None else [V0]))) for s in range(S)]).T
         np.testing.assert_allclose(model.entry_probabilities(), expected, rtol=1e-12, atol=1e-300)
-        movers = np.array([[softmax(odd.mover_values(N, a_eff, s, h)) for h in range(C)] for s in range(S)])
+        movers = np.array([[by_city(softmax(odd.mover_values(N, a_eff, s, h))) for h in range(C)] for s in range(S)])
         np.testing.assert_allclose(mover_probabilities(model.compiled, model.N, X, model.state.constant), movers,
                                    rtol=1e-12, atol=1e-300)
         np.testing.assert_allclose(model.marginal_firm_gain(), odd.marginal_gains(), rtol=1e-10, atol=1e-300)

@@ -47,7 +47,7 @@ SCENARIO = {
                     "strategy": "imitate", "learning_rate": 0.5}},
         {"name": "C", "firms": 120, "attractiveness": 0.3, "anchors": [{"name": "c1", "sector": "upstream"}],
          "policy": {"budget": 10, "allocation": {"compute": 0.6, "data": 0.2, "anchor": 0.2}}},
-        {"name": "Rest", "firms": 150, "attractiveness": 0.0, "pool": True, "capacity": 3000},
+        {"name": "Rest", "firms": 150, "attractiveness": 0.0, "pool": True, "capacity": 300, "places": 5},
     ],
     "events": [
         {"year": 2016.5, "city": "C", "invest": {"compute": 40}},

@@ -11,6 +11,7 @@ from sim.model import ModuModel
 from sim.model.kernel import compile_scenario
 from sim.model.kernel.utility import network_term, softmax
 from sim.model.utility import entry_probabilities, entry_utility, marginal_firm_gain, mover_probabilities, mover_utility
+from sim.scenario import ScenarioError
 
 
 def coefficients(cities: int, sectors: int = 1, **fields):
@@ -198,3 +199,35 @@ def test_outside_option_lets_policy_add_firms_nationally():
     births = model.history.stack("births")[-1, :, 0]
     expected = 10_000 * p0
     assert np.all(np.abs(births - expected) < 5 * np.sqrt(expected)), (births, expected)
+
+
+def test_a_pool_of_places_is_chosen_as_often_as_any_one_of_its_places(scenario_factory):
+    """ODD §3.3: a pool of M places holding fixed shares w_m is the sum of M alternatives, each its own urn and load."""
+    scenario = scenario_factory(
+        cities=[{"name": "A", "firms": 300, "capacity": 500, "attractiveness": 0.2},
+                {"name": "P", "firms": 900, "pool": True, "places": 6, "places_exponent": 0.7, "places_from": 2,
+                 "capacity": 400}],
+        parameters={"network_effect": 1.3, "network_seed": 1.0, "congestion": 1.5, "moving_cost": 0.4})
+    md = compile_scenario(scenario)
+    N, X = np.array([[300], [900]]), np.zeros((2, 3))
+    w = np.arange(2, 8) ** -0.7 / (np.arange(2, 8) ** -0.7).sum()   # places ranked 2 to 7
+    a, k, g, m = 1.3, 1.0, 1.5, 0.4
+    # entrants: A, and each place as its own alternative
+    V_A = a * np.log(300 + k) + 0.2 - g * 300 / 500
+    V_places = a * np.log(w * 900 + k) - g * w * 900 / 400
+    expected = np.exp(V_places).sum() / (np.exp(V_A) + np.exp(V_places).sum())
+    np.testing.assert_allclose(entry_probabilities(md, N, X)[0][1, 0], expected, rtol=1e-12)
+    # a mover from A counts itself in the place it would join and pays m; one in the pool stays at no cost
+    P = mover_probabilities(md, N, X)
+    V_join = a * np.log(w * 900 + 1 + k) - g * (w * 900 + 1) / 400 - m
+    np.testing.assert_allclose(P[0, 0, 1], np.exp(V_join).sum() / (np.exp(V_A) + np.exp(V_join).sum()), rtol=1e-12)
+    V_leave = a * np.log(300 + 1 + k) + 0.2 - g * 301 / 500 - m
+    np.testing.assert_allclose(P[0, 1, 0], np.exp(V_leave) / (np.exp(V_leave) + np.exp(V_places).sum()), rtol=1e-12)
+    # at α = 1 without congestion the pool's term is log(N + Mκ): Σ_m (w_m·N + κ) = N + Mκ
+    V = entry_utility(md._replace(alpha=1.0, gamma=0.0), N, X)[:, 0]
+    np.testing.assert_allclose(V[1], np.log(900 + 6 * k), rtol=1e-12)
+
+
+def test_places_are_for_pools_only(scenario_factory):
+    with pytest.raises(ScenarioError, match="places: 3 places need pool: true"):
+        scenario_factory(cities=[{"name": "A", "firms": 10, "places": 3}])

@@ -1,8 +1,9 @@
 """MkDocs hooks of the documentation site (``mkdocs.yml``): pages made from the repository at build time.
 
-Nothing here is copied by hand into docs/: the guide is README.md (its
-``docs/`` links rewritten for the site), the notebooks, benchmark and
-calibration reports are added from their own folders, the scenario reference
+Nothing here is copied by hand into docs/: the guide is README.md and the
+newcomer's walk-through CONTRIBUTING.md (their ``docs/`` links rewritten for
+the site), the notebooks, benchmark and calibration reports are added from
+their own folders, the scenario reference
 is generated from the pydantic schema (``Scenario.model_json_schema()``), and
 the API reference is one mkdocstrings page per public module.
 """
@@ -16,11 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mkdocs.plugins import event_priority
+from mkdocs.plugins import event_priority, get_plugin_logger
 from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[2]
 """The repository's top folder."""
+
+log = get_plugin_logger("modu")
+"""Warnings of these hooks (``mkdocs build --strict`` fails on them)."""
 
 FROM_REPOSITORY = ["SECURITY.md", "benchmarks/RESULTS.md", "calibration/report.md", "calibration/figures/*.png",
                    "notebooks/*.ipynb"]
@@ -29,7 +33,7 @@ FROM_REPOSITORY = ["SECURITY.md", "benchmarks/RESULTS.md", "calibration/report.m
 API_PACKAGES = ["sim", "sim.model", "sim.scenario"]
 """Public modules documented as a whole (their ``__init__``)."""
 
-API_TREES = ["sim.experiments", "sim.inference", "sim.reporting"]
+API_TREES = ["sim.experiments", "sim.inference", "sim.policy", "sim.reporting", "sim.app", "sim.analysis"]
 """Public packages documented module by module."""
 
 API_NAV = "API"
@@ -59,10 +63,18 @@ def on_config(config: Any) -> Any:
     return config
 
 
+def repository_page(name: str) -> str:
+    """A page of the repository's top folder (README.md, CONTRIBUTING.md) as the site shows it.
+
+    Links into docs/ point at the site's pages, and links to README.md at the front page it becomes.
+    """
+    text = (ROOT / name).read_text(encoding="utf-8")
+    return re.sub(r"\]\(docs/", "](", text).replace("](README.md)", "](index.md)")
+
+
 def readme_page() -> str:
-    """README.md as the site's front page: links into docs/ point at the site's pages."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return re.sub(r"\]\(docs/", "](", text)
+    """README.md as the site's front page."""
+    return repository_page("README.md")
 
 
 def _schema() -> dict[str, Any]:
@@ -90,7 +102,7 @@ def _type(prop: dict[str, Any]) -> str:
     if kind == "object" and "additionalProperties" in prop and isinstance(prop["additionalProperties"], dict):
         return f"map to {_type(prop['additionalProperties'])}"
     if "enum" in prop:
-        return " \\| ".join(f"`{v}`" for v in prop["enum"])
+        return " | ".join(f"`{v}`" for v in prop["enum"])
     if "const" in prop:
         return f"`{prop['const']}`"
     return kind
@@ -112,9 +124,66 @@ def _constraints(prop: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+CODE_SPAN = re.compile(r"(`+)(?:.+?)\1")
+"""A Markdown code span (its opening and closing runs of backticks are as long)."""
+
+
 def _cell(text: Any) -> str:
-    """Text safe in a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text safe in a Markdown table cell: one line, each ``|`` outside code spans escaped.
+
+    A ``|`` inside a code span does not split a cell (Python-Markdown's tables) and an
+    escape there would show, so code spans are left as they are.
+    """
+    text = str(text).replace("\n", " ")
+    pieces, end = [], 0
+    for span in CODE_SPAN.finditer(text):
+        pieces += [text[end:span.start()].replace("|", "\\|"), span.group()]
+        end = span.end()
+    return "".join(pieces) + text[end:].replace("|", "\\|")
+
+
+def table_cells(row: str) -> int:
+    r"""How many cells a Markdown table row has, as Python-Markdown splits it.
+
+    Outer pipes are optional; a ``|`` escaped (``\|``) or inside a code span does
+    not split.
+    """
+    row = row.strip()
+    row = row[1:] if row.startswith("|") else row
+    row = CODE_SPAN.sub("code", re.sub(r"\\.", "x", row))
+    row = row[:-1] if row.endswith("|") else row
+    return row.count("|") + 1
+
+
+TABLE_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
+"""The line under a table's header (``|---|:--:|``)."""
+
+
+def broken_table_rows(markdown: str) -> list[str]:
+    """Rows of the Markdown tables in ``markdown`` whose cell count differs from their header's.
+
+    Python-Markdown drops a row's extra cells and pads missing ones, so such a row
+    builds silently with its cells under the wrong columns. Fenced code blocks are
+    skipped.
+
+    Returns:
+        One line per broken row: its line number, its cells against the header's, its start.
+    """
+    lines = markdown.splitlines()
+    broken, fenced, i = [], False, 0
+    while i < len(lines):
+        if lines[i].lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and "|" in lines[i] and i + 1 < len(lines) and TABLE_RULE.match(lines[i + 1]):
+            header = table_cells(lines[i])
+            i += 2
+            while i < len(lines) and lines[i].strip() and "|" in lines[i]:
+                if (cells := table_cells(lines[i])) != header:
+                    broken.append(f"line {i + 1}: {cells} cells, its header {header}: {lines[i].strip()[:80]}")
+                i += 1
+            continue
+        i += 1
+    return broken
 
 
 def scenario_reference() -> str:
@@ -154,7 +223,15 @@ def on_files(files: Files, config: Any) -> Files:
             files.append(File(path.relative_to(ROOT).as_posix(), src_dir=str(ROOT), dest_dir=config["site_dir"],
                               use_directory_urls=config["use_directory_urls"]))
     files.append(File.generated(config, "index.md", content=readme_page()))
+    files.append(File.generated(config, "CONTRIBUTING.md", content=repository_page("CONTRIBUTING.md")))
     files.append(File.generated(config, "reference/scenario.md", content=scenario_reference()))
     for module in api_modules():
         files.append(File.generated(config, _api_page(module), content=f"# `{module}`\n\n::: {module}\n"))
     return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    """Warn (an error with ``--strict``) about every table row whose cells do not match its header."""
+    for row in broken_table_rows(markdown):
+        log.warning(f"{page.file.src_uri}: a table row does not fit its header, {row}")
+    return markdown

@@ -16,14 +16,16 @@ from sim.cli.common import ModuGroup
 
 COMMANDS = {
     "run": ("sim.cli.run", "run", "Run a scenario's replications and write its tables, figures and manifest."),
-    "validate": ("sim.cli.run", "validate", "Check scenario files without running them."),
+    "validate": ("sim.cli.run", "validate", "Check scenario files without running them (--show-merged: as they will run)."),
+    "init": ("sim.cli.init", "init", "Write a starter scenario of your own that extends a shipped one (commented)."),
     "compare": ("sim.cli.compare", "compare", "Run scenarios side by side with common random numbers; report for planners."),
     "sweep": ("sim.cli.sweep", "sweep", "Run replications over a grid or sample of scenario fields (resumable)."),
     "calibrate": ("sim.cli.calibrate", "calibrate", "Estimate parameters and city constants by ABC-SMC against the data."),
     "sensitivity": ("sim.cli.sensitivity", "sensitivity", "Sobol' or Morris indices of the final counts, shares and HHI."),
-    "discover": ("sim.cli.policy", "discover", "Which swept conditions lead to an outcome (PRIM; --cart adds tree rules)."),
-    "optimise": ("sim.cli.policy", "optimise", "A city's best lever mix, its uncertainty and the regret of the current one."),
-    "equilibrium": ("sim.cli.policy", "equilibrium", "The subsidy race: equilibrium, price of anarchy, involution index."),
+    "discover": ("sim.cli.discover", "discover", "Which swept conditions lead to an outcome (PRIM; --cart adds tree rules)."),
+    "optimise": ("sim.cli.optimise", "optimise", "A city's best lever mix, its uncertainty and the regret of the current one."),
+    "equilibrium": ("sim.cli.equilibrium", "equilibrium", "The subsidy race: equilibrium, price of anarchy, involution index."),
+    "forecast": ("sim.cli.forecast", "forecast", "Every city's firms to a scenario's end over the posterior and assumptions."),
     "rerun": ("sim.cli.rerun", "rerun_command", "Reproduce a run from its manifest and check every file byte for byte."),
     "schema": ("sim.cli.schema", "schema", "Print the JSON Schema of scenario files (for editors' YAML extensions)."),
     "app": ("sim.cli.app", "app", "Serve the interactive page (Mesa SolaraViz) of a scenario."),
@@ -60,7 +62,7 @@ def main() -> None:
 
     Run a scenario YAML file (a path, or the name of a shipped scenario such as
     baseline or china; see scenarios/README.md) and read the tidy CSVs, figures
-    and manifest it writes.
+    and manifest it writes. `modu init NAME` starts a scenario of your own.
     """
 
 

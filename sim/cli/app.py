@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from pathlib import Path
 
 import click
 
-from sim.app import DEFAULT_SCENARIO, SCENARIO_ENV, _offline_solara
-from sim.cli.common import SCENARIO, refusals
+from sim._install import install_command
+from sim.app import SCENARIO_ENV
+from sim.app.model import DEFAULT_SCENARIO
+from sim.app.ui import offline_solara, page_title
+from sim.cli.common import SCENARIO, BadInputError, refusals
 from sim.scenario import load_scenario
 
 
@@ -25,16 +27,15 @@ def app(scenario: Path | None, host: str, port: int) -> None:
 
     Sliders for the network effect, congestion and each city's budget and
     allocation; live plots of firms and shares and a map. Needs the app extra:
-    pip install -e ".[app]".
+    pip install "modu[app]", or pip install -e ".[app]" in a checkout.
     """
     path = scenario or DEFAULT_SCENARIO
-    load_scenario(path)  # refuse a bad scenario before starting a server
-    _offline_solara()
+    base = load_scenario(path)  # refuse a bad scenario before starting a server
+    offline_solara(title=page_title(base))
     try:
         from solara.__main__ import cli as solara_cli
     except ImportError:
-        click.echo("modu: error: the page needs the app extra: pip install -e \".[app]\"", err=True)
-        sys.exit(1)
+        raise BadInputError(f"the page needs the app extra; install it with {install_command('app')}") from None
     os.environ[SCENARIO_ENV] = str(Path(path).resolve())
     # Solara warns (13 lines, on every page load) that it sets its session cookie samesite=lax rather than
     # samesite=none when served over plain http on an address other than "localhost": lax is what a page

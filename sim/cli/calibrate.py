@@ -8,30 +8,32 @@ import click
 
 from sim.cli.common import SCENARIO, BadInputError, default_out, executor_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
-from sim.inference.data import PRIORS_PATH, TARGETS_PATH
+from sim.inference.data import default_targets
+from sim.inference.estimates import too_few_particles
 from sim.inference.identify import FitSettings
-from sim.inference.problem import (
-    BASELINE_PATH,
-    make_problem,
-    other_reading,
-    resume_populations,
-    too_few_particles,
-)
+from sim.inference.problem import BASELINE_PATH, make_problem
+from sim.inference.quantities import default_priors
+from sim.inference.readers import other_reading, resume_populations
 from sim.inference.results import run_calibration
 from sim.scenario import load_scenario
-from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
+from sim.scenario.resources import CALIBRATION_DIR, shown
 
 
 # ----------------------------------------------------------------------------- the command
 @click.command()
 @click.option("--scenario", "scenario_path", type=SCENARIO, default=BASELINE_PATH,
               show_default=True, help="Scenario giving the initial state and the assumed quantities.")
-@click.option("--targets", "targets_path", type=click.Path(dir_okay=False, path_type=Path), default=TARGETS_PATH,
-              show_default=True, help="Documented figures with their roles (initial, target, validation).")
-@click.option("--priors", "priors_path", type=click.Path(dir_okay=False, path_type=Path), default=PRIORS_PATH,
-              show_default=True, help="Priors of the calibrated quantities.")
-@click.option("--shenzhen-increment", type=click.Choice(["gross", "misprint"]), default="gross", show_default=True,
-              help="Reading of Shenzhen's 'increment of 42,600': gross inflow 2016-2023 (a target) or a misprint (dropped).")
+@click.option("--targets", "targets_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Documented figures with their roles (initial, target, validation) [default: targets.yaml beside the "
+                   "calibration the scenario names (calibration/china/targets.yaml for china), else "
+                   "calibration/targets.yaml].")
+@click.option("--priors", "priors_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Priors of the calibrated quantities [default: priors.yaml beside the calibration the scenario "
+                   "names (calibration/china/priors.yaml for china), else calibration/priors.yaml].")
+@click.option("--shenzhen-increment", default="gross", show_default=True, metavar="READING",
+              help="Reading of Shenzhen's 'increment of 42,600' among the targets file's readings: gross (inflow "
+                   "2016-2022, a target), misprint (the increment misprinted or counted from an earlier year: "
+                   "dropped), count-2016 (with a scenario whose Shenzhen starts at 21,200: the 2016 count misprinted).")
 @click.option("--particles", type=click.IntRange(10, 100_000), default=300, show_default=True,
               help="ABC particles per generation.")
 @click.option("--generations", type=click.IntRange(1, 100), default=16, show_default=True,
@@ -51,8 +53,9 @@ from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
               help="Allow --out to be the shipped calibration folder (replacing the estimates scenarios take).")
 @click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path),
               help="populations.csv of an earlier run with the same settings: continue its ABC from its last generation.")
-@click.option("--other-reading", "other_path", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder of a calibration under the other reading of the Shenzhen increment, compared in the report.")
+@click.option("--other-reading", "other_paths", type=click.Path(file_okay=False, path_type=Path), multiple=True,
+              help="Output folder of a calibration under another reading of the Shenzhen increment, compared in the "
+                   "report (repeatable).")
 @click.option("--sbc", type=click.IntRange(0, 10_000), default=0, show_default=True,
               help="Simulation-based calibration: fit this many synthetic datasets drawn from the prior "
                    "(coverage.csv, sbc_ranks.csv, figures/sbc_ranks.png).")
@@ -64,9 +67,9 @@ from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR
               help="Most ABC generations of each --sbc and --leave-one-out fit.")
 @quiet_option
 @refusals
-def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzhen_increment: str, particles: int,
+def calibrate(scenario_path: Path, targets_path: Path | None, priors_path: Path | None, shenzhen_increment: str, particles: int,
               generations: int, min_epsilon: float, predictive: int, engine: str, seed: int, executor: str, out: Path,
-              resume_path: Path | None, other_path: Path | None, replace_shipped: bool, sbc: int, lopo: bool,
+              resume_path: Path | None, other_paths: tuple[Path, ...], replace_shipped: bool, sbc: int, lopo: bool,
               reduced_particles: int, reduced_generations: int, quiet: bool) -> None:
     """Estimate the behavioural parameters and city constants by ABC-SMC against the documented patterns.
 
@@ -75,9 +78,13 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
     predictive.csv and manifest.json.
     """
     from sim.reporting.calibration import write_calibration
+    from sim.reporting.text import count
 
     spec = parse_executor(executor)
-    out = out or default_out(f"calibrate-{load_scenario(scenario_path).name}")
+    scenario = load_scenario(scenario_path)
+    priors_path = priors_path or default_priors(scenario)
+    targets_path = targets_path or default_targets(scenario)
+    out = out or default_out(f"calibrate-{scenario.name}")
     shipped = CALIBRATION_DIR.resolve()
     if (out.resolve() == shipped or shipped in out.resolve().parents) and not replace_shipped:
         raise BadInputError(f"--out: {out} is the shipped calibration that scenarios name; add --replace-shipped to "
@@ -86,28 +93,20 @@ def calibrate(scenario_path: Path, targets_path: Path, priors_path: Path, shenzh
         raise BadInputError(f"--out: {out} exists and is not a folder")
     problem = make_problem(scenario_path, targets_path, priors_path, shenzhen_increment, engine)
     resumed = resume_populations(resume_path, problem.prior, particles) if resume_path else None
-    other = other_reading(other_path, shenzhen_increment) if other_path else None
+    others = [other_reading(path, shenzhen_increment) for path in other_paths]
     result = run_calibration(problem, particles, generations, min_epsilon, predictive, seed, spec,
-                             progress=not quiet, resumed=resumed, other=other, sbc=sbc, lopo=lopo,
+                             progress=not quiet, resumed=resumed, others=others, sbc=sbc, lopo=lopo,
                              reduced=FitSettings(reduced_particles, reduced_generations, min_epsilon),
-                             options={"engine": engine, "scenario": _shown(scenario_path),
-                                      "targets": _shown(targets_path), "priors": _shown(priors_path),
+                             options={"engine": engine, "scenario": shown(scenario_path),
+                                      "targets": shown(targets_path), "priors": shown(priors_path),
                                       "resumed_from": str(resume_path or ""),
-                                      "other_reading": str(other_path or "")})
+                                      "other_readings": [str(p) for p in other_paths]})
     write_calibration(out, result)
     populations, posterior, wall = result.populations, result.posterior, result.wall_time
     click.echo(f"calibrated in {wall:.0f} s ({result.executor}): {len(populations)} generations, "
-               f"final ε = {posterior.epsilon:.4f}, {sum(p.simulations for p in populations)} simulations")
+               f"final ε = {posterior.epsilon:.4f}, {count(sum(p.simulations for p in populations))} simulations")
     if doubt := too_few_particles(posterior):
         click.echo(f"posterior intervals and verdicts not interpretable: {doubt}")
     click.echo(f"wrote {out}/")
 
 
-def _shown(path: Path) -> str:
-    """A path as a reader would type it: relative to the working folder or to the repository when inside them."""
-    for root in (Path.cwd(), CALIBRATION_DIR.resolve().parent, SCENARIOS_DIR.resolve().parent):
-        try:
-            return str(path.resolve().relative_to(root.resolve()))
-        except ValueError:
-            continue
-    return str(path)

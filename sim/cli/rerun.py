@@ -1,15 +1,17 @@
-"""``modu rerun``: the command line over :mod:`sim.reporting.rerun`."""
+"""``modu rerun``: run a recorded run again (:mod:`sim.experiments.ensemble`) and check it (:mod:`sim.reporting.rerun`)."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from sim.cli.common import BadInputError, executor_option, out_option, quiet_option, refusals
 from sim.experiments.executors import parse_executor
-from sim.reporting.rerun import EXIT_DIFFERENT, read_manifest, rerun, version_differences
+from sim.reporting.rerun import EXIT_DIFFERENT, check_files, read_manifest, version_differences
+from sim.reporting.text import count
 
 
 @click.command(name="rerun")
@@ -27,7 +29,9 @@ def rerun_command(manifest_path: Path, out: Path | None, executor: str, quiet: b
     differs, 2 for a bad manifest. A line warns when the installed versions
     differ from the recorded ones.
     """
+    from sim.experiments.ensemble import run_ensemble
     from sim.experiments.guards import check_run
+    from sim.reporting.run import write_run
 
     recorded = read_manifest(manifest_path)
     parsed = parse_executor(executor)
@@ -43,12 +47,18 @@ def rerun_command(manifest_path: Path, out: Path | None, executor: str, quiet: b
     if differences:
         click.echo("modu: warning: installed versions differ from the manifest's, results may differ: "
                    + ", ".join(differences), err=True)
-    comparison = rerun(recorded, out, executor=parsed, progress=not quiet)
+    start = time.perf_counter()
+    ensemble = run_ensemble(recorded.scenario, replications=recorded.replications, seed=recorded.seed,
+                            executor=parsed, progress=not quiet)
+    write_run(ensemble, out, figures=recorded.figures, wall_time=time.perf_counter() - start,
+              source=recorded.scenario_file,
+              rerun_of={"manifest": str(recorded.path), "scenario_hash": recorded.scenario.digest()})
+    comparison = check_files(recorded, out)
     total = len(recorded.files)
     if comparison.different:
-        click.echo(f"modu: rerun: {len(comparison.different)} of {total} files differ from the record: "
+        click.echo(f"modu: rerun: {count(len(comparison.different))} of {count(total)} files differ from the record: "
                    + ", ".join(comparison.different) + f" (rerun in {out}/)", err=True)
         sys.exit(EXIT_DIFFERENT)
-    click.echo(f"reproduced byte for byte: {total} of {total} files ({recorded.scenario.name}, seed {recorded.seed}, "
-               f"{recorded.replications} replications); wrote {out}/")
+    click.echo(f"reproduced byte for byte: {count(total)} of {count(total)} files ({recorded.scenario.name}, "
+               f"seed {recorded.seed}, {count(recorded.replications)} replications); wrote {out}/")
 

@@ -42,6 +42,7 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     from sim.experiments.guards import check_run
     from sim.model.metrics import lock_in
     from sim.reporting.run import write_run
+    from sim.reporting.text import percent
 
     spec = load_scenario(scenario)
     parsed = parse_executor(executor)
@@ -57,23 +58,38 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     final = final[final.step == final.step.max()]
     shares = dict(sorted(((c, p) for c, p in lock_in(final.leader, []).items() if p > 0), key=lambda cp: -cp[1]))
     click.echo(f"{spec.name}: {ensemble.replications} replications in {elapsed:.1f} s "
-               f"({ensemble.executor}); leader at the end: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+               f"({ensemble.executor}); leader at the end: " + ", ".join(f"{k} {percent(v)}" for k, v in shares.items()))
     click.echo(f"wrote {out}/")
 
 
 @click.command()
 @click.argument("scenarios", nargs=-1, required=True, type=SCENARIO)
-def validate(scenarios: tuple[Path, ...]) -> None:
-    """Check scenario files without running them; exit 2 if any is invalid (each refusal on its own line)."""
+@click.option("--show-merged", is_flag=True,
+              help="Print each scenario as the run will use it, as YAML: merged with what it extends, its "
+                   "calibration filled in, defaults written out, each value's comment naming the file, "
+                   "'calibration' or 'default' it comes from (several scenarios: one YAML document each).")
+def validate(scenarios: tuple[Path, ...], show_merged: bool) -> None:
+    """Check scenario files (paths or shipped names) without running them.
+
+    Prints one line per valid file; exit 2 if any is invalid (each refusal on
+    its own line on stderr).
+    """
+    from sim.scenario.loading import trace
+    from sim.scenario.merged import merged_yaml
+
     failed = False
-    for path in scenarios:
+    for i, path in enumerate(scenarios):
         try:
-            spec = load_scenario(path)
+            traced = trace(path) if show_merged else None
+            spec = traced.scenario if traced else load_scenario(path)
         except ScenarioError as exc:
             click.echo(f"modu: error: {exc}", err=True)
             failed = True
             continue
-        click.echo(f"{path}: ok ({spec.name}: {len(spec.cities)} cities, {spec.time.start}–{spec.time.end}, "
-                   f"{spec.replications} replications)")
+        if traced:
+            click.echo(("---\n" if i else "") + merged_yaml(traced), nl=False)
+        else:
+            click.echo(f"{path}: ok ({spec.name}: {len(spec.cities)} cities, {spec.time.start}–{spec.time.end}, "
+                       f"{spec.replications} replications)")
     if failed:
         sys.exit(EXIT_BAD_INPUT)

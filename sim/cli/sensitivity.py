@@ -26,7 +26,8 @@ from sim.scenario.factors import check_factors
 @click.option("--factors", "factors_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML file 'factors: [{target, low, high, log}]' replacing the default factors.")
 @click.option("--ranges", type=click.Choice(["posterior", "prior"]), default="posterior", show_default=True,
-              help="Default ranges of calibrated quantities: 90% posterior interval (calibration/posterior.csv) or prior.")
+              help="Default ranges of calibrated quantities: the 90% posterior interval of the calibration SCENARIO names "
+                   "(its posterior.csv), or its priors.")
 @click.option("--engine", type=click.Choice(["counts", "agents"]), default="counts", show_default=True,
               help="Engine of the runs (the same model in distribution; counts is faster).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Seed of the sample and the runs [default: the scenario's].")

@@ -1,16 +1,19 @@
-"""``modu sweep``: the command line over :mod:`sim.experiments.sweep`."""
+"""``modu sweep``: the command line over :mod:`sim.experiments.sweep` (resumable: its folder is its store)."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from sim.cli.common import SCENARIO, default_out, executor_option, figures_option, out_option, quiet_option, refusals
-from sim.experiments.executors import parse_executor
-from sim.experiments.sweep import EXIT_RUNS_FAILED, plan_sweep
-from sim.reporting.sweep import run_sweep
+from sim.experiments.executors import open_executor, parse_executor
+from sim.experiments.sweep import EXIT_RUNS_FAILED, compute_sweep, plan_sweep
+from sim.reporting.files import resumable_folder
+from sim.reporting.sweep import write_sweep
+from sim.reporting.text import count
 
 
 # --------------------------------------------------------------------------- command line
@@ -38,13 +41,18 @@ def sweep(scenario: Path, sets: tuple[str, ...], sample: str | None, ranges: tup
     spec = parse_executor(executor)
     plan = plan_sweep(scenario, sets, sample, ranges, replications, seed)
     out = out or default_out(f"{plan.name}-sweep")
-    report = run_sweep(plan, out, spec, progress=not quiet, figures=figures)
+    start = time.perf_counter()  # the executor's start-up (a pool, a cluster) counts
+    with resumable_folder(out, plan.definition(), plan.command()) as store:
+        with open_executor(spec) as opened:  # closed before the files are written: its threads end
+            resumed, ran = compute_sweep(plan, store, opened, progress=not quiet)
+        report = write_sweep(plan, store, out, figures, resumed=resumed, ran=ran, executor=opened.describe(),
+                             wall_time=time.perf_counter() - start)
     rate = f", {report.ran / report.wall_time:.2f} runs/s" if report.ran and report.wall_time > 0 else ""
-    click.echo(f"{plan.name}: {len(plan.points)} points × {plan.replications} replications = {report.runs} runs; "
-               f"{report.resumed} already stored, {report.ran} run now in {report.wall_time:.1f} s "
-               f"({report.executor}{rate})")
+    click.echo(f"{plan.name}: {count(len(plan.points))} points × {count(plan.replications)} replications = "
+               f"{count(report.runs)} runs; {count(report.resumed)} already stored, {count(report.ran)} run now in "
+               f"{report.wall_time:.1f} s ({report.executor}{rate})")
     click.echo(f"wrote {out}/")
     if report.failed:
-        click.echo(f"modu: {report.failed} of {report.runs} runs failed (see {out}/failures.csv); "
+        click.echo(f"modu: {count(report.failed)} of {count(report.runs)} runs failed (see {out}/failures.csv); "
                    "run the same command again to retry them", err=True)
         sys.exit(EXIT_RUNS_FAILED)

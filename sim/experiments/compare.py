@@ -10,11 +10,11 @@ would). The first scenario is the reference.
 What is compared:
 
 - per city and for all cities together (``All cities``): firms at the end
-  (mean and 5–95% band over replications), share, lock-in probability (the
+  (mean and 5th–95th percentile of replications), share, lock-in probability (the
   share of replications a city ends first), births, deaths, moves in and
   out, and spending by lever;
 - **cost-effectiveness** against the first scenario: firms gained (paired
-  mean with a 95% interval), extra spending, and firms gained per 100 M yuan
+  mean with its 95% confidence interval), extra spending, and firms gained per 100 M yuan
   of extra spending where the spending differs;
 - **growth accounting against no policy**: each scenario is also run with
   every budget 0 (:func:`no_policy`; identical variants run once), and each
@@ -47,7 +47,7 @@ from sim.model.history import FLOW_KINDS
 from sim.model.metrics import BAND, lock_in
 from sim.model.parameters import LEVERS
 from sim.scenario import EVENT_ACTIONS, Scenario, load_scenario
-from sim.scenario.paths import derive
+from sim.scenario.paths import derive, draw_changes
 
 NATIONAL = "All cities"
 """The row that sums every city of a scenario (pools and unmatched cities included)."""
@@ -178,7 +178,7 @@ def _common_cities(scenarios: Sequence[Scenario]) -> list[str]:
 
 def run_comparison(arms: list[Arm], variants: dict[str, Arm | None], replications: int | None = None,
                    seed: int | None = None, executor: str | ExecutorSpec | Executor = "processes",
-                   progress: bool = True) -> Comparison:
+                   progress: bool = True, draws: pd.DataFrame | None = None) -> Comparison:
     """Run every arm of a planned comparison with the same seed and replications, and build its tables.
 
     Args:
@@ -188,14 +188,23 @@ def run_comparison(arms: list[Arm], variants: dict[str, Arm | None], replication
         seed: the root seed of every scenario (default: the first scenario's).
         executor: where replications run (see :mod:`sim.experiments.executors`).
         progress: show progress bars.
+        draws: parameter draws (one column per dotted path): replication r of every scenario runs draw r
+            (their number sets the replications); None runs the scenarios as written.
     """
     reference = arms[0].scenario
     replications = reference.replications if replications is None else replications
+    if draws is not None:
+        replications = len(draws)
+    changes = None if draws is None else [draw_changes(row) for row in draws.to_dict("records")]
     seed = reference.seed if seed is None else seed
+    derived = {id(v) for v in variants.values() if v is not None} - {id(a) for a in arms if a.label in variants}
     with open_executor(executor) as opened:  # one pool (or Dask cluster) for every scenario
         for arm in arms:
+            own = changes
+            if changes is not None and id(arm) in derived:  # a no-policy variant keeps no policy: its draws lack one
+                own = [{k: v for k, v in c.items() if ".policy." not in k} for c in changes]
             arm.ensemble = run_ensemble(arm.scenario, replications=replications, seed=seed, executor=opened,
-                                        progress=progress)
+                                        progress=progress, changes=own)
     originals = [a for a in arms if a.label in variants]
     common = _common_cities([a.scenario for a in originals])
     unmatched = {a.label: [c.name for c in a.scenario.cities if c.name not in common] for a in originals}
@@ -231,8 +240,22 @@ def outcomes(ensemble: Ensemble) -> pd.DataFrame:
     return pd.concat([out, national], ignore_index=True)
 
 
-def mean_interval(values: np.ndarray | pd.Series, level: float = CONFIDENCE) -> tuple[float, float, float]:
-    """Mean of the finite values and its Student-t interval (NaN bounds with fewer than two values)."""
+def mean_interval(values: np.ndarray | pd.Series, level: float = CONFIDENCE,
+                  support: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float, float]:
+    """Mean of the finite values and its Student-t confidence interval, cut to the quantity's support.
+
+    The t interval is symmetric about the mean, so with few runs it can reach values the quantity
+    cannot take (a count below 0, a probability above 1). The part outside ``support`` holds no
+    possible value of the mean, so cutting it off keeps the interval's coverage.
+
+    Args:
+        values: one value per run (NaN and infinite values are left out).
+        level: coverage of the interval.
+        support: the values the mean can take (e.g. ``(0, inf)`` for firms, ``(0, 1)`` for a probability).
+
+    Returns:
+        ``(mean, low, high)``; NaN bounds with fewer than two values.
+    """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if len(x) == 0:
@@ -241,7 +264,7 @@ def mean_interval(values: np.ndarray | pd.Series, level: float = CONFIDENCE) -> 
     if len(x) < 2:
         return mean, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, support[0]), min(mean + half, support[1])
 
 
 def paired_differences(arm: pd.DataFrame, reference: pd.DataFrame, cities: Sequence[str]) -> pd.DataFrame:
@@ -273,9 +296,9 @@ def compare_tables(comparison: Comparison) -> dict[str, pd.DataFrame]:
     """The comparison's tables (all means are over replications).
 
     - ``replications``: :func:`outcomes` of every arm, with a ``scenario`` column;
-    - ``summary``: per scenario and city, the end state (mean and 5–95% band), share, lock-in
+    - ``summary``: per scenario and city, the end state (mean and 5th–95th percentile), share, lock-in
       probability, flows and spending;
-    - ``counts``: per scenario, year and city, firms (mean and 5–95% band) over time;
+    - ``counts``: per scenario, year and city, firms (mean and 5th–95th percentile) over time;
     - ``effects``: per scenario but the first, and city: the paired difference from the first in firms
       (``firms_gained`` with its interval), spending (``extra_spend``) and ``firms_per_100m`` of extra spending;
     - ``policy``: per scenario and city: the paired difference from its no-policy variant in firms, births,
@@ -345,7 +368,7 @@ def compare_tables(comparison: Comparison) -> dict[str, pd.DataFrame]:
 
 
 def _counts_over_time(ensemble: Ensemble, label: str) -> pd.DataFrame:
-    """Firms per year and city (and all cities): mean and 5–95% band over replications."""
+    """Firms per year and city (and all cities): mean and 5th–95th percentile over replications."""
     per_rep = ensemble.tables["firms"].groupby(["replication", "year", "city"], sort=False)["firms"].sum()
     national = per_rep.groupby(["replication", "year"]).sum().to_frame().assign(city=NATIONAL)
     per_rep = pd.concat([per_rep.reset_index(), national.reset_index()], ignore_index=True)

@@ -4,8 +4,8 @@
 
 - ``serial``: in this process, one task after another;
 - ``processes[:N]`` (the default): N local worker processes (default: all cores);
-- ``dask[:N | :ADDRESS]``: a Dask cluster (the optional extra,
-  ``pip install -e ".[dask]"``). With no argument, or a worker count N, a
+- ``dask[:N | :ADDRESS]``: a Dask cluster (the optional ``dask`` extra; the
+  error when it is missing gives the install command). With no argument, or a worker count N, a
   ``distributed.LocalCluster`` of single-threaded worker processes bound to
   127.0.0.1 (one per core by default); with ``tcp://host:port`` (or
   ``host:port``) an existing Dask scheduler, whose workers must have the same
@@ -30,6 +30,7 @@ depend on the executor, the number of workers or the order of completion.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import multiprocessing.context
@@ -42,8 +43,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-DASK_INSTALL = 'pip install -e ".[dask]"'
-"""How to install the optional Dask extra (quoted in the error when it is missing)."""
+from sim._install import install_command
 
 DASK_CONNECT_TIMEOUT_S = 10
 """Seconds to wait for an existing Dask scheduler to answer."""
@@ -109,7 +109,8 @@ def _require_dask() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise ExecutorError(f"--executor: dask needs the optional Dask extra; install it with {DASK_INSTALL}") from None
+        raise ExecutorError("--executor: dask needs the optional Dask extra; install it with "
+                            f"{install_command('dask')}") from None
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,11 @@ def imap_unordered(executor: ExecutorSpec | Executor, fn: Callable[..., Any], ta
         executor = ExecutorSpec("serial", 1)  # no pool for a single task
     with open_executor(executor) as opened:
         yield from opened.imap_unordered(fn, tasks, return_exceptions)
+
+
+def mapper(executor: ExecutorSpec | Executor) -> Callable[[Callable[..., Any], list[tuple[Any, ...]]], Iterator[tuple[int, Any]]]:
+    """:func:`imap_unordered` bound to ``executor``: the ``imap`` the generic algorithms of :mod:`sim.analysis` take."""
+    return functools.partial(imap_unordered, executor)
 
 
 def _call(fn: Callable[..., Any], task: tuple[Any, ...], index: int, return_exceptions: bool) -> Any:

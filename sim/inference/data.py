@@ -1,14 +1,13 @@
-"""The calibration's data: documented figures (``calibration/data/*.csv``), the patterns fitted to them, the priors.
+"""The calibration's data: documented figures (``calibration/data/*.csv``) and the patterns fitted to them.
 
-Three inputs, each validated on reading:
+Two inputs, each validated on reading (the third, the priors, is :mod:`sim.inference.quantities`'):
 
 - the observations, ``calibration/data/*.csv`` (:func:`load_observations`):
   every figure a source prints, with its universe (the population it counts);
 - the targets (``targets.yaml``, :class:`Targets`): the patterns of
   pattern-oriented modelling (Grimm et al. 2005) — city counts, the national
   total, the big three's share — each naming the data rows it comes from and
-  the model time it is compared at;
-- the priors (``priors.yaml``, :class:`PriorFile`).
+  the model time it is compared at.
 
 Dating rule (docs/ODD.md §3.1): the model records the state at the start of
 each year, and the record at ``t.0`` stands for the stock at the end of year
@@ -18,6 +17,7 @@ is compared at model time ``y + 1``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,17 +27,13 @@ from pydantic import Field, model_validator
 
 from sim.inference.errors import InferenceError
 from sim.scenario import Scenario
-from sim.scenario.factors import Factor
-from sim.scenario.loading import load_model
-from sim.scenario.paths import set_path
-from sim.scenario.resources import CALIBRATION_DIR
+from sim.scenario.reading import load_model
+from sim.scenario.resources import CALIBRATION_DIR, shown
 from sim.scenario.schema import Strict as _Strict
 
 TARGETS_PATH = CALIBRATION_DIR / "targets.yaml"
 """The shipped targets: the documented patterns and their roles."""
 
-PRIORS_PATH = CALIBRATION_DIR / "priors.yaml"
-"""The shipped priors of the calibrated quantities."""
 
 DATA_DIR = CALIBRATION_DIR / "data"
 """The documented figures with their sources, one CSV per family."""
@@ -48,6 +44,62 @@ COLUMNS = ("city", "year", "quantity", "value", "unit", "universe", "source", "s
 
 NATIONAL = "China"
 """The ``city`` of national figures in the data and the targets."""
+
+
+# ----------------------------------------------------------------------------- a scenario's calibration
+@dataclass(frozen=True)
+class CalibrationFiles:
+    """The files of one calibration: the folder of the ``calibrated.yaml`` a scenario names.
+
+    ``modu calibrate --out DIR`` writes them together, so a scenario's ``calibration:`` key
+    names its priors, its posterior and its ABC populations too. Every command that draws
+    parameters (optimise, equilibrium, sensitivity, notebooks) takes them from here.
+    """
+
+    folder: Path
+
+    @property
+    def calibrated(self) -> Path:
+        """The point estimate scenarios take (``calibrated.yaml``)."""
+        return self.folder / "calibrated.yaml"
+
+    @property
+    def priors(self) -> Path:
+        """The priors the calibration used (``priors.yaml``; the shipped baseline's beside its calibration)."""
+        return self.folder / "priors.yaml"
+
+    @property
+    def targets(self) -> Path:
+        """The patterns the calibration fitted (``targets.yaml`` beside it; the shipped baseline's in ``calibration/``)."""
+        return self.folder / "targets.yaml"
+
+    @property
+    def populations(self) -> Path:
+        """The ABC-SMC populations; the last generation is the posterior sample (``populations.csv``)."""
+        return self.folder / "populations.csv"
+
+    @property
+    def posterior(self) -> Path:
+        """Posterior medians and 90% intervals per quantity (``posterior.csv``)."""
+        return self.folder / "posterior.csv"
+
+    @property
+    def name(self) -> str:
+        """The folder as a reader would type it (``calibration/china``)."""
+        return shown(self.folder)
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> CalibrationFiles:
+        """The calibration a scenario names in its ``calibration:`` key.
+
+        Raises:
+            InferenceError: the scenario names none (it runs on the code's defaults).
+        """
+        if scenario.calibration is None:
+            raise InferenceError(f"{scenario.name}: names no calibration (no `calibration:` key), so it has no "
+                                 "posterior or priors to draw from; name one (e.g. `calibration: "
+                                 "../calibration/calibrated.yaml`) or give ranges (--range PATH=LO:HI)")
+        return cls(Path(scenario.calibration).parent)
 
 
 # ----------------------------------------------------------------------------- observations
@@ -102,19 +154,32 @@ class Figure(_Strict):
         quantity: ``firms`` (a city's stock), ``national_firms`` (all cities and pools),
             ``gross_inflow`` (births plus arrivals since ``from_stock_end``),
             ``group_share`` (the combined share of ``cities``, else of ``city``, in the national total),
-            ``overtake_by`` (``city`` ahead of ``other`` no later than the time).
+            ``group_firms`` (the combined stock of the places a group, e.g. a province, stands for),
+            ``overtake_by`` (``city`` ahead of ``other`` no later than the time),
+            ``rank`` (``city``'s place among the members of the set ``among``, 1 = most firms: exactly
+            ``value``, or at most ``upper`` for "in the top k"; with ``from_stock_end`` ranked by the
+            increment since then), ``order`` (the places ``order`` hold decreasing stocks).
         value: the figure; from the data row ``data`` when not written.
-        lower, upper: bounds of a pattern known only as an interval (``group_share``).
+        lower, upper: bounds of a pattern known only as an interval (``group_share``; ``rank``: ``upper``).
         data: the data row the value comes from.
         role: ``initial`` (sets and checks the initial state), ``target`` (fitted) or ``validation``.
         source: where it comes from, with the original sentence or the derivation.
+        universe: the universe of the data behind the figure when it is not the targets' (another
+            register of firms); allowed only for ``rank`` and ``order``, with a ``measurement``.
+        measurement: the stated measurement equation relating that register to the model's counts.
+        inferred: the figure reads an order the source implies (e.g. the order of a list) rather than states.
+        note: what the report should say when the model cannot meet the figure (a known conflict between sources).
+        members: filled in from the targets' ``groups`` and ``sets`` (:meth:`Targets.resolve`): for
+            ``rank`` the subject first, then every other member of the set; for ``order`` the places in
+            order; each member is the list of scenario places it sums.
     """
 
     id: str
     city: str
     year: int
     stock_end: int | None = None
-    quantity: Literal["firms", "national_firms", "gross_inflow", "group_share", "overtake_by"]
+    quantity: Literal["firms", "national_firms", "gross_inflow", "group_share", "group_firms", "overtake_by", "rank",
+                      "order"]
     value: float | None = None
     lower: float | None = None
     upper: float | None = None
@@ -124,12 +189,28 @@ class Figure(_Strict):
     from_stock_end: int | None = None
     other: str | None = None
     cities: list[str] | None = None
-    reading: Literal["gross", "misprint"] | None = None
+    reading: str | None = None
+    among: str | None = None
+    order: list[str] | None = Field(None, min_length=2)
+    universe: str | None = None
+    measurement: str | None = None
+    inferred: bool = False
+    note: str = ""
+    members: list[list[str]] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Figure:
         if self.stock_end is None:
             self.stock_end = self.year
+        if self.quantity == "rank":
+            if self.among is None:
+                raise ValueError("rank needs among (a set of the targets file)")
+            if self.lower is not None:
+                raise ValueError("rank takes an exact value or an upper bound (top k), not a lower one")
+        if self.quantity == "order" and self.order is None:
+            raise ValueError("order needs order (the places, most firms first)")
+        if self.universe is not None and (self.measurement is None or self.quantity not in ("rank", "order")):
+            raise ValueError("a figure of another register must be a rank or an order and state its measurement")
         if self.quantity == "overtake_by" and self.other is None:
             raise ValueError("overtake_by needs the other city")
         if self.quantity == "gross_inflow" and self.from_stock_end is None:
@@ -139,7 +220,7 @@ class Figure(_Strict):
             raise ValueError("a figure has a value (or data row) or bounds, not both")
         if self.lower is not None and self.upper is not None and not self.lower < self.upper:
             raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
-        if self.quantity != "overtake_by" and self.value is None and self.data is None and not bounded:
+        if self.quantity not in ("overtake_by", "order") and self.value is None and self.data is None and not bounded:
             raise ValueError(f"{self.quantity} needs a value, a data row or bounds")
         return self
 
@@ -157,6 +238,11 @@ class Figure(_Strict):
     def group(self) -> list[str]:
         """The cities a figure counts (``cities`` of a share, else ``city``)."""
         return list(self.cities) if self.cities else [self.city]
+
+    @property
+    def statement(self) -> bool:
+        """Whether the figure is a ranking or ordering statement (holds or not) rather than a number."""
+        return self.quantity in ("rank", "order")
 
     def relative_error(self, simulated: Any) -> Any:
         """Relative error of simulated values: ``sim/value − 1``, or the relative distance outside the bounds."""
@@ -176,6 +262,11 @@ class Figure(_Strict):
 
     def describe(self) -> str:
         """The value, or the bounds, as text."""
+        if self.quantity == "rank":
+            what = f"rank {self.value:.0f}" if self.value is not None else f"top {self.upper:.0f}"
+            return f"{what} among {self.among}" + (" by increment" if self.from_stock_end is not None else "")
+        if self.quantity == "order":
+            return " > ".join(self.order)
         if self.value is not None:
             return f"{self.value:,.4g}" if self.value < 1 else f"{self.value:,.0f}"
         return f"[{'' if self.lower is None else f'{self.lower:.4g}'}, {'' if self.upper is None else f'{self.upper:.4g}'}]"
@@ -189,6 +280,8 @@ class Targets(_Strict):
     dating: str = Field(min_length=1)
     figures: list[Figure] = Field(min_length=1)
     shenzhen_increment: dict[str, Any]
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    sets: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> Targets:
@@ -196,6 +289,10 @@ class Targets(_Strict):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"figure ids repeat: {dup}")
+        readings = set(self.shenzhen_increment.get("readings", {}))
+        unknown = sorted({f.reading for f in self.figures if f.reading is not None} - readings)
+        if unknown:
+            raise ValueError(f"figures name readings {unknown} that shenzhen_increment.readings does not define")
         return self
 
     def fitted(self, reading: str) -> list[Figure]:
@@ -226,70 +323,42 @@ class Targets(_Strict):
                 where = f"{source}: figures[{fig.id}].data"
                 if rows.empty:
                     raise InferenceError(f"{where}: no data row {ref.label()}")
-                same = rows[rows.universe == self.universe].drop_duplicates(subset=["value"])
+                universe = fig.universe or self.universe
+                same = rows[rows.universe == universe].drop_duplicates(subset=["value"])
                 if same.empty:
                     raise InferenceError(f"{where}: {ref.label()} counts universe {rows.universe.iloc[0]}, "
-                                         f"the targets' is {self.universe}")
+                                         f"{'the figure' if fig.universe else 'the targets'}' is {universe}")
                 if len(same) > 1:
-                    raise InferenceError(f"{where}: {len(same)} different values for {ref.label()} in {self.universe}")
+                    raise InferenceError(f"{where}: {len(same)} different values for {ref.label()} in {universe}")
                 row = same.iloc[0]
                 if fig.value is not None and fig.value != row.value:
                     raise InferenceError(f"{where}: value {fig.value:g} differs from the data's {row.value:g}")
-                fig = fig.model_copy(update={"value": float(row.value)})
-            figures.append(fig)
+                bound = fig.quantity == "rank" and ref.quantity.endswith("_upper_bound")
+                fig = fig.model_copy(update={"upper" if bound else "value": float(row.value)})
+            figures.append(self._members(fig, source))
         return self.model_copy(update={"figures": figures})
 
+    def places(self, name: str) -> list[str]:
+        """The scenario places a name stands for: a group's places, else the name itself."""
+        return list(self.groups.get(name, [name]))
 
-# ----------------------------------------------------------------------------- priors
-class SharedFactor(Factor):
-    """One value for a field of several cities (e.g. a common constant of cities no datum tells apart).
-
-    ``target`` names the field for the first city (checked like any factor); ``cities`` lists them all.
-    """
-
-    cities: list[str] = Field(min_length=1)
-    field: str = Field(min_length=1)
-
-    def apply(self, data: dict[str, Any], value: float) -> None:
-        """Set ``field`` of every listed city to ``value``, in place."""
-        for city in self.cities:
-            set_path(data, ("cities", city, self.field), float(value))
-
-
-class SplitFactor(Factor):
-    """The share of a group's firms held by named cities, the rest staying in a pool.
-
-    The group is ``pool`` plus ``weights``' cities; its total is what the scenario
-    gives them together (kept constant). The value (a share in [0, 1]) goes to
-    the named cities in proportion to their weights; the pool keeps the rest.
-    """
-
-    pool: str = Field(min_length=1)
-    weights: dict[str, float] = Field(min_length=1)
-
-    def total(self, data: dict[str, Any]) -> int:
-        """Firms of the pool and the named cities together in plain scenario data."""
-        names = {self.pool, *self.weights}
-        return sum(int(c["firms"]) for c in data["cities"] if c.get("name") in names)
-
-    def split(self, total: int, value: float) -> dict[str, int]:
-        """Firms per named city and the pool for a share ``value`` of ``total`` (rounded; they sum to ``total``)."""
-        weight = sum(self.weights.values())
-        counts = {city: int(round(total * value * w / weight)) for city, w in self.weights.items()}
-        counts[self.pool] = total - sum(counts.values())
-        return counts
-
-    def apply(self, data: dict[str, Any], value: float) -> None:
-        """Set the named cities' and the pool's firms for the share ``value``, in place."""
-        for city, firms in self.split(self.total(data), value).items():
-            set_path(data, ("cities", city, "firms"), firms)
-
-
-class PriorFile(_Strict):
-    """The priors file (``priors.yaml``)."""
-
-    steps_per_year: int = Field(ge=1)
-    priors: list[SplitFactor | SharedFactor | Factor] = Field(min_length=1)
+    def _members(self, fig: Figure, source: str) -> Figure:
+        """Fill in a statement's members (and a group's places) from ``groups`` and ``sets``."""
+        where = f"{source}: figures[{fig.id}]"
+        if fig.quantity == "group_firms":
+            if fig.cities is None and fig.city not in self.groups:
+                raise InferenceError(f"{where}.city: {fig.city!r} is not a group of the targets file (groups:)")
+            return fig.model_copy(update={"cities": fig.cities or self.places(fig.city)})
+        if fig.quantity == "rank":
+            if fig.among not in self.sets:
+                raise InferenceError(f"{where}.among: {fig.among!r} is not a set of the targets file (sets:)")
+            if fig.city not in self.sets[fig.among]:
+                raise InferenceError(f"{where}: {fig.city!r} is not a member of the set {fig.among!r}")
+            others = [m for m in self.sets[fig.among] if m != fig.city]
+            return fig.model_copy(update={"members": [self.places(m) for m in [fig.city, *others]]})
+        if fig.quantity == "order":
+            return fig.model_copy(update={"members": [self.places(m) for m in fig.order]})
+        return fig
 
 
 def load_targets(path: Path = TARGETS_PATH, observations: pd.DataFrame | None = None) -> Targets:
@@ -303,9 +372,11 @@ def load_targets(path: Path = TARGETS_PATH, observations: pd.DataFrame | None = 
     return targets.resolve(load_observations() if observations is None else observations, str(path))
 
 
-def load_priors(path: Path = PRIORS_PATH) -> PriorFile:
-    """Read and check the priors file; bad input raises :class:`sim.scenario.ScenarioError` (one line)."""
-    return load_model(path, PriorFile)
+def default_targets(scenario: Scenario) -> Path:
+    """The targets a calibration of ``scenario`` fits unless told: beside the calibration it names, else the shipped ones."""
+    if scenario.calibration is not None and (own := CalibrationFiles.of(scenario).targets).is_file():
+        return own
+    return TARGETS_PATH
 
 
 def documented_counts(scenario: Scenario, targets: Targets | None = None) -> pd.DataFrame:

@@ -29,9 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.analysis.abc_smc import Population, abc_smc, run_batch, weighted_quantile
 from sim.experiments.ensemble import replication_seed
-from sim.experiments.executors import Executor, ExecutorSpec
-from sim.inference.problem import INTERVAL, Population, Problem, abc_smc, run_batch, weighted_quantile
+from sim.experiments.executors import Executor, ExecutorSpec, mapper
+from sim.inference.estimates import INTERVAL
+from sim.inference.problem import Problem
 
 NETWORK_EFFECT = "network_effect"
 """The label of the network effect α among the calibrated quantities."""
@@ -66,7 +68,7 @@ def _root(seed: int, *key: int) -> int:
 def _fit(problem: Problem, settings: FitSettings, seed: int, executor: ExecutorSpec | Executor) -> tuple[Population, int]:
     """The last ABC-SMC generation at reduced settings, and the simulations it took."""
     populations = abc_smc(problem.simulator(), problem.distance, problem.prior, settings.particles,
-                          settings.generations, settings.min_epsilon, seed, executor, progress=False)
+                          settings.generations, settings.min_epsilon, seed, mapper(executor))
     return populations[-1], sum(p.simulations for p in populations)
 
 
@@ -108,12 +110,12 @@ def simulation_based_calibration(problem: Problem, n_datasets: int, settings: Fi
     it is fitted as a point (a bounded pattern of the real data becomes a point
     value in the synthetic world), with the same distance and ABC-SMC.
     """
-    from tqdm.auto import tqdm
+    from sim._progress import tqdm
 
     prior = problem.prior
     truth = np.vstack([prior.sample(np.random.default_rng(replication_seed(seed, 4, i)), 1) for i in range(n_datasets)])
     seeds = [replication_seed(seed, 5, i) for i in range(n_datasets)]
-    data = problem.simulated(run_batch(problem.simulator(), prior.natural(truth), seeds, executor, 5))
+    data = problem.simulated(run_batch(problem.simulator(), prior.natural(truth), seeds, mapper(executor), 5))
     before = np.quantile(prior.sample(np.random.default_rng(seed), 20000), INTERVAL, axis=0)
     d = truth.shape[1]
     ranks, covered, widths = np.zeros((n_datasets, d), int), np.zeros((n_datasets, d), bool), np.zeros((n_datasets, d))

@@ -19,7 +19,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.experiments.executors import Executor, ExecutorSpec, open_executor
+from sim._progress import tqdm
+from sim.analysis.abc_smc import Population, abc_smc, populations_frame, weighted_correlation, weighted_quantile
+from sim.experiments.executors import Executor, ExecutorSpec, mapper, open_executor
+from sim.inference.estimates import (
+    INTERVAL,
+    point_estimate,
+    posterior_predictive,
+    posterior_table,
+    predictive_outputs,
+    symmetric_run,
+    validation_column,
+)
 from sim.inference.identify import (
     FitSettings,
     SBCResult,
@@ -28,21 +39,8 @@ from sim.inference.identify import (
     regime_table,
     simulation_based_calibration,
 )
-from sim.inference.problem import (
-    INTERVAL,
-    Population,
-    Problem,
-    abc_smc,
-    point_estimate,
-    populations_frame,
-    posterior_predictive,
-    posterior_table,
-    predictive_outputs,
-    symmetric_run,
-    validation_column,
-    weighted_correlation,
-    weighted_quantile,
-)
+from sim.inference.problem import Problem
+from sim.inference.quantities import SharedFactor, SplitFactor
 from sim.model.metrics import band
 
 STRONG_CORRELATION = 0.5
@@ -74,7 +72,7 @@ class CalibrationResult:
         seed: the root seed.
         executor: where the simulations ran.
         options: the settings (particles, generations, engine, ...).
-        other: the posterior table of a calibration under the other reading, if compared.
+        others: the posterior tables of calibrations under other readings, if compared.
         sbc: the simulation-based calibration, if run.
         lopo: the leave-one-pattern-out table, if run.
     """
@@ -90,7 +88,7 @@ class CalibrationResult:
     seed: int
     executor: str
     options: dict[str, Any] = field(default_factory=dict)
-    other: pd.DataFrame | None = None
+    others: list[pd.DataFrame] = field(default_factory=list)
     sbc: SBCResult | None = None
     lopo: pd.DataFrame | None = None
 
@@ -122,6 +120,7 @@ class CalibrationResult:
             "correlations": correlation_table(self.problem, self.posterior),
             "combinations": combinations_table(self.problem, self.posterior),
             "fit": fit_table(self.problem, self.point_sums, self.sums),
+            "statements": statements_table(self.problem, self.point_sums, self.sums),
             "overtaking": overtaking_table(self.problem, self.point_sums, self.symmetric_sums),
             "forecasts": forecast_table(self.problem, outputs, posterior),
             "validation": validation_table(self.problem, outputs),
@@ -171,12 +170,15 @@ def combinations_table(problem: Problem, posterior: Population, rng_seed: int = 
 
 
 def fit_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray) -> pd.DataFrame:
-    """Each fitted pattern: documented value (or bounds), the point estimate's median and the predictive band.
+    """Each fitted number: documented value (or bounds), the point estimate's median and the predictive band.
 
     Errors are relative (:meth:`sim.inference.data.Figure.relative_error`): 0 inside a bounded pattern's interval.
+    Ranking and ordering statements are in :func:`statements_table`.
     """
     rows = []
     for fig in problem.fitted:
+        if fig.statement:
+            continue
         at_point = float(np.median(problem.layout.value(point_sums, fig)))
         lo, mid, hi = band(problem.layout.value(sums, fig))
         rows.append({"figure": fig.id, "city": fig.city, "year": fig.year, "model_time": fig.time,
@@ -184,7 +186,27 @@ def fit_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray) -> pd.
                      "lower": fig.lower, "upper": fig.upper, "point_median": at_point,
                      "point_error": float(fig.relative_error(at_point)), "predictive_median": mid, "predictive_lo": lo,
                      "predictive_hi": hi, "predictive_error": float(fig.relative_error(mid))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["figure", "city", "year", "model_time", "quantity", "documented", "lower", "upper",
+                                       "point_median", "point_error", "predictive_median", "predictive_lo",
+                                       "predictive_hi", "predictive_error"])
+
+
+def statements_table(problem: Problem, point_sums: np.ndarray, sums: np.ndarray) -> pd.DataFrame:
+    """Every ranking and ordering statement of the targets: how often the model meets it.
+
+    ``holds_point``: share of the point estimate's replications in which the statement holds;
+    ``holds_predictive``: share of the posterior predictive draws; ``fitted``: whether the
+    calibration fitted it (else it was left out, e.g. under another reading); ``inferred``: the
+    source implies rather than states it; ``universe``: the register of its data.
+    """
+    layout = problem.layout
+    rows = [{"figure": f.id, "statement": f"{f.city}: {f.describe()}" if f.quantity == "rank" else f.describe(),
+             "model_time": f.time, "universe": f.universe or problem.targets.universe, "inferred": f.inferred,
+             "fitted": f in problem.fitted, "holds_point": float(layout.holds(point_sums, f).mean()),
+             "holds_predictive": float(layout.holds(sums, f).mean()), "note": " ".join(f.note.split())}
+            for f in problem.targets.figures if f.statement]
+    return pd.DataFrame(rows, columns=["figure", "statement", "model_time", "universe", "inferred", "fitted",
+                                       "holds_point", "holds_predictive", "note"])
 
 
 def overtaking_table(problem: Problem, point_sums: np.ndarray, symmetric_sums: np.ndarray) -> pd.DataFrame:
@@ -209,10 +231,22 @@ def forecast_cities(problem: Problem) -> list[str]:
     return [f.city for f in problem.targets.initial() if f.quantity == "firms" and f.city not in fitted]
 
 
+def constant_of(problem: Problem, city: str) -> str | None:
+    """The label of the calibrated quantity that sets a city's constant (its own, or one shared), if any."""
+    for spec in problem.prior.specs:
+        if isinstance(spec, SharedFactor) and spec.field == "attractiveness" and city in spec.cities:
+            return spec.label
+        if not isinstance(spec, SharedFactor | SplitFactor) and spec.target in (f"cities.{city}.attractiveness",
+                                                                                f"cities[{city}].attractiveness"):
+            return spec.label
+    return None
+
+
 def forecast_table(problem: Problem, outputs: pd.DataFrame, posterior: pd.DataFrame) -> pd.DataFrame:
     """Every city's count at the end: posterior predictive median and 90% interval, and whether it was fitted.
 
-    ``prior_driven`` marks a city whose constant the data do not constrain, so that its interval is mostly the prior's.
+    ``prior_driven`` marks a city whose constant (its own, or one it shares) the data do not constrain,
+    so that its interval is mostly the prior's.
     """
     end = problem.scenario.time.end
     fitted = {f.city for f in problem.fitted if f.quantity == "firms"}
@@ -220,9 +254,9 @@ def forecast_table(problem: Problem, outputs: pd.DataFrame, posterior: pd.DataFr
     rows = []
     for city in problem.layout.cities:
         lo, mid, hi = band(outputs[f"{city} {end}"])
-        constant = f"{city}.attractiveness"
+        constant = constant_of(problem, city)
         rows.append({"city": city, "year": end, "median": mid, "lo": lo, "hi": hi, "fitted": city in fitted,
-                     "prior_driven": bool(constant in verdict.index and verdict[constant] == "not constrained")})
+                     "prior_driven": bool(constant is not None and verdict.get(constant) == "not constrained")})
     return pd.DataFrame(rows)
 
 
@@ -230,29 +264,35 @@ def validation_table(problem: Problem, outputs: pd.DataFrame) -> pd.DataFrame:
     """Each figure held out of the fit against the posterior predictive, with a verdict either way.
 
     Overtaking figures: the share of draws in which the overtaking happens by the year (``consistent`` from 50%)
-    and the share in which it never does; shares: the documented value against the 90% interval. The last row
-    is the rarity of relocation (relocations per year, % of firms; ``consistent`` when the interval is under 1%).
+    and the share in which it never does. Statements (ranks, orders): the share of draws in which they hold
+    (``consistent`` from 50%). Numbers (counts, totals, shares): the predictive median, its relative error
+    against the documented value and the 90% interval, ``inside`` when the interval holds the documented value
+    (or meets its bounds). The last row is the rarity of relocation (relocations per year, % of firms;
+    ``consistent`` when the interval is under 1%).
     """
     rows = []
+    blank = {"documented": math.nan, "lower": math.nan, "upper": math.nan, "share_by_year": math.nan,
+             "share_never": math.nan, "share_holds": math.nan, "median": math.nan, "lo": math.nan, "hi": math.nan,
+             "error": math.nan}
     for fig in problem.targets.validation():
         column = outputs[validation_column(fig)]
+        row = {"figure": fig.id, "quantity": fig.quantity, "city": fig.city, "other": fig.other, "year": fig.year,
+               "model_time": fig.time, **blank}
         if fig.quantity == "overtake_by":
             share_by = float(np.mean(column <= fig.time))
-            rows.append({"figure": fig.id, "quantity": fig.quantity, "city": fig.city, "other": fig.other,
-                         "year": fig.year, "model_time": fig.time, "documented": math.nan, "share_by_year": share_by,
-                         "share_never": float(np.mean(column.isna())), "median": float(np.nanmedian(column)),
-                         "lo": math.nan, "hi": math.nan,
-                         "verdict": "consistent" if share_by >= 0.5 else "not consistent"})
+            row.update(share_by_year=share_by, share_never=float(np.mean(column.isna())),
+                       median=float(np.nanmedian(column)), verdict="consistent" if share_by >= 0.5 else "not consistent")
+        elif fig.statement:
+            holds = float(np.mean(column))
+            row.update(other=fig.describe(), share_holds=holds, verdict="consistent" if holds >= 0.5 else "not consistent")
         else:
             lo, mid, hi = band(column)
-            rows.append({"figure": fig.id, "quantity": fig.quantity, "city": fig.city, "other": None,
-                         "year": fig.year, "model_time": fig.time, "documented": fig.value,
-                         "share_by_year": math.nan, "share_never": math.nan, "median": mid, "lo": lo, "hi": hi,
-                         "verdict": "inside" if fig.inside(lo, hi) else "outside"})
+            row.update(documented=fig.value, lower=fig.lower, upper=fig.upper, median=mid, lo=lo, hi=hi,
+                       error=float(fig.relative_error(mid)), verdict="inside" if fig.inside(lo, hi) else "outside")
+        rows.append(row)
     lo, mid, hi = band(outputs["relocations per year, % of firms"])
     rows.append({"figure": "relocation_rare", "quantity": "relocations_per_year_pct", "city": None, "other": None,
-                 "year": math.nan, "model_time": problem.scenario.time.end, "documented": math.nan,
-                 "share_by_year": math.nan, "share_never": math.nan, "median": mid, "lo": lo, "hi": hi,
+                 "year": math.nan, "model_time": problem.scenario.time.end, **blank, "median": mid, "lo": lo, "hi": hi,
                  "verdict": "consistent" if hi < 1 else "not consistent"})
     return pd.DataFrame(rows)
 
@@ -284,7 +324,7 @@ def drivers_table(problem: Problem, posterior: pd.DataFrame, values: np.ndarray,
 
 def run_calibration(problem: Problem, particles: int, generations: int, min_epsilon: float, predictive: int, seed: int,
                     executor: ExecutorSpec | Executor, progress: bool = True, resumed: list[Population] | None = None,
-                    other: pd.DataFrame | None = None, options: dict[str, Any] | None = None, sbc: int = 0,
+                    others: list[pd.DataFrame] | None = None, options: dict[str, Any] | None = None, sbc: int = 0,
                     lopo: bool = False, reduced: FitSettings | None = None) -> CalibrationResult:
     """Calibrate: ABC-SMC, the point estimate, its run with the constants equalised, and the posterior predictive.
 
@@ -298,7 +338,7 @@ def run_calibration(problem: Problem, particles: int, generations: int, min_epsi
         executor: where the simulations run (an executor spec, or one opened for many calls).
         progress: show progress bars.
         resumed: the populations of an earlier run with the same settings, to continue from.
-        other: the posterior table of a calibration under the other reading, for the report.
+        others: the posterior tables of calibrations under other readings, for the report.
         options: settings recorded with the result (they do not change the computation).
         sbc: synthetic datasets of the simulation-based calibration (0: none).
         lopo: also fit without each pattern in turn (leave-one-pattern-out).
@@ -307,7 +347,7 @@ def run_calibration(problem: Problem, particles: int, generations: int, min_epsi
     start = time.perf_counter()
     with open_executor(executor) as ex:
         populations = abc_smc(problem.simulator(), problem.distance, problem.prior, particles, generations,
-                              min_epsilon, seed, ex, progress=progress, start=resumed)
+                              min_epsilon, seed, mapper(ex), progress=tqdm if progress else None, start=resumed)
         point, point_sums = point_estimate(problem, populations[-1], ex, problem.scenario.replications)
         symmetric_sums = symmetric_run(problem, point, ex, problem.scenario.replications)
         values, sums = posterior_predictive(problem, populations[-1], predictive, seed, ex, progress=progress)
@@ -326,4 +366,4 @@ def run_calibration(problem: Problem, particles: int, generations: int, min_epsi
                 **(options or {})}
     return CalibrationResult(problem, populations, point, point_sums, symmetric_sums, values, sums,
                              wall_time=time.perf_counter() - start + earlier, seed=seed, executor=described,
-                             options=recorded, other=other, sbc=sbc_result, lopo=lopo_table)
+                             options=recorded, others=list(others or []), sbc=sbc_result, lopo=lopo_table)

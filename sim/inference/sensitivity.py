@@ -28,22 +28,21 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from sim.analysis.abc_smc import run_batch
 from sim.experiments.ensemble import replication_seed
-from sim.experiments.executors import Executor, ExecutorSpec
-from sim.inference.data import PRIORS_PATH, load_priors
-from sim.inference.problem import Layout, run_batch, simulate_chunk
+from sim.experiments.executors import Executor, ExecutorSpec, mapper
+from sim.inference.data import CalibrationFiles
+from sim.inference.problem import Layout, simulate_chunk
+from sim.inference.quantities import load_priors
 from sim.model import metrics
 from sim.scenario import Scenario
 from sim.scenario.factors import Factor
-from sim.scenario.loading import load_model
-from sim.scenario.resources import CALIBRATION_DIR
+from sim.scenario.paths import parse_path
+from sim.scenario.reading import load_model
 from sim.scenario.schema import Strict
 
-POSTERIOR_PATH = CALIBRATION_DIR / "posterior.csv"
-"""The calibration's posterior table (median and 90% interval per quantity)."""
-
 LEVER_RANGE = (0.0, 1.0)
-"""Range of each lever weight β_X[s] (assumption: the spec's examples, 0.3-0.4, lie inside; 0 = no effect)."""
+"""Range of each lever weight β_X[s] (assumption: the scenarios' example weights, 0.3-0.4, lie inside; 0 = no effect)."""
 
 BUDGET_RANGE = (0.0, 2.0)
 """Range of the multiplier of every city's budget (assumption: from no policy to twice the scenario's)."""
@@ -74,34 +73,37 @@ class FactorFile(Strict):
     factors: list[Factor] = Field(min_length=2)
 
 
-def default_factors(scenario: Scenario, ranges: str = "posterior", priors_path: Path = PRIORS_PATH,
-                    posterior_path: Path = POSTERIOR_PATH) -> list[Factor]:
+def default_factors(scenario: Scenario, ranges: str = "posterior") -> list[Factor]:
     """The default factors of a scenario.
 
-    Behavioural parameters and the constants of the scenario's cities that the
-    calibration estimates: their 90% posterior interval (``ranges="posterior"``,
-    when ``posterior_path`` exists) or their prior's support (normal priors:
-    mean ± 2 sd). Then every lever weight the scenario uses on ``LEVER_RANGE``
-    and a budget multiplier on ``BUDGET_RANGE``.
+    The quantities the calibration the scenario names (``calibration:``) estimates, for the
+    scenario's cities: their 90% posterior interval (``ranges="posterior"``, from that
+    calibration's ``posterior.csv``) or their prior's support (normal priors: mean ± 2 sd), from
+    its ``priors.yaml``; a quantity that sets several fields (a share split among cities, a
+    constant shared by several) keeps doing so. None for a scenario that names no calibration.
+    Then every lever weight the scenario uses on ``LEVER_RANGE`` and a budget multiplier on
+    ``BUDGET_RANGE``.
     """
     cities = {c.name for c in scenario.cities}
-    posterior = (pd.read_csv(posterior_path).set_index("quantity")
-                 if ranges == "posterior" and posterior_path.exists() else None)
     factors = []
-    for spec in load_priors(priors_path).priors:
-        parts = spec.target.split(".")
-        if parts[0] == "cities" and parts[1] not in cities:
-            continue
-        log = spec.kind == "loguniform"
-        if posterior is not None and spec.label in posterior.index:
-            row = posterior.loc[spec.label]
-            low, high, why = float(row.lo), float(row.hi), "calibration: 90% posterior interval"
-        elif spec.kind == "normal":
-            low, high = max(spec.low, spec.mean - 2 * spec.sd), min(spec.high, spec.mean + 2 * spec.sd)
-            why = f"prior mean ± 2 sd ({spec.why})"
-        else:
-            low, high, why = spec.low, spec.high, f"prior support ({spec.why})"
-        factors.append(Factor(target=spec.target, low=low, high=high, kind="loguniform" if log else "uniform", why=why))
+    if scenario.calibration is not None and (files := CalibrationFiles.of(scenario)).priors.is_file():
+        posterior = (pd.read_csv(files.posterior).set_index("quantity")
+                     if ranges == "posterior" and files.posterior.is_file() else None)
+        for spec in load_priors(files.priors).priors:
+            parts = parse_path(spec.target)
+            if parts[0] == "cities" and parts[1] not in cities:
+                continue
+            if posterior is not None and spec.label in posterior.index:
+                row = posterior.loc[spec.label]
+                low, high, why = float(row.lo), float(row.hi), f"calibration: 90% posterior interval ({files.name})"
+            elif spec.kind == "normal":
+                low, high = max(spec.low, spec.mean - 2 * spec.sd), min(spec.high, spec.mean + 2 * spec.sd)
+                why = f"prior mean ± 2 sd ({spec.why})"
+            else:
+                low, high, why = spec.low, spec.high, f"prior support ({spec.why})"
+            kind = "loguniform" if spec.kind == "loguniform" else "uniform"
+            factors.append(spec.model_copy(update={"low": low, "high": high, "kind": kind, "mean": None, "sd": None,
+                                                   "why": why}))
     for lever, by_sector in scenario.parameters.lever_effects.items():
         for sector, beta in by_sector.items():
             if beta != 0:
@@ -164,7 +166,8 @@ def analyse(scenario: Scenario, factors: list[Factor], method: str, samples: int
     from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import morris as morris_sample
     from SALib.sample import sobol as sobol_sample
-    from tqdm.auto import tqdm
+
+    from sim._progress import tqdm
 
     problem = {"num_vars": len(factors), "names": [f.label for f in factors],
                "bounds": [f.bounds() for f in factors]}
@@ -179,7 +182,7 @@ def analyse(scenario: Scenario, factors: list[Factor], method: str, samples: int
     rows = np.repeat(values, replications, axis=0)
     seeds = [replication_seed(seed, r) for _ in range(len(values)) for r in range(replications)]
     with tqdm(total=len(rows), desc=f"{scenario.name} {method}", unit="run", disable=not progress) as bar:
-        summaries = run_batch(simulate, rows, seeds, executor, chunk, bar)
+        summaries = run_batch(simulate, rows, seeds, mapper(executor), chunk, bar)
     outputs = outputs_of(scenario, summaries)
     outputs = outputs.groupby(np.arange(len(outputs)) // replications).mean()
     frames = []
@@ -229,8 +232,8 @@ def leading_factors(indices: pd.DataFrame, method: str, samples: int) -> pd.Data
         if top is None:
             reasons.append(f"no finite {key} (the output does not vary)")
         elif not narrow:
-            reasons.append(f"its {CONF_LEVEL:.0%} interval ±{half:.2g} is {relative:.3g} times the index {value:.3g} "
-                           f"(at most {MAX_RELATIVE_CONF:g} for a finding)")
+            reasons.append(f"its {CONF_LEVEL:.0%} bootstrap confidence interval ±{half:.2g} is {relative:.3g} times "
+                           f"the index {value:.3g} (at most {MAX_RELATIVE_CONF:g} for a finding)")
         rows.append({"output": output, "factor": "" if top is None else top.factor, "index": key, "value": value,
                      "conf": half, "relative_conf": relative, "enough_samples": enough, "narrow": narrow,
                      "interpretable": not reasons, "reason": "; ".join(reasons)})

@@ -4,6 +4,7 @@ Imports nothing above it: a scenario reaches the model as a validated object
 (:class:`sim.scenario.Scenario`), read by attribute. The names below are
 imported on first use, so reading a parameter's definition does not load Mesa.
 """
+import sim._progress  # noqa: F401  (before Mesa imports tqdm.auto: see there)
 from sim._lazy import lazy_getattr
 
 _PUBLIC = {

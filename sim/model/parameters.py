@@ -57,7 +57,7 @@ class Parameters(BaseModel):
         "assumption: code default; scenarios take the calibrated value in calibration/calibrated.yaml", ge=0, le=10)
     network_seed: float = _param(
         1.0, "κ", "firms", "Added to N_eff so an empty city stays choosable; 0 is the pure Pólya urn.",
-        "assumption: spec default", ge=0, le=1e9)
+        "assumption: one firm's worth, so that an empty city stays choosable; 0 gives the pure urn", ge=0, le=1e9)
     congestion: float = _param(
         0.5, "γ", "utility per (firms/capacity)", "Congestion cost per unit of a city's load N/capacity.",
         "assumption: code default; scenarios take the calibrated value in calibration/calibrated.yaml", ge=0, le=1e3)
@@ -97,7 +97,7 @@ class Parameters(BaseModel):
     lever_effects: dict[Lever, dict[str, float]] = _param(
         {"compute": {"upstream": 0.4}, "data": {"midstream": 0.3}, "anchor": {"downstream": 0.3}},
         "β_X[s]", "utility per log(1+stock)", "Per-lever, per-sector weights of log(1 + K), log(1 + D), log(1 + A_eff).",
-        "assumption: spec example", )
+        "assumption: example weights of the model's design, not estimates; deep uncertainties in calibration/assumptions.yaml", )
     anchor_weight: float = _param(
         10.0, "ω", "100 M yuan per anchor firm", "Anchor-support equivalent of one anchor firm present: A_eff = A + ω·anchors.",
         "assumption: one anchor is worth a 1 bn yuan support stock", ge=0, le=1e6)

@@ -12,7 +12,10 @@ Arrays are named after the ODD's symbols and shaped ``[city, sector]`` unless sa
 
 with ``N_eff[c, s] = Σ_s' W[s, s']·N[c, s']``. ``X`` is ``[city, 3]``: K, D and
 A_eff (:func:`lever_stocks`); ``constant`` the cities' constants now (−∞ for
-a closed city; default: the scenario's, every city open).
+a closed city; default: the scenario's, every city open). A pool standing for
+M places with fixed shares w_m (``places``) replaces its network and congestion
+terms by their log-sum over the places,
+log Σ_m exp(α·log(w_m·N_eff + κ) − γ·w_m·N/capacity) (the kernel's ``pool_term``).
 """
 
 from __future__ import annotations

@@ -11,26 +11,28 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from sim.analysis.abc_smc import Population
 from sim.inference.data import documented_counts
-from sim.inference.identify import MARTINGALE_BAND, NETWORK_EFFECT, RANK_BINS, RANK_DRAWS
-from sim.inference.problem import CONSTRAINED, Population, Problem, assignments, weighted_correlation
+from sim.inference.problem import Problem, assignments
 from sim.inference.results import (
-    DRIVER_CORRELATION,
-    PINNED_CORRELATION,
-    STRONG_CORRELATION,
     CalibrationResult,
     forecast_cities,
 )
-from sim.model.metrics import band
-from sim.reporting.figures import plot_counts, save_figure
+from sim.model.metrics import BAND
+from sim.reporting.calibration_figures import plot_forecast, plot_marginals, plot_pairs, plot_sbc_ranks, plot_validation
+from sim.reporting.calibration_report import report_text
+from sim.reporting.calibration_text import CREDIBLE, figure_stem
+from sim.reporting.figures import plot_counts
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
-from sim.reporting.text import markdown_table
-from sim.scenario import Scenario
+from sim.reporting.style import save_figure
+from sim.reporting.text import (
+    number,
+    percentile_name,
+    span,
+)
 
 
 def _trajectory_tables(problem: Problem, summaries: np.ndarray) -> dict[str, pd.DataFrame]:
@@ -47,102 +49,6 @@ def _trajectory_tables(problem: Problem, summaries: np.ndarray) -> dict[str, pd.
     return {"firms": frame, "cities": pd.DataFrame({"city": list(layout.cities)})}
 
 
-def plot_marginals(problem: Problem, posterior: Population) -> plt.Figure:
-    """Posterior marginals (weighted histograms) against the prior densities, on the sampling scale."""
-    prior = problem.prior
-    d = len(prior.specs)
-    cols = 3
-    rows = int(np.ceil(d / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 3 * rows), squeeze=False)
-    prior_draws = prior.sample(np.random.default_rng(0), 20000)
-    for j, ax in enumerate(axes.ravel()):
-        if j >= d:
-            ax.axis("off")
-            continue
-        spec = prior.specs[j]
-        bins = np.linspace(prior_draws[:, j].min(), prior_draws[:, j].max(), 31)
-        ax.hist(prior_draws[:, j], bins=bins, density=True, histtype="step", color="grey", label="prior")
-        ax.hist(posterior.theta[:, j], bins=bins, weights=posterior.weights, density=True, alpha=0.6,
-                color="#2a9d8f", label="posterior")
-        name = prior.labels[j]
-        ax.set_xlabel(f"log10 {name}" if spec.kind == "loguniform" else name, fontsize=9)
-        ax.tick_params(labelsize=8)
-    axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"Posterior marginals (ABC-SMC generation {posterior.generation}, ε = {posterior.epsilon:.3g})")
-    fig.tight_layout()
-    return fig
-
-
-def plot_pairs(problem: Problem, posterior: Population) -> plt.Figure:
-    """Pairwise scatter of the final particles (sampling scale), larger markers for larger weights; correlations above."""
-    prior = problem.prior
-    d = len(prior.specs)
-    corr = weighted_correlation(posterior.theta, posterior.weights)
-    fig, axes = plt.subplots(d, d, figsize=(1.2 * d + 1, 1.2 * d + 1))
-    size = 200 * posterior.weights / posterior.weights.max()
-    for i in range(d):
-        for j in range(d):
-            ax = axes[i, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i > j:
-                ax.scatter(posterior.theta[:, j], posterior.theta[:, i], s=1 + 4 * size / size.max(), color="#264653",
-                           linewidths=0, rasterized=True)  # a bitmap inside the SVG: thousands of points stay small
-            elif i == j:
-                ax.hist(posterior.theta[:, i], bins=20, weights=posterior.weights, color="#2a9d8f")
-            else:
-                r = corr[i, j]
-                ax.text(0.5, 0.5, f"{r:+.2f}", ha="center", va="center", transform=ax.transAxes,
-                        fontsize=10, color="#e76f51" if abs(r) >= STRONG_CORRELATION else "k")
-            if j == 0:
-                ax.set_ylabel(prior.labels[i], fontsize=6, rotation=0, ha="right")
-            if i == d - 1:
-                ax.set_xlabel(prior.labels[j], fontsize=6, rotation=30, ha="right")
-    fig.suptitle("Posterior pairs (lower), weighted correlations (upper; strong in red)")
-    fig.subplots_adjust(top=0.95, bottom=0.08, left=0.12, right=0.98, hspace=0.08, wspace=0.08)
-    return fig
-
-
-def plot_forecast(values: np.ndarray, city: str, year: int, start_value: float | None) -> plt.Figure:
-    """Histogram of a posterior predictive count with its median and 90% interval."""
-    lo, mid, hi = band(values)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.hist(values, bins=40, color="#2a9d8f", alpha=0.8)
-    ax.axvline(mid, color="k", label=f"median {mid:,.0f}")
-    ax.axvspan(lo, hi, color="k", alpha=0.1, label=f"90% interval {lo:,.0f}–{hi:,.0f}")
-    if start_value is not None:
-        ax.axvline(start_value, color="#e76f51", linestyle="--", label=f"documented at the start: {start_value:,.0f}")
-    ax.set(xlabel=f"{city} AI firms in {year}", ylabel="posterior predictive draws",
-           title=f"Forecast: {city} {year} (not a calibration target)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_sbc_ranks(ranks: pd.DataFrame, draws: int = RANK_DRAWS, bins: int = RANK_BINS) -> plt.Figure:
-    """Simulation-based calibration: histogram of each quantity's ranks with the 99% band of a uniform histogram."""
-    names = list(dict.fromkeys(ranks.quantity))
-    n = int(ranks.dataset.nunique())
-    cols = 3
-    rows = int(np.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.6 * rows), squeeze=False)
-    edges = np.linspace(0, draws + 1, bins + 1)
-    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
-    for ax, name in zip(axes.ravel(), names, strict=False):
-        ax.axhspan(lo, hi, color="grey", alpha=0.2, label="99% band if uniform")
-        ax.axhline(n / bins, color="grey", lw=0.8)
-        ax.hist(ranks[ranks.quantity == name]["rank"], bins=edges, color="#2a9d8f", edgecolor="white")
-        ax.set_title(name, fontsize=9)
-        ax.tick_params(labelsize=8)
-    for ax in axes.ravel()[len(names):]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"Simulation-based calibration: rank of the truth among {draws} posterior draws, {n} datasets "
-                 "(uniform when the posterior is calibrated)")
-    fig.tight_layout()
-    return fig
-
-
 def calibrated_yaml(problem: Problem, point: np.ndarray, table: pd.DataFrame, posterior: Population,
                     wall_time: float) -> str:
     """The text of calibrated.yaml: every value labelled with where it comes from."""
@@ -152,7 +58,7 @@ def calibrated_yaml(problem: Problem, point: np.ndarray, table: pd.DataFrame, po
         f"# Written by `modu calibrate` on {time.strftime('%Y-%m-%d', time.gmtime())}; see report.md beside it.",
         f"# Method: ABC-SMC, {len(posterior.theta)} particles, final tolerance ε = {posterior.epsilon:.4f}",
         f"# (RMS relative error of the fitted figures), reading of the Shenzhen increment: {problem.reading}.",
-        "# Each value: `calibration` = posterior median (90% interval), except the constants of cities",
+        "# Each value: `calibration` = posterior median (90% credible interval), except the constants of cities",
         "# with a fitted count, re-solved so that the scenario's median replication hits the documented",
         "# count given the other medians. 'not constrained' = the posterior is about as wide as the prior.",
         f"# Wall time of the calibration: {wall_time:.0f} s.",
@@ -162,13 +68,13 @@ def calibrated_yaml(problem: Problem, point: np.ndarray, table: pd.DataFrame, po
     city_lines: dict[str, list[str]] = {}
     for label, city, fieldname, value in assignments(problem, point):
         row = rows.loc[label]
-        interval = f"90% interval [{row.lo:.4g}, {row.hi:.4g}]; " + (
+        interval = f"{CREDIBLE} {span(row.lo, row.hi, lambda x: number(x, 4))}; " + (
             f"{row.verdict} by the data" if not row.reason else f"not interpretable: {row.reason}")
         if city is None:
             lines.append(f"  {fieldname}: {value:.6g}  # calibration: posterior median; {interval}")
             continue
         if fieldname == "firms":
-            how = f"{label} at its posterior median {row['median']:.4g}, split by the priors file's weights"
+            how = f"{label} at its posterior median {number(row['median'], 4)}, split by the priors file's weights"
             text = f"{value:.0f}"
         else:
             how = ("re-solved to the documented count" if city in solved and label == f"{city}.{fieldname}"
@@ -199,20 +105,29 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
         for name, frame in tables.items():
             write_csv(out / f"{name}.csv", frame)
             written.append(f"{name}.csv")
+        for name, source in (("priors.yaml", problem.priors_path), ("targets.yaml", problem.targets_path)):
+            # the priors and targets travel with the posterior they made
+            if source is not None and (out / name).resolve() != source.resolve():
+                text = source.read_text(encoding="utf-8")
+                atomic_write(out / name, lambda h, text=text: h.write(text))
+            if (out / name).is_file():
+                written.append(name)
         figures = out / "figures"
         fit = plot_counts(_trajectory_tables(problem, result.sums), documented_counts(problem.scenario, problem.targets))
-        title = "Posterior predictive firms per city (median, 5–95% band over the draws); dots: documented"
+        title = f"Posterior predictive firms per city (median and {percentile_name(BAND, 'draws')}); dots: documented"
         fit.axes[0].set_title(title) if len(fit.axes) == 1 else fit.suptitle(title)
         paths = save_figure(fit, figures, "fit")
         paths += save_figure(plot_marginals(problem, posterior), figures, "posterior")
         paths += save_figure(plot_pairs(problem, posterior), figures, "pairs")
         if "sbc_ranks" in tables:
             paths += save_figure(plot_sbc_ranks(tables["sbc_ranks"]), figures, "sbc_ranks")
+        if (held_out := plot_validation(tables["validation"])) is not None:
+            paths += save_figure(held_out, figures, "validation")
         end = problem.scenario.time.end
         for city in forecast_cities(problem):
             start_value = next((f.value for f in problem.targets.initial() if f.city == city), None)
             paths += save_figure(plot_forecast(outputs[f"{city} {end}"].to_numpy(), city, end, start_value),
-                                 figures, f"forecast_{_stem(city)}")
+                                 figures, f"forecast_{figure_stem(city)}")
         written += [str(p.relative_to(out)) for p in paths]
         report = report_text(result, tables)
         atomic_write(out / "report.md", lambda h: h.write(report))
@@ -229,330 +144,3 @@ def write_calibration(out: Path, result: CalibrationResult) -> list[str]:
     return written + ["manifest.json"]
 
 
-def _stem(city: str) -> str:
-    return city.lower().replace(" ", "_")
-
-
-def _assumptions(problem: Problem) -> str:
-    """What differs between the scenario's cities by assumption, read from the scenario itself."""
-    cities = [c for c in problem.scenario.cities if not c.pool]
-    anchors = "; ".join(f"{c.name}: {', '.join(a.name for a in c.anchors) or 'none'}" for c in cities)
-    capacities = sorted({c.capacity for c in cities if c.capacity is not None})
-    pools = [c for c in problem.scenario.cities if c.pool]
-    parts = [f"anchors ({anchors})"]
-    if capacities:
-        parts.append("capacities (" + ", ".join(f"{x:,.0f}" for x in capacities) + ")")
-    parts += ["sector mixes", "policy budgets and allocations", "the complementarity matrix W", "lever weights",
-              "the size distribution and size elasticity of exit"]
-    if pools:
-        parts.append("the pool" + ("s " if len(pools) > 1 else " ")
-                     + ", ".join(f"{p.name} ({p.firms:,} firms in {problem.scenario.time.start})" for p in pools))
-    return ", ".join(parts)
-
-
-def _increment_text(problem: Problem) -> str:
-    """The Shenzhen-increment paragraph, with its arithmetic from the targets file."""
-    readings = problem.targets.shenzhen_increment.get("readings", {})
-    gross = next((f for f in problem.targets.figures if f.quantity == "gross_inflow"), None)
-    if gross is None:
-        return ""
-    start = next((f.value for f in problem.targets.figures if f.city == gross.city and f.quantity == "firms"
-                  and f.time == gross.from_time), None)
-    end = next((f.value for f in problem.targets.figures if f.city == gross.city and f.quantity == "firms"
-                and f.time == gross.time), None)
-    arithmetic = (f"{end:,.0f} − {start:,.0f} = {end - start:,.0f}, not {gross.value:,.0f}. "
-                  if start is not None and end is not None else "")
-    other = "misprint" if problem.reading == "gross" else "gross"
-    return (f"**The {gross.city} increment.** {arithmetic}Reading used: **{problem.reading}** — "
-            f"{' '.join(str(readings.get(problem.reading, '')).split())} The other reading is one flag away: "
-            f"`modu calibrate --shenzhen-increment {other}`.\n")
-
-
-def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> str:
-    """report.md: the tables of the result, formatted, with what they mean."""
-    problem, populations, posterior, options = result.problem, result.populations, result.posterior, result.options
-    scenario, end = problem.scenario, problem.scenario.time.end
-    table = tables["posterior"]
-    n_abc = sum(p.simulations for p in populations)
-    abc_time = options.get("abc_wall_time_s", float("nan"))
-    resumed = options.get("resumed_from")
-    fitted_cities = sorted({f.city for f in problem.fitted if f.quantity == "firms"})
-    text: list[str] = ["# Calibration report\n"]
-    text.append(
-        f"Written by `modu calibrate` (seed {result.seed}, executor {result.executor}, engine {options.get('engine')}) "
-        f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Wall time **{result.wall_time:.0f} s**: ABC "
-        f"{abc_time:.0f} s for {n_abc:,} simulations of {scenario.time.start}–{end}, the rest for the point estimate "
-        f"and {len(result.values)} posterior predictive simulations."
-        + (f" The ABC was resumed from `{resumed}` (an earlier run with these settings; its generations were "
-           f"kept and the run continued from the last one)." if resumed else "")
-        + "\n\n"
-        f"Method: ABC-SMC (Toni et al. 2009; Beaumont et al. 2009), implemented in `sim/inference/problem.py` on "
-        f"the project's executor layer: {options.get('particles')} particles per generation, tolerance ε = the "
-        f"median distance of the previous generation, Gaussian perturbation with twice the weighted covariance; "
-        f"distance = root mean square relative error of the fitted figures. {len(populations)} generations, final "
-        f"ε = **{posterior.epsilon:.4f}**, final acceptance rate {posterior.acceptance:.1%}, effective sample size "
-        f"{posterior.ess():.0f}. Every proposal and simulation has its own seed (see `manifest.json`), so the run "
-        f"is reproducible from the seed on any executor. Every number below is in a CSV beside this report.\n")
-    text.append("Why not pyabc: `pip install pyabc` (0.13) here pulls ipykernel/ipython, redis, scikit-learn, "
-                "SQLAlchemy and GitPython, and its parallel samplers are not reproducible from a seed; the ABC-SMC "
-                "here (`abc_smc`) uses the project's executors (serial, processes, Dask) and is checked against an "
-                "exact conjugate posterior in `tests/test_calibration.py`.\n")
-
-    text.append("## Data\n")
-    figs = pd.DataFrame([{"id": f.id, "city": ", ".join(f.group), "year": f.year, "stock at end of": f.stock_end,
-                          "model time": f.time, "quantity": f.quantity,
-                          "value": "–" if f.value is None and f.lower is None and f.upper is None else f.describe(),
-                          "role": ("target" if f in problem.fitted else "not used (other reading)")
-                          if f.role == "target" else f.role} for f in problem.targets.figures])
-    text.append(markdown_table(figs))
-    text.append("\nSources, with the original sentences, are in the targets file (`calibration/targets.yaml` for the "
-                "shipped data) and docs/sources.md.\n")
-    text.append(_increment_text(problem))
-
-    text.append("## What is estimated, what is assumed\n")
-    n_fit, n_est = len(problem.fitted), len(problem.prior.specs)
-    text.append(
-        f"Documented numbers: {len(problem.targets.initial())} initial counts (they set the "
-        f"{scenario.time.start} state and are not fitted) and **{n_fit} fitted figures**. Estimated quantities: "
-        f"**{n_est}** — " + ", ".join(f"`{n}`" for n in problem.prior.labels)
-        + f". {n_est} quantities against {n_fit} figures"
-        + (": the data cannot pin them all, and the posterior below shows which combinations they do pin. "
-           if n_est > n_fit else ". ")
-        + "City-specific estimates are the cities' `attractiveness` constants (the logit's alternative-specific "
-        f"constants). Everything else that differs between cities is an **assumption** written in the scenario "
-        f"(`{scenario.name}`) with its reason: {_assumptions(problem)}. Priors, each with its reason, are in the "
-        "priors file.\n")
-
-    text.append("## Posterior and identification\n")
-    text.append("Posterior median and 90% interval against the prior's (`posterior.csv`); `width ratio` = posterior "
-                "90% width / prior 90% width on the sampling scale (log10 for log-uniform priors). Near 1 the data "
-                "say nothing about the quantity on its own.\n")
-    if table.reason.any():
-        text.append(f"**Not interpretable:** the intervals and verdicts below rest on too few particles "
-                    f"({table.reason.iloc[0]}). Do not read them as what the data constrain.\n")
-    shown = table[["quantity", "prior_lo", "prior_hi", "median", "lo", "hi", "width_ratio", "verdict"]].rename(
-        columns={"prior_lo": "prior 5%", "prior_hi": "prior 95%", "lo": "5%", "hi": "95%", "width_ratio": "width ratio"})
-    text.append(markdown_table(shown))
-    constrained = table[table.verdict.isin(CONSTRAINED)].quantity.tolist()
-    loose = table[table.verdict == "not constrained"].quantity.tolist()
-    if not table.reason.any():
-        text.append(f"\nConstrained at least weakly: {', '.join(constrained) or 'none'}. Not constrained (posterior ≈ "
-                    f"prior): {', '.join(loose) or 'none'}.\n")
-    strong = tables["correlations"][tables["correlations"].r.abs() >= STRONG_CORRELATION]
-    if len(strong):
-        text.append(f"Strong posterior correlations (|r| ≥ {STRONG_CORRELATION}; `correlations.csv`) — the data pin "
-                    "these combinations rather than each quantity: "
-                    + "; ".join(f"{r.a} ~ {r.b} ({r.r:+.2f})" for r in strong.itertuples()) + ".\n")
-    else:
-        text.append(f"No posterior correlation reaches |r| = {STRONG_CORRELATION}.\n")
-    combos = tables["combinations"]
-    if len(combos):
-        text.append(f"\nCombinations of very strongly correlated pairs (|r| ≥ {PINNED_CORRELATION}; "
-                    "`combinations.csv`), on the sampling scale:\n\n"
-                    + "\n".join(f"- `{r.combination}`: {r.median:.3g} (90% {r.lo:.3g} to {r.hi:.3g}); width "
-                                 f"{r.width_ratio:.2f} of the prior's — what the data pin, where each alone is loose."
-                                 for r in combos.itertuples()) + "\n")
-    if result.other is not None:
-        text.append(_other_reading_text(table, result.other))
-    text.append("![posterior](figures/posterior.png)\n\n![pairs](figures/pairs.png)\n")
-    generations = tables["generations"].assign(acceptance=lambda f: [f"{a:.1%}" for a in f.acceptance],
-                                               ess=lambda f: f.ess.round().astype(int).astype(str))
-    text.append("\nABC-SMC generations (`generations.csv`):\n\n" + markdown_table(generations))
-
-    text.append("## Fit\n")
-    text.append(f"The point estimate (`calibrated.yaml`): posterior medians, with the constants of "
-                f"{', '.join(fitted_cities)} re-solved so that the median of the scenario's "
-                f"{scenario.replications} replications (its own seeds, engine {options.get('engine')}) hits their "
-                f"documented counts. Errors of the point estimate and of the posterior predictive "
-                f"({len(result.values)} draws; `fit.csv`):\n")
-    fit = tables["fit"]
-    text.append(markdown_table(pd.DataFrame({
-        "figure": fit.figure, "documented": fit.documented, "point estimate (median)": fit.point_median,
-        "error": [f"{e:+.2%}" for e in fit.point_error], "predictive median": fit.predictive_median,
-        "predictive 5%": fit.predictive_lo, "predictive 95%": fit.predictive_hi,
-        "predictive error": [f"{e:+.2%}" for e in fit.predictive_error]})))
-    text.append("\n![fit](figures/fit.png)\n")
-    text.append(_overtaking_text(tables["overtaking"], end))
-
-    text.append("## Forecast\n")
-    forecasts = tables["forecasts"]
-    text.append(f"Every city's count in {end}, posterior predictive median and 90% interval (`forecasts.csv`); "
-                "cities marked prior-driven have a constant the data do not constrain, so their interval is mostly "
-                "the prior's: it says what the model and the assumptions imply, not what the documents show.\n")
-    text.append(markdown_table(pd.DataFrame({
-        "city": forecasts.city, "median": forecasts["median"], "5%": forecasts.lo, "95%": forecasts.hi,
-        "fitted": ["yes" if f else "no" for f in forecasts.fitted],
-        "prior-driven": ["yes" if p else "no" for p in forecasts.prior_driven]})))
-    for city in forecast_cities(problem):
-        text.append(f"\n![forecast {city}](figures/forecast_{_stem(city)}.png)\n")
-
-    text.append("## Validation against figures not used in the fit\n")
-    text.append(_validation_text(tables["validation"]))
-
-    text.append(_identification_text(tables, options, scenario))
-
-    text.append("## Which results depend on weakly identified quantities\n")
-    text.append("Spearman correlation, across the posterior predictive draws, between each calibrated quantity and "
-                f"each predicted output (`drivers.csv`); quantities with |ρ| ≥ {DRIVER_CORRELATION} are named. An "
-                "output driven by a 'not constrained' quantity inherits that quantity's prior: treat it as an "
-                "assumption-driven result.\n")
-    text.append(_drivers_text(tables["drivers"], result.outputs()))
-    identification = (f" --sbc {options.get('sbc_datasets')}" if options.get("sbc_datasets") else "") + (
-        " --leave-one-out" if options.get("leave_one_out") else "")
-    if identification:
-        identification += (f" --reduced-particles {options.get('reduced_particles')} "
-                           f"--reduced-generations {options.get('reduced_generations')}")
-    text.append("\n## Reproduce\n\n```bash\nmodu calibrate"
-                + "".join(f" --{flag} {options[flag]}" for flag in ("scenario", "targets", "priors") if options.get(flag))
-                + (f" --shenzhen-increment {problem.reading}" if problem.reading != "gross" else "")
-                + (f" --other-reading {result.other.attrs['folder']}" if result.other is not None else "")
-                + f" --particles {options.get('particles')} --generations {options.get('generations')} "
-                  f"--min-epsilon {options.get('min_epsilon')} --predictive {options.get('predictive')} "
-                  f"--seed {result.seed}{identification}\n```\n")
-    return "\n".join(text)
-
-
-IDENTIFYING_DATA = {
-    "network_effect": "yearly AI-related enterprise counts (the atlas's 2017-2021 years, same universe) for the big "
-                      "three and at least the ten contenders: α acts through how a city's growth depends on its own "
-                      "size, which two dates of three cities cannot separate from the cities' constants",
-    "congestion": "the same yearly city panel, with cities far apart in size (congestion bends growth down as a "
-                  "city fills up) and a measured capacity (office space, wages)",
-    "relocation_rate": "firm-level relocations: registry address changes between cities, by year and city pair "
-                       "(the model's moves_in/moves_out); none are published for these universes",
-    "moving_cost": "the same relocation flows against the cities' attractiveness gaps (who moves where, not only how "
-                   "many)",
-    "birth_rate": "new registrations per year in the atlas's universe (other registries print them, e.g. "
-                  "Qichacha, but count another universe)",
-    "exit_rate": "deregistrations (exits) per year in the atlas's universe, or Shenzhen's 42,600 read as gross "
-                 "inflow (the gross reading)",
-    "contenders_share": "any contender's AI-related enterprise count in the atlas's universe, at any date",
-    "contenders.attractiveness": "the contenders' counts at two dates in the atlas's universe",
-}
-"""For each calibrated quantity, the data that would identify it (named in the report when it stays unconstrained)."""
-
-
-def _identification_text(tables: dict[str, pd.DataFrame], options: dict, scenario: Scenario) -> str:
-    """Regimes of the network effect, simulation-based calibration and leave-one-pattern-out, from their tables."""
-    regimes = tables["regimes"]
-    posterior = tables["posterior"].set_index("quantity").loc[NETWORK_EFFECT]
-    text = ["## Is the network effect identified?\n",
-            f"Network effect α: posterior median {posterior['median']:.3g}, 90% interval [{posterior.lo:.3g}, "
-            f"{posterior.hi:.3g}], width ratio {posterior.width_ratio:.2f} ({posterior.verdict}). Probability of each "
-            f"regime (`regimes.csv`; near-martingale, |α − 1| < {MARTINGALE_BAND}, is a band inside the other two):\n",
-            markdown_table(regimes.rename(columns={"bayes_factor": "posterior odds / prior odds"}))]
-    factors = regimes.bayes_factor.dropna()
-    if len(factors) and factors.between(1 / 3, 3).all():
-        text.append("\nEvery regime's odds move by less than a factor 3 from prior to posterior: the patterns do not "
-                    "discriminate between tipping, a martingale and dispersion.\n")
-    else:
-        best = regimes.loc[regimes.bayes_factor.idxmax()]
-        text.append(f"\nThe data favour **{best.regime}** ({best.condition}): odds × {best.bayes_factor:.2g}.\n")
-    pools = [c for c in scenario.cities if c.pool]
-    if pools:
-        text.append(f"\nCaveat: the pool ({', '.join(f'{p.name}, {p.firms:,} firms at the start' for p in pools)}) "
-                    "takes part in entry and relocation as one place, network term included, and "
-                    + ("without congestion" if all(p.capacity is None for p in pools) else "with its capacity")
-                    + ": a verdict on α carried by the national total or a share of it (below) depends on treating "
-                    "the rest of the country as one agglomeration; compare the China scenario's calibration, where "
-                    "named contenders carry part of that growth.\n")
-    if "coverage" in tables:
-        cov = tables["coverage"]
-        text.append(f"\n**Simulation-based calibration** (Talts et al. 2018; {int(cov.datasets.iloc[0])} synthetic "
-                    f"datasets from the prior, each fitted by the same ABC-SMC at {options.get('reduced_particles')} "
-                    f"particles and at most {options.get('reduced_generations')} generations; "
-                    f"{options.get('sbc_wall_time_s', float('nan')):.0f} s). Coverage of the 90% interval (near 0.90 "
-                    "when the posterior means what it says; ± its binomial standard error), the p-value of a "
-                    "chi-square test of uniform ranks, the mean rank (0.5 unbiased) and the intervals' median width "
-                    "over the prior's (`coverage.csv`, `sbc_ranks.csv`):\n\n" + markdown_table(cov.drop(columns="datasets"))
-                    + "\n![SBC ranks](figures/sbc_ranks.png)\n")
-    if "leave_one_out" in tables:
-        lopo = tables["leave_one_out"]
-        text.append("\n**Leave one pattern out** (fitted without the pattern at the same reduced settings; the pattern "
-                    "predicted from the posterior particles' own simulations; `leave_one_out.csv`). The last columns "
-                    "show what the fit without the pattern says about α: a pattern that carries information on α "
-                    "widens α's interval when it is left out.\n\n"
-                    + markdown_table(lopo.drop(columns=["epsilon"])) + "\n")
-        reference, left = lopo.iloc[0], lopo.iloc[1:]
-        widest = left.loc[left.alpha_width_ratio.idxmax()]
-        moved = left.loc[(left.p_alpha_above_1 - reference.p_alpha_above_1).abs().idxmax()]
-        text.append(f"At these settings every pattern together gives α the width ratio "
-                    f"{reference.alpha_width_ratio:.2f} and P(α > 1) = {reference.p_alpha_above_1:.2f}. Leaving out "
-                    f"`{widest.left_out}` widens α's interval most (to {widest.alpha_width_ratio:.2f}); leaving out "
-                    f"`{moved.left_out}` moves P(α > 1) most (to {moved.p_alpha_above_1:.2f}). "
-                    + ("Every left-out pattern is predicted inside the 90% band of the fit without it."
-                       if left.inside_90.astype(bool).all() else "Not predicted inside the 90% band without it: "
-                       + ", ".join(f"`{r.left_out}`" for r in left.itertuples() if not r.inside_90) + ".") + "\n")
-    loose = tables["posterior"][tables["posterior"].verdict != "constrained"].quantity
-    named = [q for q in loose if q in IDENTIFYING_DATA]
-    if named:
-        text.append("\n**What would identify what stays unidentified** (quantities whose 90% interval is more than half "
-                    "as wide as their prior's):\n\n" + "\n".join(f"- `{q}`: {IDENTIFYING_DATA[q]}." for q in named) + "\n")
-    return "\n".join(text)
-
-
-def _overtaking_text(overtaking: pd.DataFrame, end: int) -> str:
-    """How much of the documented order at the end the assumed city differences explain without the constants."""
-    if len(overtaking) < 2:
-        return ""
-    first, second = overtaking.sort_values("documented_start", ascending=False).city.iloc[:2]
-    return (f"\n**Why the order of {first} and {second} changes or holds.** With city-symmetric parameters a network "
-            f"effect favours the bigger city at the start ({first}). The assumed differences between the cities (sector "
-            "mixes, anchors, budgets) act through the model's mechanisms; the estimated constants absorb the rest. "
-            "Median of the scenario's replications at the point estimate, and with the fitted cities' constants set "
-            f"to their mean (the assumed differences alone; `overtaking.csv`):\n\n"
-            + markdown_table(overtaking.rename(columns={
-                "documented_start": "documented at the start", "documented_end": f"documented {end}",
-                "point_median": "point estimate", "equalised_median": "constants equalised"})))
-
-
-def _other_reading_text(table: pd.DataFrame, other: pd.DataFrame) -> str:
-    """Side by side: each quantity's posterior under this reading and under the other one."""
-    merged = table.merge(other, on="quantity", suffixes=("", "_other"))
-    rows = pd.DataFrame({
-        "quantity": merged.quantity,
-        "this reading": [f"{m:.3g} [{lo:.3g}, {hi:.3g}] {v}" for m, lo, hi, v in
-                         zip(merged["median"], merged.lo, merged.hi, merged.verdict, strict=True)],
-        f"{other.attrs.get('reading')} reading": [f"{m:.3g} [{lo:.3g}, {hi:.3g}] {v}" for m, lo, hi, v in
-                                                  zip(merged.median_other, merged.lo_other, merged.hi_other,
-                                                      merged.verdict_other, strict=True)],
-    })
-    return (f"\n**Under the other reading** (`{other.attrs.get('folder')}`, its own report there): posterior "
-            "median [90% interval] and verdict.\n\n" + markdown_table(rows) + "\n")
-
-
-def _validation_text(validation: pd.DataFrame) -> str:
-    """Each validation figure against the posterior predictive (`validation.csv`), with the verdict either way."""
-    lines = []
-    for r in validation.itertuples():
-        if r.quantity == "overtake_by":
-            lines.append(f"- **{r.city} overtakes {r.other} by the end-{r.model_time - 1} stock** (`{r.figure}`): in "
-                         f"{r.share_by_year:.0%} of the posterior predictive draws the first year-start record with "
-                         f"{r.city} ahead is {r.model_time} or earlier (never: {r.share_never:.0%}) — {r.verdict} with "
-                         f"the documents. The record at {r.model_time}.0 is the stock at the end of {r.model_time - 1}.")
-        elif r.figure != "relocation_rare":
-            documented = f"{r.documented:.1%}" if r.quantity == "group_share" else f"{r.documented:,.0f}"
-            shown = (lambda v: f"{v:.1%}") if r.quantity == "group_share" else (lambda v: f"{v:,.0f}")
-            lines.append(f"- **{r.figure}** ({r.quantity} at model time {r.model_time}): documented {documented}; "
-                         f"model {shown(r.median)} (90% {shown(r.lo)}–{shown(r.hi)}) — {r.verdict} the interval.")
-        else:
-            lines.append(f"- **Relocation is rare** (business demography; a prior, not a document figure): relocations "
-                         f"between cities are {r.median:.2f}% of firms a year (90% {r.lo:.2f}–{r.hi:.2f}%), "
-                         f"{'well under' if r.verdict == 'consistent' else 'not always under'} 1%.")
-    return "\n".join(lines) + "\n"
-
-
-def _drivers_text(drivers: pd.DataFrame, outputs: pd.DataFrame) -> str:
-    """The drivers table: per output, its band and the quantities that drive it."""
-    rows = []
-    for col, sub in drivers.groupby("output", sort=False):
-        r = sub.iloc[0]
-        as_year = str(col).startswith("year")
-        rows.append({"output": col, **{k: (f"{v:.0f}" if as_year else float(v))
-                                       for k, v in (("median", r["median"]), ("5%", r.lo), ("95%", r.hi))},
-                     "driven by (Spearman ρ)": "; ".join(
-                         f"{q.quantity} {q.rho:+.2f}{' (not constrained)' if q.verdict == 'not constrained' else ''}"
-                         for q in sub.itertuples())})
-    undriven = [c for c in outputs.columns if c not in set(drivers.output)]
-    table = markdown_table(pd.DataFrame(rows, columns=["output", "median", "5%", "95%", "driven by (Spearman ρ)"]))
-    return table + (f"\nNo quantity reaches the threshold for: {', '.join(map(str, undriven))}.\n" if undriven else "")

@@ -11,230 +11,39 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter
 
 from sim.experiments.compare import CONFIDENCE, NATIONAL, SPEND, Comparison
-from sim.model.parameters import LEVERS
-from sim.reporting.figures import BAND, draw_growth_accounting, plt, save_figure
+from sim.policy.robustness import Robustness
+from sim.reporting.compare_figures import SPEND_CHANGED, per_100m_text, save_comparison_figures
 from sim.reporting.files import atomic_write, manifest, output_folder, write_json, write_tables
-from sim.reporting.text import interval, markdown_table, signed
+from sim.reporting.robustness import robustness_section, write_robustness
+from sim.reporting.style import BAND_NAME
+from sim.reporting.text import count, interval, interval_name, markdown_table, number, percent, signed, span
 from sim.scenario import Scenario
 from sim.scenario.resources import CALIBRATION_DIR
 
 TABLE_FILES = {
     "replications": "per scenario, replication and city: firms at the end, births, deaths, moves in and out, "
                     "spending by lever (100 M yuan), whether the city ends first",
-    "summary": "per scenario and city: means over replications, 5–95% band of firms, share, lock-in probability",
-    "counts": "per scenario, year and city: firms (mean and 5–95% band) over time",
+    "summary": f"per scenario and city: means over replications, the {BAND_NAME} of firms "
+               "(firms_q05, firms_q95), share, lock-in probability",
+    "counts": f"per scenario, year and city: firms (mean and the {BAND_NAME}) over time",
     "effects": "per scenario and city: paired difference from the first scenario, with "
-               f"{CONFIDENCE:.0%} intervals, and firms_per_100m = firms gained / extra spending (100 M yuan; "
-               "after a cut both are negative, so a positive value is firms lost per 100 M yuan saved)",
+               f"{interval_name('confidence', CONFIDENCE)}s (_low, _high), and firms_per_100m = firms gained / "
+               "extra spending (100 M yuan; after a cut both are negative, so a positive value is firms lost per "
+               "100 M yuan saved)",
     "policy": "per scenario and city: paired difference from the same scenario without policy (growth accounting)",
 }
 
 REPORT_TOP_OTHERS = 3
 """Besides the cities whose spending changed, the report's effect tables show this many largest changes."""
 
-SPEND_CHANGED = 1e-9
-"""Spending differences below this (100 M yuan) are rounding, not a change of policy."""
-
 
 # ---------------------------------------------------------------- figures
 
 
-def _colors(labels: list[str]) -> dict[str, tuple[float, ...]]:
-    cmap = plt.get_cmap("tab10")
-    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
-
-
-def _scenarios(comparison: Comparison) -> list[str]:
-    """Labels of the scenarios given on the command line (not the derived no-policy variants)."""
-    return list(comparison.no_policy)
-
-
-def plot_counts(comparison: Comparison) -> plt.Figure:
-    """Firms over time per compared city and for all cities: mean and 5–95% band per scenario (no policy dashed)."""
-    counts = comparison.tables["counts"]
-    labels = [a.label for a in comparison.arms]
-    colors = _colors(labels)
-    panels = [*comparison.cities, NATIONAL]
-    ncols = min(4, len(panels))
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 2.8 * nrows + 0.8), squeeze=False, sharex=True)
-    given = set(_scenarios(comparison))
-    for ax, city in zip(axes.flat, panels, strict=False):
-        for label in labels:
-            rows = counts[(counts.scenario == label) & (counts.city == city)]
-            ax.fill_between(rows.year, rows.firms_q05, rows.firms_q95, color=colors[label], alpha=0.15, linewidth=0)
-            ax.plot(rows.year, rows.firms, color=colors[label], label=label, linestyle="-" if label in given else "--")
-        ax.set_title(city, fontsize=10)
-        ax.set_ylim(bottom=0)  # every panel from 0: a 4% change looks like a 4% change
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=8)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
-    handles, names = axes.flat[0].get_legend_handles_labels()
-    fig.suptitle(f"Firms per city (mean, {BAND[0]:.0%}–{BAND[1]:.0%} band over replications)\n"
-                 "each panel on its own scale, every axis from 0; differences with intervals: see effects",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
-    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=9, frameon=False)
-    return fig
-
-
-def _grouped_bars(ax: plt.Axes, table: pd.DataFrame, cities: list[str], labels: list[str], column: str) -> None:
-    colors = _colors(labels)
-    width = 0.8 / len(labels)
-    x = np.arange(len(cities))
-    for i, label in enumerate(labels):
-        rows = table[table.scenario == label].set_index("city").reindex(cities)
-        ax.bar(x + (i - (len(labels) - 1) / 2) * width, rows[column].to_numpy(dtype=float), width=width,
-               color=colors[label], label=label)
-    ax.set_xticks(x, cities, rotation=30, ha="right")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-
-
-def plot_shares(comparison: Comparison) -> plt.Figure:
-    """Each compared city's share of all firms at the end, per scenario (mean over replications)."""
-    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(comparison.cities) * len(comparison.no_policy) / 2 + 3), 4.5))
-    _grouped_bars(ax, comparison.tables["summary"], comparison.cities, _scenarios(comparison), "share")
-    ax.set(ylabel="share of all firms at the end", title="Shares at the end (mean over replications)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_lock_in(comparison: Comparison) -> plt.Figure:
-    """Lock-in probability per compared city and scenario: the share of replications it ends first."""
-    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(comparison.cities) * len(comparison.no_policy) / 2 + 3), 4.5))
-    _grouped_bars(ax, comparison.tables["summary"], comparison.cities, _scenarios(comparison), "lock_in")
-    ax.set(ylim=(0, 1), ylabel="share of replications", title="Which city ends first (lock-in probability)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_spending(comparison: Comparison) -> plt.Figure:
-    """Spending over the run by lever, per compared city: one panel per scenario (mean over replications)."""
-    labels = _scenarios(comparison)
-    summary = comparison.tables["summary"]
-    cities = comparison.cities
-    fig, axes = plt.subplots(1, len(labels), figsize=(max(5, 0.5 * len(cities) + 2) * len(labels), 4.5),
-                             squeeze=False, sharey=True)
-    for ax, label in zip(axes.flat, labels, strict=True):
-        rows = summary[summary.scenario == label].set_index("city").reindex(cities)
-        bottom = np.zeros(len(cities))
-        for col, lever, color in zip(SPEND, LEVERS, ("#264653", "#e9c46a", "#e76f51"), strict=True):
-            values = rows[col].to_numpy(dtype=float)
-            ax.bar(cities, values, bottom=bottom, color=color, label=lever, width=0.7)
-            bottom += values
-        ax.set_title(label, fontsize=10)
-        ax.tick_params(axis="x", rotation=45, labelsize=8)
-        ax.grid(alpha=0.3, axis="y")
-    axes.flat[0].set_ylabel("spent over the run, 100 M yuan")
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle("Policy spending by lever")
-    fig.tight_layout()
-    return fig
-
-
-def plot_effects(comparison: Comparison) -> plt.Figure:
-    """Firms gained against the first scenario, per city and for all cities, with the paired intervals."""
-    effects = comparison.tables["effects"]
-    labels = list(dict.fromkeys(effects.scenario))
-    rows_per_panel = len(comparison.cities) + 1
-    fig, axes = plt.subplots(1, len(labels), figsize=(8.5 * len(labels), 0.32 * rows_per_panel + 1.8),
-                             squeeze=False, sharey=True)
-    colors = _colors(_scenarios(comparison))
-    for ax, label in zip(axes.flat, labels, strict=True):
-        rows = effects[effects.scenario == label].set_index("city").reindex([*comparison.cities, NATIONAL])
-        y = np.arange(len(rows))[::-1]
-        mean = rows.firms_gained.to_numpy(dtype=float)
-        err = np.vstack([mean - rows.firms_gained_low.to_numpy(dtype=float),
-                         rows.firms_gained_high.to_numpy(dtype=float) - mean])
-        ax.barh(y, mean, color=colors[label], xerr=np.nan_to_num(err), capsize=2, height=0.7)
-        ax.axvline(0, color="k", linewidth=0.8)
-        for yi, row in zip(y, rows.itertuples(), strict=True):
-            if abs(row.extra_spend) > SPEND_CHANGED:
-                ax.annotate(per_100m_text(row.extra_spend, row.firms_per_100m, row.firms_per_100m_low,
-                                          row.firms_per_100m_high), (1.02, yi),
-                            xycoords=("axes fraction", "data"), va="center", ha="left", fontsize=8, color="0.15",
-                            annotation_clip=False)
-        ax.set_yticks(y, rows.index, fontsize=8)
-        ax.set_title(f"{label}\nminus {rows.reference.iloc[0]}", fontsize=10)
-        ax.grid(alpha=0.3, axis="x")
-        ax.set_xlabel("firms at the end")
-    fig.suptitle(f"Firms gained against the first scenario (paired mean, {CONFIDENCE:.0%} interval); "
-                 "right: per 100 M yuan where spending differs")
-    fig.tight_layout()
-    return fig
-
-
-def _accounted(policy: pd.DataFrame) -> pd.DataFrame:
-    """The growth-accounting rows of scenarios that have a policy (not their own no-policy variant)."""
-    return policy[policy.scenario != policy.no_policy]
-
-
-def plot_growth_accounting(comparison: Comparison) -> plt.Figure:
-    """Where each scenario's policy effect comes from, against the same scenario without policy.
-
-    Extra births and moves in (up), extra deaths and moves out (down) and the
-    net change (diamond), per city and for all cities (the national total:
-    positive-sum if it rises).
-    """
-    policy = _accounted(comparison.tables["policy"])
-    labels = list(dict.fromkeys(policy.scenario))
-    n_rows = max(policy.groupby("scenario").size())
-    fig, axes = plt.subplots(len(labels), 1, figsize=(max(7, 0.6 * n_rows + 2), 4.2 * len(labels)), squeeze=False)
-    for ax, label in zip(axes.flat, labels, strict=True):
-        rows = policy[policy.scenario == label].set_index("city")
-        acc = rows[["births", "deaths", "moves_in", "moves_out"]].assign(net=rows.firms_gained)
-        draw_growth_accounting(ax, acc)
-        ax.set_title(f"{label} minus {rows.no_policy.iloc[0]}", fontsize=10)
-        ax.set_ylabel("firms over the run")
-        ax.grid(alpha=0.3, axis="y")
-    axes.flat[0].legend(fontsize=8, ncol=5)
-    fig.suptitle("Growth accounting against no policy (mean paired difference over replications)")
-    fig.tight_layout()
-    return fig
-
-
-def save_comparison_figures(comparison: Comparison, folder: Path) -> list[Path]:
-    """Draw every comparison figure into ``folder`` (PNG and SVG); returns the paths written."""
-    figures = {"counts": plot_counts, "shares": plot_shares, "lock_in": plot_lock_in, "spending": plot_spending}
-    if len(comparison.tables["effects"]):
-        figures["effects"] = plot_effects
-    if len(_accounted(comparison.tables["policy"])):
-        figures["growth_accounting"] = plot_growth_accounting
-    paths: list[Path] = []
-    for stem, draw in figures.items():
-        paths += save_figure(draw(comparison), folder, stem)
-    return paths
-
-
 # ---------------------------------------------------------------- the report
-
-
-def per_100m_text(extra_spend: float, value: float, low: float, high: float) -> str:
-    """Firms per 100 M yuan worded by the sign of the spending difference, so a cut cannot read as a gain.
-
-    ``value`` is firms gained / extra spending. With more spending it is "firms gained
-    per 100 M yuan spent"; with a cut both are negative, so the same positive number
-    is "firms lost per 100 M yuan saved".
-
-    Args:
-        extra_spend: spending difference over the run, 100 M yuan.
-        value: firms gained per 100 M yuan of extra spending.
-        low: lower end of its interval.
-        high: upper end of its interval.
-    """
-    if not np.isfinite(value) or abs(extra_spend) <= SPEND_CHANGED:
-        return "–"
-    what = "firms gained per 100 M yuan spent" if extra_spend > 0 else "firms lost per 100 M yuan saved"
-    text = f"{value:.3g}" + (f" [{low:.3g}, {high:.3g}]" if np.isfinite(low) and np.isfinite(high) else "")
-    return f"{text.replace('-', '−')} {what}"
 
 
 def _effect_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -274,7 +83,7 @@ def report_text(comparison: Comparison, figures: bool) -> str:
     reference = arms[0]
     given = [a for a in arms if a.label in comparison.no_policy]
     summary, effects, policy = (comparison.tables[k] for k in ("summary", "effects", "policy"))
-    level = f"{CONFIDENCE:.0%}"
+    ci = interval_name("confidence", CONFIDENCE)
     lines = [f"# Comparison: {', '.join(a.label for a in given)}", ""]
     national = summary[summary.city == NATIONAL].set_index("scenario")
     lines += [markdown_table(pd.DataFrame({
@@ -283,16 +92,17 @@ def report_text(comparison: Comparison, figures: bool) -> str:
         "description": [" ".join(a.scenario.description.split()) for a in arms],
         "cities": [str(len(a.scenario.cities)) for a in arms],
         "calibration": [calibration_status(a.scenario) for a in arms],
-        "firms at the end (all cities)": [f"{r.firms:,.0f} [{r.firms_q05:,.0f}–{r.firms_q95:,.0f}]"
-                                          for r in (national.loc[a.label] for a in arms)],
+        "firms at the end, all cities (mean)": [count(national.loc[a.label].firms) for a in arms],
+        BAND_NAME: [span(national.loc[a.label].firms_q05, national.loc[a.label].firms_q95, count) for a in arms],
     }), align_numbers=True).rstrip()]
     t = reference.scenario.time
     lines += ["", f"Each scenario ran {comparison.replications} replications of {t.start}–{t.end} "
               f"({t.steps_per_year} steps a year) with root seed {comparison.seed}: replication r of every scenario "
               f"draws from `SeedSequence({comparison.seed}, spawn_key=(r,))` (common random numbers), so differences "
-              f"are paired by replication. Brackets are {level} intervals of the mean paired difference (Student t "
-              "over replications); an interval that includes 0 means the replications cannot tell the difference "
-              f"from chance. Firm counts show the mean and the {BAND[0]:.0%}–{BAND[1]:.0%} band over replications."]
+              f"are paired by replication. Brackets are {ci}s of the mean paired difference (Student t over "
+              "replications); an interval that includes 0 means the replications cannot tell the difference from "
+              f"chance. Firm counts show the mean and the {BAND_NAME}: where the middle 90% of replications end "
+              "(a spread of outcomes, not an interval of the mean: it does not narrow with more replications)."]
     lines += ["", f"Cities compared (present in every scenario): {', '.join(comparison.cities)}."]
     extra = {k: v for k, v in comparison.unmatched.items() if v}
     if extra:
@@ -310,16 +120,17 @@ def report_text(comparison: Comparison, figures: bool) -> str:
         pairing = effects[effects.city != NATIONAL].groupby("scenario", sort=False)["pairing_correlation"].median()
         lines += ["With many cities, about one in twenty will look clear of 0 by chance. How much the common random "
                   "numbers pair the runs: the median over cities of the correlation between a scenario's and the "
-                  "reference's end counts is " + ", ".join(f"{k} {v:.2f}" for k, v in pairing.items())
+                  "reference's end counts is " + ", ".join(f"{k} {number(v)}" for k, v in pairing.items())
                   + " (1: differences free of chance; 0: as noisy as independent runs).", ""]
         for label, rows in effects.groupby("scenario", sort=False):
             table = _effect_rows(rows)
             lines += [f"**{label}**", "", markdown_table(pd.DataFrame({
                 "city": table.city,
-                f"firms gained [{level}]": [interval(*r) for r in zip(table.firms_gained, table.firms_gained_low,
-                                                                         table.firms_gained_high, strict=True)],
-                "extra spend, 100 M yuan": [signed(x) for x in table.extra_spend],
-                f"per 100 M yuan [{level}]": [
+                f"firms gained [{ci}]": [interval(*r) for r in zip(table.firms_gained, table.firms_gained_low,
+                                                                      table.firms_gained_high, strict=True)],
+                "extra spend (100 M yuan over the run)": [signed(x if abs(x) > SPEND_CHANGED else 0.0)
+                                                          for x in table.extra_spend],
+                f"per 100 M yuan [{ci}]": [
                     per_100m_text(*r) for r in zip(table.extra_spend, table.firms_per_100m, table.firms_per_100m_low,
                                                     table.firms_per_100m_high, strict=True)],
             }), align_numbers=True).rstrip(), ""]
@@ -347,12 +158,13 @@ def report_text(comparison: Comparison, figures: bool) -> str:
             new_share = national.firms_gained / gains if gains > 0 else math.nan
             rows.append({
                 "scenario": label,
-                f"all cities [{level}]": interval(national.firms_gained, national.firms_gained_low,
-                                                   national.firms_gained_high),
-                "births": signed(national.births), "deaths": signed(national.deaths),
-                "gains of gaining cities": signed(gains), "losses of losing cities": signed(losses),
-                "new to the country": "–" if not np.isfinite(new_share) else f"{round(new_share, 2) + 0.0:.0%}".replace("-", "−"),
-                "largest gain": "–" if top is None or top.firms_gained <= 0 else f"{top.city} {signed(top.firms_gained)}",
+                f"all cities, firms [{ci}]": interval(national.firms_gained, national.firms_gained_low,
+                                                       national.firms_gained_high),
+                "extra births (firms)": signed(national.births, count), "extra deaths (firms)": signed(national.deaths, count),
+                "gains of gaining cities (firms)": signed(gains, count), "losses of losing cities (firms)": signed(losses, count),
+                "new to the country": percent(new_share),
+                "largest gain (firms)": "–" if top is None or top.firms_gained <= 0
+                else f"{top.city} {signed(top.firms_gained, count)}",
             })
         if rows:
             lines += [markdown_table(pd.DataFrame(rows), align_numbers=True).rstrip(), ""]
@@ -374,17 +186,23 @@ def report_text(comparison: Comparison, figures: bool) -> str:
 
 
 def write_comparison(comparison: Comparison, out: Path, figures: bool = True, wall_time: float | None = None,
-                     executor: str | None = None) -> list[str]:
+                     executor: str | None = None, robustness: list[Robustness] | None = None,
+                     draws_source: str | None = None) -> list[str]:
     """Write a comparison's folder: the CSVs, figures, ``report.md`` and ``manifest.json`` last.
+
+    ``robustness``: the answers checked draw by draw (:func:`sim.policy.robustness.compare_robustness`), when
+    replication r ran draw r (``draws_source`` says of what).
 
     Returns:
         The files written, relative to ``out``.
     """
     with output_folder(out):
-        written = write_tables(out, comparison.tables, TABLE_FILES)
+        written = write_tables(out, comparison.tables, TABLE_FILES) + write_robustness(out, robustness or [])
         if figures:
             written += [str(p.relative_to(out)) for p in save_comparison_figures(comparison, out / "figures")]
         text = report_text(comparison, figures)
+        if draws_source:
+            text += "\n" + robustness_section(robustness or [], draws_source)
         atomic_write(out / "report.md", lambda h: h.write(text))
         written.append("report.md")
         write_json(out / "manifest.json", manifest(
@@ -397,5 +215,6 @@ def write_comparison(comparison: Comparison, out: Path, figures: bool = True, wa
             seed=comparison.seed, replications=comparison.replications,
             spawn_keys=[[r] for r in range(comparison.replications)],
             seed_rule="SeedSequence(seed, spawn_key=(replication,)), the same for every scenario",
-            confidence=CONFIDENCE, executor=executor, wall_time_s=wall_time, complete=True))
+            confidence=CONFIDENCE, executor=executor, wall_time_s=wall_time, draws_source=draws_source,
+            complete=True))
     return written + ["manifest.json"]

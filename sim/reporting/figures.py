@@ -1,7 +1,9 @@
 """Figures of a run (docs/ODD.md §3.8), drawn from its tidy tables.
 
 Each ``plot_*`` function takes the tables and returns a matplotlib Figure;
-:func:`save_run_figures` writes them all as PNG and SVG.
+:func:`save_run_figures` writes them all as PNG and SVG. The style they share (number
+format, value axes from 0 or marked broken, a page's width, saving) is
+:mod:`sim.reporting.style`'s; colours come from :mod:`sim.reporting.palette`.
 """
 
 from __future__ import annotations
@@ -9,29 +11,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
-import matplotlib.layout_engine
-import matplotlib.ticker
+import matplotlib.collections
+import numpy as np
+import pandas as pd
 
-if "inline" not in matplotlib.get_backend():  # a notebook keeps its inline backend and shows the figures
-    matplotlib.use("Agg")  # elsewhere files only: no GUI window, no display needed
+from sim.model.metrics import BAND, lock_in
+from sim.model.parameters import LEVERS
+from sim.reporting.maps import draw_map
+from sim.reporting.palette import FLOW_COLORS, INK, LEVER_COLORS
+from sim.reporting.style import (
+    BAND_NAME,
+    PAGE_WIDTH,
+    city_colors,
+    plt,
+    save_figures,
+    share_axis,
+    value_axis,
+    year_axis,
+)
+from sim.reporting.text import percent
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from sim.model.metrics import BAND, lock_in  # noqa: E402
-from sim.model.parameters import LEVERS  # noqa: E402
-from sim.reporting.files import atomic_write, run_in_two  # noqa: E402
-from sim.reporting.maps import draw_map  # noqa: E402
-
-
-def _city_colors(cities: list[str]) -> dict[str, tuple[float, ...]]:
-    cmap = plt.get_cmap("tab10" if len(cities) <= 10 else "tab20")
-    return {c: cmap(i % cmap.N) for i, c in enumerate(cities)}
-
-
-def _cities(tables: dict[str, pd.DataFrame]) -> list[str]:
+def cities_of(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The cities of a run's tables, in the scenario's order."""
     return list(dict.fromkeys(tables["cities"]["city"]))
 
 
@@ -86,7 +88,7 @@ def log_firms_axis(ax: plt.Axes) -> None:
 
 def _draw_city_counts(ax: plt.Axes, by_year: pd.core.groupby.SeriesGroupBy, color: tuple[float, ...] | str,
                       label: str | None, band: bool = True, **line: object) -> None:
-    """One city's median line over replications, with its 5–95% band."""
+    """One city's median line over replications, with its band (:data:`BAND_NAME`)."""
     mid = by_year.median()
     if band:
         ax.fill_between(mid.index, by_year.quantile(BAND[0]).values, by_year.quantile(BAND[1]).values,
@@ -95,7 +97,7 @@ def _draw_city_counts(ax: plt.Axes, by_year: pd.core.groupby.SeriesGroupBy, colo
 
 
 def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None = None) -> plt.Figure:
-    """Firms per city over time: median over replications with a 5–95% band.
+    """Firms per city over time: median over replications with a band (:data:`BAND_NAME`).
 
     Up to ``MAX_LINES`` cities are drawn in one panel with a legend. With more, a
     dozen colours cannot be told apart, so each city gets its own small panel: the
@@ -108,10 +110,10 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         observed: optional documented points (``city, year, firms``) drawn as markers.
     """
     totals = city_totals(tables["firms"])
-    cities, colors = _cities(tables), _city_colors(_cities(tables))
+    cities, colors = cities_of(tables), city_colors(cities_of(tables))
     by_city = {city: totals[totals.city == city].groupby("year")["firms"] for city in cities}
     documented = dict(tuple(observed.groupby("city"))) if observed is not None and len(observed) else {}
-    title = f"Firms per city (median, {BAND[0]:.0%}–{BAND[1]:.0%} band over replications)"
+    title = f"Firms per city (median and {BAND_NAME})"
     if len(cities) > MAX_PANELS:
         return _counts_leaders(by_city, documented, title)
     if len(cities) <= MAX_LINES:
@@ -126,7 +128,10 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         spread = max(finals) / max(min(finals), 1)
         if spread > LOG_SPREAD:  # one large pool would flatten every city: a log axis keeps them apart
             log_firms_axis(ax)
-        ax.set(xlabel="year", ylabel="AI firms" + (" (log scale)" if spread > LOG_SPREAD else ""), title=title)
+        ax.set(ylabel="AI firms" + (" (log scale)" if spread > LOG_SPREAD else ""), title=title)
+        year_axis(ax)
+        if spread <= LOG_SPREAD:
+            value_axis(ax, broken=False)
         ax.legend(fontsize=8, ncol=2)
         ax.grid(alpha=0.3, which="both" if spread > LOG_SPREAD else "major")
         return fig
@@ -138,10 +143,10 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         for other in cities:
             if other != city:
                 _draw_city_counts(ax, by_city[other], "0.82", None, band=False, linewidth=0.8)
-        _draw_city_counts(ax, by_city[city], "#1f6f8b", None, linewidth=2)
+        _draw_city_counts(ax, by_city[city], INK, None, linewidth=2)
         if city in documented:
             rows = documented[city]
-            ax.scatter(rows.year, rows.firms, color="#1f6f8b", edgecolor="k", zorder=5, s=25)
+            ax.scatter(rows.year, rows.firms, color=INK, edgecolor="k", zorder=5, s=25)
         final = by_city[city].median()
         ax.set_title(f"{city}: {final.iloc[-1]:,.0f} in {final.index[-1]:g}", fontsize=9, pad=3)
         log_firms_axis(ax)
@@ -151,6 +156,9 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("AI firms (log)", fontsize=8)
+    for ax in axes[-1, :]:
+        year_axis(ax)
+        ax.xaxis.label.set_fontsize(8)
     fig.suptitle(f"{title}; grey: the other cities" + ("; dots: documented" if documented else ""), fontsize=10)
     return fig
 
@@ -159,14 +167,16 @@ def plot_shares(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     """Mean share of all firms per city over time (stacked)."""
     totals = city_totals(tables["firms"])
     totals["share"] = totals.firms / totals.groupby(["replication", "year"]).firms.transform("sum")
-    mean = totals.groupby(["year", "city"], sort=False)["share"].mean().unstack("city")[_cities(tables)]
+    mean = totals.groupby(["year", "city"], sort=False)["share"].mean().unstack("city")[cities_of(tables)]
     if mean.shape[1] > MAX_PANELS:  # the largest at the end, the rest summed
         kept = list(mean.iloc[-1].sort_values(ascending=False, kind="stable").index[:MAX_LINES])
         mean = mean[kept].assign(**{"other cities": mean.drop(columns=kept).sum(axis=1)})
-    colors = {**_city_colors(list(mean.columns)), "other cities": "0.8"}
+    colors = {**city_colors(list(mean.columns)), "other cities": "0.8"}
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.stackplot(mean.index, mean.T.values, labels=mean.columns, colors=[colors[c] for c in mean.columns], alpha=0.85)
-    ax.set(xlabel="year", ylabel="share of firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
+    ax.set(ylabel="share of all firms", ylim=(0, 1), title="Shares of firms (mean over replications)")
+    year_axis(ax)
+    share_axis(ax)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.tight_layout()
     return fig
@@ -185,7 +195,7 @@ def plot_growth_accounting(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     acc = growth_accounting(tables["firms"])
     title = "Growth accounting" + (_LARGEST.format(MAX_PANELS - 1, "firms.csv") if len(acc) > MAX_PANELS else "")
     acc = fold_others(acc, final_firms(tables), how="mean")
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(acc) + 2), 5))
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH, max(6, 0.9 * len(acc) + 2)), 5))
     draw_growth_accounting(ax, acc)
     ax.set(ylabel="firms over the run (mean over replications)", title=title)
     ax.legend(fontsize=8)
@@ -201,14 +211,13 @@ def draw_growth_accounting(ax: plt.Axes, acc: pd.DataFrame) -> None:
         acc: one row per city with columns ``births, deaths, moves_in, moves_out, net`` (levels or differences).
     """
     x = np.arange(len(acc))
-    parts = [("births", acc.births, "#2a9d8f"), ("moves in", acc.moves_in, "#8ab17d"),
-             ("deaths", -acc.deaths, "#e76f51"), ("moves out", -acc.moves_out, "#f4a261")]
+    parts = [("births", acc.births), ("moves in", acc.moves_in), ("deaths", -acc.deaths), ("moves out", -acc.moves_out)]
     pos = np.zeros(len(acc))
     neg = np.zeros(len(acc))
-    for label, values, color in parts:
+    for label, values in parts:
         values = values.to_numpy(dtype=float)
         base = np.where(values >= 0, pos, neg)
-        ax.bar(x, values, bottom=base, color=color, label=label, width=0.7)
+        ax.bar(x, values, bottom=base, color=FLOW_COLORS[label], label=label, width=0.7)
         pos += np.clip(values, 0, None)
         neg += np.clip(values, None, 0)
     ax.scatter(x, acc.net, color="k", marker="D", zorder=5, label="net change")
@@ -226,16 +235,22 @@ def plot_spending(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     if len(mean) > MAX_PANELS:
         title += f"\nthe {MAX_PANELS - 1} cities that spent most; every city is in cities.csv"
         mean = fold_others(mean, mean.sum(axis=1), how="mean")
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(mean) + 2), 5))
-    bottom = np.zeros(len(mean))
-    for col, color in zip(spend_cols, ("#264653", "#e9c46a", "#e76f51"), strict=True):
-        ax.bar(mean.index, mean[col], bottom=bottom, label=col.removeprefix("spend_"), color=color, width=0.7)
-        bottom += mean[col].to_numpy()
-    ax.set(ylabel="spent over the run, 100 M yuan", title=title)
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH, max(6, 0.9 * len(mean) + 2)), 5))
+    draw_spending(ax, mean.rename(columns=lambda c: c.removeprefix("spend_")))
+    ax.set(ylabel="spent over the run (100 M yuan, mean over replications)", title=title)
     ax.tick_params(axis="x", rotation=30)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1), title="lever", title_fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def draw_spending(ax: plt.Axes, spend: pd.DataFrame) -> None:
+    """Stacked bars of spending per row of ``spend`` (one column per lever), in the levers' colours."""
+    bottom = np.zeros(len(spend))
+    for lever in LEVERS:
+        values = spend[lever].to_numpy(dtype=float)
+        ax.bar(list(spend.index), values, bottom=bottom, label=lever, color=LEVER_COLORS[lever], width=0.7)
+        bottom += values
 
 
 _LARGEST = "\nthe {} largest cities at the end; every city is in {}"
@@ -245,7 +260,7 @@ def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
     """Counts of many cities in one panel: the ``MAX_LINES`` largest at the end in colour, the rest in grey."""
     final = {city: grouped.median().iloc[-1] for city, grouped in by_city.items()}
     leaders = sorted(final, key=lambda c: -final[c])[:MAX_LINES]
-    colors = _city_colors(leaders)
+    colors = city_colors(leaders)
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for city, grouped in by_city.items():
         if city not in leaders:
@@ -257,7 +272,8 @@ def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
             ax.scatter(rows.year, rows.firms, color=colors[city], edgecolor="k", zorder=5, s=30)
     ax.plot([], [], color="0.8", label=f"the other {len(by_city) - len(leaders)} cities")
     log_firms_axis(ax)
-    ax.set(xlabel="year", ylabel="AI firms (log scale)",
+    year_axis(ax)
+    ax.set(ylabel="AI firms (log scale)",
            title=f"{title}\nthe {len(leaders)} largest at the end in colour; every city is in cities.csv")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     ax.grid(alpha=0.3, which="both", linewidth=0.4)
@@ -270,7 +286,7 @@ def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     With more than ``MAX_PANELS`` cities, the ``MAX_PANELS - 1`` with most moves in and out are shown
     and the others summed as "other cities" (every pair is in flows.csv).
     """
-    cities = _cities(tables)
+    cities = cities_of(tables)
     flows = tables["flows"]
     n_rep = max(tables["metrics"]["replication"].nunique(), 1)
     if len(cities) > MAX_PANELS:
@@ -285,13 +301,13 @@ def plot_flows(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     index = {c: i for i, c in enumerate(cities)}
     np.add.at(matrix, (flows.origin.map(index).to_numpy(dtype=int), flows.destination.map(index).to_numpy(dtype=int)),
               flows.firms.to_numpy(dtype=float) / n_rep)
-    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(cities) + 3),) * 2)
+    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(cities) + 3),) * 2, layout="constrained")
     image = ax.imshow(matrix, cmap="viridis")
     ax.set_xticks(range(len(cities)), cities, rotation=45, ha="right")
     ax.set_yticks(range(len(cities)), cities)
-    ax.set(xlabel="destination", ylabel="origin", title="Relocations over the run (mean)")
-    fig.colorbar(image, ax=ax, label="firms")
-    fig.tight_layout()
+    ax.set(xlabel="destination", ylabel="origin")
+    fig.suptitle("Relocations over the run (mean over replications)")  # above the colour bar too
+    fig.colorbar(image, ax=ax, shrink=0.8, label="firms moved, origin → destination")
     return fig
 
 
@@ -305,7 +321,7 @@ def plot_map(tables: dict[str, pd.DataFrame], coordinates: dict[str, tuple[float
              figsize: tuple[float, float] = (8.0, 6.0)) -> plt.Figure:
     """Cities on a map with outlines, circle area proportional to final firms (mean over replications).
 
-    The run's ``map`` figure and the page's live map (:func:`sim.app.map_view`) both draw with this.
+    The run's ``map`` figure and the page's live map (:func:`sim.app.views.map_view`) both draw with this.
     """
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     draw_map(ax, final_firms(tables).to_dict(), coordinates)
@@ -317,62 +333,20 @@ def plot_lock_in(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     """Bar chart of the lock-in probability."""
     metrics = tables["metrics"]
     final = metrics[metrics.step == metrics.step.max()]
-    p = pd.Series(lock_in(final["leader"], _cities(tables)))
+    p = pd.Series(lock_in(final["leader"], cities_of(tables)))
     title = "Which city ends first (lock-in probability)"
     if len(p) > MAX_PANELS:
         title += f"\nthe {MAX_PANELS - 1} cities that lead most often; every leader is in metrics.csv"
         p = fold_others(p.to_frame("share"), p)["share"]
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(p)), 4))
-    bars = ax.bar(list(p.index), p.to_numpy(), color="#264653")
-    ax.bar_label(bars, labels=[f"{v:.0%}" for v in p], fontsize=8)
-    ax.set(ylim=(0, 1), ylabel="share of replications", title=title)
+    bars = ax.bar(list(p.index), p.to_numpy(), color=INK)
+    ax.bar_label(bars, labels=[percent(v) for v in p], fontsize=8)
+    ax.set(ylim=(0, 1.08), yticks=np.linspace(0, 1, 6), ylabel="share of replications the city ends first",
+           title=title)
+    share_axis(ax)
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     return fig
-
-
-def save_figure(fig: plt.Figure, folder: Path, stem: str) -> list[Path]:
-    """Save a figure as PNG and SVG atomically (SVG text as text, in the figure's font); returns the paths.
-
-    A figure with constrained layout is saved as laid out; others are cropped to their content
-    (the box ``bbox_inches="tight"`` would find, computed once for both files).
-    """
-    crop = None
-    if not isinstance(fig.get_layout_engine(), matplotlib.layout_engine.ConstrainedLayoutEngine):
-        # what bbox_inches="tight" computes, once for both files (it costs a layout pass per file)
-        crop = fig.get_tightbbox(fig.canvas.get_renderer()).padded(matplotlib.rcParams["savefig.pad_inches"])
-    paths = []
-    for ext in ("png", "svg"):
-        path = folder / f"{stem}.{ext}"
-        # SVG ids from a fixed salt, not a random UUID; text kept as text (editable, searchable, smaller)
-        with matplotlib.rc_context({"svg.hashsalt": stem, "svg.fonttype": "none"}):
-            atomic_write(path, lambda h, ext=ext: fig.savefig(h, format=ext, dpi=120, bbox_inches=crop,
-                                                              metadata=_STABLE_METADATA[ext]), mode="wb")
-        paths.append(path)
-    plt.close(fig)
-    return paths
-
-
-_STABLE_METADATA = {"png": {"Software": None}, "svg": {"Date": None}}  # no timestamps: same run, same bytes
-
-
-def save_figures(figures: dict[str, Callable[[], plt.Figure]], folder: Path) -> list[Path]:
-    """Draw and save several figures as PNG and SVG, two at a time (:func:`sim.reporting.files.run_in_two`).
-
-    Args:
-        figures: file stem → a function that draws the figure.
-        folder: where the files go.
-
-    Returns:
-        The paths written, in the order given.
-    """
-    run_in_two(figure_jobs(figures, folder))
-    return [folder / f"{stem}.{ext}" for stem in figures for ext in ("png", "svg")]
-
-
-def figure_jobs(figures: dict[str, Callable[[], plt.Figure]], folder: Path) -> list[Callable[[], list[Path]]]:
-    """One job per figure: draw it and save it as ``folder/<stem>.png`` and ``.svg``."""
-    return [lambda stem=stem, draw=draw: save_figure(draw(), folder, stem) for stem, draw in figures.items()]
 
 
 def save_run_figures(tables: dict[str, pd.DataFrame], folder: Path,

@@ -6,7 +6,8 @@ sees a truncated file. While a folder is being written it holds a marker
 file ``INCOMPLETE`` — a new folder appears with the marker already inside —;
 the manifest is written last and the marker removed after it, so a folder
 with ``manifest.json`` and no ``INCOMPLETE`` is complete, whenever the
-writing process was killed.
+writing process was killed. A sweep's or an optimisation's folder is also the
+store of its runs (:func:`resumable_folder`), so the same command resumes it.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+
+from sim.experiments.store import RunStore
 
 INCOMPLETE = "INCOMPLETE"
 """Marker file present while an output folder is being written."""
@@ -236,12 +239,44 @@ def output_folder(path: Path):
     marker.unlink()
 
 
+@contextmanager
+def resumable_folder(out: Path, definition: dict[str, Any], command: str) -> Iterator[RunStore]:
+    """An output folder that is also the store of its runs (:class:`sim.experiments.store.RunStore`), marked
+    incomplete while the body computes and writes (:func:`output_folder`).
+
+    A new folder appears already marked; an existing one is checked (it must hold the same
+    experiment, unlocked) before it is marked, so a refused folder is left as it was.
+
+    Raises:
+        StoreError: ``out`` holds something else, another experiment, or is being written.
+    """  # noqa: D205
+    with ExitStack() as stack:
+        def open_store() -> RunStore:
+            return RunStore(out, definition, command, ignore=(INCOMPLETE,))
+
+        if not out.exists():
+            stack.enter_context(output_folder(out))
+            store = stack.enter_context(open_store())
+        else:
+            store = stack.enter_context(open_store())
+            stack.enter_context(output_folder(out))
+        yield store
+
+
+def finish_folder(out: Path, written: list[str], report: str, **fields: Any) -> list[str]:
+    """Write ``report.md`` and then the manifest (``fields`` and every file's hash); returns every file written."""
+    atomic_write(out / "report.md", lambda h: h.write(report))
+    written = [*written, "report.md"]
+    write_json(out / "manifest.json", manifest(out, written, **fields))
+    return [*written, "manifest.json"]
+
+
 def manifest(out: Path, files: list[str], **fields: Any) -> dict[str, Any]:
     """The manifest of an output folder: ``fields`` plus versions and each file's SHA-256."""
     return {
         "tool": "modu",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": sys.argv,
+        "command": ["modu", *sys.argv[1:]],  # the same command whether run as modu or python -m sim
         "versions": package_versions(),
         **fields,
         "files": {name: sha256(out / name) for name in sorted(files)},

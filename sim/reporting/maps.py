@@ -21,6 +21,8 @@ from matplotlib.patches import Ellipse, PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.transforms import Bbox
 
+from sim.reporting.palette import INK
+
 OUTLINES = Path(__file__).with_name("geo") / "outlines.geojson"
 """Simplified Natural Earth country outlines and US Census state outlines (lon/lat degrees)."""
 
@@ -192,7 +194,7 @@ def draw_map(ax: Axes, firms: Mapping[str, float], coordinates: Mapping[str, tup
     ax.set_aspect(stretch, adjustable="box")
     _draw_outlines(ax, lon, lat)
     for city, x, y, r in zip(placed, lon, lat, radii, strict=True):
-        ax.add_patch(Ellipse((x, y), 2 * r * stretch, 2 * r, facecolor="#2a9d8f", alpha=0.55, edgecolor="k",
+        ax.add_patch(Ellipse((x, y), 2 * r * stretch, 2 * r, facecolor=INK, alpha=0.55, edgecolor="k",
                              linewidth=0.8, zorder=2, gid=f"city:{city}"))
     ax.scatter(lon, lat, s=4, color="k", zorder=3)
     ax.set(xlabel="longitude (°E)" if lon.mean() >= 0 else "longitude (°, west negative)", ylabel="latitude (°N)")
@@ -219,7 +221,7 @@ def _size_legend(ax: Axes, values: np.ndarray, unit: str, off_map: list[str],
     """
     top = values.max()
     keys = sorted({_nice(top), _nice(top / 4), _nice(top / 16)} if top > 0 else set(), reverse=True)
-    handles = [Line2D([], [], linestyle="none", marker="o", markerfacecolor="#2a9d8f", alpha=0.55,
+    handles = [Line2D([], [], linestyle="none", marker="o", markerfacecolor=INK, alpha=0.55,
                       markeredgecolor="k", markersize=40 * math.sqrt(key / top), label=f"{key:,.0f}") for key in keys]
     legend = ax.legend(handles=handles, title=f"{unit}\n(circle area)", loc="upper left", bbox_to_anchor=(1.02, 1),
                        frameon=False, fontsize=8, title_fontsize=8, labelspacing=1.6, borderpad=1, handletextpad=1.2)

@@ -1,12 +1,12 @@
-"""``modu rerun``: reproduce a recorded run from its manifest and check it byte for byte.
+"""``modu rerun``'s files: a recorded run's manifest read and checked, and a rerun's files compared with it.
 
 A run's ``manifest.json`` (written by :func:`sim.reporting.run.write_run`) records the
 resolved scenario (every parameter, defaults and calibrated values included),
 its SHA-256, the root seed, the number of replications and their spawn keys,
 the versions of Python, modu and its dependencies, and each file's SHA-256.
-:func:`read_manifest` checks all of that; :func:`rerun` runs the recorded
-scenario again — never the scenario file, which may have changed or moved —
-and compares every file with the recorded hash.
+:func:`read_manifest` checks all of that; the command (:mod:`sim.cli.rerun`) runs the
+recorded scenario again — never the scenario file, which may have changed or moved —
+and :func:`check_files` compares every file with the recorded hash.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from __future__ import annotations
 import json
 import re
 import stat
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.experiments.executors import ExecutorSpec
 from sim.reporting.files import package_versions
 from sim.scenario import Scenario, ScenarioError, digest_of, validate
 
@@ -132,7 +130,7 @@ def version_differences(recorded: dict[str, str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class FileCheck:
     """The rerun's files against the record.
 
     Attributes:
@@ -144,17 +142,8 @@ class Comparison:
     different: list[str]
 
 
-def rerun(recorded: RecordedRun, out: Path, executor: str | ExecutorSpec = "processes", progress: bool = True) -> Comparison:
-    """Run the recorded scenario again into ``out`` (with its manifest) and compare every file with the record."""
-    from sim.experiments.ensemble import run_ensemble
-    from sim.reporting.run import write_run
-
-    start = time.perf_counter()
-    ensemble = run_ensemble(recorded.scenario, replications=recorded.replications, seed=recorded.seed,
-                            executor=executor, progress=progress)
-    elapsed = time.perf_counter() - start
-    write_run(ensemble, out, figures=recorded.figures, wall_time=elapsed, source=recorded.scenario_file,
-              rerun_of={"manifest": str(recorded.path), "scenario_hash": recorded.scenario.digest()})
+def check_files(recorded: RecordedRun, out: Path) -> FileCheck:
+    """Compare every file a rerun wrote into ``out`` (its manifest's hashes) with the record."""
     written = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["files"]
     identical = [name for name, digest in sorted(recorded.files.items()) if written.get(name) == digest]
-    return Comparison(identical=identical, different=sorted(set(recorded.files) - set(identical)))
+    return FileCheck(identical=identical, different=sorted(set(recorded.files) - set(identical)))

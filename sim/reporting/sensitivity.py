@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from sim.inference.sensitivity import CONF_LEVEL, MAX_RELATIVE_CONF, MIN_SAMPLES, Analysis, main_index
-from sim.reporting.figures import plt, save_figure
 from sim.reporting.files import atomic_write, manifest, output_folder, write_csv, write_json
-from sim.reporting.text import markdown_table
+from sim.reporting.palette import INK, INK_LIGHT
+from sim.reporting.style import plt, save_figure
+from sim.reporting.text import count, interval_name, markdown_table, number
 from sim.scenario import Scenario
 
 
@@ -27,21 +28,24 @@ def plot_indices(analysis: Analysis) -> plt.Figure:
         sub = analysis.indices[analysis.indices.output == out]
         y = np.arange(len(sub))
         if analysis.method == "sobol":
-            ax.barh(y + 0.2, sub.ST, xerr=sub.ST_conf, height=0.4, color="#264653", label="total (ST)")
-            ax.barh(y - 0.2, sub.S1, xerr=sub.S1_conf, height=0.4, color="#e9c46a", label="first order (S1)")
+            ax.barh(y + 0.2, sub.ST, xerr=sub.ST_conf, height=0.4, color=INK, label="total (ST)")
+            ax.barh(y - 0.2, sub.S1, xerr=sub.S1_conf, height=0.4, color=INK_LIGHT, label="first order (S1)")
             ax.set_xlim(left=min(0, float(np.nanmin(sub.S1 - sub.S1_conf))))
         else:
-            ax.barh(y, sub.mu_star, xerr=sub.mu_star_conf, height=0.6, color="#264653", label="μ*")
-            ax.barh(y, sub.sigma, height=0.25, color="#e76f51", label="σ")
+            ax.barh(y, sub.mu_star, xerr=sub.mu_star_conf, height=0.6, color=INK_LIGHT, label="μ*")
+            ax.barh(y, sub.sigma, height=0.25, color=INK, label="σ")
         ax.set_yticks(y, sub.factor, fontsize=7)
         ax.invert_yaxis()
         ax.set_title(out, fontsize=9)
+        ax.set_xlabel("share of the output's variance" if analysis.method == "sobol"
+                      else "μ* and σ of the elementary effects (output units)", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     for ax in axes.ravel()[len(outputs):]:
         ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
-    what = "Sobol' indices (95% bootstrap intervals)" if analysis.method == "sobol" else "Morris elementary effects"
-    fig.suptitle(what)
+    axes[0, 0].legend(fontsize=7, loc="lower right")
+    ci = interval_name("bootstrap", CONF_LEVEL)
+    what = "Sobol' indices" if analysis.method == "sobol" else "Morris elementary effects (in the output's units)"
+    fig.suptitle(f"{what}; whiskers: {ci}")
     fig.tight_layout()
     return fig
 
@@ -51,7 +55,8 @@ def report_text(scenario: Scenario, analysis: Analysis, samples: int, replicatio
     """The analysis' report.md: factors, cost, and the leading factors of each output."""
     key, conf = main_index(analysis.method)
     lines = [f"# Sensitivity of `{scenario.name}` ({analysis.method})\n",
-             f"{len(analysis.X)} points × {replications} replication(s) = {len(analysis.X) * replications} runs "
+             f"{count(len(analysis.X))} points × {replications} replication(s) = "
+             f"{count(len(analysis.X) * replications)} runs "
              f"(engine {engine}, executor {executor}, seed {seed}) in {wall_time:.0f} s (indicative). "
              + ("Sobol' base sample N = " if analysis.method == "sobol" else "Morris trajectories: ")
              + f"{samples}. Common random numbers: every point uses the same {replications} seed(s). Factors vary "
@@ -59,8 +64,8 @@ def report_text(scenario: Scenario, analysis: Analysis, samples: int, replicatio
              "cities whose difference the data pin, calibration/report.md) are not kept, so the sample also covers "
              "combinations the calibration rules out.\n",
              "## Factors\n", markdown_table(pd.DataFrame({
-                 "factor": [f.label for f in analysis.factors], "low": [f"{f.low:.4g}" for f in analysis.factors],
-                 "high": [f"{f.high:.4g}" for f in analysis.factors],
+                 "factor": [f.label for f in analysis.factors], "low": [number(f.low, 4) for f in analysis.factors],
+                 "high": [number(f.high, 4) for f in analysis.factors],
                  "scale": ["log" if f.log else "linear" for f in analysis.factors],
                  "range from": [f.why for f in analysis.factors]}))]
     lines += ["", "## Leading factors\n"]
@@ -71,7 +76,8 @@ def report_text(scenario: Scenario, analysis: Analysis, samples: int, replicatio
                      f"shown below but are not findings. {shortfall}Leading factor of each:\n")
         lines += [f"- {r.output}: {interval_text(r) if r.factor else r.reason}" for r in doubtful.itertuples()]
         lines.append("")
-    lines += [f"Per output, factors ranked by {key} (± its {CONF_LEVEL:.0%} interval)"
+    lines += [f"Per output, factors ranked by {key} (± half the width of its "
+              f"{interval_name('bootstrap', CONF_LEVEL)})"
               + (". ST − S1 is the share of variance through interactions." if analysis.method == "sobol" else
                  "; σ large against μ* means the effect depends on the other factors.")
               + " *finding*: whether the first factor may be read as the leading one (`leading.csv`).\n"]
@@ -79,15 +85,25 @@ def report_text(scenario: Scenario, analysis: Analysis, samples: int, replicatio
     rows = []
     for out, sub in analysis.indices.groupby("output", sort=False):
         top = sub.sort_values(key, ascending=False).head(4)
-        desc = "; ".join(f"{r.factor} {getattr(r, key):.3g} ± {getattr(r, conf):.2g}" for r in top.itertuples()
+        desc = "; ".join(f"{r.factor} {number(getattr(r, key))} ± {number(getattr(r, conf), 2)}" for r in top.itertuples()
                          if np.isfinite(getattr(r, key)))
-        rows.append({"output": out, "mean over points": float(analysis.outputs[out].mean()), "leading factors": desc,
-                     "finding": "yes" if finding[out] else "no: not interpretable"})
-    lines.append(markdown_table(pd.DataFrame(rows, columns=["output", "mean over points", "leading factors", "finding"])))
+        rows.append({"output": out, "unit": output_unit(out), "mean over points": float(analysis.outputs[out].mean()),
+                     "leading factors": desc, "finding": "yes" if finding[out] else "no: not interpretable"})
+    lines.append(markdown_table(pd.DataFrame(rows, columns=["output", "unit", "mean over points", "leading factors",
+                                                            "finding"])))
     lines += ["", "![indices](figures/sensitivity.png)", "",
               "All indices: `indices.csv`; leading factors and their verdicts: `leading.csv`; sampled points and "
               "outputs: `samples.csv`."]
     return "\n".join(lines) + "\n"
+
+
+def output_unit(output: str) -> str:
+    """The unit of an output of :func:`sim.inference.sensitivity.outputs_of` (a Morris effect is in it too)."""
+    if output.startswith("firms "):
+        return "firms at the end"
+    if output.startswith("share "):
+        return "share of the non-pool cities' firms (0–1)"
+    return "HHI of the non-pool cities (0–1)" if output == "hhi" else ""
 
 
 def console_lines(analysis: Analysis) -> list[str]:
@@ -113,9 +129,9 @@ def sample_shortfall(analysis: Analysis) -> str:
 
 def interval_text(row: Any) -> str:
     """A leading factor with its index and interval, and how wide the interval is against the index."""
-    text = f"{row.factor} ({row.index} {row.value:.3g} ± {row.conf:.2g}"
-    return text + (f"; the interval is {row.relative_conf:.3g} times the index, at most {MAX_RELATIVE_CONF:g} "
-                   "for a finding)" if not row.narrow else ")")
+    text = f"{row.factor} ({row.index} {number(row.value)} ± {number(row.conf, 2)}"
+    return text + (f"; the interval is {number(row.relative_conf)} times the index, at most "
+                   f"{number(MAX_RELATIVE_CONF)} for a finding)" if not row.narrow else ")")
 
 
 def write_sensitivity(analysis: Analysis, out: Path, scenario: Scenario, source: str, samples: int, replications: int,

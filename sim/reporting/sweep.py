@@ -1,6 +1,6 @@
 """Writing a sweep's folder (tables, figures, manifest); figures drawn from its tables (summary.csv, metrics.csv).
 
-- :func:`plot_envelopes`: concentration over time per point (median and 5–95% band over replications);
+- :func:`plot_envelopes`: concentration over time per point (median and percentile band over replications);
 - :func:`plot_lock_in_by_point`: which city ends first, per point (the lock-in probability);
 - :func:`plot_phase`: mean final HHI over two swept parameters (where the system tips to winner-take-all).
 
@@ -9,22 +9,32 @@ Each returns a matplotlib Figure; :func:`save_sweep_figures` writes them as PNG 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize
+from scipy import stats
 
-from sim.experiments.executors import Executor, ExecutorSpec, open_executor
 from sim.experiments.store import STORE_FILE, RunStore
-from sim.experiments.sweep import SEED_RULE, SweepPlan, SweepReport, compute_sweep, sweep_tables
+from sim.experiments.sweep import SEED_RULE, SweepPlan, SweepReport
+from sim.experiments.sweep_tables import sweep_tables
 from sim.model.metrics import BAND, lock_in
-from sim.reporting.figures import _city_colors, figure_jobs, plt, save_figures  # plt: pyplot, files-only backend
-from sim.reporting.files import INCOMPLETE, manifest, output_folder, run_in_two, write_csv, write_json
+from sim.reporting.files import manifest, run_in_two, write_csv, write_json
+from sim.reporting.style import (  # plt: pyplot, files-only backend
+    BAND_NAME,
+    PAGE_WIDTH,
+    city_colors,
+    figure_jobs,
+    plt,
+    save_figures,
+    share_axis,
+    value_axis,
+    year_axis,
+)
+from sim.reporting.text import number, path_label
 
 MAX_BANDS = 8
 """With more points than this, envelopes show medians only (bands would hide each other)."""
@@ -35,7 +45,9 @@ MAX_TICK_LABELS = 20
 MAX_ANNOTATED_CELLS = 144
 """Phase-diagram cells are annotated with their value up to this many cells."""
 
-OUTCOME_LABELS = {"hhi": "HHI", "top1_share": "top-1 share", "gini": "Gini", "entropy": "entropy (nats)"}
+OUTCOME_LABELS = {"hhi": "HHI (0–1)", "top1_share": "top-1 share", "gini": "Gini (0–1)", "entropy": "entropy (nats)"}
+SHARES = ("top1_share",)
+"""Outcomes that are shares of firms (their axes in percent)."""
 
 
 def _points(summary: pd.DataFrame, paths: Sequence[str]) -> pd.DataFrame:
@@ -48,7 +60,7 @@ def _short(path: str) -> str:
 
 
 def _label(row: pd.Series) -> str:
-    return ", ".join(f"{_short(p)}={v:.4g}" if isinstance(v, float) else f"{_short(p)}={v}" for p, v in row.items())
+    return ", ".join(f"{_short(p)}={number(v, 4)}" if isinstance(v, float) else f"{_short(p)}={v}" for p, v in row.items())
 
 
 def numeric_paths(summary: pd.DataFrame, paths: Sequence[str]) -> list[str]:
@@ -85,46 +97,80 @@ def point_styles(points: pd.DataFrame) -> dict[Any, tuple[tuple[float, ...], str
     return {p: (cycle(i % 10), LINESTYLES[i // 10]) for i, p in enumerate(points.index)}
 
 
+def driver(points: pd.DataFrame, values: pd.Series, numeric: Sequence[str]) -> tuple[str | None, float]:
+    """The swept input that moves ``values`` (one per point) most: the largest |Spearman ρ| over ``numeric``.
+
+    Returns:
+        The input's path and ρ, or ``(None, nan)`` when no input varies with the values.
+    """
+    best, rho = None, float("nan")
+    for path in numeric:
+        x, y = points[path].reindex(values.index).to_numpy(dtype=float), values.to_numpy(dtype=float)
+        if np.ptp(x) == 0 or np.ptp(y) == 0:
+            continue
+        r = float(stats.spearmanr(x, y).statistic)
+        if np.isfinite(r) and (best is None or abs(r) > abs(rho)):
+            best, rho = path, r
+    return best, rho
+
+
+def _final(metrics: pd.DataFrame, outcome: str) -> pd.Series:
+    """Per point, the median over replications of ``outcome`` in the last year."""
+    last = metrics[metrics.year == metrics.year.max()]
+    return last.groupby("point")[outcome].median()
+
+
 def plot_envelopes(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequence[str],
                    outcomes: Sequence[str] = ("hhi", "top1_share")) -> plt.Figure:
-    """Outcomes over time per point: median over replications, with a 5–95% band for up to MAX_BANDS points.
+    """Outcomes over time per point: median over replications, with a percentile band for up to MAX_BANDS points.
 
     Up to ``MAX_DISTINCT`` points, every point has its own colour and line style
-    (:func:`point_styles`) and a legend entry with its values. With more, lines are
-    coloured by the first numeric swept parameter (with a colour bar), and the
-    title says that single points are told apart in summary.csv, not here.
+    (:func:`point_styles`) and a legend entry with its values. With more, each panel's
+    lines are coloured by the swept input that moves that panel's final value most
+    (:func:`driver`, named with its Spearman ρ on the colour bar), or by the final
+    value itself when no input does; single points are told apart in summary.csv.
     """
     points = _points(summary, paths)
     numeric = numeric_paths(summary, paths)
     fig, axes = plt.subplots(1, len(outcomes), figsize=(6.5 * len(outcomes), 4.8), squeeze=False,
                              layout="constrained")
     styles = point_styles(points)
-    if styles is None:
-        cmap = plt.get_cmap("viridis")
-        key = numeric[0] if numeric else None
-        norm = Normalize(points[key].min(), points[key].max()) if key else Normalize(0, len(points) - 1)
-        values = points[key] if key else pd.Series(range(len(points)), index=points.index)
-        styles = {p: (cmap(norm(v)), "-") for p, v in values.items()}
     bands = len(points) <= MAX_BANDS
     for ax, outcome in zip(axes[0], outcomes, strict=True):
+        name = OUTCOME_LABELS.get(outcome, outcome)
+        looks = styles
+        if looks is None:
+            finals = _final(metrics, outcome)
+            key, rho = driver(points, finals, numeric)
+            values = points[key] if key else finals
+            norm = Normalize(float(values.min()), float(values.max()))
+            cmap = plt.get_cmap("viridis")
+            looks = {p: (cmap(norm(values[p])) if p in values.index else "0.5", "-") for p in points.index}
+            label = (f"{path_label(key)}\nSpearman ρ with the final {name}: {rho:+.2f}" if key else
+                     f"final {name} (no swept input moves it)")
+            bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax)
+            bar.set_label(label, fontsize=8)
+            if not key and outcome in SHARES:
+                share_axis(bar.ax)
         for point, rows in metrics.groupby("point", sort=True):
             by_year = rows.groupby("year")[outcome]
             mid = by_year.median()
-            color, style = styles[point]
+            color, style = looks[point]
             if bands:
                 ax.fill_between(mid.index, by_year.quantile(BAND[0]).values, by_year.quantile(BAND[1]).values,
                                 color=color, alpha=0.15, linewidth=0)
             ax.plot(mid.index, mid.values, color=color, linestyle=style, linewidth=1.6 if bands else 1.0,
-                    label=_label(points.loc[point]) if paths else None)
-        ax.set(xlabel="year", ylabel=OUTCOME_LABELS.get(outcome, outcome),
-               title=f"{OUTCOME_LABELS.get(outcome, outcome)} per point (median"
-                     + (", 5–95% band)" if bands else ")"))
+                    label=_label(points.loc[point]) if paths and styles is not None else None)
+        year_axis(ax)
+        ax.set(ylabel=name,
+               title=f"{name} per point (median" + (f"; shaded: {BAND_NAME})" if bands else " over replications)"))
+        value_axis(ax)
+        if outcome in SHARES:
+            share_axis(ax)
         ax.grid(alpha=0.3)
-    if len(points) > MAX_DISTINCT:
-        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes[0].tolist(),
-                     label=key or "point number")
-        fig.suptitle(f"{len(points)} points, coloured by {key or 'point number'}: single points are in summary.csv",
-                     fontsize=10)
+    if styles is None:
+        fig.suptitle(f"{len(points)} points, each panel coloured by the swept input that moves its final value most; "
+                     "single points are in summary.csv", fontsize=10)
     elif paths:
         axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False,
                            handlelength=3, ncol=1 if len(points) <= 20 else 2)
@@ -140,23 +186,47 @@ def lock_in_by_point(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_lock_in_by_point(summary: pd.DataFrame, paths: Sequence[str]) -> plt.Figure:
-    """Stacked bars per point: the probability that each city ends first."""
+    """Stacked bars per point: the probability that each city ends first.
+
+    Up to ``MAX_TICK_LABELS`` points each bar is labelled with its values. With more, the
+    bars are ordered by the swept input that moves the most frequent leader's probability
+    most (:func:`driver`) and the axis shows that input's values; the figure keeps to a page's width.
+    """
     p = lock_in_by_point(summary)
     points = _points(summary, paths).loc[p.index]
-    colors = _city_colors(list(p.columns))
+    colors = city_colors(list(p.columns))
+    title = "Which city ends first, per point (lock-in probability)"
+    if p.shape[1] == 1:
+        title += f"\n{p.columns[0]} ends first in every replication of every point"
+    order, key = list(p.index), None
+    if len(p) > MAX_TICK_LABELS:
+        top = p.mean().idxmax()
+        key, rho = driver(points, p[top], numeric_paths(summary, paths))
+        if key is None:
+            key, rho = next(iter(numeric_paths(summary, paths)), None), float("nan")
+        if key is not None:
+            order = list(points[key].sort_values(kind="stable").index)
+            if np.isfinite(rho):
+                title += f"\nordered by the input that moves {top}'s probability most (Spearman ρ {rho:+.2f})"
+    p = p.loc[order]
     x = np.arange(len(p))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(p) + 3), 4.8))
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH - 2, max(6.0, 0.45 * len(p) + 3)), 4.8))
     bottom = np.zeros(len(p))
     for city in p.columns:
         ax.bar(x, p[city].to_numpy(), bottom=bottom, color=colors[city], label=city, width=0.8)
         bottom += p[city].to_numpy()
     if paths and len(p) <= MAX_TICK_LABELS:
-        ax.set_xticks(x, [_label(row) for _, row in points.iterrows()], rotation=35, ha="right", fontsize=8)
+        ax.set_xticks(x, [_label(row) for _, row in points.loc[order].iterrows()], rotation=35, ha="right", fontsize=8)
+    elif key is not None:
+        shown = np.unique(np.linspace(0, len(p) - 1, min(len(p), 11)).round().astype(int))
+        ax.set_xticks(shown, [number(points.loc[order[i], key]) for i in shown], fontsize=8)
+        ax.set_xlabel(f"points ordered by {path_label(key)}; every point in summary.csv")
     else:
         ax.set_xticks(x, [str(i) for i in p.index], fontsize=7)
         ax.set_xlabel("point (values in summary.csv)")
-    ax.set(ylim=(0, 1), ylabel="share of replications", title="Which city ends first, per point (lock-in probability)")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.set(ylim=(0, 1), ylabel="share of replications the city ends first", title=title)
+    share_axis(ax)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5), title="first at the end", title_fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -171,7 +241,7 @@ def label_decimals(values: np.ndarray, most: int = 4) -> int:
 
 
 def _value_text(value: float) -> str:
-    return f"{value:.4g}"
+    return number(value, 4)
 
 
 def plot_phase(summary: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, outcome: str = "hhi") -> plt.Figure:
@@ -216,7 +286,7 @@ def plot_phase(summary: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, out
                  "dots: sampled points; shading interpolated between them")
     scale = f" (even split: {lo:.2f}; one city: 1)" if outcome == "hhi" else ""
     fig.colorbar(mesh, ax=ax, label=f"mean final {name}{scale}")
-    ax.set(xlabel=x, ylabel=y, title=title)
+    ax.set(xlabel=path_label(x), ylabel=path_label(y), title=title)
     return fig
 
 
@@ -239,47 +309,32 @@ def save_sweep_figures(summary: pd.DataFrame, metrics: pd.DataFrame, paths: Sequ
     return save_figures(sweep_figures(summary, metrics, paths), folder)
 
 
-def run_sweep(plan: SweepPlan, out: Path, executor: str | ExecutorSpec | Executor = "processes",
-              progress: bool = True, figures: bool = True) -> SweepReport:
-    """Run (or resume) a sweep into ``out`` and write its tables, figures and manifest.
-
-    Runs already in ``out``'s store are not recomputed; each new run is committed
-    as it finishes (:func:`sim.experiments.sweep.compute_sweep`).
+def write_sweep(plan: SweepPlan, store: RunStore, out: Path, figures: bool = True, *, resumed: int, ran: int,
+                executor: str, wall_time: float) -> SweepReport:
+    """Write a computed sweep's tables, figures and manifest (last) into ``out``, its folder and store.
 
     Args:
-        plan: the validated sweep.
-        out: the output folder (its store is ``sweep.sqlite``).
-        executor: where the runs go (see :mod:`sim.experiments.executors`).
-        progress: show a progress bar with rate and ETA.
-        figures: draw the ensemble figures.
+        plan: the sweep.
+        store: its store, open (:func:`sim.reporting.files.resumable_folder`), holding every finished run.
+        out: the folder.
+        figures: draw the figures.
+        resumed: runs found in the store before this session.
+        ran: runs computed in this session (:func:`sim.experiments.sweep.compute_sweep`).
+        executor: where they ran.
+        wall_time: seconds spent computing, the executor's start-up included.
 
-    Raises:
-        StoreError: ``out`` holds something else or a different sweep.
-        ExecutorError: the executor cannot be used (e.g. an unreachable Dask scheduler).
+    Returns:
+        How the sweep went, with the files written.
     """
-    start = time.perf_counter()  # the executor's start-up (a pool, a cluster) counts
-    with ExitStack() as stack:
-        def open_store() -> RunStore:
-            return RunStore(out, plan.definition(), plan.command(), ignore=(INCOMPLETE,))
-
-        if not out.exists():  # a new folder appears already marked INCOMPLETE
-            stack.enter_context(output_folder(out))
-            store = stack.enter_context(open_store())
-        else:  # an existing one is checked before it is marked
-            store = stack.enter_context(open_store())
-            stack.enter_context(output_folder(out))
-        with open_executor(executor) as opened:  # closed before the files are written: its threads end
-            resumed, ran = compute_sweep(plan, store, opened, progress)
-        elapsed = time.perf_counter() - start
-        runs = list(store.runs())
-        failed = sum(run.status == "failed" for run in runs)
-        files = write_sweep_tables(plan, runs, out, figures)
-        write_json(out / "manifest.json", manifest(
-            out, files, scenario_file=plan.source, scenario_name=plan.name, definition=plan.definition(),
-            seed=plan.seed, seed_rule=SEED_RULE, replications=plan.replications, runs=plan.n_runs,
-            resumed=resumed, ran=ran, failed=failed, sessions=store.session, store=STORE_FILE,
-            executor=opened.describe(), wall_time_s=elapsed, complete=failed == 0))
-    return SweepReport(plan.n_runs, resumed, ran, failed, elapsed, opened.describe(), [*files, "manifest.json"])
+    runs = list(store.runs())
+    failed = sum(run.status == "failed" for run in runs)
+    files = write_sweep_tables(plan, runs, out, figures)
+    write_json(out / "manifest.json", manifest(
+        out, files, scenario_file=plan.source, scenario_name=plan.name, definition=plan.definition(),
+        seed=plan.seed, seed_rule=SEED_RULE, replications=plan.replications, runs=plan.n_runs,
+        resumed=resumed, ran=ran, failed=failed, sessions=store.session, store=STORE_FILE,
+        executor=executor, wall_time_s=wall_time, complete=failed == 0))
+    return SweepReport(plan.n_runs, resumed, ran, failed, wall_time, executor, [*files, "manifest.json"])
 
 
 def write_sweep_tables(plan: SweepPlan, runs: list[Any], out: Path, figures: bool) -> list[str]:

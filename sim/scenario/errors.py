@@ -23,6 +23,26 @@ class ScenarioError(ValueError):
         super().__init__(line)
 
 
+class ScenarioWarning(UserWarning):
+    """A scenario that loads but may not do what its author meant; ``str(warning)`` is one line naming the file.
+
+    The ``modu`` commands print it as ``modu: warning: ...`` on stderr; in
+    Python, ``warnings.filterwarnings`` selects it by class.
+    """
+
+
+class ShippedFileWarning(ScenarioWarning):
+    """A relative ``extends:`` or ``calibration:`` path that names no file was read from the shipped files instead.
+
+    The path, read from the shipped scenarios' folder, names a shipped file: a
+    copy of a shipped scenario keeps working wherever it is.
+    """
+
+
+class UncalibratedWarning(ScenarioWarning):
+    """A scenario names no calibration and sets no city's ``attractiveness``: it runs on the code defaults."""
+
+
 class LocatedError(ValueError):
     """A validation failure at a field path inside the data (``loc``), raised by validators."""
 

@@ -16,8 +16,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sim.scenario.errors import ScenarioError
-from sim.scenario.loading import validate
 from sim.scenario.paths import parse_path, set_path
+from sim.scenario.reading import validate
 from sim.scenario.schema import Strict
 
 

@@ -1,4 +1,4 @@
-"""Scenario files: safe YAML loading, ``extends`` merging and pydantic validation.
+"""Scenario files: ``extends`` merging, the calibration a scenario names, and what a user should be told.
 
 A scenario is data (docs/ODD.md, Initialisation and Input). Every refusal is
 a :class:`ScenarioError` whose message is one line naming the file, the
@@ -8,103 +8,25 @@ field's path and the reason; the CLI turns it into exit code 2.
 from __future__ import annotations
 
 import difflib
-import stat
-import typing
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ValidationError
-
-from sim.model.parameters import Parameters
-from sim.scenario.errors import LocatedError, ScenarioError, format_loc, one_line, quoted
-from sim.scenario.schema import Scenario
+from sim.scenario.errors import (
+    ScenarioError,
+    ScenarioWarning,
+    ShippedFileWarning,
+    UncalibratedWarning,
+    one_line,
+    quoted,
+)
+from sim.scenario.reading import MAX_FILE_BYTES, inherited_lever_effects, load_model, read_yaml, validate
+from sim.scenario.resources import BASELINE_CALIBRATION, SCENARIOS_DIR, is_name, shipped_calibrations, shipped_scenarios
+from sim.scenario.schema import City, Scenario
 from sim.scenario.schema import Strict as _Strict
 
-_Model = TypeVar("_Model", bound=BaseModel)
-class UniqueKeySafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key written twice in one mapping (the plain one keeps the last silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Build a mapping; a duplicate key is a YAML error at its line (keys merged in by ``<<`` may be overridden)."""
-        seen: set[Any] = set()
-        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():  # else (`!!map x`) the base refuses
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-                seen.add(key)  # a set key passes `in` (as a frozenset) but cannot be added
-            except TypeError:  # unhashable: the base class refuses it
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
-                                                        f"duplicate key {key!r}", key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        r"""Build a value; one that cannot be built or is not valid Unicode is a YAML error at its line.
-
-        PyYAML's constructors raise whatever Python raises on odd values: ``ValueError`` for
-        ``2016-13-45``, ``!!int abc`` or a 5,000-digit integer, ``IndexError`` for an empty ``!!float``,
-        ``AttributeError`` for an empty ``!!timestamp``. A lone surrogate (an escaped UTF-16 half,
-        ``"\ud800"`` in YAML) would fail later, when written to a CSV.
-        """
-        try:
-            value = super().construct_object(node, deep=deep)
-            if isinstance(value, str):
-                value.encode("utf-8")
-            return value
-        except (yaml.YAMLError, RecursionError):
-            raise
-        except Exception as exc:  # untrusted text: any failure to build a value is a refusal, not a crash
-            shown = repr(node.value[:40]) if isinstance(node, yaml.ScalarNode) else "this value"
-            why = "" if isinstance(exc, LookupError | AttributeError) else f": {one_line(exc)}"  # PyYAML's own slips
-            raise yaml.constructor.ConstructorError(None, None, f"cannot read {shown} as {node.tag.rsplit(':', 1)[-1]}{why}",
-                                                    node.start_mark) from None
-
-
 MAX_EXTENDS_DEPTH = 32
-MAX_FILE_BYTES = 1024 * 1024
-"""Most bytes of YAML one scenario may read, its ``extends`` chain included (about 10,000 cities);
-pure-Python YAML parsing takes seconds per MiB."""
-
-
-def _read_yaml(path: Path, limit: int = MAX_FILE_BYTES, what: str = "a scenario") -> tuple[dict[str, Any], int]:
-    """The mapping in a YAML file and the file's size; ``limit`` is the most bytes it may have."""
-    try:
-        info = path.stat()
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        raise ScenarioError(f"{path}: cannot read: {one_line(getattr(exc, 'strerror', None) or exc)}") from None
-    if not stat.S_ISREG(info.st_mode):  # a folder, a pipe or a device would fail, block or never end
-        raise ScenarioError(f"{path}: cannot read: not a regular file")
-    too_big = f"a scenario and the files it extends may be at most {MAX_FILE_BYTES} bytes together"
-    if info.st_size > limit:
-        raise ScenarioError(f"{path}: file is {info.st_size} bytes; {too_big}")
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(limit + 1)  # bounded, should the file grow while being read
-        if len(raw) > limit:
-            raise ScenarioError(f"{path}: file is over {limit} bytes; {too_big}")
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {one_line(exc.strerror or exc)}") from None
-    try:
-        data = yaml.load(text, Loader=UniqueKeySafeLoader)  # a SafeLoader: plain data, no object construction
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or exc
-        raise ScenarioError(f"{path}: invalid YAML: {where}{one_line(problem)}") from None
-    except RecursionError:
-        raise ScenarioError(f"{path}: invalid YAML: nested too deeply") from None
-    except Exception as exc:  # a constructor failing in a mapping's or list's body, outside construct_object
-        raise ScenarioError(f"{path}: invalid YAML: cannot read: {type(exc).__name__}: {one_line(exc)}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: (top level): {what} must be a mapping, got {type(data).__name__}")
-    return data, len(raw)
 
 
 SHARE_KEYS = ("sectors", "sector_mix", "allocation")
@@ -146,54 +68,157 @@ def _merge_by_name(parent: list[Any], child: list[Any]) -> list[Any]:
     return merged
 
 
-def load_raw(path: str | Path, _chain: tuple[Path, ...] = (), _budget: int = MAX_FILE_BYTES) -> dict[str, Any]:
-    """Read a scenario file and everything it ``extends``, merged; the result is not yet validated.
+@dataclass
+class _Chain:
+    """A scenario file read with everything it extends, merged but not yet calibrated nor validated.
 
-    Every file it extends must itself be a valid scenario: it is validated on
-    its own first, so an error in a parent is reported with the parent's path.
-    A ``calibration:`` key (in the file or inherited) names a calibration file,
-    relative to the file that writes it; its estimates fill in the parameters
-    and city constants the scenario does not set (:func:`apply_calibration`),
-    and the key keeps the file's absolute path so the manifest records it.
+    Attributes:
+        data: the merged data.
+        files: each file of the ``extends`` chain, the root first, with its own data (``extends`` left out).
+        notices: one line per relative path read from the shipped files instead (:func:`_named_file`).
     """
-    path = Path(path)
+
+    data: dict[str, Any]
+    files: list[tuple[Path, dict[str, Any]]]
+    notices: list[str]
+    calibrated: Calibrated | None = None
+
+
+def _read_chain(path: Path, chain: tuple[Path, ...], budget: int, notices: list[str]) -> _Chain:
+    """Read a file and, before it, every file it extends (each validated on its own), merged."""
     try:
         resolved = path.resolve()
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise ScenarioError(f"{path}: cannot read: {one_line(exc)}") from None
-    if resolved in _chain:
-        cycle = " -> ".join(str(p) for p in (*_chain, resolved))
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, resolved))
         raise ScenarioError(f"{path}: extends: cycle {cycle}")
-    if len(_chain) >= MAX_EXTENDS_DEPTH:
+    if len(chain) >= MAX_EXTENDS_DEPTH:
         raise ScenarioError(f"{path}: extends: chain longer than {MAX_EXTENDS_DEPTH}")
-    data, size = _read_yaml(path, _budget)
+    data, size = read_yaml(path, budget)
+    _check_cities_listed_once(path, data)
+    parent_path = None if data.get("extends") is None else _named_file(path, data["extends"], "extends", notices)
     if data.get("calibration") is not None:
-        data["calibration"] = str(_sibling(path, data["calibration"], "calibration", "a calibration file", "calibration file"))
-    parent = data.get("extends")
-    if parent is None:
-        merged = data
-    else:
-        parent_path = _sibling(path, parent, "extends", "another scenario", "scenario file")
-        base = load_raw(parent_path, (*_chain, resolved), _budget - size)
-        validate(base, str(parent_path))
-        merged = merge(base, {k: v for k, v in data.items() if k != "extends"})
-    if not _chain and merged.get("calibration") is not None:
-        merged = apply_calibration(merged, load_calibration(Path(merged["calibration"])))
-    return merged
+        data["calibration"] = str(_named_file(path, data["calibration"], "calibration", notices))
+    own = {k: v for k, v in data.items() if k != "extends"}
+    if parent_path is None:
+        return _Chain(own, [(path, own)], notices)
+    base = _read_chain(parent_path, (*chain, resolved), budget - size, notices)
+    validate(base.data, str(parent_path))
+    _check_new_cities(path, own, base.data)
+    return _Chain(merge(base.data, own), [*base.files, (path, own)], notices)
 
 
-def _sibling(path: Path, written: Any, key: str, what: str, kind: str) -> Path:
-    """The file a scenario names under ``key``, relative to the scenario's folder; it must exist."""
+def _load(path: str | Path) -> _Chain:
+    """Read, merge and calibrate a scenario file (not validated); the calibration's estimates fill in what it omits."""
+    chain = _read_chain(Path(path), (), MAX_FILE_BYTES, [])
+    if chain.data.get("calibration") is not None:
+        chain.calibrated = load_calibration(Path(chain.data["calibration"]))
+        chain.data = apply_calibration(chain.data, chain.calibrated)
+    return chain
+
+
+def load_raw(path: str | Path) -> dict[str, Any]:
+    """Read a scenario file and everything it ``extends``, merged; the result is not yet validated.
+
+    Every file it extends must itself be a valid scenario: it is validated on
+    its own first, so an error in a parent is reported with the parent's path.
+    ``extends:`` and ``calibration:`` name a file relative to the file that
+    writes them, or a shipped scenario or calibration by name
+    (:func:`_named_file`). The calibration's estimates fill in the parameters
+    and city constants the scenario does not set (:func:`apply_calibration`),
+    and the ``calibration`` key keeps the file's absolute path so the manifest
+    records it.
+
+    Warns:
+        ShippedFileWarning: a relative path that names no file beside the scenario was read from the shipped files.
+    """
+    chain = _load(path)
+    _warn(chain.notices, ShippedFileWarning)
+    return chain.data
+
+
+def _warn(lines: list[str], category: type[ScenarioWarning]) -> None:
+    for line in lines:
+        warnings.warn(line, category, stacklevel=3)
+
+
+def _named_file(path: Path, written: Any, key: str, notices: list[str]) -> Path:
+    """The file a scenario names under ``extends`` or ``calibration``.
+
+    In order: a file at that path relative to the scenario's folder; a shipped
+    scenario or calibration when ``written`` is a bare name (``baseline``,
+    ``china``); a shipped file when the relative path, read from the shipped
+    scenarios' folder, is one (a copied shipped scenario writes
+    ``calibration: ../calibration/calibrated.yaml``), noted in ``notices``.
+    Anything else is refused, saying what may be written.
+    """
+    what, kind, noun = _NAMED[key]
     if not isinstance(written, str) or not written.strip():
         raise ScenarioError(f"{path}: {key}: must be a path to {what}")
     try:
         target = (path.parent / written).resolve()
-        found = target.is_file()
+        if target.is_file():
+            return target
+        fallback = (SCENARIOS_DIR / written).resolve()
     except (OSError, ValueError) as exc:  # a name too long, a NUL byte
         raise ScenarioError(f"{path}: {key}: cannot use {written!r}: {one_line(exc)}") from None
-    if not found:
-        raise ScenarioError(f"{path}: {key}: no {kind} at {target}")
-    return target
+    shipped = shipped_scenarios() if key == "extends" else shipped_calibrations()
+    if is_name(written):
+        if written in shipped:
+            return shipped[written].resolve()
+        close = difflib.get_close_matches(written, list(shipped), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; shipped: {', '.join(shipped)}"
+        raise ScenarioError(f"{path}: {key}: no {kind} at {target}, nor a shipped {noun} named {written!r}{hint}")
+    by_file = {p.resolve(): name for name, p in shipped.items()}
+    if fallback in by_file:
+        name = by_file[fallback]
+        notices.append(f"{path}: {key}: no file at {target}; took the shipped {noun} {name!r} "
+                       f"(write `{key}: {name}` to say so)")
+        return fallback
+    raise ScenarioError(f"{path}: {key}: no {kind} at {target}; write a path relative to this file "
+                        f"or the name of a shipped {noun}: {', '.join(shipped)}")
+
+
+_NAMED = {"extends": ("another scenario", "scenario file", "scenario"),
+          "calibration": ("a calibration file", "calibration file", "calibration")}
+"""Per key naming a file: what it must name, the kind of file, and what the shipped ones are called."""
+
+_NEW_CITY_NEEDS = [name for name, field in City.model_fields.items() if field.is_required() and name != "name"]
+"""What a city a child adds must write besides its name (an entry naming a parent's city may leave it out)."""
+
+
+def _check_cities_listed_once(path: Path, data: dict[str, Any]) -> None:
+    """One file lists each city once: a second entry would silently update the first when merged."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(_city_names(data.get("cities"))):
+        if name is None:
+            continue
+        if name in first:
+            raise ScenarioError(f"{path}: cities[{quoted(name)}]: duplicate city {name!r} "
+                                f"(entries {first[name] + 1} and {i + 1} of this file); list each city once")
+        first[name] = i
+
+
+def _check_new_cities(path: Path, child: dict[str, Any], parent: dict[str, Any]) -> None:
+    """A child's city that is not the parent's must be complete; an incomplete one is likely a misspelt name."""
+    known = [n for n in _city_names(parent.get("cities")) if n is not None]
+    items = child.get("cities") if isinstance(child.get("cities"), list) else []
+    for item, name in zip(items, _city_names(items), strict=True):
+        if name is None or name in known or all(field in item for field in _NEW_CITY_NEEDS):
+            continue
+        folded = {n.casefold(): n for n in known}
+        close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
+        hint = (f" (did you mean {folded[close[0]]!r}?)" if close else
+                f"; a new city needs {', '.join(_NEW_CITY_NEEDS)} (the parent's cities: {', '.join(known)})")
+        raise ScenarioError(f"{path}: cities[{quoted(name)}]: no city {name!r} in the parent{hint}")
+
+
+def _city_names(cities: Any) -> list[str | None]:
+    """The ``name`` of each entry of a ``cities`` list (None where it has no text name)."""
+    if not isinstance(cities, list):
+        return []
+    return [c.get("name") if isinstance(c, dict) and isinstance(c.get("name"), str) else None for c in cities]
 
 
 class Calibrated(_Strict):
@@ -228,7 +253,7 @@ def apply_calibration(data: dict[str, Any], calibrated: Calibrated) -> dict[str,
     if params is None or isinstance(params, dict):
         merged = {**calibrated.parameters, **(params or {})}
         if "lever_effects" in calibrated.parameters and "lever_effects" not in (params or {}):
-            merged["lever_effects"] = _inherited_lever_effects(merged["lever_effects"], data.get("sectors"))
+            merged["lever_effects"] = inherited_lever_effects(merged["lever_effects"], data.get("sectors"))
         data["parameters"] = merged
     if isinstance(data.get("cities"), list):
         data["cities"] = [{**calibrated.cities.get(c.get("name"), {}), **c}
@@ -236,107 +261,11 @@ def apply_calibration(data: dict[str, Any], calibrated: Calibrated) -> dict[str,
     return data
 
 
-def validate(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
-    """Validate plain data (already merged, calibration applied) into a :class:`Scenario`.
-
-    Reads no file: parameters the data omit take the code defaults (lever
-    weights restricted to the scenario's sectors).
-
-    Raises:
-        ScenarioError: one line naming ``source``, the field and the reason.
-    """
-    data = {k: v for k, v in data.items() if k != "extends"}
-    params = data.get("parameters")
-    if (params is None or isinstance(params, dict)) and "lever_effects" not in (params or {}):
-        # default weights apply to the sectors this scenario has
-        data["parameters"] = {**(params or {}), "lever_effects": _inherited_lever_effects(None, data.get("sectors"))}
-    return _validated(Scenario, data, source)
-
-
-def _validated(model: type[_Model], data: Any, source: str) -> _Model:
-    """``model.model_validate(data)``; a failure is one :class:`ScenarioError` line naming ``source`` and the field.
-
-    An unknown key is named first (with the closest known key), before any
-    missing one, since a misspelt key is usually also a missing one.
-    """
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        ctx_error = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_error, LocatedError):
-            loc, msg = err["loc"] + ctx_error.loc, ctx_error.msg
-        elif err["type"] == "extra_forbidden":
-            loc, msg = err["loc"][:-1], _unknown_key(model, err["loc"])
-        else:
-            loc, msg = err["loc"], err["msg"].removeprefix("Value error, ")
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ScenarioError(f"{source}: {format_loc(tuple(loc), data)}: {one_line(msg)}{more}") from None
-    except (RecursionError, OverflowError) as exc:
-        raise ScenarioError(f"{source}: (top level): cannot be validated: {one_line(exc)}") from None
-
-
-def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
-    """``unknown key 'netwrok_effect' (did you mean 'network_effect'?)``: the keys allowed where the key stands."""
-    key = str(loc[-1])
-    node: Any = model
-    for part in loc[:-1]:  # walk the schema along the path to the model that refused the key
-        if isinstance(part, int) or node is None:
-            continue
-        field = node.model_fields.get(str(part)) if isinstance(node, type) and issubclass(node, BaseModel) else None
-        node = _model_of(field.annotation) if field is not None else None
-    known = list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else (f"; known keys: {', '.join(known)}" if known else "")
-    shown = quoted(key)  # repr() of an odd key already has its quotes
-    return f"unknown key {shown if shown != key else repr(key)}{hint}"
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside an annotation such as ``City``, ``list[City]`` or ``Policy | None``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def load_model(path: str | Path, model: type[_Model]) -> _Model:
-    """Read any YAML input file (targets, priors, factors, calibration) into a pydantic model.
-
-    The same hardened reader as scenarios (size limit, UTF-8, duplicate keys,
-    safe construction) and the same one-line refusals.
-
-    Raises:
-        ScenarioError: ``file: field.path: reason``.
-    """
-    path = Path(path)
-    data, _ = _read_yaml(path, what="the file")
-    return _validated(model, data, str(path))
-
-
-def _inherited_lever_effects(inherited: Any, sectors: Any) -> Any:
-    """Calibrated or default lever weights, restricted to the scenario's sectors.
-
-    A scenario that does not write ``lever_effects`` (say, a one-sector urn)
-    must not be refused for weights on sectors it does not have; weights a
-    scenario writes itself are checked strictly.
-    """
-    if inherited is None:
-        inherited = Parameters.model_fields["lever_effects"].default
-    if not isinstance(sectors, dict):
-        sectors = Scenario.model_fields["sectors"].default_factory()
-    if not isinstance(inherited, dict):
-        return inherited
-    return {lever: {s: w for s, w in by_sector.items() if s in sectors} if isinstance(by_sector, dict) else by_sector
-            for lever, by_sector in inherited.items()}
-
-
 def load_scenario(path: str | Path) -> Scenario:
     """Load, merge (``extends``), calibrate (``calibration``) and validate a scenario file.
+
+    ``extends:`` and ``calibration:`` name a file relative to the scenario's
+    folder, or a shipped scenario or calibration by name (:func:`load_raw`).
 
     Args:
         path: the YAML file.
@@ -346,5 +275,84 @@ def load_scenario(path: str | Path) -> Scenario:
 
     Raises:
         ScenarioError: one line naming the file, the field's path and the reason.
+
+    Warns:
+        ShippedFileWarning: a relative path that names no file beside the scenario was read from the shipped files.
+        UncalibratedWarning: no file of the chain has a ``calibration:`` key (``calibration: null`` counts as
+            one) and no city sets ``attractiveness``: the run takes the code defaults.
     """
-    return validate(load_raw(path), str(path))
+    return _load_checked(path)[1]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value of a loaded scenario comes from: a file of its ``extends`` chain, or its calibration file."""
+
+    path: Path
+    calibration: bool = False
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A scenario file loaded with where each value comes from (what ``modu validate --show-merged`` prints).
+
+    Attributes:
+        scenario: the validated scenario, as :func:`load_scenario` returns it.
+        files: the files of the ``extends`` chain, the root first and the scenario's own last.
+        origins: shaped like the merged data (mappings by key, ``cities`` by name, other lists whole): each
+            value the :class:`Origin` of the file or calibration that gives it; a value not in it took its default.
+        added: each city's name → the file that lists it first.
+    """
+
+    scenario: Scenario
+    files: tuple[Path, ...]
+    origins: dict[str, Any]
+    added: dict[str, Path]
+
+
+def trace(path: str | Path) -> Traced:
+    """Load a scenario file as :func:`load_scenario` does, and say where each value comes from.
+
+    The origins are merged by :func:`merge` and calibrated by :func:`apply_calibration`,
+    the very rules that merge and calibrate the values.
+
+    Raises:
+        ScenarioError: as :func:`load_scenario`.
+    """
+    chain, scenario = _load_checked(path)
+    origins: dict[str, Any] = {}
+    added: dict[str, Path] = {}
+    for file, own in chain.files:
+        origins = merge(origins, _origins(own, Origin(file)))
+        for name in _city_names(own.get("cities")):
+            if name is not None:
+                added.setdefault(name, file)
+    if chain.calibrated is not None:
+        by = Origin(Path(chain.data["calibration"]), calibration=True)
+        origins = apply_calibration(origins, Calibrated(
+            parameters=dict.fromkeys(chain.calibrated.parameters, by),
+            cities={name: dict.fromkeys(fields, by) for name, fields in chain.calibrated.cities.items()}))
+    return Traced(scenario, tuple(file for file, _ in chain.files), origins, added)
+
+
+def _origins(value: Any, origin: Origin, key: Any = None) -> Any:
+    """``value`` with each value replaced by ``origin``, mappings and ``cities`` lists kept (with the names) for merging."""
+    if isinstance(value, dict):
+        return {k: _origins(v, origin, k) for k, v in value.items()}
+    if key == "cities" and isinstance(value, list):
+        return [{**_origins(c, origin), "name": c["name"]} if isinstance(c, dict) and isinstance(c.get("name"), str)
+                else _origins(c, origin) for c in value]
+    return origin
+
+
+def _load_checked(path: str | Path) -> tuple[_Chain, Scenario]:
+    """Load and validate a scenario file; warn, once it is valid, of what a user should know."""
+    chain = _load(path)
+    scenario = validate(chain.data, str(path))
+    _warn(chain.notices, ShippedFileWarning)
+    if "calibration" not in chain.data and not any(
+            isinstance(c, dict) and "attractiveness" in c for c in chain.data.get("cities", [])):
+        _warn([f"{path}: names no calibration and no city's attractiveness, so it runs on the code defaults "
+               f"(write `calibration: {BASELINE_CALIBRATION}` for the shipped estimates, or `calibration: null` "
+               "if the defaults are meant)"], UncalibratedWarning)
+    return chain, scenario

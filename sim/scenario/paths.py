@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import copy
 import functools
+import operator
+import pickle
 import re
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sim.model import overrides
 from sim.model.parameters import Parameters
 from sim.scenario.errors import ScenarioError
-from sim.scenario.loading import validate
+from sim.scenario.reading import validate
 from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from sim.scenario.factors import Factor
 
 _PATH = re.compile(r"(?:[^.\[\]]+|\[[^\]]+\])(?:\.[^.\[\]]+|\[[^\]]+\])*")
 _TOKEN = re.compile(r"\[([^\]]+)\]|([^.\[\]]+)")
@@ -124,25 +129,55 @@ def set_path(data: Any, path: str | tuple[str, ...], value: Any | Callable[[Any]
             container[key] = copy.deepcopy(value)
 
 
-def derive(base: Scenario | Mapping[str, Any], changes: Mapping[str, Any], source: str | None = None,
-           **fields: Any) -> Scenario:
+def derive(base: Scenario | Mapping[str, Any], changes: Mapping[str, Any], source: str | None = None, *,
+           factors: Sequence[tuple[Factor, float]] = (), **fields: Any) -> Scenario:
     """A variant of a scenario: ``changes`` (path → value or function) applied to its resolved data, validated.
 
     Args:
-        base: a validated scenario, or plain scenario data.
+        base: a validated scenario, or plain scenario data (copied, never changed).
         changes: dotted path → new value (or a function of the current value).
         source: how refusals name the variant (default: the base's name and the changes).
+        factors: ``(factor, value)`` pairs applied after ``changes``, in order: each factor sets its
+            field(s) to the value (:meth:`sim.scenario.factors.Factor.apply`; a calibrated quantity
+            may set several fields at once).
         fields: top-level fields to replace as well (e.g. ``name``, ``description``).
 
     Raises:
         ScenarioError: the variant is invalid (one line naming the field); PathError for a bad path.
     """
-    data = base.resolved() if isinstance(base, Scenario) else copy.deepcopy(dict(base))
+    # resolved() is a fresh copy; plain data is copied by pickling, several times faster than copy.deepcopy
+    data = base.resolved() if isinstance(base, Scenario) else pickle.loads(pickle.dumps(dict(base)))
     for path, value in changes.items():
         set_path(data, path, value)
+    for factor, value in factors:
+        factor.apply(data, value)
     data.update(fields)
-    label = source or f"{data.get('name', '<scenario>')} with " + ", ".join(f"{p}={v!r}" for p, v in changes.items())
+    label = source or f"{data.get('name', '<scenario>')} with " + ", ".join(
+        [*(f"{p}={v!r}" for p, v in changes.items()), *(f"{f.target}={v!r}" for f, v in factors)])
     return validate(data, label)
+
+
+SCALE = "scale:"
+"""Prefix of a draw's column that multiplies the fields its path names (``scale:cities.*.policy.budget``)."""
+
+
+def draw_changes(row: Mapping[str, Any], *before: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes one row of a draws table makes, after the changes ``before`` (e.g. a candidate policy's).
+
+    A column ``PATH`` sets the field; a column ``scale:PATH`` multiplies every field ``PATH`` names (a ``*``
+    names every city) by its value, after everything else, so that it scales the variant's own values
+    (a compared scenario's budgets, a candidate's). NaN entries set nothing.
+    """
+    out: dict[str, Any] = {}
+    for path, value in row.items():
+        if not path.startswith(SCALE) and value == value:
+            out[path] = float(value)
+    for changes in before:
+        out.update(changes)
+    for path, value in row.items():
+        if path.startswith(SCALE) and value == value:
+            out[path[len(SCALE):]] = functools.partial(operator.mul, float(value))  # picklable: runs go to workers
+    return out
 
 
 def apply_overrides(base: Scenario, keywords: Mapping[str, Any]) -> Scenario:

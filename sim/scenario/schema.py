@@ -109,6 +109,12 @@ class City(Strict):
     anchors: list[Anchor] = Field(default_factory=list)
     policy: Policy | None = None
     pool: bool = Field(False, description="an aggregate of many places; never the leader, left out of concentration")
+    places: int = Field(1, ge=1, le=100_000, description="the places a pool stands for: each holds a fixed rank-size "
+                        "share of the pool's firms and pays its own network term and congestion (docs/ODD.md §3.3)")
+    places_exponent: float = Field(1.0, ge=0, le=10, description="rank-size exponent of those shares: place m of "
+                                   "a pool holds m^-exponent / Σ_k k^-exponent of its firms")
+    places_from: int = Field(1, ge=1, le=100_000, description="the rank of the pool's largest place in that "
+                             "rank-size law (m runs from places_from): places ranked after named cities")
     open: bool = Field(True, description="choosable by entrants and movers; a closed city's firms leave when they "
                                          "reconsider (see Event.open)")
 
@@ -121,7 +127,18 @@ class City(Strict):
     def _anchors_fit(self) -> City:
         if len(self.anchors) > self.firms:
             raise ValueError(f"{len(self.anchors)} anchors but only {self.firms} firms")
+        if self.places > 1 and not self.pool:
+            raise ValueError(f"places: {self.places} places need pool: true (only a pool stands for several places)")
         return self
+
+    def place_shares(self) -> list[float]:
+        """Each place's fixed share of the city's firms: ``m^-places_exponent`` for m from ``places_from``, normalised.
+
+        ``[1.0]`` for a city of one place.
+        """
+        raw = [m ** -self.places_exponent for m in range(self.places_from, self.places_from + self.places)]
+        total = sum(raw)
+        return [r / total for r in raw]
 
 
 EVENT_ACTIONS = ("invest", "budget", "allocation", "strategy", "learning_rate", "add_anchor", "open")
@@ -153,11 +170,13 @@ class Scenario(Strict):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    extends: str | None = Field(None, description="a parent scenario file (relative path) whose values this one "
-                                                  "updates; mappings merge, cities merge by name")
+    extends: str | None = Field(None, description="the parent scenario whose values this one updates: a shipped "
+                                                  "scenario's name (baseline, china, ...) or a path relative to this "
+                                                  "file; mappings merge, cities merge by name")
     calibration: str | None = Field(
-        None, description="a calibration file (relative path, e.g. ../calibration/calibrated.yaml) whose estimates "
-                          "fill in the parameters and city constants this scenario does not set; null: code defaults")
+        None, description="the calibration whose estimates fill in the parameters and city constants this scenario "
+                          "does not set: a shipped calibration's name (baseline, china, ...) or a path relative "
+                          "to this file (a calibrated.yaml); null: the code defaults")
     time: Time = Field(default_factory=Time)
     seed: int = Field(42, ge=0, le=2**63 - 1)
     engine: Literal["agents", "counts"] = Field(

@@ -50,6 +50,8 @@ class CountsModel(NamedTuple):
     W: np.ndarray               # complementarity W[s, s'], [S, S]
     constant: np.ndarray        # ASC + β_T·talent + β_C·capital − β_P·cost when open, [C]
     inv_capacity: np.ndarray    # 1/capacity (0 = no congestion), [C]
+    n_places: np.ndarray        # places a city stands for (a pool of several places: > 1), int [C]
+    place_w: np.ndarray         # each place's fixed share w_m of its city's counts, [C, max places] (0-padded)
     V0: float                   # outside option's utility (used when has_outside_option)
     has_outside_option: bool
     # demography (§3.2, §3.4)
@@ -190,6 +192,10 @@ def compile_scenario(scenario: Scenario) -> CountsModel:
     constant = np.array([c.attractiveness + p.talent_effect * c.talent + p.capital_effect * c.capital
                          - p.cost_effect * c.cost for c in cities])
     inv_capacity = np.array([0.0 if c.capacity is None else 1.0 / c.capacity for c in cities])
+    n_places = np.array([c.places for c in cities], dtype=np.int64)
+    place_w = np.zeros((C, int(n_places.max())))
+    for c, city in enumerate(cities):
+        place_w[c, : city.places] = city.place_shares()
     delta = 1 - (1 - np.array(p.depreciation.as_tuple())) ** (1 / spy)
     unit_cost = np.array(p.unit_cost.as_tuple(), dtype=float)
     budget = np.zeros(C)
@@ -227,6 +233,7 @@ def compile_scenario(scenario: Scenario) -> CountsModel:
         beta=np.ascontiguousarray(beta, dtype=float),
         W=np.ascontiguousarray(scenario.complementarity_matrix(), dtype=float),
         constant=np.asarray(constant, dtype=float), inv_capacity=np.asarray(inv_capacity, dtype=float),
+        n_places=n_places, place_w=place_w,
         V0=float(p.outside_option) if p.outside_option is not None else 0.0, has_outside_option=p.outside_option is not None,
         mu=float(p.exit_rate), eta=float(p.exit_size_elasticity), phi_exit=float(p.anchor_exit_factor),
         rho=float(p.relocation_rate), phi_move=float(p.anchor_relocation_factor), b=float(p.birth_rate),

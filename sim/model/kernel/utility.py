@@ -10,7 +10,9 @@ Python callers)::
     U[c,s] = α·log(N_eff[c,s] + κ) + Σ_X β_X[s]·log(1 + X[c])
              + constant[c] − γ·N[c]/capacity[c] + ε,      ε ~ Gumbel(0, 1)
 
-with ``N_eff[c, s] = Σ_s' W[s, s']·N[c, s']``.
+with ``N_eff[c, s] = Σ_s' W[s, s']·N[c, s']``. A pool standing for several places
+(:func:`pool_term`) has the log-sum over its places of their network and
+congestion terms instead.
 """
 
 from __future__ import annotations
@@ -99,21 +101,54 @@ def effective_counts(md, N, N_eff, load):
 effective_counts = jit(effective_counts)
 
 
+def urn_empty(mass):
+    """Whether every alternative has N_eff + κ = 0 (the empty urn of ODD §3.3), ``mass`` = N_eff + κ."""
+    for j in range(mass.shape[0]):
+        if mass[j] > 0.0:
+            return False
+    return True
+
+
+urn_empty = jit(urn_empty)
+
+
 def network_term(alpha, mass, out):
     """α·log(N_eff + κ) over the alternatives, ``mass`` = N_eff + κ (ODD §3.3 conventions).
 
     With α = 0 the term is 0; if every alternative has N_eff + κ = 0 (an empty
     urn) it is 0; otherwise an alternative with N_eff + κ = 0 gets −∞.
     """
-    empty = True
-    for j in range(mass.shape[0]):
-        if mass[j] > 0.0:
-            empty = False
+    empty = urn_empty(mass)
     for j in range(mass.shape[0]):
         out[j] = 0.0 if alpha == 0.0 or empty else alpha * log(mass[j])
 
 
 network_term = jit(network_term)
+
+
+def pool_term(md, c, n_eff, load, own, own_load, empty):
+    """Network and congestion terms of a pool of places (ODD §3.3): their log-sum over its places.
+
+    log Σ_m exp(α·log(w_m·N_eff + own + κ) − γ·(w_m·load + own_load)), place m holding the fixed
+    share w_m of the pool's counts; ``own``/``own_load`` are what a mover adds where it would be;
+    ``empty`` (every alternative empty) sets the network term to 0, as for single places.
+    """
+    top = -np.inf
+    for k in range(md.n_places[c]):
+        w = md.place_w[c, k]
+        net = 0.0 if md.alpha == 0.0 or empty else md.alpha * log(w * n_eff + own + md.kappa)
+        top = max(top, net - md.gamma * (w * load + own_load))
+    if not math.isfinite(top):
+        return top
+    total = 0.0
+    for k in range(md.n_places[c]):
+        w = md.place_w[c, k]
+        net = 0.0 if md.alpha == 0.0 or empty else md.alpha * log(w * n_eff + own + md.kappa)
+        total += math.exp(net - md.gamma * (w * load + own_load) - top)
+    return top + math.log(total)
+
+
+pool_term = jit(pool_term)
 
 
 def utility_inputs(md, N, X, constant):
@@ -140,8 +175,12 @@ def entry_utility(md, N, X, constant, V):
         for c in range(C):
             mass[c] = N_eff[c, s] + md.kappa
         network_term(md.alpha, mass, net)
+        empty = urn_empty(mass)
         for c in range(C):
-            V[c, s] = net[c] + fixed[c, s] - md.gamma * load[c]
+            if md.n_places[c] > 1:
+                V[c, s] = pool_term(md, c, N_eff[c, s], load[c], 0.0, 0.0, empty) + fixed[c, s]
+            else:
+                V[c, s] = net[c] + fixed[c, s] - md.gamma * load[c]
 
 
 entry_utility = jit(entry_utility, inline=True)
@@ -185,15 +224,30 @@ def mover_utility(md, N, X, constant, V):
     fixed, N_eff, load = utility_inputs(md, N, X, constant)
     mass = np.empty(C)
     net = np.empty(C)
+    pool_home = np.empty(C)  # a pool's terms for a mover at home in it and for one joining it (urn not empty)
+    pool_away = np.empty(C)
     for s in range(S):
+        for c in range(C):
+            if md.n_places[c] > 1:
+                pool_home[c] = pool_term(md, c, N_eff[c, s], load[c], 0.0, 0.0, False)
+                pool_away[c] = pool_term(md, c, N_eff[c, s], load[c], md.W[s, s], md.inv_capacity[c], False)
         for h in range(C):
             for c in range(C):
                 away = 0.0 if c == h else 1.0
                 mass[c] = N_eff[c, s] + md.W[s, s] * away + md.kappa
             network_term(md.alpha, mass, net)
+            empty = urn_empty(mass)
             for c in range(C):
                 away = 0.0 if c == h else 1.0
-                V[s, h, c] = net[c] + fixed[c, s] - md.gamma * (load[c] + md.inv_capacity[c] * away) - md.m * away
+                if md.n_places[c] > 1:
+                    if empty:
+                        agglomeration = pool_term(md, c, N_eff[c, s], load[c], md.W[s, s] * away,
+                                                  md.inv_capacity[c] * away, True)
+                    else:
+                        agglomeration = pool_away[c] if c != h else pool_home[c]
+                    V[s, h, c] = agglomeration + fixed[c, s] - md.m * away
+                else:
+                    V[s, h, c] = net[c] + fixed[c, s] - md.gamma * (load[c] + md.inv_capacity[c] * away) - md.m * away
 
 
 mover_utility = jit(mover_utility, inline=True)
