@@ -16,7 +16,7 @@ Prints:
   (:func:`sim.model.kernel.simulate_counts`) and the lean batch
   (:func:`sim.model.kernel.simulate_batch`, arrays only);
 * the kernel on two cores: two threads (the kernel releases the GIL) and two processes;
-* the same for the China scenario (scenarios/china.yaml, 14 cities);
+* the same for the China scenario (scenarios/china.yaml);
 * common random numbers: per city, the correlation over replications of the end
   counts of the baseline and of a budget change (Shanghai's budget doubled),
   as ``sim.experiments.compare._pairing`` computes it: the agents engine's child seed
@@ -198,8 +198,9 @@ def main() -> None:
         print(f"compile + first simulation in a fresh process: cold cache {cold:.1f} s, warm cache {warm:.1f} s")
 
     baseline = load_scenario(ROOT / "scenarios" / "baseline.yaml")
-    speed("baseline (4 regions, 3 sectors, 28 steps)", baseline, runs, engine)
-    speed("china (14 regions, 3 sectors, 28 steps)", load_scenario(ROOT / "scenarios" / "china.yaml"), runs // 4, engine // 2)
+    speed(f"baseline ({len(baseline.cities)} regions, 3 sectors, {baseline.time.steps} steps)", baseline, runs, engine)
+    china = load_scenario(ROOT / "scenarios" / "china.yaml")
+    speed(f"china ({len(china.cities)} regions, 3 sectors, {china.time.steps} steps)", china, runs // 4, engine // 2)
 
     cities = [c.model_copy(update={"policy": c.policy.model_copy(update={"budget": 2 * c.policy.budget})})
               if c.name == "Shanghai" else c for c in baseline.cities]
