@@ -14,6 +14,21 @@ _PUBLIC = {
     "ModuModel": "sim.model.model",
     "LEVERS": "sim.model.parameters",
     "Parameters": "sim.model.parameters",
+    # the compiled kernel (sim.model.kernel): one run, many runs, a scenario as its arrays
+    "simulate_counts": "sim.model.kernel",
+    "simulate_batch": "sim.model.kernel",
+    "run_records": "sim.model.kernel",
+    "compile_scenario": "sim.model.kernel",
+    "CountsModel": "sim.model.kernel",
+    # the kernel's logit for arrays (sim.model.utility)
+    "entry_utility": "sim.model.utility",
+    "entry_probabilities": "sim.model.utility",
+    "mover_utility": "sim.model.utility",
+    "mover_probabilities": "sim.model.utility",
+    "expected_entrants": "sim.model.utility",
+    "marginal_firm_gain": "sim.model.utility",
+    "lever_stocks": "sim.model.utility",
+    "best_levers": "sim.model.utility",
 }
 
 
