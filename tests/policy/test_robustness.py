@@ -107,7 +107,7 @@ def test_the_outside_share_is_the_share_of_entrants_that_stay_out_at_the_start(s
     with_v0 = validate(data)
     model = ModuModel(with_v0, rng=1, record_events=False)
     stay_out = 1 - model.entry_probabilities().sum(axis=0)
-    assert stay_out @ model.sector_mix == pytest.approx(share, abs=1e-9)
+    assert stay_out @ model.compiled.sector_mix == pytest.approx(share, abs=1e-9)
     # national entry at the start is unchanged: b·(1 − share) = the scenario's b
     assert with_v0.parameters.birth_rate * (1 - share) == pytest.approx(scenario.parameters.birth_rate)
     outside.apply(data, 0.0)
