@@ -86,13 +86,8 @@ def reference_differences(reference: AppModel, current: AppModel) -> pd.DataFram
         (fractions of all firms).
     """
     step = current.steps
-
-    def totals(model: AppModel) -> pd.Series:
-        firms = model.history.firms_frame()
-        return firms[firms.step == step].groupby("city", sort=False)["firms"].sum()
-
-    now, then = totals(current), totals(reference)
-    table = pd.DataFrame({"firms": now, "reference firms": then.reindex(now.index)})
+    now, then = (model.history.steps[step].firms.sum(axis=1) for model in (current, reference))
+    table = pd.DataFrame({"firms": now, "reference firms": then}, index=pd.Index(current.history.cities, name="city"))
     table["difference"] = table["firms"] - table["reference firms"]
     table["share"] = table["firms"] / table["firms"].sum()
     table["reference share"] = table["reference firms"] / table["reference firms"].sum()

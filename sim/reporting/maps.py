@@ -57,11 +57,25 @@ def outlines() -> tuple[tuple[str, str, MplPath], ...]:
 
 
 def outlines_in_view(x0: float, x1: float, y0: float, y1: float) -> dict:
-    """The shipped outlines that reach into a view (lon ``x0``–``x1``, lat ``y0``–``y1``), as a GeoJSON collection."""
+    """The shipped outlines that reach into a view (lon ``x0``–``x1``, lat ``y0``–``y1``), clipped to it.
+
+    For a drawing that does not clip to its frame (the page's map in the browser). Returns a GeoJSON
+    collection of MultiPolygons (degrees rounded to 0.001), each feature's ``name`` and ``kind`` kept.
+    """
     view = Bbox([[x0, y0], [x1, y1]])
-    return {"type": "FeatureCollection",
-            "features": [feature for feature, (_, _, path) in zip(_features(), outlines(), strict=True)
-                         if path.get_extents().overlaps(view)]}
+    features = []
+    for feature, (_, _, path) in zip(_features(), outlines(), strict=True):
+        if not path.get_extents().overlaps(view):
+            continue
+        polygons = []
+        for polygon in feature["geometry"]["coordinates"]:
+            rings = [MplPath(np.asarray(ring, dtype=float)).clip_to_bbox(view).vertices for ring in polygon]
+            if rings and len(rings[0]) >= 4:  # the outer ring reaches into the view (holes kept if they do too)
+                polygons.append([np.round(ring, 3).tolist() for ring in rings if len(ring) >= 4])
+        if polygons:
+            features.append({"type": "Feature", "properties": feature["properties"],
+                             "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+    return {"type": "FeatureCollection", "features": features}
 
 
 def home_countries(lon: np.ndarray, lat: np.ndarray) -> set[str]:
