@@ -14,7 +14,10 @@ prints a plain number axis with thousands separators, 2,024). Nothing here needs
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,11 +65,15 @@ _BASE = {"animation": False, "useUTC": True, "textStyle": {"fontFamily": "sans-s
 def epoch_ms(years: np.ndarray | float) -> np.ndarray:
     """Model years (2024.25 = a quarter into 2024) as milliseconds since 1970 (UTC), the time axis' unit."""
     years = np.asarray(years, dtype=float)
-    whole = np.floor(years).astype(int)
-    starts = {y: datetime(y, 1, 1, tzinfo=UTC).timestamp() * 1000 for y in np.unique(np.r_[whole, whole + 1])}
-    begin = np.vectorize(starts.__getitem__, otypes=[float])(whole)
-    end = np.vectorize(starts.__getitem__, otypes=[float])(whole + 1)
-    return np.round(begin + (years - whole) * (end - begin))
+    return np.vectorize(_year_ms, otypes=[float])(years) if years.ndim else np.asarray(_year_ms(float(years)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _year_ms(year: float) -> float:
+    """One model year in ms since 1970 (cached: a page asks for the same steps' times at every step)."""
+    whole = math.floor(year)
+    begin, end = (datetime(y, 1, 1, tzinfo=UTC).timestamp() * 1000 for y in (whole, whole + 1))
+    return round(begin + (year - whole) * (end - begin))
 
 
 @dataclass(frozen=True)
@@ -85,10 +92,13 @@ class Run:
 
     @classmethod
     def of(cls, model: ModuModel) -> Run:
-        """The model's run so far."""
+        """The model's run so far (made once per model and step: the page's charts share it)."""
         steps = model.history.steps
-        return cls(tuple(model.history.cities), epoch_ms([r.year for r in steps]),
-                   np.stack([r.firms.sum(axis=1) for r in steps]))
+        made = _RUNS.get(model)
+        if made is None or len(made.time) != len(steps):
+            made = _RUNS[model] = cls(tuple(model.history.cities), epoch_ms([r.year for r in steps]),
+                                      np.stack([r.firms.sum(axis=1) for r in steps]))
+        return made
 
     def points(self, column: np.ndarray, log: bool = False) -> list[list[float | None]]:
         """``[[time, value], ...]`` for a line; on a log axis a value ≤ 0 is a gap (``None``)."""
@@ -99,6 +109,10 @@ class Run:
         """``[step, city]`` share of all firms, in percent (0 where a step has no firm)."""
         total = self.firms.sum(axis=1, keepdims=True)
         return np.round(100 * self.firms / np.where(total > 0, total, 1), 2)
+
+
+_RUNS: weakref.WeakKeyDictionary[ModuModel, Run] = weakref.WeakKeyDictionary()
+"""The last :class:`Run` made of each live model."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,11 @@ class Setting:
     largest_px: float
     outlines: dict[str, Any]
     home: frozenset[str]
+
+    @functools.cached_property
+    def maps(self) -> str:
+        """The map's outlines as the JSON the chart registers (``{MAP_NAME: GeoJSON}``), made once."""
+        return json.dumps({MAP_NAME: self.outlines}, separators=(",", ":"))
 
     @classmethod
     def of(cls, scenario: Scenario) -> Setting:

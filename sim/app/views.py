@@ -7,16 +7,17 @@ charts draw it dashed beside the current one.
 
 from __future__ import annotations
 
+import functools
 import html
 from typing import Any
 
-from sim.app.charts import HEIGHT, MAP_NAME, WIDTH, Run, Setting, counts_chart, map_chart, shares_chart
+from sim.app.charts import HEIGHT, WIDTH, Run, Setting, counts_chart, map_chart, shares_chart
 from sim.app.model import AppModel, reference_differences, setting_changes
 from sim.model import ModuModel
 from sim.model.parameters import LEVERS, Parameters
 
 
-def _chart(option: dict[str, Any], size: tuple[int, int], maps: dict[str, Any] | None = None) -> Any:
+def _chart(option: dict[str, Any], size: tuple[int, int], maps: str = "{}") -> Any:
     """A chart the browser draws (:mod:`sim.app.widget`, imported here: it needs the app extra)."""
     from sim.app.widget import chart
 
@@ -39,7 +40,7 @@ def shares_view(model: ModuModel, reference: AppModel | None = None) -> Any:
 def map_view(model: ModuModel) -> Any:
     """Live map: cities at their coordinates, sized by firms now."""
     setting = Setting.of(model.spec)
-    return _chart(map_chart(Run.of(model), setting, model.year), (WIDTH, HEIGHT), {MAP_NAME: setting.outlines})
+    return _chart(map_chart(Run.of(model), setting, model.year), (WIDTH, HEIGHT), setting.maps)
 
 
 def _html_table(head: list[str], rows: list[list[str]]) -> str:
@@ -49,6 +50,7 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
             f"<tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>{cells}</table>")
 
 
+@functools.cache
 def _symbols() -> str:
     """What the status line's symbols mean, from the parameters' own documentation."""
     fields = Parameters.model_fields
