@@ -194,7 +194,9 @@ def _year_axis(setting: Setting, **extra: Any) -> dict[str, Any]:
 
 
 def _line(name: str, points: list, color: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "type": "line", "data": points, "color": color, "showSymbol": False, "z": 2, **extra}
+    """A line without markers, but for a line of one point (step 0), which would otherwise not show."""
+    return {"name": name, "type": "line", "data": points, "color": color, "showSymbol": len(points) == 1,
+            "symbolSize": 5, "z": 2, **extra}
 
 
 def _dots(name: str, points: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The page itself (Mesa's SolaraViz controller, the sliders and the views), and the fixes Solara needs.
+"""The page itself (Mesa's controller from its SolaraViz module, the sliders and the views), and the fixes Solara needs.
 
 Imports Solara and Mesa's visualisation only when a page is made (the app extra).
 """
