@@ -1,4 +1,4 @@
-"""Speed of the compiled counts kernel (sim/model/kernel.py) against today's ``counts`` engine, and how well it pairs.
+"""Speed of the compiled kernel (sim/model/kernel/) run whole and stepped from Python, and how well it pairs.
 
 Run from the repository root::
 
@@ -11,16 +11,17 @@ Prints:
 * compile time: a fresh process importing the kernel and running one simulation,
   with an empty numba cache (cold) and again with the cache it left (warm);
 * baseline (scenarios/baseline.yaml) simulations per second on one core:
-  ``ModuModel`` with ``engine: counts`` (``run()``, no per-firm log) against the
-  kernel returning a History (:func:`sim.model.kernel.simulate_counts`) and the lean
-  batch (:func:`sim.model.kernel.simulate_batch`, arrays only);
+  ``ModuModel`` with ``engine: counts`` (``run()``: the kernel's step called from
+  Python, with Mesa's data collection) against the kernel returning a History
+  (:func:`sim.model.kernel.simulate_counts`) and the lean batch
+  (:func:`sim.model.kernel.simulate_batch`, arrays only);
 * the kernel on two cores: two threads (the kernel releases the GIL) and two processes;
 * the same for the China scenario (scenarios/china.yaml, 14 cities);
 * common random numbers: per city, the correlation over replications of the end
   counts of the baseline and of a budget change (Shanghai's budget doubled),
-  as ``sim.experiments.compare._pairing`` computes it: ``ModuModel``'s child seed sequence
-  per (step, phase), the kernel drawing from one stream per run, and the kernel
-  with its Philox stream per (step, phase).
+  as ``sim.experiments.compare._pairing`` computes it: the agents engine's child seed
+  sequence per (step, phase), the kernel drawing from one stream per run, and the
+  kernel with its Philox stream per (step, phase) (which ``ModuModel``'s counts engine uses too).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from sim.experiments.compare import _pairing  # noqa: E402
 from sim.experiments.ensemble import replication_seed  # noqa: E402
 from sim.model import ModuModel  # noqa: E402
 from sim.model.kernel import compile_scenario, simulate_batch, simulate_counts  # noqa: E402
+from sim.model.kernel.cache import temporary_cache_dir  # noqa: E402
 from sim.scenario import Scenario, load_scenario  # noqa: E402
 
 COMPILE = """
@@ -81,14 +83,14 @@ simulate_counts(load_scenario("scenarios/baseline.yaml"), np.random.SeedSequence
 cached = 0
 for folder, _, files in os.walk(os.path.dirname(allowed)):
     if folder.startswith(allowed):
-        cached += sum(f.startswith("kernel.") for f in files)
+        cached += sum(f.endswith(".nbi") for f in files)
 print(cached)
 """
 
 
 def read_only_check() -> None:
     """Run one simulation as if the install were read-only: with a writable home, and with none."""
-    fallback = os.path.join(tempfile.gettempdir(), "modu-numba-cache")  # sim.model.kernel._jit's last resort
+    fallback = temporary_cache_dir()  # the kernel's last resort
     with tempfile.TemporaryDirectory() as home:
         for label, env, allowed in [("read-only package, writable home", {"HOME": home}, os.path.join(home, ".cache")),
                                     ("read-only package and home", {"HOME": "/nonexistent"}, fallback)]:
@@ -148,7 +150,7 @@ def speed(label: str, scenario: Scenario, runs: int, engine: int) -> None:
     simulate_batch(md, seeds(2))  # compiled (or loaded) before timing
     simulate_counts(scenario, seeds(1)[0])
     print(f"\n{label}: simulations per second")
-    print(f"  counts engine (ModuModel), 1 core     {rate(lambda n: engine_runs(scenario, n), engine)}")
+    print(f"  ModuModel (counts), stepped, 1 core   {rate(lambda n: engine_runs(scenario, n), engine)}")
     print(f"  kernel, History, 1 core               {rate(lambda n: history_runs(scenario, n), runs)}")
     print(f"  kernel, lean batch, 1 core            {rate(lambda n: simulate_batch(md, seeds(n)), runs)}")
     print(f"  kernel, lean batch, 2 threads         {rate(lambda n: simulate_batch(md, seeds(n), threads=2), runs)}")
@@ -164,15 +166,15 @@ def pairing(scenario: Scenario, changed: Scenario, replications: int) -> pd.Data
         return pd.DataFrame(rows, columns=["replication", "city", "firms"])
 
     def engine(sc: Scenario):
-        counts = sc.model_copy(update={"engine": "counts"})
-        return lambda r: ModuModel(counts, rng=replication_seed(42, r), record_events=False).run().steps[-1].firms.sum(axis=1)
+        agents = sc.model_copy(update={"engine": "agents"})
+        return lambda r: ModuModel(agents, rng=replication_seed(42, r), record_events=False).run().steps[-1].firms.sum(axis=1)
 
     def kernel(sc: Scenario, per_phase: bool):
         batch = simulate_batch(sc, seeds(replications), per_phase_streams=per_phase)
         return lambda r: batch.final[r]
 
     return pd.DataFrame({
-        "ModuModel counts: child seed per (step, phase)": _pairing(end_counts(engine(changed)), end_counts(engine(scenario))),
+        "agents engine: child seed per (step, phase)": _pairing(end_counts(engine(changed)), end_counts(engine(scenario))),
         "kernel: one stream per run": _pairing(end_counts(kernel(changed, False)), end_counts(kernel(scenario, False))),
         "kernel: Philox stream per (step, phase)": _pairing(end_counts(kernel(changed, True)),
                                                             end_counts(kernel(scenario, True))),

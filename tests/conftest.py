@@ -1,10 +1,13 @@
-"""Shared fixtures for the theory and invariant tests.
+"""Shared fixtures for the rule, theory and invariant tests.
 
 Scenarios are built from plain dicts through :func:`sim.scenario.validate`, with
 *every* behavioural parameter and every city's ``attractiveness`` written out, so that
 a calibration file (``calibration/calibrated.yaml``, whose values fill omitted
 parameters and the constants of cities of calibrated names) can never change what a
 theory test is testing.
+
+The ``engine`` fixture runs a test on each of the three ways the dynamics run
+(:data:`ENGINES`); :func:`simulate` runs a scenario to its end on one of them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,44 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.model import ModuModel
+from sim.model import History, ModuModel
+from sim.model import engines as cli_engines
 from sim.scenario import Scenario, validate
+
+ENGINES = ("agents", "counts", "kernel")
+"""``agents`` and ``counts``: ``ModuModel`` with that engine, stepped from Python; ``kernel``: the path the command
+line and every ensemble take (:mod:`sim.model.engines` with ``engine: counts``: ``simulate``, ``simulate_flows``,
+``simulate_firms``). ``counts`` and ``kernel`` run the same compiled step with the same streams, so they give the
+same run for the same seed; ``agents`` draws each firm's decisions from other streams, so it agrees with them in
+distribution only."""
+
+
+def scenario_engine(engine: str) -> str:
+    """The scenario's ``engine`` for one of :data:`ENGINES` (the kernel path runs ``engine: counts`` scenarios)."""
+    return "counts" if engine == "kernel" else engine
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    """Each of :data:`ENGINES` in turn."""
+    return request.param
+
+
+def simulate(scenario: Scenario, engine: str, seed: int | np.random.SeedSequence = 0) -> History:
+    """Run ``scenario`` to its end on ``engine`` (one of :data:`ENGINES`) with ``seed``; returns the history.
+
+    On the kernel path the run is :func:`sim.model.engines.simulate`'s, checked against what
+    ``simulate_flows`` and ``simulate_firms`` return for the same seed (the three must agree exactly).
+    """
+    assert scenario.engine == scenario_engine(engine), (scenario.engine, engine)
+    if engine != "kernel":
+        return ModuModel(scenario, rng=seed, record_events=False).run()
+    history = cli_engines.simulate(scenario, seed)
+    flows = cli_engines.simulate_flows(scenario, seed)
+    for name in flows._fields:
+        np.testing.assert_array_equal(getattr(flows, name), history.stack(name), err_msg=name)
+    np.testing.assert_array_equal(cli_engines.simulate_firms(scenario, [seed])[0], history.stack("firms").sum(axis=2))
+    return history
 
 NEUTRAL_PARAMETERS: dict[str, Any] = {
     "network_effect": 1.0,
@@ -55,7 +94,7 @@ def make_scenario(cities: list[dict[str, Any]], parameters: dict[str, Any] | Non
         steps: number of steps the run lasts (when ``steps_per_year`` is None the
             span is one year of ``steps`` steps).
         steps_per_year: steps per year; the span is then ``steps / steps_per_year`` years.
-        engine: ``agents`` (every firm an individual) or ``counts``.
+        engine: one of :data:`ENGINES` (``kernel`` makes an ``engine: counts`` scenario).
         extra: further top-level keys (``events``, ``complementarity``, ``time``, ...).
     """
     if steps_per_year is None:
@@ -67,7 +106,7 @@ def make_scenario(cities: list[dict[str, Any]], parameters: dict[str, Any] | Non
         "name": "test",
         "time": {"start": 2000, "end": 2000 + years, "steps_per_year": spy},
         "seed": 7,
-        "engine": engine,
+        "engine": scenario_engine(engine),
         "sectors": sectors or {"all": 1.0},
         "parameters": {**NEUTRAL_PARAMETERS, **(parameters or {})},
         "cities": [{"attractiveness": 0.0, **city} for city in cities],
@@ -145,7 +184,7 @@ def rich_scenario_dict(engine: str = "agents") -> dict[str, Any]:
         "name": "rich",
         "time": {"start": 2016, "end": 2020, "steps_per_year": 4},
         "seed": 11,
-        "engine": engine,
+        "engine": scenario_engine(engine),
         "sectors": sectors,
         "parameters": parameters,
         "cities": [{"attractiveness": 0.0, **city} for city in cities],
@@ -159,10 +198,10 @@ def rich_scenario() -> Scenario:
     return validate(rich_scenario_dict())
 
 
-@pytest.fixture(scope="session", params=["agents", "counts"])
-def rich_scenario_any_engine(request) -> Scenario:
-    """The scenario of :func:`rich_scenario_dict` under each engine."""
-    return validate(rich_scenario_dict(request.param))
+@pytest.fixture(scope="session", params=ENGINES)
+def rich_scenario_any_engine(request) -> tuple[Scenario, str]:
+    """The scenario of :func:`rich_scenario_dict` for each of :data:`ENGINES`, with the engine's name."""
+    return validate(rich_scenario_dict(request.param)), request.param
 
 
 def run_model(scenario: Scenario, seed: int, record_events: bool = False) -> ModuModel:

@@ -272,7 +272,7 @@ class OddModel(mesa.Model):
                     values = V[s] + ([p.outside_option] if p.outside_option is not None else [])
                     top = max(values)
                     weights = [math.exp(v - top) if v > -math.inf else 0.0 for v in values]
-                    P = sum(w for w, (city, _) in zip(weights, self.alternatives(), strict=False) if city == c) / sum(weights)
+                    P = sum(w for w, (d, _) in zip(weights, self.alternatives(), strict=False) if d == c) / sum(weights)
                     g += self.beta[x][s] * total * self.sector_mix[s] * P * (1 - P)
                 row.append(g / (1 + stocks[x]) / self.unit_cost[x])
             gains.append(row)

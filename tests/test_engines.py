@@ -1,4 +1,8 @@
-"""The exact ``counts`` engine and the per-firm ``agents`` engine implement the same model."""
+"""The exact ``counts`` engine (the compiled kernel) and the per-firm ``agents`` engine implement the same model.
+
+They draw different random numbers (one per firm decision against one per class of firms), so they agree in
+distribution; ``tests/test_kernel.py`` checks that ``ModuModel(engine="counts")`` is the kernel draw for draw.
+"""
 
 import numpy as np
 import pytest
@@ -56,8 +60,8 @@ def test_counts_engine_keeps_exact_growth_accounting_and_its_counts_consistent()
     # the counts plus the individual anchors are the model's N
     individual = np.zeros_like(model.N)
     np.add.at(individual, (model.firms.city, model.firms.sector), 1)
-    np.testing.assert_array_equal(model.counts.n.sum(axis=2) + individual, model.N)
-    assert model.firms.anchor.all() and (model.counts.n >= 0).all()
+    np.testing.assert_array_equal(model.counts.sum(axis=2) + individual, model.N)
+    assert model.firms.anchor.all() and (model.counts >= 0).all()
     with pytest.raises(RuntimeError, match="counts"):
         model.firm_table()
 

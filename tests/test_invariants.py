@@ -2,9 +2,11 @@
 
 Hypothesis draws scenarios with one to five cities (some empty, some pools),
 one to three sectors, every behavioural parameter anywhere in a wide range,
-policies with all three strategies, and timed events; each is run with
-:func:`sim.experiments.ensemble.simulate` (the tables ``modu run`` writes) under the
-``agents`` or the ``counts`` engine, and the tables must satisfy:
+policies with all three strategies, and timed events; each is run on one of the
+engines of conftest's ``ENGINES``: the kernel path through
+:func:`sim.experiments.ensemble.simulate` (the tables ``modu run`` writes with
+``engine: counts``), or ``ModuModel`` stepped with ``agents`` or ``counts`` (the same
+tables, from its history), and the tables must satisfy:
 
 - firms are conserved: ``firms[t+1] = firms[t] + births − deaths + moves_in −
   moves_out`` per city and sector, moves cancel nationally, the initial total
@@ -23,10 +25,12 @@ import math
 
 import numpy as np
 import pandas as pd
+from conftest import ENGINES, scenario_engine
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sim.experiments.ensemble import simulate
+from sim.experiments.ensemble import TABLES, replication_seed, simulate
+from sim.model import ModuModel
 from sim.model.parameters import LEVERS
 from sim.scenario import Scenario, ScenarioError, validate
 
@@ -46,8 +50,8 @@ def shares(draw: st.DrawFn, names: list[str], allow_zero: bool = True) -> dict[s
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> Scenario:
-    engine = draw(st.sampled_from(["agents", "counts"]))
+def scenarios(draw: st.DrawFn) -> tuple[Scenario, str]:
+    engine = draw(st.sampled_from(ENGINES))
     sector_names = ["up", "mid", "down"][: draw(st.integers(1, 3))]
     years, steps_per_year = draw(st.integers(1, 3)), draw(st.integers(1, 4))
     end = START + years
@@ -103,24 +107,31 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             "learning_rate": lambda: draw(st.floats(0, 1)),
         }[action]()
         events.append(event)
-    data = {"name": "random", "engine": engine, "time": {"start": START, "end": end, "steps_per_year": steps_per_year},
+    data = {"name": "random", "engine": scenario_engine(engine),
+            "time": {"start": START, "end": end, "steps_per_year": steps_per_year},
             "seed": draw(st.integers(0, 2**32)), "sectors": shares(draw, sector_names, allow_zero=False),
             "parameters": parameters, "cities": cities, "events": events}
     try:
-        return validate(data)
+        return validate(data), engine
     except ScenarioError:
         assume(False)  # e.g. no firms anywhere with network_seed 0
         raise
 
 
-def run(scenario: Scenario) -> dict[str, pd.DataFrame]:
-    return simulate(scenario, replication=0, seed=scenario.seed)
+def run(drawn: tuple[Scenario, str]) -> dict[str, pd.DataFrame]:
+    """The tables of replication 0: on the kernel path as ``modu run`` writes them, else from ``ModuModel``."""
+    scenario, engine = drawn
+    if engine == "kernel":
+        return simulate(scenario, replication=0, seed=scenario.seed)
+    history = ModuModel(scenario, rng=replication_seed(scenario.seed, 0), record_events=False).run()
+    return {name: getattr(history, f"{name}_frame")() for name in TABLES}
 
 
 @SETTINGS
 @given(scenario=scenarios())
-def test_firms_are_conserved_and_never_negative(scenario: Scenario):
+def test_firms_are_conserved_and_never_negative(scenario: tuple[Scenario, str]):
     firms = run(scenario)["firms"]
+    scenario = scenario[0]
     counts = ["firms", "births", "deaths", "moves_in", "moves_out"]
     assert (firms[counts] >= 0).all().all()
     assert firms.loc[firms.step == 0, "firms"].sum() == sum(c.firms for c in scenario.cities)
@@ -134,8 +145,10 @@ def test_firms_are_conserved_and_never_negative(scenario: Scenario):
 
 @SETTINGS
 @given(scenario=scenarios())
-def test_stocks_budgets_and_spending_are_never_negative_and_spending_stays_within_budget(scenario: Scenario):
+def test_stocks_budgets_and_spending_are_never_negative_and_spending_stays_within_budget(
+        scenario: tuple[Scenario, str]):
     cities = run(scenario)["cities"]
+    scenario = scenario[0]
     money = ["K", "D", "A", "A_eff", "budget", *(f"spend_{lever}" for lever in LEVERS)]
     assert (cities[money] >= 0).all().all()
     spy = scenario.time.steps_per_year
@@ -157,8 +170,9 @@ def test_stocks_budgets_and_spending_are_never_negative_and_spending_stays_withi
 
 @SETTINGS
 @given(scenario=scenarios())
-def test_shares_are_in_the_unit_interval_and_sum_to_one(scenario: Scenario):
+def test_shares_are_in_the_unit_interval_and_sum_to_one(scenario: tuple[Scenario, str]):
     tables = run(scenario)
+    scenario = scenario[0]
     alloc = tables["cities"][[f"alloc_{lever}" for lever in LEVERS]]
     assert ((alloc >= 0) & (alloc <= 1 + TOLERANCE)).all().all()
     np.testing.assert_allclose(alloc.sum(axis=1), 1.0, atol=TOLERANCE)
@@ -175,8 +189,9 @@ def test_shares_are_in_the_unit_interval_and_sum_to_one(scenario: Scenario):
 
 @SETTINGS
 @given(scenario=scenarios())
-def test_concentration_indices_stay_in_their_ranges(scenario: Scenario):
+def test_concentration_indices_stay_in_their_ranges(scenario: tuple[Scenario, str]):
     metrics = run(scenario)["metrics"]
+    scenario = scenario[0]
     n = metrics.cities.to_numpy()
     assert (n == (sum(not c.pool for c in scenario.cities) or len(scenario.cities))).all()
     assert ((metrics.hhi >= 1 / n - TOLERANCE) & (metrics.hhi <= 1 + TOLERANCE)).all()

@@ -1,12 +1,15 @@
-"""The compiled counts kernel (sim/kernel.py) is the model of docs/ODD.md.
+"""The compiled kernel (sim/model/kernel/) is the model of docs/ODD.md.
 
 - draw for draw, it equals its own code run uncompiled (NUMBA_DISABLE_JIT=1, numpy's Generator);
-- in distribution, it equals the ``counts`` and ``agents`` engines of ``ModuModel``;
-- its deterministic records (stocks, spending, allocation, budget) equal ModuModel's exactly;
+- draw for draw, ``ModuModel(engine="counts")`` stepped in Python is the kernel's run with the same seed;
+- its choice probabilities and best-response gains equal the formulas of the independent ODD reference;
+- in distribution, it equals the ``agents`` engine of ``ModuModel``;
+- its deterministic records (stocks, spending, allocation, budget) equal the agents engine's exactly;
 - the growth identity holds exactly in every run; runs depend only on their seed.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -14,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_odd import OddModel
 from scipy import stats
 
 from sim.model import ModuModel
 from sim.model.kernel import compile_scenario, run_records, simulate_batch, simulate_counts
+from sim.model.utility import mover_probabilities
 from sim.scenario import validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +150,31 @@ def test_compiled_kernel_reproduces_its_uncompiled_reference_draw_for_draw(tmp_p
                 np.testing.assert_array_equal(a, reference[f"{name}/{seed}/{field}"], err_msg=f"{name}/{seed}/{field}")
 
 
+# ---------------------------------------------------------------------------- the Mesa model runs the kernel
+HISTORY_FIELDS = ("firms", "births", "deaths", "moves_in", "moves_out", "stocks", "A_eff", "spend", "allocation",
+                  "budget")
+
+
+@pytest.mark.parametrize("point", list(POINTS))
+def test_the_mesa_counts_model_is_the_kernel_draw_for_draw(point):
+    """``ModuModel(engine="counts")`` stepped from Python, asked for its probabilities and gains between steps,
+    records exactly what the kernel records for the same seed (a SeedSequence with a spawn key, as the
+    ensembles give, or an integer): events, strategies, a closed city, an outside option, fixed births."""
+    sc = scenario(point)
+    for seed in (np.random.SeedSequence(11, spawn_key=(3,)), 5):
+        model = ModuModel(sc, rng=seed, record_events=False)
+        while model.steps < model.n_steps:
+            model.entry_probabilities(), model.marginal_firm_gain(), model.lever_stocks()  # draw nothing
+            model.step()
+        kernel = simulate_counts(sc, seed)
+        for field in HISTORY_FIELDS:
+            np.testing.assert_array_equal(model.history.stack(field), kernel.stack(field), err_msg=f"{point} {field}")
+        np.testing.assert_array_equal(model.history.flows, kernel.flows)
+        assert [r.year for r in model.history.steps] == [r.year for r in kernel.steps]
+    assert not np.array_equal(model.history.stack("firms"),
+                              simulate_counts(sc, 6).stack("firms"))  # the seed matters
+
+
 # ---------------------------------------------------------------------------- the same formulas
 POINTS_EMPTY_URN = variant(
     parameters={"network_seed": 0.0, "outside_option": 4.0},
@@ -152,50 +182,48 @@ POINTS_EMPTY_URN = variant(
     cities=[BASE["cities"][0], {**BASE["cities"][1], "sector_mix": {"up": 0.0, "down": 1.0}}, BASE["cities"][2]])
 
 
-def kernel_state(model):
-    """The kernel's state holding a ModuModel's counts, stocks, anchors present and city constants."""
-    from sim.model.kernel import _State
-
-    C, S = model.N.shape
-    one = np.zeros(1, dtype=np.int64)
-    return _State(n=np.zeros((C, S, 16), dtype=np.int64), N=model.N.astype(np.int64), anchor_city=one,
-                  anchor_sector=one.copy(), anchor_alive=np.zeros(1, dtype=np.bool_), n_anchors=one.copy(),
-                  anchors_present=model.anchors_present.astype(np.int64),
-                  stocks=np.array([c.stocks for c in model.cities], dtype=float),
-                  budget=np.array([c.budget for c in model.cities], dtype=float),
-                  allocation=np.array([c.allocation for c in model.cities], dtype=float),
-                  strategy=np.zeros(C, dtype=np.int64), learning_rate=np.zeros(C), pending=np.zeros((C, 3)),
-                  spend=np.zeros((C, 3)), constant=np.asarray(model.coef.city_constant, dtype=float).copy(),
-                  growth=np.zeros(C))
+def softmax(values: list[float]) -> list[float]:
+    """Plain-Python logit probabilities (−∞ gets 0)."""
+    top = max(values)
+    weights = [math.exp(v - top) if v > -math.inf else 0.0 for v in values]
+    return [w / sum(weights) for w in weights]
 
 
 @pytest.mark.parametrize("point", [*POINTS, "empty_urn"])
-def test_choice_probabilities_and_marginal_gains_equal_sim_utility(point):
-    """Entry and mover probabilities and best-response gains equal sim.model.utility's along a run (closed cities, κ = 0)."""
-    from sim.model.kernel import _entry_probabilities, _marginal_firm_gain, _mover_probabilities
-    from sim.model.utility import choice_probabilities, mover_utility
-
+def test_probabilities_and_marginal_gains_equal_the_odd_references_formulas(point):
+    """Entry and mover probabilities and best-response gains of the kernel equal the plain-Python formulas of the
+    independent ODD reference (tests/reference_odd.py), evaluated at the kernel's state, at every step of a run
+    (closed cities, κ = 0, an outside option, anchors moving A_eff)."""
     spec = POINTS_EMPTY_URN if point == "empty_urn" else POINTS[point]
     sc = validate({**spec, "engine": "counts"})
-    md = compile_scenario(sc)
     model = ModuModel(sc, rng=3, record_events=False)
+    odd = OddModel(sc, 0)
+    V0 = sc.parameters.outside_option
     C, S = model.N.shape
+    P0 = model.entry_probabilities()
+
+    def by_city(p: list[float]) -> list[float]:
+        """The reference's probabilities per alternative (a pool's places apart) summed per city."""
+        return [sum(q for q, (c, _) in zip(p, odd.alternatives(), strict=False) if c == city) for city in range(C)]
     closed = False
-    for _ in range(md.T):
+    for _ in range(model.n_steps):
         closed |= not model.open.all()
-        st = kernel_state(model)
-        P, stay_out, PM, gain = np.empty((C, S)), np.empty(S), np.empty((S, C, C)), np.empty((C, 3))
-        _entry_probabilities(md, st, P, stay_out)
-        np.testing.assert_allclose(P, model.entry_probabilities(), rtol=1e-12, atol=1e-300)
-        _mover_probabilities(md, st, PM)
-        expected = choice_probabilities(mover_utility(model.coef, model.N, model.lever_stocks()), axis=-1)
-        np.testing.assert_allclose(PM, expected, rtol=1e-12, atol=1e-300)
-        _marginal_firm_gain(md, st, gain)
-        np.testing.assert_allclose(gain, model.marginal_firm_gain(), rtol=1e-10, atol=1e-300)
+        N, X = model.N.tolist(), model.lever_stocks()
+        a_eff = X[:, 2].tolist()
+        for c, city in enumerate(odd.cities):  # the reference's cities at the kernel's state
+            city.stocks, city.open = model.state.stocks[c].tolist(), bool(model.open[c])
+        odd.counts, odd.a_eff = (lambda N=N: N), (lambda c, a=a_eff: a[c])
+        V = odd.entry_values(N, a_eff)
+        expected = np.array([by_city(softmax(V[s] + ([] if V0 is None else [V0]))) for s in range(S)]).T
+        np.testing.assert_allclose(model.entry_probabilities(), expected, rtol=1e-12, atol=1e-300)
+        movers = np.array([[by_city(softmax(odd.mover_values(N, a_eff, s, h))) for h in range(C)] for s in range(S)])
+        np.testing.assert_allclose(mover_probabilities(model.compiled, model.N, X, model.state.constant), movers,
+                                   rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(model.marginal_firm_gain(), odd.marginal_gains(), rtol=1e-10, atol=1e-300)
         model.step()
     assert closed == (point == "events")  # B was closed from 2017.25 to 2018 and checked meanwhile
-    if point == "empty_urn":
-        assert (P[1, 0] == 0) and stay_out.min() > 0  # no up-sector firm in B: its network term is −∞
+    if point == "empty_urn":  # at the start no up-sector firm is in B: its network term is −∞
+        assert (P0[1, 0] == 0) and P0.sum(axis=0).max() < 1
 
 
 # ---------------------------------------------------------------------------- deterministic records
@@ -203,7 +231,7 @@ def test_choice_probabilities_and_marginal_gains_equal_sim_utility(point):
 def test_policy_records_equal_the_engines_exactly(point):
     """With fixed strategies spending, stocks, allocation and budget involve no randomness: identical to ModuModel's."""
     history = simulate_counts(scenario(point), np.random.SeedSequence(7))
-    model = ModuModel(scenario(point), rng=8, record_events=False).run()
+    model = ModuModel(scenario(point, "agents"), rng=8, record_events=False).run()
     for name in ("stocks", "spend", "allocation", "budget"):
         np.testing.assert_array_equal(history.stack(name), model.stack(name), err_msg=name)
     assert [r.step for r in history.steps] == [r.step for r in model.steps]
@@ -214,13 +242,15 @@ def test_policy_records_equal_the_engines_exactly(point):
 
 
 # ---------------------------------------------------------------------------- in distribution
-RUNS = {"counts": 150, "agents": 80}
+RUNS = {"agents": 80}  # ModuModel's counts engine is the kernel itself (tested draw for draw above)
 KERNEL_RUNS = 400
 
 
 @pytest.mark.parametrize("point", list(POINTS))
 def test_kernel_equals_the_engines_in_distribution(point):
-    """Two-sample KS and t tests on final firms per city, births, deaths, moves, HHI and adapted allocations."""
+    """Two-sample KS and t tests on final firms per city, births, deaths, moves, HHI and adapted allocations.
+
+    The agents engine draws from other streams (one per firm decision), so the two agree in distribution only."""
     pool = np.array([c.get("pool", False) for c in POINTS[point]["cities"]])
     kernel_rows = []
     for seed in range(KERNEL_RUNS):
@@ -286,12 +316,12 @@ def test_each_phase_draws_from_its_own_stream():
         np.testing.assert_array_equal(base.firms[:event_step], changed.firms[:event_step])
         assert base.stocks[event_step, 1, 0] < changed.stocks[event_step, 1, 0]
     # the streams are Philox's public ones: Generator(Philox(key, counter=(0, 0, step, phase)))
-    from sim.model.kernel import _begin_phase, streams
+    from sim.model.kernel.streams import begin_phase, streams
 
     rng, counter, state, _ = streams(np.random.SeedSequence(9))
     key = rng.bit_generator.state["state"]["key"].copy()
     rng.random(5)
-    _begin_phase(counter, state, 3, 4)
+    begin_phase(counter, state, 3, 4)
     expected = np.random.Generator(np.random.Philox(key=key, counter=[0, 0, 3, 4]))
     np.testing.assert_array_equal(rng.random(7), expected.random(7))
     assert rng.binomial(1000, 0.3) == expected.binomial(1000, 0.3)
@@ -310,3 +340,37 @@ def test_paired_scenarios_share_their_draws():
     correlation = [np.corrcoef(a[:, c], b[:, c])[0, 1] for c in range(a.shape[1])]
     assert min(correlation) > 0.4, correlation  # ~0.6-0.7, as ModuModel's child seeds; ~0 with one stream per run
     assert (b[:, 2] - a[:, 2]).mean() > 0  # and the budget helps Shanghai
+
+
+# ---------------------------------------------------------------------------- the draws, at their edges
+class ConstantUniform:
+    """A generator stub whose uniforms all equal ``u`` (a uniform lies in [0, 1 − 2**−53])."""
+
+    def __init__(self, u: float):
+        self.u = u
+
+    def random(self) -> float:
+        return self.u
+
+
+def test_a_categorical_draw_never_picks_an_alternative_of_probability_zero_and_never_falls_off_the_end():
+    """The kernel's draw of one anchor's destination, run as Python with uniforms at the ends of their range:
+    at u = 0 a first alternative of probability 0 (a closed city) is passed over; at u = 1 − 2**−53 ten tenths,
+    which add up to 1 − 2**−53, still give the last alternative."""
+    from sim.model.kernel.streams import categorical
+
+    draw = getattr(categorical, "py_func", categorical)
+    assert draw(ConstantUniform(0.0), np.array([0.0, 0.4, 0.6])) == 1
+    assert draw(ConstantUniform(0.0), np.array([0.0, 0.0, 1.0])) == 2
+    tenths = np.full(10, 0.1)
+    assert np.cumsum(tenths)[-1] < 1.0
+    assert draw(ConstantUniform(1 - 2.0 ** -53), tenths) == 9
+
+
+def test_the_largest_uniform_times_any_count_stays_below_the_count():
+    """What lets ``take_uniform`` draw a position as int(u·total) unguarded: with u ≤ 1 − 2**−53 the product
+    never rounds up to total, for powers of two, their neighbours and random counts up to 2**52."""
+    u = 1 - 2.0 ** -53
+    rng = np.random.default_rng(0)
+    counts = [2 ** k + d for k in range(53) for d in (-1, 0, 1)] + list(rng.integers(1, 2 ** 52, 10_000))
+    assert all(int(u * total) == total - 1 for total in counts if total > 0)

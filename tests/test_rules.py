@@ -3,9 +3,17 @@
 One test (or a few) per class of surviving mutant: A_eff with anchors, the
 anchors' reconsideration probability (a powered test), the best response's
 weighting of sectors (a multi-sector gain by hand), imitate's growth measure
-(exact window, fastest city not listed first, tiny and empty cities), a lone
+(exact window, relative not absolute, fastest city not listed first, tiny and
+empty cities), zero budgets, the complementarity matrix's orientation, a lone
 firm, an event on a rounded step boundary, the tie tolerance of the best
 response and the rounding guard of the categorical draw.
+
+A test that takes an ``engine`` runs on each engine of conftest's ``ENGINES``:
+``ModuModel`` with ``agents`` and with ``counts``, and the kernel path of the
+command line, reading what each records (the agents engine draws other random
+numbers, so a statistical test holds every engine to the same law). Tests of
+the agents engine's own machinery (its firm columns and draws, ``follow``, the
+firm table) and of ``ModuModel``'s API take none.
 """
 
 import math
@@ -16,13 +24,15 @@ from copy import deepcopy
 
 import numpy as np
 import pytest
-from conftest import make_scenario
+from conftest import make_scenario, simulate
 from reference_odd import largest_remainder as odd_largest_remainder
 from scipy import stats
 
 from sim.model import ModuModel
-from sim.model.agents import best_levers
-from sim.model.firms import Firms, bernoulli_subset, draw_categorical, draw_reconsiderers, largest_remainder, thin
+from sim.model.firms import Firms, bernoulli_subset, draw_categorical, largest_remainder, thin
+from sim.model.kernel import compile_scenario
+from sim.model.kernel.phases import reconsider_probabilities
+from sim.model.utility import best_levers, entry_probabilities
 
 EQUAL_DEPRECIATION = {"compute": 0.2, "data": 0.2, "anchor": 0.2}
 
@@ -32,35 +42,46 @@ def policy(budget: float, compute: float, data: float, anchor: float, **extra) -
 
 
 # ---------------------------------------------------------------- A_eff = A + ω·anchors
-@pytest.mark.parametrize("engine", ["agents", "counts"])
 def test_a_eff_adds_omega_per_anchor_present_and_enters_utility(engine):
     """A: budget 3 all on anchor support, δ = 0.2 a year, one step a year: A = 3/0.2 = 15; two anchors at
     ω = 10 make A_eff = 35. B: no policy, no anchors, A_eff = 0. With only β_A = 0.3 and equal counts the
-    entry odds are (1 + 35)^0.3 : 1."""
+    entry odds are (1 + 35)^0.3 : 1, so A gets Binomial(20,000, p) of 20,000 entrants (without the anchors'
+    ω·2 the odds would be 16^0.3 : 1, 14 s.d. away)."""
     scenario = make_scenario(
         cities=[{"name": "A", "firms": 50, "anchors": [{"name": "a1", "sector": "all"}, {"name": "a2", "sector": "all"}],
                  "policy": policy(3, 0, 0, 1)},
                 {"name": "B", "firms": 50}],
-        parameters={"lever_effects": {"anchor": {"all": 0.3}}, "depreciation": EQUAL_DEPRECIATION}, engine=engine)
+        parameters={"lever_effects": {"anchor": {"all": 0.3}}, "depreciation": EQUAL_DEPRECIATION,
+                    "births_per_step": 20_000}, engine=engine)
+    history = simulate(scenario, engine, 0)
+    np.testing.assert_allclose(history.steps[0].A_eff, [35.0, 0.0])
+    p = 36 ** 0.3 / (36 ** 0.3 + 1)
+    assert stats.binomtest(int(history.steps[1].births[0, 0]), 20_000, p).pvalue > 1e-3
     model = ModuModel(scenario, rng=0)
     np.testing.assert_allclose(model.lever_stocks(), [[0, 0, 35.0], [0, 0, 0]], atol=1e-12)
-    np.testing.assert_allclose(model.history.steps[0].A_eff, [35.0, 0.0])
-    p = 36 ** 0.3 / (36 ** 0.3 + 1)
     np.testing.assert_allclose(model.entry_probabilities()[:, 0], [p, 1 - p], rtol=1e-12)
 
 
 # ---------------------------------------------------------------- anchors reconsider at ρ·φ_move/(1 + A)
 def test_anchor_reconsideration_probability_is_rho_phi_over_one_plus_a_powered():
     """20,000 anchors in two cities with A = 0 and A = 3 (ρ = 0.8, φ = 0.5: p = 0.4 and 0.1) and 10,000
-    ordinary firms (p = ρ). Each count is within 4 s.d. of its binomial mean; a 20% error in any rule is
-    ≥ 7 s.d. away (0.2·n·p / sqrt(n·p·(1 − p)) = 7.1 for the city with A = 3, the least powered)."""
-    rho, phi, A = 0.8, 0.5, np.array([0.0, 3.0])
-    firms = Firms()
+    ordinary firms (p = ρ): the kernel's probabilities exactly, then drawn as the agents engine draws them
+    (Bernoulli(ρ) candidates thinned by p/ρ). Each count is within 4 s.d. of its binomial mean; a 20% error in
+    any rule is ≥ 7 s.d. away (0.2·n·p / sqrt(n·p·(1 − p)) = 7.1 for the city with A = 3, the least powered)."""
+    rho, phi = 0.8, 0.5
+    md = compile_scenario(make_scenario(cities=[{"name": "A", "firms": 1}, {"name": "B", "firms": 1}],
+                                        parameters={"relocation_rate": rho, "anchor_relocation_factor": phi}))
+    stocks = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
     n = 10_000
-    firms.add(np.zeros(n, np.int16), np.zeros(n, np.int8), np.ones(n, np.float32), born=0, anchor=True)
-    firms.add(np.ones(n, np.int16), np.zeros(n, np.int8), np.ones(n, np.float32), born=0, anchor=True)
-    firms.add(np.ones(n, np.int16), np.zeros(n, np.int8), np.ones(n, np.float32), born=0, anchor=False)
-    who = draw_reconsiderers(np.random.default_rng(2026), firms, rho, phi, A)
+    city, anchor = np.repeat([0, 1, 1], n), np.repeat([True, True, False], n)
+    exact = np.empty(3 * n)
+    reconsider_probabilities(md, stocks, city, anchor, md.rho, exact)
+    np.testing.assert_allclose(exact[[0, n, 2 * n]], [rho * phi / 1, rho * phi / 4, rho], rtol=1e-15)
+    rng = np.random.default_rng(2026)
+    candidates = bernoulli_subset(rng, 3 * n, md.rho)
+    keep = np.empty(len(candidates))
+    reconsider_probabilities(md, stocks, city[candidates], anchor[candidates], 1.0, keep)
+    who = thin(rng, candidates, keep)
     for group, p in ((slice(0, n), rho * phi / 1), (slice(n, 2 * n), rho * phi / 4), (slice(2 * n, 3 * n), rho)):
         k = np.isin(np.arange(3 * n)[group], who).sum()
         sd = math.sqrt(n * p * (1 - p))
@@ -69,7 +90,6 @@ def test_anchor_reconsideration_probability_is_rho_phi_over_one_plus_a_powered()
             assert 0.2 * n * p / sd > 5    # the test's power against a 20% error
 
 
-@pytest.mark.parametrize("engine", ["agents", "counts"])
 def test_anchors_of_a_closed_city_leave_at_their_reconsideration_rate(engine):
     """In the model: 2,000 anchors in a closed city (so every reconsidering firm leaves) whose anchor stock
     is A = 0.3/0.3 = 1 (δ_A = 0.3, one step a year): ρ = 0.5, φ = 1 give p = 0.25, moves 500 ± 19.4; a
@@ -79,15 +99,14 @@ def test_anchors_of_a_closed_city_leave_at_their_reconsideration_rate(engine):
         cities=[{"name": "A", "firms": 2000, "anchors": anchors, "open": False, "policy": policy(0.3, 0, 0, 1)},
                 {"name": "B", "firms": 10}],
         parameters={"relocation_rate": 0.5, "anchor_relocation_factor": 1.0}, engine=engine)
-    model = ModuModel(scenario, rng=4)
-    assert math.isclose(model.cities[0].stocks[2], 1.0)
-    model.step()
-    moved = int(model.history.steps[1].moves_out[0].sum())
+    history = simulate(scenario, engine, 4)
+    assert math.isclose(history.steps[0].stocks[0, 2], 1.0)
+    moved = int(history.steps[1].moves_out[0].sum())
     assert abs(moved - 500) < 4 * math.sqrt(2000 * 0.25 * 0.75), moved
 
 
 # ---------------------------------------------------------------- best response weights sectors by entrants
-def test_best_response_gain_weights_each_sector_by_its_expected_entrants():
+def test_best_response_gain_weights_each_sector_by_its_expected_entrants(engine):
     """Two sectors, 20% up and 80% down; compute acts on up (β = 0.4), data on down (β = 0.1). A spends 10
     a year half and half, so K = D = 10·0.5/0.2 = 25; B has no policy. Counts are equal, so
     V_A − V_B = 0.4·ln 26 (up) and 0.1·ln 26 (down); 200 firms × b = 0.05 = 10 entrants a step: 2 up, 8 down.
@@ -100,7 +119,7 @@ def test_best_response_gain_weights_each_sector_by_its_expected_entrants():
         sectors={"up": 0.2, "down": 0.8},
         parameters={"lever_effects": {"compute": {"up": 0.4}, "data": {"down": 0.1}}, "birth_rate": 0.05,
                     "depreciation": EQUAL_DEPRECIATION},
-        steps=2, steps_per_year=1)
+        steps=2, steps_per_year=1, engine=engine)
     model = ModuModel(scenario, rng=0)
     np.testing.assert_allclose(model.expected_entrants(), [2.0, 8.0])
     pu = 1 / (1 + math.exp(-0.4 * math.log(26)))
@@ -110,12 +129,11 @@ def test_best_response_gain_weights_each_sector_by_its_expected_entrants():
     np.testing.assert_allclose(gain[1], [0.4 * 2 * pu * (1 - pu), 0.1 * 8 * pd_ * (1 - pd_), 0.0], rtol=1e-12)
     # the first yearly adaptation moves half-way toward data, on a state the first year's entry changed
     # only a little (so data still wins by a wide margin)
-    model.run()
-    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.25, 0.75, 0.0])
+    np.testing.assert_allclose(simulate(scenario, engine, 0).stack("allocation")[2, 0], [0.25, 0.75, 0.0])
 
 
 # ---------------------------------------------------------------- imitate: last year's growth, exactly
-def test_imitate_measures_growth_over_exactly_the_last_year_and_finds_the_fastest_anywhere_in_the_list():
+def test_imitate_measures_growth_over_exactly_the_last_year_and_finds_the_fastest_anywhere_in_the_list(engine):
     """Two steps a year. Early (listed third) takes most of the 1,000 entrants in the year's first step and
     is then closed; Late (listed second, closed at first) opens for the second step and takes fewer. Over
     the whole year Early grew fastest; over the second step alone only Late grew. The copier (listed first)
@@ -127,17 +145,16 @@ def test_imitate_measures_growth_over_exactly_the_last_year_and_finds_the_fastes
                 {"name": "Base", "firms": 100}],
         parameters={"births_per_step": 1000},
         events=[{"year": 2000.5, "city": "Early", "open": False}, {"year": 2000.5, "city": "Late", "open": True}],
-        steps=4, steps_per_year=2)
-    model = ModuModel(scenario, rng=3)
-    model.run()
-    firms = model.history.stack("firms").sum(axis=2)
+        steps=4, steps_per_year=2, engine=engine)
+    history = simulate(scenario, engine, 3)
+    firms = history.stack("firms").sum(axis=2)
     year_growth = (firms[2] - firms[0]) / firms[0]
     assert np.argmax(year_growth) == 2 and firms[2, 2] == firms[1, 2]        # Early grew only in step 1
     assert firms[2, 1] - firms[1, 1] > 500                                   # Late grew in step 2
-    np.testing.assert_allclose(model.history.stack("allocation")[3, 0], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(history.stack("allocation")[3, 0], [0.5, 0.5, 0.0])
 
 
-def test_imitate_counts_growth_from_a_single_firm_and_none_from_an_empty_city():
+def test_imitate_counts_growth_from_a_single_firm_and_none_from_an_empty_city(engine):
     """Seed starts with one firm and grows by hundreds of percent; Empty starts with none, so its growth is
     taken as 0 (not infinite). The copier follows Seed."""
     scenario = make_scenario(
@@ -146,12 +163,11 @@ def test_imitate_counts_growth_from_a_single_firm_and_none_from_an_empty_city():
                 {"name": "Seed", "firms": 1, "attractiveness": 1.0, "policy": policy(10, 1, 0, 0)},
                 {"name": "Big", "firms": 400, "policy": policy(10, 0, 0, 1)}],
         parameters={"births_per_step": 300, "network_effect": 0.0},
-        steps=2, steps_per_year=1)
-    model = ModuModel(scenario, rng=5)
-    model.run()
-    firms = model.history.stack("firms").sum(axis=2)
+        steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 5)
+    firms = history.stack("firms").sum(axis=2)
     assert firms[1, 1] > 0 and firms[1, 2] > 10                              # both small cities gained firms
-    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
 
 
 # ---------------------------------------------------------------- a lone firm
@@ -163,38 +179,33 @@ def test_bernoulli_subset_of_one_trial():
     assert len(bernoulli_subset(rng, 0, 0.5)) == 0
 
 
-@pytest.mark.parametrize("engine", ["agents", "counts"])
 def test_a_lone_firm_exits_and_a_lone_firm_moves(engine):
-    """One anchor (an individual in both engines) that surely exits; one that surely reconsiders in a closed city."""
+    """One anchor (an individual in every engine) that surely exits; one that surely reconsiders in a closed city,
+    and then counts in A_eff = ω·anchors (ω = 10) where it went."""
     lone = [{"name": "solo", "sector": "all"}]
     exits = make_scenario(cities=[{"name": "A", "firms": 1, "anchors": lone}, {"name": "B", "firms": 0}],
                           parameters={"exit_rate": 1.0, "anchor_exit_factor": 1.0}, engine=engine)
-    model = ModuModel(exits, rng=0)
-    model.step()
-    assert model.history.steps[1].deaths.sum() == 1 and model.N.sum() == 0
+    history = simulate(exits, engine, 0)
+    assert history.steps[1].deaths.sum() == 1 and history.steps[1].firms.sum() == 0
     kept = make_scenario(cities=[{"name": "A", "firms": 1, "anchors": lone}, {"name": "B", "firms": 0}],
                          parameters={"exit_rate": 1.0, "anchor_exit_factor": 0.0}, engine=engine)
-    model = ModuModel(kept, rng=0)                  # a lone candidate is still thinned: μ·φ_exit = 0
-    model.step()
-    assert model.N.sum() == 1
+    assert simulate(kept, engine, 0).steps[1].firms.sum() == 1  # a lone candidate is still thinned: μ·φ_exit = 0
     moves = make_scenario(cities=[{"name": "A", "firms": 1, "anchors": lone, "open": False}, {"name": "B", "firms": 0}],
                           parameters={"relocation_rate": 1.0, "anchor_relocation_factor": 1.0}, engine=engine)
-    model = ModuModel(moves, rng=0)
-    model.step()
-    np.testing.assert_array_equal(model.N.sum(axis=1), [0, 1])
-    assert model.anchors_present.tolist() == [0, 1]
+    history = simulate(moves, engine, 0)
+    np.testing.assert_array_equal(history.steps[1].firms.sum(axis=1), [0, 1])
+    np.testing.assert_array_equal(history.steps[1].A_eff, [0.0, 10.0])
 
 
 # ---------------------------------------------------------------- events on a rounded step boundary
-def test_an_event_dated_at_a_step_start_rounded_to_ten_decimals_applies_at_that_step():
+def test_an_event_dated_at_a_step_start_rounded_to_ten_decimals_applies_at_that_step(engine):
     """Three steps a year: step 3 starts at 2000 + 2/3. A date written 2000.6666666667 (two-thirds to ten
     decimals) is 3e-11 years after it, within the 1e-9-year tolerance: the investment is spent in step 3."""
     scenario = make_scenario(cities=[{"name": "A", "firms": 10}, {"name": "B", "firms": 10}],
                              steps=6, steps_per_year=3,
-                             events=[{"year": 2000.6666666667, "city": "B", "invest": {"data": 3}}])
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    spend = model.history.stack("spend")[:, 1, 1]
+                             events=[{"year": 2000.6666666667, "city": "B", "invest": {"data": 3}}], engine=engine)
+    history = simulate(scenario, engine, 0)
+    spend = history.stack("spend")[:, 1, 1]
     np.testing.assert_array_equal(spend, [0, 0, 0, 3, 0, 0, 0])
 
 
@@ -204,7 +215,7 @@ def test_best_levers_treats_gains_equal_up_to_rounding_as_tied():
     np.testing.assert_array_equal(best_levers(np.array([0.1 * (1 - 1e-6), 0.1, 0.05])), [0.0, 1.0, 0.0])
 
 
-def test_best_response_splits_between_levers_whose_gain_per_yuan_differs_only_by_rounding():
+def test_best_response_splits_between_levers_whose_gain_per_yuan_differs_only_by_rounding(engine):
     """β_K/c_K = 0.3/3 and β_D/c_D = 0.1/1 are equal but not in floating point; A starts all on anchor
     (no effect), so K = D = 0 and the two gains per yuan tie: the allocation moves toward (½, ½, 0).
     (B has 50 firms, so P_A is not ½ and the two products round differently.)"""
@@ -213,12 +224,10 @@ def test_best_response_splits_between_levers_whose_gain_per_yuan_differs_only_by
                 {"name": "B", "firms": 50}],
         parameters={"lever_effects": {"compute": {"all": 0.3}, "data": {"all": 0.1}}, "birth_rate": 0.05,
                     "unit_cost": {"compute": 3.0, "data": 1.0, "anchor": 1.0}},
-        steps=2, steps_per_year=1)
-    model = ModuModel(scenario, rng=0)
-    gain = model.marginal_firm_gain()[0]
+        steps=2, steps_per_year=1, engine=engine)
+    gain = ModuModel(scenario, rng=0).marginal_firm_gain()[0]
     assert gain[0] != gain[1] and math.isclose(gain[0], gain[1], rel_tol=1e-12)
-    model.run()
-    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.25, 0.25, 0.5])
+    np.testing.assert_allclose(simulate(scenario, engine, 0).stack("allocation")[2, 0], [0.25, 0.25, 0.5])
 
 
 # ---------------------------------------------------------------- categorical draw: the rounding guard
@@ -259,40 +268,37 @@ def test_draw_categorical_follows_each_choosers_row():
 
 
 # ---------------------------------------------------------------- city policy details (survivors of the mutmut run)
-def test_a_city_without_a_policy_given_only_a_budget_keeps_its_allocation_fixed():
+def test_a_city_without_a_policy_given_only_a_budget_keeps_its_allocation_fixed(engine):
     """No policy means the fixed strategy: a budget given by an event (and no strategy) never adapts the
     allocation, even where the best response would move it (compute has an effect here)."""
     scenario = make_scenario(
         cities=[{"name": "A", "firms": 100}, {"name": "B", "firms": 100}],
         parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.05},
-        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "budget": 10}])
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    np.testing.assert_allclose(model.history.stack("allocation")[:, 0], np.full((4, 3), 1 / 3))
+        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "budget": 10}], engine=engine)
+    history = simulate(scenario, engine, 0)
+    np.testing.assert_allclose(history.stack("allocation")[:, 0], np.full((4, 3), 1 / 3))
 
 
-def test_a_budget_below_one_still_adapts():
+def test_a_budget_below_one_still_adapts(engine):
     """Only a zero budget stops a strategy; 0.5 (50 M yuan a year) adapts toward compute, the only lever with an effect."""
     scenario = make_scenario(
         cities=[{"name": "A", "firms": 100, "policy": policy(0.5, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
                 {"name": "B", "firms": 100}],
-        parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.05}, steps=2, steps_per_year=1)
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.5, 0.0, 0.5])
+        parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.05}, steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 0)
+    np.testing.assert_allclose(history.stack("allocation")[2, 0], [0.5, 0.0, 0.5])
 
 
-def test_a_stock_grows_by_spending_over_unit_cost():
+def test_a_stock_grows_by_spending_over_unit_cost(engine):
     """Compute does not depreciate (δ = 0, so K starts at 0) and costs 2 per unit: 10 a year all on compute adds
     5 units a step, and a one-off 4 in the second step adds 2 more: K = 5, 12, 17."""
     scenario = make_scenario(
         cities=[{"name": "A", "firms": 10, "policy": policy(10, 1, 0, 0)}, {"name": "B", "firms": 10}],
         parameters={"depreciation": {"compute": 0.0, "data": 0.1, "anchor": 0.3},
                     "unit_cost": {"compute": 2.0, "data": 1.0, "anchor": 1.0}},
-        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "invest": {"compute": 4}}])
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    np.testing.assert_allclose(model.history.stack("stocks")[:, 0, 0], [0, 5, 12, 17])
+        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "invest": {"compute": 4}}], engine=engine)
+    history = simulate(scenario, engine, 0)
+    np.testing.assert_allclose(history.stack("stocks")[:, 0, 0], [0, 5, 12, 17])
 
 
 def test_firm_table_lists_every_live_firm_with_its_age_in_steps():
@@ -326,7 +332,7 @@ def test_firms_survive_a_deep_copy_and_a_pickle_round_trip():
 
 
 # ---------------------------------------------------------------- survivors of the model.py pass
-def test_imitate_never_copies_a_city_without_a_budget_however_fast_it_grows():
+def test_imitate_never_copies_a_city_without_a_budget_however_fast_it_grows(engine):
     """NoBudget (no policy, listed second) grows fastest, Funded grows too; the copier must follow Funded:
     a city that spends nothing has no allocation to copy."""
     scenario = make_scenario(
@@ -335,26 +341,29 @@ def test_imitate_never_copies_a_city_without_a_budget_however_fast_it_grows():
                 {"name": "Funded", "firms": 100, "attractiveness": 1.0, "policy": policy(10, 1, 0, 0)},
                 {"name": "Big", "firms": 400}],
         parameters={"births_per_step": 300, "network_effect": 0.0},
-        steps=2, steps_per_year=1)
-    model = ModuModel(scenario, rng=5)
-    model.run()
-    firms = model.history.stack("firms").sum(axis=2)
+        steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 5)
+    firms = history.stack("firms").sum(axis=2)
     growth = (firms[1] - firms[0]) / firms[0]
     assert np.argmax(growth) == 1 and growth[2] > 0                          # NoBudget grew fastest
-    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
 
 
-def test_growth_of_an_empty_city_is_zero_not_whatever_memory_held():
-    """A city with no firms a year ago has growth 0 (not an uninitialised value), whatever else grows."""
+@pytest.mark.parametrize("engine", ["agents", "counts"])
+def test_growth_of_an_empty_city_is_zero_not_whatever_memory_held(engine):
+    """A city with no firms a year ago has growth 0 (not an uninitialised value), whatever else grows.
+
+    Growth is the model's state, which only a model stepped from Python shows; the kernel path shows it
+    through imitate (``test_imitate_counts_an_empty_city_as_growth_zero_ahead_of_shrinking_cities``)."""
     scenario = make_scenario(
         cities=[{"name": "Empty", "firms": 0, "attractiveness": -50.0, "policy": policy(10, 0, 0, 1)},
                 {"name": "A", "firms": 100, "policy": policy(10, 1, 0, 0)},
                 {"name": "B", "firms": 100}],
-        parameters={"births_per_step": 50}, steps=2, steps_per_year=1)
+        parameters={"births_per_step": 50}, steps=2, steps_per_year=1, engine=engine)
     model = ModuModel(scenario, rng=1)
     model.step()
     model.step()  # the second step closes the first year
-    assert model._last_year_growth[0] == 0.0 and model._last_year_growth[1] > 0
+    assert model.state.growth[0] == 0.0 and model.state.growth[1] > 0
 
 
 def test_best_response_weighs_sectors_by_births_per_step_when_it_is_set():
@@ -421,31 +430,29 @@ def test_the_run_stops_after_exactly_n_steps_steps():
     assert model.steps == model.n_steps == 3 and len(model.history.steps) == 4
 
 
-def test_an_event_dated_exactly_the_tolerance_after_a_step_start_applies_at_that_step():
+def test_an_event_dated_exactly_the_tolerance_after_a_step_start_applies_at_that_step(engine):
     """Step 2 starts at 2001.0; an event at 2001.000000001 (= 2001.0 + 1e-9 in floating point) is within the
     10⁻⁹-year tolerance, inclusive: it is spent in step 2, not step 3."""
     assert 2001.000000001 == 2001.0 + 1e-9
     scenario = make_scenario(cities=[{"name": "A", "firms": 10}, {"name": "B", "firms": 10}], steps=3, steps_per_year=1,
-                             events=[{"year": 2001.000000001, "city": "B", "invest": {"data": 3}}])
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    np.testing.assert_array_equal(model.history.stack("spend")[:, 1, 1], [0, 0, 3, 0])
+                             events=[{"year": 2001.000000001, "city": "B", "invest": {"data": 3}}], engine=engine)
+    history = simulate(scenario, engine, 0)
+    np.testing.assert_array_equal(history.stack("spend")[:, 1, 1], [0, 0, 3, 0])
 
 
-def test_one_off_investments_due_in_one_step_add_up():
+def test_one_off_investments_due_in_one_step_add_up(engine):
     """Two investment events of one date in a city with a budget: spending is its budget share plus both."""
     scenario = make_scenario(cities=[{"name": "A", "firms": 10, "policy": policy(4, 0.5, 0.5, 0)},
                                      {"name": "B", "firms": 10}],
                              steps=2, steps_per_year=2,
                              events=[{"year": 2000.5, "city": "A", "invest": {"data": 3}},
-                                     {"year": 2000.5, "city": "A", "invest": {"compute": 1, "data": 2}}])
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    np.testing.assert_allclose(model.history.stack("spend")[1:, 0], [[1, 1, 0], [1 + 1, 1 + 3 + 2, 0]])
+                                     {"year": 2000.5, "city": "A", "invest": {"compute": 1, "data": 2}}], engine=engine)
+    history = simulate(scenario, engine, 0)
+    np.testing.assert_allclose(history.stack("spend")[1:, 0], [[1, 1, 0], [1 + 1, 1 + 3 + 2, 0]])
 
 
 @pytest.mark.parametrize("strategy", ["fixed", "imitate"])
-def test_a_strategy_set_by_an_event_is_the_one_the_city_follows(strategy):
+def test_a_strategy_set_by_an_event_is_the_one_the_city_follows(strategy, engine):
     """A best-responding city (compute is the only lever with an effect, so it moves half-way there each year)
     is switched by an event in 2001 to ``fixed`` or ``imitate``. The adaptation of 2001 comes before the event:
     (0, 0, 1) → (½, 0, ½). In 2002 ``fixed`` keeps it and ``imitate`` moves half-way to the allocation of 2001's
@@ -454,59 +461,64 @@ def test_a_strategy_set_by_an_event_is_the_one_the_city_follows(strategy):
         cities=[{"name": "A", "firms": 100, "policy": policy(10, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
                 {"name": "B", "firms": 100, "attractiveness": 4.0, "policy": policy(10, 0, 1, 0)}],
         parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.2},
-        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "strategy": strategy}])
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    alloc = model.history.stack("allocation")[:, 0]
+        steps=3, steps_per_year=1, events=[{"year": 2001, "city": "A", "strategy": strategy}], engine=engine)
+    history = simulate(scenario, engine, 0)
+    alloc = history.stack("allocation")[:, 0]
     np.testing.assert_allclose(alloc[2], [0.5, 0.0, 0.5])
-    growth = model.history.stack("firms").sum(axis=2)
+    growth = history.stack("firms").sum(axis=2)
     assert growth[2, 1] / growth[1, 1] > growth[2, 0] / growth[1, 0]          # B grew fastest in 2001
     expected = [0.5, 0.0, 0.5] if strategy == "fixed" else [0.25, 0.5, 0.25]
     np.testing.assert_allclose(alloc[3], expected)
 
 
-def test_imitate_counts_an_empty_city_as_growth_zero_ahead_of_shrinking_cities():
+def test_imitate_counts_an_empty_city_as_growth_zero_ahead_of_shrinking_cities(engine):
     """No entry, half of all firms exit a year: the copier and Shrinker shrink, Empty (no firms a year ago, a
     budget all on anchor support) has growth 0, the highest: the copier moves half-way to (0, 0, 1)."""
     scenario = make_scenario(
         cities=[{"name": "Copier", "firms": 200, "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
                 {"name": "Shrinker", "firms": 100, "policy": policy(10, 1, 0, 0)},
                 {"name": "Empty", "firms": 0, "policy": policy(10, 0, 0, 1)}],
-        parameters={"exit_rate": 0.5, "exit_size_elasticity": 0.0}, steps=2, steps_per_year=1)
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    firms = model.history.stack("firms").sum(axis=2)
+        parameters={"exit_rate": 0.5, "exit_size_elasticity": 0.0}, steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 0)
+    firms = history.stack("firms").sum(axis=2)
     assert firms[1, 0] < 200 and firms[1, 1] < 100 and firms[1, 2] == 0
-    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.0, 0.5, 0.5])
+    np.testing.assert_allclose(history.stack("allocation")[2, 0], [0.0, 0.5, 0.5])
 
 
-def test_imitate_copies_a_fast_grower_whose_budget_is_below_one():
+def test_imitate_copies_a_fast_grower_whose_budget_is_below_one(engine):
     """Any positive budget is a budget: Small (50 M yuan a year, all on compute) grows fastest and is copied."""
     scenario = make_scenario(
         cities=[{"name": "Copier", "firms": 200, "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
                 {"name": "Small", "firms": 10, "attractiveness": 3.0, "policy": policy(0.5, 1, 0, 0)},
                 {"name": "Big", "firms": 400, "policy": policy(10, 0, 0, 1)}],
-        parameters={"births_per_step": 300, "network_effect": 0.0}, steps=2, steps_per_year=1)
-    model = ModuModel(scenario, rng=5)
-    model.run()
-    firms = model.history.stack("firms").sum(axis=2)
+        parameters={"births_per_step": 300, "network_effect": 0.0}, steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 5)
+    firms = history.stack("firms").sum(axis=2)
     assert np.argmax((firms[1] - firms[0]) / firms[0]) == 1                  # Small grew fastest
-    np.testing.assert_allclose(model.history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
 
 
-def test_entry_probabilities_with_an_outside_option_normalise_each_sector_separately():
+def test_entry_probabilities_with_an_outside_option_normalise_each_sector_separately(engine):
     """α = 1, κ = 0, so exp(V) = N_eff. A has 30 up and 10 down firms, B the reverse; with W = 1 on the diagonal
     and 0.25 off it N_eff is 32.5 / 17.5 (A) and 17.5 / 32.5 (B). With V₀ = ln 50 each sector's alternatives
-    weigh 32.5 + 17.5 + 50 = 100: P = [[0.325, 0.175], [0.175, 0.325]], each column summing to ½."""
+    weigh 32.5 + 17.5 + 50 = 100: P = [[0.325, 0.175], [0.175, 0.325]], each column summing to ½. Of 40,000
+    potential entrants, half of each sector (in expectation) stays out: a chi-square over the four city-sector
+    cells and staying out."""
     scenario = make_scenario(
         cities=[{"name": "A", "firms": 40, "sector_mix": {"up": 0.75, "down": 0.25}},
                 {"name": "B", "firms": 40, "sector_mix": {"up": 0.25, "down": 0.75}}],
         sectors={"up": 0.5, "down": 0.5},
-        parameters={"network_seed": 0.0, "outside_option": math.log(50)},
-        complementarity={"up": {"up": 1.0, "down": 0.25}, "down": {"up": 0.25, "down": 1.0}})
+        parameters={"network_seed": 0.0, "outside_option": math.log(50), "births_per_step": 40_000},
+        complementarity={"up": {"up": 1.0, "down": 0.25}, "down": {"up": 0.25, "down": 1.0}}, engine=engine)
+    P = np.array([[0.325, 0.175], [0.175, 0.325]])
     model = ModuModel(scenario, rng=0)
     np.testing.assert_array_equal(model.N, [[30, 10], [10, 30]])
-    np.testing.assert_allclose(model.entry_probabilities(), [[0.325, 0.175], [0.175, 0.325]], rtol=1e-12)
+    np.testing.assert_allclose(model.entry_probabilities(), P, rtol=1e-12)
+    _, stay_out = entry_probabilities(model.compiled, model.N, model.lever_stocks(), model.state.constant)
+    np.testing.assert_allclose(stay_out, [0.5, 0.5], rtol=1e-12)
+    births = simulate(scenario, engine, 0).steps[1].births
+    observed = np.r_[births.ravel(), 40_000 - births.sum()]
+    assert stats.chisquare(observed, 40_000 * np.r_[0.5 * P.ravel(), 0.5]).pvalue > 1e-3
 
 
 def test_follow_shows_initial_firms_entrants_and_exits_with_their_places():
@@ -597,7 +609,6 @@ def test_the_data_collector_records_each_steps_brief_over_the_non_pool_cities():
     assert frame["leader"].tolist() == ["A", "B", "B"]
 
 
-@pytest.mark.parametrize("engine", ["agents", "counts"])
 def test_an_anchor_added_by_an_event_is_counted_as_a_birth_where_it_is_alongside_the_entrants(engine):
     """Five entrants a step (all to A: B is closed) and an anchor added to B by an event in step 2: births in step 2
     are 5 in A and 1 in B, and every step's firms follow N[t] = N[t−1] + births − deaths + moves."""
@@ -605,28 +616,24 @@ def test_an_anchor_added_by_an_event_is_counted_as_a_birth_where_it_is_alongside
         cities=[{"name": "A", "firms": 20}, {"name": "B", "firms": 10, "open": False}],
         parameters={"births_per_step": 5}, steps=3, engine=engine,
         events=[{"year": 2000 + 1 / 3, "city": "B", "add_anchor": {"name": "new", "sector": "all"}}])
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    h = model.history
+    h = simulate(scenario, engine, 0)
     births = h.stack("births")[:, :, 0]
     np.testing.assert_array_equal(births[1:], [[5, 0], [5, 1], [5, 0]])
     firms = h.stack("firms")
     net = h.stack("births") - h.stack("deaths") + h.stack("moves_in") - h.stack("moves_out")
     np.testing.assert_array_equal(firms[1:], firms[:-1] + net[1:])
-    np.testing.assert_array_equal(model.N[:, 0], [35, 11])
-    assert model.anchors_present.tolist() == [0, 1]
+    np.testing.assert_array_equal(firms[-1, :, 0], [35, 11])
+    np.testing.assert_array_equal(h.stack("A_eff")[:, 1], [0, 0, 10, 10])  # ω = 10 per anchor present, from step 2
 
 
-@pytest.mark.parametrize("engine", ["agents", "counts"])
 def test_relocation_flows_are_whole_numbers_of_firms(engine):
     """The origin–destination matrix and its frame count firms: integers, as the CSV tables print them."""
     scenario = make_scenario(cities=[{"name": "A", "firms": 200, "open": False}, {"name": "B", "firms": 50}],
                              parameters={"relocation_rate": 0.5}, steps=2, engine=engine)
-    model = ModuModel(scenario, rng=0)
-    model.run()
-    assert model.history.flows.dtype.kind == "i" and model.history.flows[0, 1] > 100
-    frame = model.history.flows_frame()
-    assert frame["firms"].dtype.kind == "i" and frame["firms"].sum() == model.history.flows.sum()
+    history = simulate(scenario, engine, 0)
+    assert history.flows.dtype.kind == "i" and history.flows[0, 1] > 100
+    frame = history.flows_frame()
+    assert frame["firms"].dtype.kind == "i" and frame["firms"].sum() == history.flows.sum()
 
 
 def test_the_counts_engine_keeps_no_firm_columns_for_its_ordinary_firms():
@@ -639,14 +646,16 @@ def test_the_counts_engine_keeps_no_firm_columns_for_its_ordinary_firms():
     assert model.firms.nbytes <= 16 * 22
 
 
-def test_each_record_is_dated_start_plus_steps_over_steps_per_year():
-    scenario = make_scenario(cities=[{"name": "A", "firms": 10}, {"name": "B", "firms": 10}], steps=8, steps_per_year=4)
+def test_each_record_is_dated_start_plus_steps_over_steps_per_year(engine):
+    scenario = make_scenario(cities=[{"name": "A", "firms": 10}, {"name": "B", "firms": 10}], steps=8, steps_per_year=4,
+                             engine=engine)
+    assert [r.year for r in simulate(scenario, engine, 0).steps] == [2000 + k / 4 for k in range(9)]
     model = ModuModel(scenario, rng=0)
     model.run()
-    assert [r.year for r in model.history.steps] == [2000 + k / 4 for k in range(9)] and model.year == 2002.0
+    assert model.year == 2002.0
 
 
-def test_firms_are_counted_by_city_and_sector_for_the_largest_indices_the_columns_hold():
+def test_firms_are_counted_by_city_and_sector_for_the_largest_indices_the_columns_hold(engine):
     """110 sectors and 300 cities: city 299, sector 109 is cell 299·110 + 109 = 32,999 of the [city, sector] counts,
     beyond the int16 range of the city column (32,767), so the cell index must be computed in a wider type. Each
     city has one firm (of the first sector, by largest remainder) and the last city two more of the last sector;
@@ -655,15 +664,15 @@ def test_firms_are_counted_by_city_and_sector_for_the_largest_indices_the_column
     cities = [{"name": f"C{i}", "firms": 1} for i in range(299)]
     cities.append({"name": "Last", "firms": 3, "anchors": [{"name": f"x{i}", "sector": "s109"} for i in range(2)]})
     scenario = make_scenario(cities=cities, sectors=sectors,
-                             parameters={"exit_rate": 1.0, "exit_size_elasticity": 0.0, "anchor_exit_factor": 1.0})
-    model = ModuModel(scenario, rng=0)
+                             parameters={"exit_rate": 1.0, "exit_size_elasticity": 0.0, "anchor_exit_factor": 1.0},
+                             engine=engine)
     expected = np.zeros((300, 110), dtype=np.int64)
     expected[:, 0] = 1
     expected[299, 109] = 2
-    np.testing.assert_array_equal(model.N, expected)
-    model.step()
-    np.testing.assert_array_equal(model.history.steps[1].deaths, expected)
-    assert model.N.sum() == 0
+    history = simulate(scenario, engine, 0)
+    np.testing.assert_array_equal(history.steps[0].firms, expected)
+    np.testing.assert_array_equal(history.steps[1].deaths, expected)
+    assert history.steps[1].firms.sum() == 0
 
 
 def test_a_model_built_without_the_event_log_holds_no_memory_for_events():
@@ -687,40 +696,48 @@ def test_a_model_built_without_the_event_log_holds_no_memory_for_events():
 
 
 # ---------------------------------------------------------------- utility.py and firms.py survivors (third run)
-def test_the_pure_urn_sends_every_entrant_to_a_lone_firm_and_none_to_an_empty_city():
+def test_the_pure_urn_sends_every_entrant_to_a_lone_firm_and_none_to_an_empty_city(engine):
     """κ = 0: a city's network mass is its count, so beside a single firm an empty city (mass 0) gets probability 0.
 
-    The urn is empty only where every city has mass 0; one firm (mass 1) is not an empty urn.
+    The urn is empty only where every city has mass 0; one firm (mass 1) is not an empty urn. All of 500 entrants
+    go to the lone firm's city.
     """
     scenario = make_scenario(cities=[{"name": "A", "firms": 1}, {"name": "B", "firms": 0}],
-                             parameters={"network_seed": 0.0})
+                             parameters={"network_seed": 0.0, "births_per_step": 500}, engine=engine)
     np.testing.assert_array_equal(ModuModel(scenario, rng=0).entry_probabilities(), [[1.0], [0.0]])
+    np.testing.assert_array_equal(simulate(scenario, engine, 0).steps[1].births[:, 0], [500, 0])
 
 
-def test_an_empty_urn_adds_nothing_to_a_city_against_the_outside_option():
+def test_an_empty_urn_adds_nothing_to_a_city_against_the_outside_option(engine):
     """With V₀ = ln 2 and a sector no city has a firm of (κ = 0, no complementarity), each city's utility for it is 0:
     P = 1/(1 + 1 + 2).
 
-    The sector with firms: α = 1, κ = 0, so exp(V) = N: P = N / (10 + 30 + 2).
+    The sector with firms: α = 1, κ = 0, so exp(V) = N: P = N / (10 + 30 + 2). Of 40,000 potential entrants, split
+    evenly between the sectors in expectation: a chi-square over the four city-sector cells and staying out.
     """
     scenario = make_scenario(
         cities=[{"name": "A", "firms": 10, "sector_mix": {"up": 1.0}},
                 {"name": "B", "firms": 30, "sector_mix": {"up": 1.0}}],
         sectors={"up": 0.5, "down": 0.5},
-        parameters={"network_seed": 0.0, "outside_option": math.log(2)},
-        complementarity={"up": {"up": 1.0, "down": 0.0}, "down": {"up": 0.0, "down": 1.0}})
+        parameters={"network_seed": 0.0, "outside_option": math.log(2), "births_per_step": 40_000},
+        complementarity={"up": {"up": 1.0, "down": 0.0}, "down": {"up": 0.0, "down": 1.0}}, engine=engine)
+    P = np.array([[10 / 42, 0.25], [30 / 42, 0.25]])
     model = ModuModel(scenario, rng=0)
     np.testing.assert_array_equal(model.N, [[10, 0], [30, 0]])
-    np.testing.assert_allclose(model.entry_probabilities(), [[10 / 42, 0.25], [30 / 42, 0.25]], rtol=1e-12)
+    np.testing.assert_allclose(model.entry_probabilities(), P, rtol=1e-12)
+    births = simulate(scenario, engine, 0).steps[1].births
+    observed = np.r_[births.ravel(), 40_000 - births.sum()]
+    assert stats.chisquare(observed, 40_000 * np.r_[0.5 * P.ravel(), 1 - 0.5 * P.sum()]).pvalue > 1e-3
 
 
-def test_an_empty_city_in_the_pure_urn_raises_no_numpy_warning():
+def test_an_empty_city_in_the_pure_urn_raises_no_numpy_warning(engine):
     """log(0) = −∞ is the rule there, not an accident to warn a user about on every step."""
     scenario = make_scenario(cities=[{"name": "A", "firms": 5}, {"name": "B", "firms": 0}],
-                             parameters={"network_seed": 0.0})
+                             parameters={"network_seed": 0.0}, engine=engine)
     model = ModuModel(scenario, rng=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        simulate(scenario, engine, 0)
         model.entry_probabilities()
         model.step()
 
@@ -750,3 +767,110 @@ def test_largest_remainder_splits_by_weights_that_need_not_sum_to_one_and_breaks
         counts = largest_remainder(total, weights)
         assert counts.sum() == total
         np.testing.assert_array_equal(counts, odd_largest_remainder(total, weights.tolist()))
+
+
+# ---------------------------------------------------------------- kernel survivors (issue 22), on every engine
+def test_the_complementarity_matrix_weighs_a_sectors_partners_by_its_own_row(engine):
+    """N_eff[c, s] = Σ_s' W[s, s']·N[c, s'] with an asymmetric W (a gains 0.8 per b firm, b 0.1 per a firm).
+    α = 1, κ = 0, so exp(V) = N_eff: A (30 a, 2 b) has N_eff 31.6 (a) and 5 (b), B (5 a, 20 b) 21 and 20.5.
+    20,000 entrants: a chi-square over the four city-sector cells; W transposed (N_eff 30.2 / 26 and 7 / 24)
+    is rejected."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 32, "sector_mix": {"a": 30 / 32, "b": 2 / 32}},
+                {"name": "B", "firms": 25, "sector_mix": {"a": 0.2, "b": 0.8}}],
+        sectors={"a": 0.5, "b": 0.5}, complementarity={"a": {"a": 1.0, "b": 0.8}, "b": {"a": 0.1, "b": 1.0}},
+        parameters={"network_seed": 0.0, "births_per_step": 20_000}, engine=engine)
+    history = simulate(scenario, engine, 0)
+    np.testing.assert_array_equal(history.steps[0].firms, [[30, 2], [5, 20]])
+
+    def cells(N_eff: np.ndarray) -> np.ndarray:
+        return 0.5 * (N_eff / N_eff.sum(axis=0)).ravel()
+
+    observed = history.steps[1].births.ravel()
+    assert stats.chisquare(observed, 20_000 * cells(np.array([[31.6, 5.0], [21.0, 20.5]]))).pvalue > 1e-3
+    assert stats.chisquare(observed, 20_000 * cells(np.array([[30.2, 26.0], [7.0, 24.0]]))).pvalue < 1e-12
+
+
+def test_imitate_ranks_cities_by_relative_growth_not_by_firms_gained(engine):
+    """No network term, 200 entrants a step: Small (10 firms, constant 2) gains about 52, Big (1,000 firms,
+    constant 3) about 141. Small grew fastest (≈ 520% against 14%), Big gained most: the copier moves half-way
+    toward Small's allocation (all on compute), not Big's (all on anchor)."""
+    scenario = make_scenario(
+        cities=[{"name": "Copier", "firms": 200, "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "Small", "firms": 10, "attractiveness": 2.0, "policy": policy(10, 1, 0, 0)},
+                {"name": "Big", "firms": 1000, "attractiveness": 3.0, "policy": policy(10, 0, 0, 1)}],
+        parameters={"births_per_step": 200, "network_effect": 0.0}, steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 0)
+    firms = history.stack("firms").sum(axis=2)
+    gained = firms[1] - firms[0]
+    assert np.argmax(gained / firms[0]) == 1 and np.argmax(gained) == 2     # the design: the two rankings differ
+    np.testing.assert_allclose(history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
+
+
+def test_cities_with_a_zero_budget_keep_their_allocation_whatever_their_strategy(engine):
+    """Compute is the only lever with an effect. A best-responds with a budget and moves half-way toward compute;
+    Zero best-responds and Idle imitates, both with a budget of 0: they keep their allocations, although A's
+    gains are computed and B (a budget, all on compute, by far the most attractive) grew fastest."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 100, "policy": policy(10, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
+                {"name": "Zero", "firms": 100, "policy": policy(0, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
+                {"name": "Idle", "firms": 100, "policy": policy(0, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "B", "firms": 100, "attractiveness": 3.0, "policy": policy(10, 1, 0, 0)}],
+        parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.1}, steps=2, steps_per_year=1,
+        engine=engine)
+    allocation = simulate(scenario, engine, 0).stack("allocation")
+    np.testing.assert_allclose(allocation[2, 0], [0.5, 0.0, 0.5])
+    np.testing.assert_array_equal(allocation[:, 1], [[0, 0, 1]] * 3)
+    np.testing.assert_array_equal(allocation[:, 2], [[0, 1, 0]] * 3)
+
+
+def test_imitate_copies_the_first_listed_of_cities_growing_equally_fast(engine):
+    """Nothing enters or exits, so every city's growth is 0: imitate copies the first listed city with a budget,
+    A (all on compute), not the last of the equals, B (all on anchor)."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 100, "policy": policy(10, 1, 0, 0)},
+                {"name": "Copier", "firms": 100, "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "B", "firms": 100, "policy": policy(10, 0, 0, 1)}],
+        steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 0)
+    assert (history.stack("births") == 0).all() and (history.stack("deaths") == 0).all()
+    np.testing.assert_allclose(history.stack("allocation")[2, 1], [0.5, 0.5, 0.0])
+
+
+def test_imitate_measures_a_citys_growth_over_all_its_sectors(engine):
+    """Two sectors. X starts with 100 firms, all upstream, and takes most of 200 entrants a step (half of them
+    downstream); Y has 200 downstream firms and few entrants; the copier (1,000 firms, half in each sector) fewer
+    still. Over all sectors X grew fastest by far; counted in one sector only, X would have had no firms a year
+    ago (growth 0) and the copier would seem to double. The copier moves half-way toward X's allocation."""
+    scenario = make_scenario(
+        cities=[{"name": "Copier", "firms": 1000, "attractiveness": -3.0,
+                 "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "X", "firms": 100, "attractiveness": 2.0, "sector_mix": {"up": 1.0, "down": 0.0},
+                 "policy": policy(10, 1, 0, 0)},
+                {"name": "Y", "firms": 200, "sector_mix": {"up": 0.0, "down": 1.0}, "policy": policy(10, 0, 0, 1)}],
+        sectors={"up": 0.5, "down": 0.5}, parameters={"births_per_step": 200, "network_effect": 0.0},
+        steps=2, steps_per_year=1, engine=engine)
+    history = simulate(scenario, engine, 0)
+    firms = history.stack("firms")
+    growth = (firms[1].sum(axis=1) - firms[0].sum(axis=1)) / firms[0].sum(axis=1)
+    assert np.argmax(growth) == 1 and firms[0, 1, 1] == 0 and firms[1, 1, 1] > 0   # X: fastest, and no downstream firm
+    np.testing.assert_allclose(history.stack("allocation")[2, 0], [0.5, 0.5, 0.0])
+
+
+def test_a_city_without_a_target_does_not_stop_the_others_adapting(engine):
+    """Compute is the only lever with an effect. Closed (a pool, listed first) best-responds but no firm can choose
+    it, so its gains all tie at 0 and it has no target; Pool imitates but no non-pool city has a budget to copy
+    (Open has none). Neither moves, and Pool2, listed after them, still adapts: half-way toward compute."""
+    scenario = make_scenario(
+        cities=[{"name": "Closed", "firms": 100, "open": False, "pool": True,
+                 "policy": policy(10, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
+                {"name": "Pool", "firms": 100, "pool": True,
+                 "policy": policy(10, 0, 1, 0, strategy="imitate", learning_rate=0.5)},
+                {"name": "Open", "firms": 100, "policy": policy(0, 0, 0, 1, strategy="best_response", learning_rate=0.5)},
+                {"name": "Pool2", "firms": 100, "pool": True,
+                 "policy": policy(10, 0, 0, 1, strategy="best_response", learning_rate=0.5)}],
+        parameters={"lever_effects": {"compute": {"all": 0.4}}, "birth_rate": 0.1}, steps=2, steps_per_year=1,
+        engine=engine)
+    allocation = simulate(scenario, engine, 0).stack("allocation")
+    np.testing.assert_array_equal(allocation[2, :3], [[0, 0, 1], [0, 1, 0], [0, 0, 1]])  # Open: no budget
+    np.testing.assert_allclose(allocation[2, 3], [0.5, 0.0, 0.5])

@@ -1,22 +1,31 @@
-"""Unit tests of the logit utility (sim/utility.py), each checked against a hand computation."""
+"""Unit tests of the logit utility (sim/model/kernel/utility.py, through sim/model/utility.py), each checked
+against a hand computation."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
+from conftest import make_scenario
 
 from sim.model import ModuModel
-from sim.model.utility import (
-    Coefficients,
-    choice_probabilities,
-    entry_utility,
-    marginal_firm_gain,
-    mover_utility,
-    network_term,
-)
+from sim.model.kernel import compile_scenario
+from sim.model.kernel.utility import network_term, softmax
+from sim.model.utility import entry_probabilities, entry_utility, marginal_firm_gain, mover_probabilities, mover_utility
 from sim.scenario import ScenarioError
+
+
+def coefficients(cities: int, sectors: int = 1, **fields):
+    """A compiled scenario of ``cities`` cities and ``sectors`` sectors whose coefficients are ``fields``."""
+    md = compile_scenario(make_scenario(cities=[{"name": f"C{i}", "firms": 1} for i in range(cities)],
+                                        sectors={f"s{j}": 1 / sectors for j in range(sectors)}))
+    return md._replace(**fields)
+
+
+def choice(V: np.ndarray) -> np.ndarray:
+    """softmax(V) of one vector, by the kernel."""
+    P = np.empty_like(V)
+    softmax(np.asarray(V, dtype=float), P)
+    return P
 
 
 @pytest.fixture(scope="module")
@@ -29,21 +38,21 @@ def two_cities(scenario_factory):
                     "talent_effect": 0.7, "capital_effect": 0.3, "cost_effect": 0.1,
                     "lever_effects": {"compute": {"all": 0.4}, "data": {"all": 0.2}, "anchor": {"all": 0.1}}},
     )
-    return Coefficients.from_scenario(scenario)
+    return compile_scenario(scenario)
 
 
 def test_city_constant_and_capacity(two_cities):
-    coef = two_cities
-    np.testing.assert_allclose(coef.city_constant, [0.1 + 0.7 * 0.2, 0.3 * 1.0 - 0.1 * 2.0], rtol=1e-12)
-    np.testing.assert_allclose(coef.inv_capacity, [1 / 100, 1 / 50], rtol=1e-12)
-    np.testing.assert_allclose(coef.beta, [[0.4], [0.2], [0.1]])
+    md = two_cities
+    np.testing.assert_allclose(md.constant, [0.1 + 0.7 * 0.2, 0.3 * 1.0 - 0.1 * 2.0], rtol=1e-12)
+    np.testing.assert_allclose(md.inv_capacity, [1 / 100, 1 / 50], rtol=1e-12)
+    np.testing.assert_allclose(md.beta, [[0.4], [0.2], [0.1]])
 
 
 def test_entry_utility_by_hand(two_cities):
     coef = two_cities
     N = np.array([[10], [4]])
     stocks = np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 7.0]])
-    const = coef.city_constant
+    const = coef.constant
     expected = [
         1.3 * np.log(10.5) + 0.4 * np.log(4) + 0.2 * np.log(2) + const[0] - 2.0 * 10 / 100,
         1.3 * np.log(4.5) + 0.1 * np.log(8) + const[1] - 2.0 * 4 / 50,
@@ -57,7 +66,7 @@ def test_mover_counts_itself_and_pays_the_moving_cost(two_cities):
     N = np.array([[10], [4]])
     stocks = np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 7.0]])
     levers = [0.4 * np.log(4) + 0.2 * np.log(2), 0.1 * np.log(8)]
-    const = coef.city_constant
+    const = coef.constant
     a, k, g, m = 1.3, 0.5, 2.0, 0.8
     V = mover_utility(coef, N, stocks)
     assert V.shape == (1, 2, 2)
@@ -75,10 +84,9 @@ def test_mover_counts_itself_and_pays_the_moving_cost(two_cities):
 
 def test_mover_in_the_pure_urn_chooses_in_proportion_to_counts_with_itself():
     """α = 1, κ = 0, m = 0: a mover from h picks c with probability ∝ N_c + 1{c ≠ h}."""
-    coef = Coefficients(alpha=1.0, kappa=0.0, gamma=0.0, moving_cost=0.0, beta=np.zeros((3, 1)),
-                        W=np.ones((1, 1)), city_constant=np.zeros(2), inv_capacity=np.zeros(2))
+    coef = coefficients(2, alpha=1.0, kappa=0.0, gamma=0.0, m=0.0)
     N = np.array([[5], [3]])
-    P = choice_probabilities(mover_utility(coef, N, np.zeros((2, 3))), axis=-1)[0]
+    P = mover_probabilities(coef, N, np.zeros((2, 3)))[0]
     np.testing.assert_allclose(P, [[5 / 9, 4 / 9], [6 / 9, 3 / 9]], rtol=1e-12)
 
 
@@ -90,7 +98,7 @@ def test_mover_self_count_uses_own_sector_complementarity(scenario_factory):
         complementarity={"a": {"a": 1.0, "b": 0.5}, "b": {"a": 0.25, "b": 0.8}},
         parameters={"network_effect": 1.0, "network_seed": 0.0, "moving_cost": 0.0},
     )
-    coef = Coefficients.from_scenario(scenario)
+    coef = compile_scenario(scenario)
     N = np.array([[10, 2], [3, 6]])
     N_eff = np.array([[10 + 0.5 * 2, 0.25 * 10 + 0.8 * 2], [3 + 0.5 * 6, 0.25 * 3 + 0.8 * 6]])
     np.testing.assert_allclose(entry_utility(coef, N, np.zeros((2, 3))), np.log(N_eff), rtol=1e-12)
@@ -101,44 +109,41 @@ def test_mover_self_count_uses_own_sector_complementarity(scenario_factory):
 
 def test_choice_probabilities_handles_minus_infinity():
     """κ = 0: an empty city has utility −∞ and probability exactly 0, without NaNs."""
-    coef = Coefficients(alpha=1.5, kappa=0.0, gamma=0.0, moving_cost=1.0, beta=np.zeros((3, 1)),
-                        W=np.ones((1, 1)), city_constant=np.zeros(3), inv_capacity=np.zeros(3))
+    coef = coefficients(3, alpha=1.5, kappa=0.0, gamma=0.0, m=1.0)
     N = np.array([[5], [0], [2]])
     V = entry_utility(coef, N, np.zeros((3, 3)))
     assert V[1, 0] == -np.inf
-    P = choice_probabilities(V, axis=0)
+    P, _ = entry_probabilities(coef, N, np.zeros((3, 3)))
     assert P[1, 0] == 0.0 and np.isfinite(P).all()
     np.testing.assert_allclose(P[[0, 2], 0], np.array([5, 2]) ** 1.5 / (5**1.5 + 2**1.5), rtol=1e-12)
     # A mover sees itself in the empty city, so that city is choosable for it.
-    P_move = choice_probabilities(mover_utility(coef, N, np.zeros((3, 3))), axis=-1)
+    P_move = mover_probabilities(coef, N, np.zeros((3, 3)))
     assert np.isfinite(P_move[0, [0, 2]]).all()
     assert P_move[0, 0, 1] > 0
     np.testing.assert_allclose(P_move[0, 0], np.array([5**1.5, np.exp(-1), 3**1.5 * np.exp(-1)])
                                / (5**1.5 + np.exp(-1) + 3**1.5 * np.exp(-1)), rtol=1e-12)
 
 
-def test_choice_probabilities_is_a_stable_softmax_along_its_axis():
-    V = np.array([[1000.0, 0.0], [1001.0, -np.inf], [-np.inf, 2.0]])
-    P = choice_probabilities(V, axis=0)
+def test_softmax_is_stable_and_gives_minus_infinity_probability_zero():
     e = np.exp(1.0)
-    np.testing.assert_allclose(P[:, 0], [1 / (1 + e), e / (1 + e), 0.0], rtol=1e-12)
-    np.testing.assert_allclose(P[:, 1], [1 / (1 + np.exp(2)), 0.0, np.exp(2) / (1 + np.exp(2))], rtol=1e-12)
-    np.testing.assert_allclose(choice_probabilities(V.T, axis=1), P.T, rtol=1e-15)
-    np.testing.assert_allclose(P.sum(axis=0), 1.0, rtol=1e-15)
+    np.testing.assert_allclose(choice(np.array([1000.0, 1001.0, -np.inf])), [1 / (1 + e), e / (1 + e), 0.0], rtol=1e-12)
+    P = choice(np.array([0.0, -np.inf, 2.0]))
+    np.testing.assert_allclose(P, [1 / (1 + np.exp(2)), 0.0, np.exp(2) / (1 + np.exp(2))], rtol=1e-12)
+    np.testing.assert_allclose(P.sum(), 1.0, rtol=1e-15)
 
 
 def test_an_empty_urn_falls_back_on_the_other_terms():
     """A sector with no firms anywhere and κ = 0 contributes no network term (not −∞ everywhere)."""
-    coef = Coefficients(alpha=2.0, kappa=0.0, gamma=0.0, moving_cost=0.0, beta=np.zeros((3, 2)),
-                        W=np.eye(2), city_constant=np.array([0.0, np.log(3.0)]), inv_capacity=np.zeros(2))
+    coef = coefficients(2, 2, alpha=2.0, kappa=0.0, gamma=0.0, m=0.0, W=np.eye(2),
+                        constant=np.array([0.0, np.log(3.0)]))
     N = np.array([[4, 0], [1, 0]])
-    P = choice_probabilities(entry_utility(coef, N, np.zeros((2, 3))), axis=0)
+    P, _ = entry_probabilities(coef, N, np.zeros((2, 3)))
     np.testing.assert_allclose(P[:, 1], [0.25, 0.75], rtol=1e-12)
     np.testing.assert_allclose(P[:, 0], np.array([16, 3]) / 19, rtol=1e-12)
     # α = 0 switches the network term off, even where the count is 0 and κ = 0.
-    coef0 = Coefficients(alpha=0.0, kappa=0.0, gamma=0.0, moving_cost=0.0, beta=np.zeros((3, 1)),
-                         W=np.ones((1, 1)), city_constant=np.zeros(2), inv_capacity=np.zeros(2))
-    np.testing.assert_array_equal(network_term(coef0, np.array([[3.0], [0.0]])), 0.0)
+    out = np.full(2, np.nan)
+    network_term(0.0, np.array([3.0, 0.0]), out)
+    np.testing.assert_array_equal(out, 0.0)
 
 
 def test_marginal_firm_gain_matches_a_finite_difference(rich_scenario):
@@ -146,15 +151,15 @@ def test_marginal_firm_gain_matches_a_finite_difference(rich_scenario):
     model = ModuModel(rich_scenario, rng=0, record_events=False)
     for _ in range(3):
         model.step()
+    md, constant = model.compiled, model.state.constant
     stocks = model.lever_stocks()
     choosers = model.expected_entrants()
-    cost = model.unit_cost
-    P = choice_probabilities(entry_utility(model.coef, model.N, stocks), axis=0)
-    analytic = marginal_firm_gain(model.coef, P, choosers, stocks, cost)
-    np.testing.assert_allclose(analytic, model.marginal_firm_gain(), rtol=1e-12)
+    cost = md.unit_cost
+    analytic = marginal_firm_gain(md, model.N, stocks, constant)
+    np.testing.assert_array_equal(analytic, model.marginal_firm_gain())
 
     def expected_entrants(city: int, s: np.ndarray) -> float:
-        return float(choice_probabilities(entry_utility(model.coef, model.N, s), axis=0)[city] @ choosers)
+        return float(entry_probabilities(md, model.N, s, constant)[0][city] @ choosers)
 
     eps = 1e-4  # 100 M yuan
     numeric = np.zeros_like(analytic)
@@ -203,24 +208,23 @@ def test_a_pool_of_places_is_chosen_as_often_as_any_one_of_its_places(scenario_f
                 {"name": "P", "firms": 900, "pool": True, "places": 6, "places_exponent": 0.7, "places_from": 2,
                  "capacity": 400}],
         parameters={"network_effect": 1.3, "network_seed": 1.0, "congestion": 1.5, "moving_cost": 0.4})
-    coef = Coefficients.from_scenario(scenario)
-    N, stocks = np.array([[300], [900]]), np.zeros((2, 3))
+    md = compile_scenario(scenario)
+    N, X = np.array([[300], [900]]), np.zeros((2, 3))
     w = np.arange(2, 8) ** -0.7 / (np.arange(2, 8) ** -0.7).sum()   # places ranked 2 to 7
     a, k, g, m = 1.3, 1.0, 1.5, 0.4
     # entrants: A, and each place as its own alternative
     V_A = a * np.log(300 + k) + 0.2 - g * 300 / 500
     V_places = a * np.log(w * 900 + k) - g * w * 900 / 400
     expected = np.exp(V_places).sum() / (np.exp(V_A) + np.exp(V_places).sum())
-    np.testing.assert_allclose(choice_probabilities(entry_utility(coef, N, stocks), axis=0)[1, 0], expected, rtol=1e-12)
+    np.testing.assert_allclose(entry_probabilities(md, N, X)[0][1, 0], expected, rtol=1e-12)
     # a mover from A counts itself in the place it would join and pays m; one in the pool stays at no cost
-    P = choice_probabilities(mover_utility(coef, N, stocks), axis=-1)
+    P = mover_probabilities(md, N, X)
     V_join = a * np.log(w * 900 + 1 + k) - g * (w * 900 + 1) / 400 - m
     np.testing.assert_allclose(P[0, 0, 1], np.exp(V_join).sum() / (np.exp(V_A) + np.exp(V_join).sum()), rtol=1e-12)
     V_leave = a * np.log(300 + 1 + k) + 0.2 - g * 301 / 500 - m
     np.testing.assert_allclose(P[0, 1, 0], np.exp(V_leave) / (np.exp(V_leave) + np.exp(V_places).sum()), rtol=1e-12)
-    # at α = 1 without congestion the pool's term is log(N + Mκ)-like: Σ_m (w_m·N + κ) = N + Mκ
-    linear = dataclasses.replace(coef, alpha=1.0, gamma=0.0)
-    V = entry_utility(linear, N, stocks)[:, 0]
+    # at α = 1 without congestion the pool's term is log(N + Mκ): Σ_m (w_m·N + κ) = N + Mκ
+    V = entry_utility(md._replace(alpha=1.0, gamma=0.0), N, X)[:, 0]
     np.testing.assert_allclose(V[1], np.log(900 + 6 * k), rtol=1e-12)
 
 

@@ -11,7 +11,7 @@ run needs from the scenario alone:
   firm at the peak (the columns of :data:`sim.model.firms.COLUMNS` at up to twice
   their length after a capacity doubling, plus one column being copied and
   the step's temporaries); the ``counts`` engine's memory does not depend on
-  the number of firms (:class:`sim.model.firms.FirmCounts` keeps city × sector ×
+  the number of firms (the kernel, :mod:`sim.model.kernel`, keeps city × sector ×
   size-class counts; relocation draws a city × sector × class × city array).
   Each running worker also holds its replication's history and tables, and
   the main process gathers every replication's tables (twice: the parts and

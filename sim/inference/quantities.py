@@ -136,13 +136,13 @@ def outside_option_for(scenario: Scenario, share: float) -> float:
     from sim.model.utility import entry_utility
 
     model = ModuModel(scenario.model_copy(update={"engine": "counts"}), rng=0, record_events=False)
-    V = entry_utility(model.coef, model.N, model.lever_stocks())         # [city, sector]
+    V = entry_utility(model.compiled, model.N, model.lever_stocks(), model.state.constant)   # [city, sector]
     V = np.where(np.isfinite(V), V, -np.inf)
     top = float(np.max(V[np.isfinite(V)])) if np.isfinite(V).any() else 0.0
 
     def stay_out(V0: float) -> float:
         with np.errstate(over="ignore"):
-            return float(model.sector_mix @ (1.0 / (1.0 + np.exp(V - V0).sum(axis=0))))
+            return float(model.compiled.sector_mix @ (1.0 / (1.0 + np.exp(V - V0).sum(axis=0))))
 
     lo, hi = top - 60.0, top + 60.0
     for _ in range(200):

@@ -1,12 +1,13 @@
-"""Firm agents, stored column-wise, and their vectorised decision rules.
+"""Firm agents of the ``agents`` engine, stored column-wise, and the vectorised draws they decide with.
 
 Each firm is an agent with its own random draws, but the population lives in
 numpy columns (``id, city, sector, size, born, anchor``) kept dense by
-swap-removal, and every rule acts on all firms of a step at once. A step
+swap-removal, and every draw acts on all firms of a step at once. A step
 costs O(firms that exit, reconsider or enter), not O(all firms): the firms
 that face a decision are found by drawing how many there are (binomial) and
 which ones (a uniform subset), which is exactly independent Bernoulli trials,
-then thinning where probabilities differ between firms.
+then thinning where probabilities differ between firms. The probabilities
+themselves are the kernel's (:mod:`sim.model.kernel.phases`, :mod:`sim.model.kernel.utility`).
 """
 
 from __future__ import annotations
@@ -130,31 +131,6 @@ def thin(rng: np.random.Generator, index: np.ndarray, keep_probability: np.ndarr
     return index[rng.random(len(index)) < keep_probability]
 
 
-def draw_exits(rng: np.random.Generator, firms: Firms, mu: float, eta: float, phi_exit: float) -> np.ndarray:
-    """Positions of the firms that exit this step.
-
-    A non-anchor exits with probability μ·size^(−η) (≤ μ, as size ≥ 1); an
-    anchor with μ·φ_exit.
-    """
-    candidates = bernoulli_subset(rng, firms.n, mu)
-    size = firms.size[candidates].astype(float)
-    keep = np.where(firms.anchor[candidates], phi_exit, size ** -eta)
-    return thin(rng, candidates, keep)
-
-
-def draw_reconsiderers(rng: np.random.Generator, firms: Firms, rho: float, phi_move: float,
-                       A: np.ndarray) -> np.ndarray:
-    """Positions of the firms that reconsider their location this step.
-
-    A non-anchor reconsiders with probability ρ; an anchor with
-    ρ·φ_move/(1 + A[c]), so its home city's anchor-support stock keeps it.
-    """
-    candidates = bernoulli_subset(rng, firms.n, rho)
-    anchor = firms.anchor[candidates]
-    keep = np.where(anchor, phi_move / (1.0 + A[firms.city[candidates]]), 1.0)
-    return thin(rng, candidates, keep)
-
-
 def draw_categorical(rng: np.random.Generator, P: np.ndarray, row: np.ndarray) -> np.ndarray:
     """One draw per chooser from its own row of probabilities ``P[row]`` (rows sum to 1).
 
@@ -191,40 +167,3 @@ def draw_sizes(rng: np.random.Generator, k: int, zeta: float) -> np.ndarray:
     """Sizes of ``k`` new firms: 2**class, the class drawn from :func:`size_class_probabilities`."""
     classes = rng.choice(SIZE_CLASSES, size=k, p=size_class_probabilities(zeta))
     return np.ldexp(1.0, classes).astype(np.float32)
-
-
-class FirmCounts:
-    """Ordinary (non-anchor) firms as counts ``n[c, s, k]`` per city, sector and size class.
-
-    Firms of one city, sector and size class are exchangeable: they face the
-    same exit probability and the same choice probabilities. Their exits,
-    reconsiderations and destinations are therefore binomial and multinomial
-    draws on the counts, exactly the distribution of the per-firm rules, at a
-    cost independent of the number of firms (the ``counts`` engine).
-    """
-
-    def __init__(self, n_city: int, n_sector: int, zeta: float):
-        """An empty population over ``n_city`` cities and ``n_sector`` sectors; ζ sets the size mix at birth."""
-        self.n = np.zeros((n_city, n_sector, SIZE_CLASSES), dtype=np.int64)
-        self.size_probabilities = size_class_probabilities(zeta)
-        self.size = np.ldexp(1.0, np.arange(SIZE_CLASSES))
-
-    def add(self, rng: np.random.Generator, births: np.ndarray) -> None:
-        """Add ``births[c, s]`` new firms, their size classes one multinomial draw per (c, s)."""
-        self.n += rng.multinomial(births, self.size_probabilities)
-
-    def draw_exits(self, rng: np.random.Generator, mu: float, eta: float) -> np.ndarray:
-        """Remove the exits of one step (each firm with probability μ·size^(−η)); returns deaths ``[c, s]``."""
-        deaths = rng.binomial(self.n, mu * self.size ** -eta)
-        self.n -= deaths
-        return deaths.sum(axis=2)
-
-    def relocate(self, rng: np.random.Generator, rho: float, P: np.ndarray) -> np.ndarray:
-        """Reconsider (probability ρ each) and choose by ``P[s, h, c]``; returns choices ``[h, s, c]``.
-
-        The diagonal ``h == c`` counts reconsidering firms that stayed.
-        """
-        reconsider = rng.binomial(self.n, rho)                                    # [h, s, k]
-        choice = rng.multinomial(reconsider, P.transpose(1, 0, 2)[:, :, None, :])  # [h, s, k, c]
-        self.n += choice.sum(axis=0).transpose(2, 0, 1) - reconsider
-        return choice.sum(axis=2)

@@ -74,6 +74,17 @@ def _increment_text(problem: Problem) -> str:
             "below where their calibrations are given (`--other-reading`).\n")
 
 
+def _interval_width_text(numbers: pd.DataFrame) -> str:
+    """How wide the held-out numbers' intervals are against their documented values: coverage by width is cheap."""
+    valued = numbers[numbers.documented.notna() & (numbers.documented > 0)]
+    if valued.empty:
+        return ""
+    width = ((valued.hi - valued.lo) / valued.documented).median()
+    return (f" The intervals are {fixed(width)} times the documented value wide (median): "
+            + ("coverage this wide says the data fitted leave these figures open, not that the model predicts them."
+               if width >= 1 else "narrow enough for coverage to test the model."))
+
+
 STATEMENT_AGREEMENT = 0.8
 """Share of replications in which a statement must hold for the report to call the model in agreement with it."""
 
@@ -87,7 +98,7 @@ def _statements_text(statements: pd.DataFrame, replications: int, draws: int) ->
             "Inferred statements read an order the source implies (the order of a list) rather than states; "
             "statements of another register enter through their stated measurement equation (the targets file).\n",
             markdown_table(pd.DataFrame({
-                "statement": statements.statement, "at (model time)": statements.model_time,
+                "statement": statements.statement, "at (model time)": [f"{t:g}" for t in statements.model_time],
                 "register": statements.universe, "inferred": ["yes" if i else "no" for i in statements.inferred],
                 "fitted": ["yes" if f else "no" for f in statements.fitted],
                 "holds (point estimate)": [f"{h:.0%}" for h in statements.holds_point],
@@ -115,7 +126,7 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
     abc_time = options.get("abc_wall_time_s", float("nan"))
     resumed = options.get("resumed_from")
     fitted_cities = sorted({f.city for f in problem.fitted if f.quantity == "firms"})
-    text: list[str] = ["# Calibration report\n"]
+    text: list[str] = [f"# Calibration report: {scenario.name}, {problem.targets.name}\n"]
     text.append(
         f"Written by `modu calibrate` (seed {result.seed}, executor {result.executor}, engine {options.get('engine')}) "
         f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Wall time **{result.wall_time:.0f} s**: ABC "
@@ -203,14 +214,16 @@ def report_text(result: CalibrationResult, tables: dict[str, pd.DataFrame]) -> s
     text.append("\nABC-SMC generations (`generations.csv`):\n\n" + markdown_table(generations))
 
     text.append("## Fit\n")
-    text.append(f"The point estimate (`calibrated.yaml`): posterior medians, with the constants of "
-                f"{', '.join(fitted_cities)} re-solved so that the median of the scenario's "
+    resolved = (f", with the constants of {', '.join(fitted_cities)} re-solved so that the median of the scenario's "
                 f"{scenario.replications} replications (its own seeds, engine {options.get('engine')}) hits their "
-                f"documented counts. Errors of the point estimate and of the posterior predictive "
-                f"({len(result.values)} draws; `fit.csv`):\n")
+                "documented counts" if fitted_cities else " (no city count is fitted, so no constant is re-solved)")
     fit = tables["fit"]
+    text.append(f"The point estimate (`calibrated.yaml`): posterior medians{resolved}. "
+                + (f"Errors of the point estimate and of the posterior predictive ({len(result.values)} draws; "
+                   "`fit.csv`):\n" if not fit.empty else
+                   "Every fitted pattern is a statement of who leads (below), none a number.\n"))
     shown = [shown_as(q) for q in fit.quantity]
-    text.append(markdown_table(pd.DataFrame({
+    text.append("" if fit.empty else markdown_table(pd.DataFrame({
         "figure": fit.figure, "unit": [unit_of(q) for q in fit.quantity],
         "documented": [f(d) if np.isfinite(d) else span(lo, hi, f) for f, d, lo, hi in
                        zip(shown, fit.documented, fit.lower, fit.upper, strict=True)],
@@ -305,7 +318,8 @@ def _validation_text(validation: pd.DataFrame) -> str:
         lines.append(f"Of {len(numbers)} held-out numbers, **{inside} lie inside their 90% predictive interval**"
                      + (f"; the predictive medians miss the documented values by {percent(valued.median(), 1)} "
                         f"(median of the absolute relative errors; largest {percent(valued.max(), 1)})"
-                        if len(valued) else "") + " (`validation.csv`, `figures/validation.png`).\n")
+                        if len(valued) else "") + " (`validation.csv`, `figures/validation.png`)."
+                     + _interval_width_text(numbers) + "\n")
     for r in validation.itertuples():
         if r.quantity == "overtake_by":
             lines.append(f"- **{r.city} overtakes {r.other} by the end-{r.model_time - 1} stock** (`{r.figure}`): in "

@@ -276,7 +276,7 @@ def manifest(out: Path, files: list[str], **fields: Any) -> dict[str, Any]:
     return {
         "tool": "modu",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": sys.argv,
+        "command": ["modu", *sys.argv[1:]],  # the same command whether run as modu or python -m sim
         "versions": package_versions(),
         **fields,
         "files": {name: sha256(out / name) for name in sorted(files)},
