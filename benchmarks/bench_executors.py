@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RATE = re.compile(r"(\d+) run now in ([\d.]+) s")
+RATE = re.compile(r"([\d,]+) run now in ([\d.]+) s")
 
 
 def sweep_once(executor: str, args: list[str], folder: Path) -> tuple[float, float, bytes]:
@@ -36,8 +36,9 @@ def sweep_once(executor: str, args: list[str], folder: Path) -> tuple[float, flo
     done = subprocess.run([sys.executable, "-m", "sim", "sweep", *args, "--out", str(folder), "--executor", executor,
                            "--quiet", "--no-figures"], capture_output=True, text=True, cwd=ROOT, check=True)
     wall = time.perf_counter() - start
-    runs, seconds = RATE.search(done.stdout).groups()
-    return int(runs) / float(seconds), int(runs) / wall, (folder / "summary.csv").read_bytes()
+    text, seconds = RATE.search(done.stdout).groups()
+    runs = int(text.replace(",", ""))  # 10,000
+    return runs / float(seconds), runs / wall, (folder / "summary.csv").read_bytes()
 
 
 def main() -> None:

@@ -2,11 +2,13 @@
 
 Sliders (each showing its value) set the network effect α, the congestion γ
 (with a capacity for every city), the model's seed and each city's annual
-budget and lever weights; the page shows firms per city, their shares, a map
-of cities sized by firms and the state of the run, live as the model steps.
+budget and lever weights; the page shows firms per city (documented counts as
+dots), their shares, a map of cities sized by firms and the state of the run,
+live as the model steps. The charts are drawn in the browser: after a step the
+server sends their numbers, not pictures, so many pages can share one server.
 Move sliders, then press *Reset* to rebuild the model with them (Mesa's
 controller: Reset, ▶ play/pause, Step). *Keep as reference* holds the current
-run: the plots then draw it dashed beside the current one and a table lists
+run: the charts then draw it dashed beside the current one and a table lists
 how the two differ at the current step.
 
 Launch it with ``modu app [SCENARIO]`` (serves on http://127.0.0.1:8765 by
@@ -27,7 +29,9 @@ work without them.
 
 - :mod:`~sim.app.controls` — the sliders and the scenario their values make;
 - :mod:`~sim.app.model` — the model behind the page and the reference run;
-- :mod:`~sim.app.views` — the live figures and text panels;
+- :mod:`~sim.app.charts` — the charts as ECharts options (plain data, no app extra needed);
+- :mod:`~sim.app.widget` — the widget that has the browser draw a chart (``chart.vue``);
+- :mod:`~sim.app.views` — the live charts and text panels;
 - :mod:`~sim.app.ui` — the page (Mesa's controller, sliders, views) and Solara's fixes.
 """
 

@@ -35,6 +35,9 @@ class AppModel(ModuModel):
         congestion: γ, utility per unit of load N/capacity.
         capacity: firms at which a non-pool city's load is 1, in thousands;
             0 keeps each city's capacity from the scenario (none = no congestion).
+        scenario: not used. Mesa 3.5's controller passes, on *Reset*, the model's experiment scenario
+            (``mesa.experimental.scenarios.Scenario``, empty here); this model's scenario is ``base``
+            with the sliders' values. Mesa 3.3 passes nothing.
         **kwargs: per non-pool city ``budget__<city>`` (annual budget, 100 M yuan)
             and ``compute__<city>``, ``data__<city>``, ``anchor__<city>`` (lever
             weights ≥ 0, normalised to the allocation shares; all zero = equal shares).
@@ -45,12 +48,12 @@ class AppModel(ModuModel):
     """
 
     def __init__(self, base: Scenario | None = None, seed: int | None = None, network_effect: float | None = None,
-                 congestion: float | None = None, capacity: float = 0, **kwargs: float):
+                 congestion: float | None = None, capacity: float = 0, scenario: object = None, **kwargs: float):
         base = base if base is not None else load_scenario(DEFAULT_SCENARIO)
-        scenario = slider_scenario(base, network_effect=network_effect, congestion=congestion,
-                                   capacity=capacity, city_values=kwargs)
-        seed = scenario.seed if seed is None else seed
-        super().__init__(scenario, rng=seed, record_events=False)
+        variant = slider_scenario(base, network_effect=network_effect, congestion=congestion,
+                                  capacity=capacity, city_values=kwargs)
+        seed = variant.seed if seed is None else seed
+        super().__init__(variant, rng=seed, record_events=False)
         self.base = base
         given = {"network_effect": network_effect, "congestion": congestion, "capacity": capacity, **kwargs}
         self.slider_values: dict[str, float] = {
@@ -86,13 +89,8 @@ def reference_differences(reference: AppModel, current: AppModel) -> pd.DataFram
         (fractions of all firms).
     """
     step = current.steps
-
-    def totals(model: AppModel) -> pd.Series:
-        firms = model.history.firms_frame()
-        return firms[firms.step == step].groupby("city", sort=False)["firms"].sum()
-
-    now, then = totals(current), totals(reference)
-    table = pd.DataFrame({"firms": now, "reference firms": then.reindex(now.index)})
+    now, then = (model.history.steps[step].firms.sum(axis=1) for model in (current, reference))
+    table = pd.DataFrame({"firms": now, "reference firms": then}, index=pd.Index(current.history.cities, name="city"))
     table["difference"] = table["firms"] - table["reference firms"]
     table["share"] = table["firms"] / table["firms"].sum()
     table["reference share"] = table["reference firms"] / table["reference firms"].sum()

@@ -1,4 +1,4 @@
-"""The page itself (Mesa's SolaraViz controller, the sliders and the views), and the fixes Solara needs.
+"""The page itself (Mesa's controller from its SolaraViz module, the sliders and the views), and the fixes Solara needs.
 
 Imports Solara and Mesa's visualisation only when a page is made (the app extra).
 """
@@ -107,11 +107,11 @@ def make_page(scenario: str | Path | Scenario | None = None) -> Any:
     def Views(model: AppModel, reference: AppModel | None) -> Any:  # noqa: N802
         update_counter.get()  # Mesa's controller bumps it after every step
         with solara.Column():
-            with solara.Row():
+            with solara.Row(style={"flex-wrap": "wrap"}):  # charts have a fixed size: a narrow window stacks them
                 counts_view(model, reference)
                 shares_view(model, reference)
             comparison_view(model, reference)
-            with solara.Row():
+            with solara.Row(style={"flex-wrap": "wrap"}):
                 map_view(model)
                 state_view(model)
 

@@ -8,7 +8,7 @@ format, value axes from 0 or marked broken, a page's width, saving) is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.collections
@@ -52,6 +52,23 @@ MAX_PANELS = 16
 """Above this many cities, small multiples would be too small to read and slow to draw: the counts figure
 shows the ``MAX_LINES`` largest cities in colour over the others in grey; the flows matrix, the growth
 accounting, spending and lock-in bars show ``MAX_PANELS - 1`` cities and the rest summed as "other cities"."""
+
+
+def counts_layout(cities: int) -> str:
+    """How the firm counts of this many cities are drawn: ``"lines"`` (one panel, up to :data:`MAX_LINES`),
+    ``"panels"`` (small multiples, up to :data:`MAX_PANELS`) or ``"leaders"`` (the largest in colour over the rest).
+    """  # noqa: D205
+    return "lines" if cities <= MAX_LINES else "panels" if cities <= MAX_PANELS else "leaders"
+
+
+def wide_spread(finals: Sequence[float]) -> bool:
+    """Whether counts need a log axis: the largest city ends with more than :data:`LOG_SPREAD` times the smallest."""
+    return max(finals) / max(min(finals), 1) > LOG_SPREAD
+
+
+def leaders(final: Mapping[str, float]) -> list[str]:
+    """The :data:`MAX_LINES` cities with the most at the end, largest first (ties in the order given)."""
+    return sorted(final, key=lambda city: -final[city])[:MAX_LINES]
 
 
 def fold_others(frame: pd.DataFrame, order: pd.Series, how: str = "sum") -> pd.DataFrame:
@@ -114,9 +131,10 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
     by_city = {city: totals[totals.city == city].groupby("year")["firms"] for city in cities}
     documented = dict(tuple(observed.groupby("city"))) if observed is not None and len(observed) else {}
     title = f"Firms per city (median and {BAND_NAME})"
-    if len(cities) > MAX_PANELS:
+    layout = counts_layout(len(cities))
+    if layout == "leaders":
         return _counts_leaders(by_city, documented, title)
-    if len(cities) <= MAX_LINES:
+    if layout == "lines":
         fig, ax = plt.subplots(figsize=(8, 5))
         for city in cities:
             _draw_city_counts(ax, by_city[city], colors[city], city)
@@ -124,16 +142,15 @@ def plot_counts(tables: dict[str, pd.DataFrame], observed: pd.DataFrame | None =
             ax.scatter(rows.year, rows.firms, color=colors.get(city, "k"), edgecolor="k", zorder=5, s=40)
         if documented:
             ax.scatter([], [], color="w", edgecolor="k", label="documented")
-        finals = [grouped.median().iloc[-1] for grouped in by_city.values()]
-        spread = max(finals) / max(min(finals), 1)
-        if spread > LOG_SPREAD:  # one large pool would flatten every city: a log axis keeps them apart
+        log = wide_spread([grouped.median().iloc[-1] for grouped in by_city.values()])
+        if log:  # one large pool would flatten every city: a log axis keeps them apart
             log_firms_axis(ax)
-        ax.set(ylabel="AI firms" + (" (log scale)" if spread > LOG_SPREAD else ""), title=title)
+        ax.set(ylabel="AI firms" + (" (log scale)" if log else ""), title=title)
         year_axis(ax)
-        if spread <= LOG_SPREAD:
+        if not log:
             value_axis(ax, broken=False)
         ax.legend(fontsize=8, ncol=2)
-        ax.grid(alpha=0.3, which="both" if spread > LOG_SPREAD else "major")
+        ax.grid(alpha=0.3, which="both" if log else "major")
         return fig
     ncols = 4
     nrows = -(-len(cities) // ncols)
@@ -168,8 +185,8 @@ def plot_shares(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     totals = city_totals(tables["firms"])
     totals["share"] = totals.firms / totals.groupby(["replication", "year"]).firms.transform("sum")
     mean = totals.groupby(["year", "city"], sort=False)["share"].mean().unstack("city")[cities_of(tables)]
-    if mean.shape[1] > MAX_PANELS:  # the largest at the end, the rest summed
-        kept = list(mean.iloc[-1].sort_values(ascending=False, kind="stable").index[:MAX_LINES])
+    if counts_layout(mean.shape[1]) == "leaders":  # the largest at the end, the rest summed
+        kept = leaders(mean.iloc[-1].to_dict())
         mean = mean[kept].assign(**{"other cities": mean.drop(columns=kept).sum(axis=1)})
     colors = {**city_colors(list(mean.columns)), "other cities": "0.8"}
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -258,23 +275,22 @@ _LARGEST = "\nthe {} largest cities at the end; every city is in {}"
 
 def _counts_leaders(by_city: dict, documented: dict, title: str) -> plt.Figure:
     """Counts of many cities in one panel: the ``MAX_LINES`` largest at the end in colour, the rest in grey."""
-    final = {city: grouped.median().iloc[-1] for city, grouped in by_city.items()}
-    leaders = sorted(final, key=lambda c: -final[c])[:MAX_LINES]
-    colors = city_colors(leaders)
+    largest = leaders({city: grouped.median().iloc[-1] for city, grouped in by_city.items()})
+    colors = city_colors(largest)
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for city, grouped in by_city.items():
-        if city not in leaders:
+        if city not in largest:
             _draw_city_counts(ax, grouped, "0.8", None, band=False, linewidth=0.7)
-    for city in leaders:
+    for city in largest:
         _draw_city_counts(ax, by_city[city], colors[city], city)
         if city in documented:
             rows = documented[city]
             ax.scatter(rows.year, rows.firms, color=colors[city], edgecolor="k", zorder=5, s=30)
-    ax.plot([], [], color="0.8", label=f"the other {len(by_city) - len(leaders)} cities")
+    ax.plot([], [], color="0.8", label=f"the other {len(by_city) - len(largest)} cities")
     log_firms_axis(ax)
     year_axis(ax)
     ax.set(ylabel="AI firms (log scale)",
-           title=f"{title}\nthe {len(leaders)} largest at the end in colour; every city is in cities.csv")
+           title=f"{title}\nthe {len(largest)} largest at the end in colour; every city is in cities.csv")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     ax.grid(alpha=0.3, which="both", linewidth=0.4)
     return fig

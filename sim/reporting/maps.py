@@ -39,11 +39,16 @@ SEA, LAND, HOME, EDGE = "#e3eef5", "#f4f2ec", "#e9e3cf", "#8c8c8c"
 
 
 @functools.cache
+def _features() -> tuple[dict, ...]:
+    """The shipped outlines' GeoJSON features (read once)."""
+    return tuple(json.loads(OUTLINES.read_text())["features"])
+
+
+@functools.cache
 def outlines() -> tuple[tuple[str, str, MplPath], ...]:
     """The shipped outlines as ``(name, kind, path)``; kind is ``country`` or ``state``, the path in lon/lat."""
-    collection = json.loads(OUTLINES.read_text())
     shapes = []
-    for feature in collection["features"]:
+    for feature in _features():
         rings = [np.asarray(r, dtype=float) for polygon in feature["geometry"]["coordinates"] for r in polygon]
         vertices = np.vstack(rings)
         codes = np.concatenate([[MplPath.MOVETO] + [MplPath.LINETO] * (len(r) - 1) for r in rings])
@@ -51,8 +56,30 @@ def outlines() -> tuple[tuple[str, str, MplPath], ...]:
     return tuple(shapes)
 
 
-def _containing(lon: np.ndarray, lat: np.ndarray) -> set[str]:
-    """Names of the countries that contain at least one of the points."""
+def outlines_in_view(x0: float, x1: float, y0: float, y1: float) -> dict:
+    """The shipped outlines that reach into a view (lon ``x0``–``x1``, lat ``y0``–``y1``), clipped to it.
+
+    For a drawing that does not clip to its frame (the page's map in the browser). Returns a GeoJSON
+    collection of MultiPolygons (degrees rounded to 0.001), each feature's ``name`` and ``kind`` kept.
+    """
+    view = Bbox([[x0, y0], [x1, y1]])
+    features = []
+    for feature, (_, _, path) in zip(_features(), outlines(), strict=True):
+        if not path.get_extents().overlaps(view):
+            continue
+        polygons = []
+        for polygon in feature["geometry"]["coordinates"]:
+            rings = [MplPath(np.asarray(ring, dtype=float)).clip_to_bbox(view).vertices for ring in polygon]
+            if rings and len(rings[0]) >= 4:  # the outer ring reaches into the view (holes kept if they do too)
+                polygons.append([np.round(ring, 3).tolist() for ring in rings if len(ring) >= 4])
+        if polygons:
+            features.append({"type": "Feature", "properties": feature["properties"],
+                             "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def home_countries(lon: np.ndarray, lat: np.ndarray) -> set[str]:
+    """Names of the countries that contain at least one of the points (shaded on the map)."""
     points = np.column_stack([lon, lat])
     return {name for name, kind, path in outlines() if kind == "country" and path.contains_points(points).any()}
 
@@ -61,7 +88,7 @@ def _draw_outlines(ax: Axes, lon: np.ndarray, lat: np.ndarray) -> None:
     """Countries in view (those holding a city shaded), and US states as thin lines."""
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     view = Bbox([[x0, y0], [x1, y1]])
-    home = _containing(lon, lat)
+    home = home_countries(lon, lat)
     for name, kind, path in outlines():
         if not path.get_extents().overlaps(view):
             continue
@@ -77,6 +104,56 @@ def _nice(value: float) -> float:
     """``value`` rounded down to 1, 2 or 5 times a power of ten."""
     power = 10 ** math.floor(math.log10(value))
     return max(m for m in (1, 2, 5, 10) if m * power <= value) * power
+
+
+def size_keys(top: float) -> list[float]:
+    """The firms the size legend's circles stand for: round numbers near ``top``, a quarter and a sixteenth of it."""
+    return sorted({_nice(top), _nice(top / 4), _nice(top / 16)} if top > 0 else set(), reverse=True)
+
+
+def map_scale(lat: np.ndarray, lon: np.ndarray) -> tuple[float, float]:
+    """The map's east–west stretch and its span.
+
+    Returns:
+        ``stretch``, degrees of longitude drawn as long as one degree of latitude (1/cos of the
+        cities' mean latitude, so distances read alike both ways), and ``span``, the degrees the
+        cities spread over (north–south, or east–west shrunk by the stretch; at least 1).
+    """
+    stretch = 1 / math.cos(math.radians(float(np.mean(lat))))
+    return stretch, max(float(np.ptp(lat)), float(np.ptp(lon)) / stretch, 1.0)
+
+
+def circle_radii(values: np.ndarray, span: float) -> np.ndarray:
+    """Circle radii in degrees of latitude, AREA proportional to ``values``; the largest is ``LARGEST_RADIUS * span``."""
+    return LARGEST_RADIUS * span * np.sqrt(values / max(float(values.max()), 1e-12))
+
+
+def map_bounds(lat: np.ndarray, lon: np.ndarray, radii: np.ndarray, ratio: float) -> tuple[float, float, float, float]:
+    """The view ``(x0, x1, y0, y1)`` in degrees: every circle with a margin, at least ``MIN_SPAN`` degrees
+    north–south, grown (never cut) to the drawing area's shape.
+
+    Args:
+        lat: the cities' latitudes (degrees).
+        lon: their longitudes (degrees).
+        radii: their circles' radii (degrees of latitude).
+        ratio: width / height of the drawing area.
+    """  # noqa: D205
+    stretch, span = map_scale(lat, lon)
+    x0, x1 = float(np.min(lon - radii * stretch)), float(np.max(lon + radii * stretch))
+    y0, y1 = float(np.min(lat - radii)), float(np.max(lat + radii))
+    pad = PAD * span
+    y0, y1 = y0 - pad, y1 + pad
+    grow = max(MIN_SPAN - (y1 - y0), 0) / 2
+    y0, y1 = y0 - grow, y1 + grow
+    xpad = pad * stretch + max(MIN_SPAN * 0.8 * stretch - (x1 - x0 + 2 * pad * stretch), 0) / 2
+    x0, x1 = x0 - xpad, x1 + xpad
+    if (x1 - x0) / stretch / (y1 - y0) < ratio:
+        grow = ((y1 - y0) * ratio * stretch - (x1 - x0)) / 2
+        x0, x1 = x0 - grow, x1 + grow
+    else:
+        grow = ((x1 - x0) / stretch / ratio - (y1 - y0)) / 2
+        y0, y1 = y0 - grow, y1 + grow
+    return x0, x1, y0, y1
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -167,28 +244,12 @@ def draw_map(ax: Axes, firms: Mapping[str, float], coordinates: Mapping[str, tup
     lat = np.array([coordinates[c][0] for c in placed], dtype=float)
     lon = np.array([coordinates[c][1] for c in placed], dtype=float)
     values = np.array([max(float(firms[c]), 0.0) for c in placed])
-    stretch = 1 / math.cos(math.radians(float(np.mean(lat))))  # degrees of longitude per "north–south" degree
-    span = max(float(np.ptp(lat)), float(np.ptp(lon)) / stretch, 1.0)
+    stretch, span = map_scale(lat, lon)
     largest = LARGEST_RADIUS * span
-    radii = largest * np.sqrt(values / max(values.max(), 1e-12))  # area ∝ firms
-    x0, x1 = float(np.min(lon - radii * stretch)), float(np.max(lon + radii * stretch))
-    y0, y1 = float(np.min(lat - radii)), float(np.max(lat + radii))
-    pad = PAD * span
-    y0, y1 = y0 - pad, y1 + pad
-    grow = max(MIN_SPAN - (y1 - y0), 0) / 2
-    y0, y1 = y0 - grow, y1 + grow
-    xpad = pad * stretch + max(MIN_SPAN * 0.8 * stretch - (x1 - x0 + 2 * pad * stretch), 0) / 2
-    x0, x1 = x0 - xpad, x1 + xpad
-    # Only grow the view so its shape is the axes' shape: no strip, nothing cut.
-    box = ax.get_position()
-    target = box.width * ax.figure.get_figwidth() / (box.height * ax.figure.get_figheight())
-    ratio = (x1 - x0) / stretch / (y1 - y0)
-    if ratio < target:
-        grow = ((y1 - y0) * target * stretch - (x1 - x0)) / 2
-        x0, x1 = x0 - grow, x1 + grow
-    else:
-        grow = ((x1 - x0) / stretch / target - (y1 - y0)) / 2
-        y0, y1 = y0 - grow, y1 + grow
+    radii = circle_radii(values, span)
+    box = ax.get_position()  # the view takes the axes' shape: no strip, nothing cut
+    x0, x1, y0, y1 = map_bounds(lat, lon, radii, box.width * ax.figure.get_figwidth()
+                                / (box.height * ax.figure.get_figheight()))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect(stretch, adjustable="box")
@@ -220,7 +281,7 @@ def _size_legend(ax: Axes, values: np.ndarray, unit: str, off_map: list[str],
         once the layout is final, so that they match the map's circles.
     """
     top = values.max()
-    keys = sorted({_nice(top), _nice(top / 4), _nice(top / 16)} if top > 0 else set(), reverse=True)
+    keys = size_keys(top)
     handles = [Line2D([], [], linestyle="none", marker="o", markerfacecolor=INK, alpha=0.55,
                       markeredgecolor="k", markersize=40 * math.sqrt(key / top), label=f"{key:,.0f}") for key in keys]
     legend = ax.legend(handles=handles, title=f"{unit}\n(circle area)", loc="upper left", bbox_to_anchor=(1.02, 1),
