@@ -9,6 +9,8 @@ Firms are agents too, stored column-wise for speed: see :mod:`sim.model.firms`.
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from typing import TYPE_CHECKING
 
 import mesa
@@ -21,6 +23,24 @@ if TYPE_CHECKING:
     from sim.scenario.schema import City as CitySpec
 
 
+class _IdsPerModel(weakref.WeakKeyDictionary):
+    """Each model's counter of agent ids, holding the models weakly.
+
+    Mesa 3.3's ``Agent._ids`` is a class-level ``defaultdict`` keyed by the model,
+    which keeps every model that ever made an agent alive for the life of the
+    process (mesa/mesa#3179, fixed in later Mesa by assigning ids in
+    ``register_agent``, which no longer reads ``_ids``): a run of many
+    replications in one process grew by about 17 MB per baseline run.
+    """
+
+    def __getitem__(self, model: mesa.Model) -> itertools.count:
+        try:
+            return super().__getitem__(model)
+        except KeyError:
+            self[model] = counter = itertools.count(1)
+            return counter
+
+
 class City(mesa.Agent):
     """A city competing for AI firms with a policy budget over three levers.
 
@@ -29,6 +49,8 @@ class City(mesa.Agent):
         name: the city's name.
         spec: its validated scenario entry (endowments, policy).
     """
+
+    _ids = _IdsPerModel()  # shadows Mesa 3.3's Agent._ids, which never lets a model go
 
     def __init__(self, model: ModuModel, index: int, spec: CitySpec):
         """A view of row ``index`` of the model's state (stocks start at the initial policy's steady state)."""

@@ -1,4 +1,8 @@
-"""Mesa conventions: the model's DataCollector, ``mesa.batch_run`` with keyword overrides, the History's repr."""
+"""Mesa conventions: the model's DataCollector, ``mesa.batch_run`` with keyword overrides, the History's repr,
+agent ids and models let go."""
+
+import gc
+import weakref
 
 import mesa
 import numpy as np
@@ -79,3 +83,18 @@ def test_history_repr_is_one_short_line():
     first, last = history.steps[0].firms.sum(), history.steps[-1].firms.sum()
     text = repr(history)
     assert text == f"History(4 steps, 2016–2018, 3 cities, 3 sectors, firms {first:,} → {last:,})"
+
+
+@pytest.mark.parametrize("engine", ["agents", "counts"])
+def test_a_finished_model_is_let_go_and_each_model_numbers_its_agents_from_one(engine):
+    """Nothing keeps a model alive once its user drops it (Mesa 3.3's class-level agent-id counter did, so a process
+    running replications one after another grew by every model), and agent ids still count from 1 in each model."""
+    scenario = validate({**SCENARIO, "engine": engine})
+    first = ModuModel(scenario, rng=1)
+    first.run()
+    second = ModuModel(scenario, rng=2)
+    assert [c.unique_id for c in first.cities] == [c.unique_id for c in second.cities] == [1, 2, 3]
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None
