@@ -31,6 +31,7 @@ def test_notebook_is_committed_without_outputs(path):
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: clear outputs before committing"
 
 
+@pytest.mark.slow  # about 40 s for the five: CI's slow job runs them, and the docs job executes them again
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path):
     nbclient = pytest.importorskip("nbclient", reason="the test extra installs nbclient: pip install -e '.[test]'")
