@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "tests" / "app"))
 from browser import chromium_missing, run_class  # noqa: E402
 
 TARGET = 2.0
-"""The median latency with many pages open may be at most this many times one page's (issue 24)."""
+"""The median latency with many pages open may be at most this many times one page's."""
 
 
 def quantile(values: list[float], q: float) -> float:

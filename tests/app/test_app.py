@@ -329,7 +329,7 @@ def test_a_class_of_twenty_pressing_step_together(record_property):
     """Twenty pages, each in its own browser context, press Step together three times (then twenty sessions of
     which one draws here: :func:`browser.run_class`): every page shows each new step with its new charts, no click
     is lost, no page warns or fails a request, the server logs no error, and the server spends little CPU per page
-    and step (drawing the figures on the server cost about 0.85 s of it). The latencies are recorded (issue 24's
+    and step (drawing the figures on the server cost about 0.85 s of it). The latencies are recorded (the
     target, a median at most twice one page's, is measured by benchmarks/bench_page.py and not asserted here:
     on two cores the twenty browsers' own drawing dominates it)."""
     pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")

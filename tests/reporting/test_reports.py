@@ -67,7 +67,7 @@ def style_faults(text: str) -> list[str]:
 
 
 def test_the_scan_finds_what_the_issue_found():
-    """The report lines quoted in issue 25 fail the scan; their rewrites pass."""
+    """Report lines in the styles the reports once mixed fail the scan; their rewrites pass."""
     assert style_faults("1.739e+04 (95% interval 9,791 to 2.498e+04)") == [
         "scientific notation: '1.739e+04'", "scientific notation: '2.498e+04'",
         "not the name of an interval: '95% interval'"]
