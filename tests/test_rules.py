@@ -381,6 +381,12 @@ def test_best_levers_treats_gains_equal_up_to_rounding_as_tied():
     np.testing.assert_array_equal(best_levers(np.array([0.1 * (1 - 1e-6), 0.1, 0.05])), [0.0, 1.0, 0.0])
 
 
+def test_the_tie_tolerance_of_best_levers_is_relative_to_the_gains_size():
+    """Gains per 100 M yuan are tiny in a small city and large in a big one: ties are within 10⁻⁹ of the top, relatively."""
+    np.testing.assert_array_equal(best_levers(np.array([1e-6 * (1 - 1e-6), 1e-6, 0.0])), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(best_levers(np.array([1e6, 1e6 * (1 - 1e-12), 0.0])), [0.5, 0.5, 0.0])
+
+
 def test_best_response_splits_between_levers_whose_gain_per_yuan_differs_only_by_rounding(engine):
     """β_K/c_K = 0.3/3 and β_D/c_D = 0.1/1 are equal but not in floating point; A starts all on anchor
     (no effect), so K = D = 0 and the two gains per yuan tie: the allocation moves toward (½, ½, 0).
