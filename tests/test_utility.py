@@ -228,6 +228,22 @@ def test_a_pool_of_places_is_chosen_as_often_as_any_one_of_its_places(scenario_f
     np.testing.assert_allclose(V[1], np.log(900 + 6 * k), rtol=1e-12)
 
 
+def test_a_pool_in_an_empty_urn_keeps_its_places_congestion_and_no_network_term(scenario_factory):
+    """ODD §3.3's empty urn (no firm of the sector anywhere, κ = 0) holds place by place: an entrant's term for a
+    pool is then log Σ_m exp(−γ·w_m·N/capacity), not −∞."""
+    scenario = scenario_factory(
+        sectors={"up": 0.5, "down": 0.5}, complementarity={"up": {"up": 1.0, "down": 0.0}, "down": {"up": 0.0, "down": 1.0}},
+        cities=[{"name": "A", "firms": 300, "capacity": 500, "sector_mix": {"up": 0.0, "down": 1.0}},
+                {"name": "P", "firms": 900, "pool": True, "places": 4, "places_exponent": 1.0, "places_from": 2,
+                 "capacity": 400, "sector_mix": {"up": 0.0, "down": 1.0}}],
+        parameters={"network_effect": 1.3, "network_seed": 0.0, "congestion": 1.5, "moving_cost": 0.4})
+    md = compile_scenario(scenario)
+    N, X = np.array([[0, 300], [0, 900]]), np.zeros((2, 3))
+    w = 1 / np.arange(2, 6) / (1 / np.arange(2, 6)).sum()
+    V_A, V_P = -1.5 * 300 / 500, np.log(np.exp(-1.5 * w * 900 / 400).sum())
+    np.testing.assert_allclose(entry_utility(md, N, X)[:, 0], [V_A, V_P], rtol=1e-12)
+
+
 def test_places_are_for_pools_only(scenario_factory):
     with pytest.raises(ScenarioError, match="places: 3 places need pool: true"):
         scenario_factory(cities=[{"name": "A", "firms": 10, "places": 3}])
