@@ -126,6 +126,22 @@ def network_term(alpha, mass, out):
 network_term = jit(network_term)
 
 
+def log_sum_exp(v):
+    """The logarithm of Σ_j exp(v[j]), shifted by the largest v for stability; −∞ if every v is −∞."""
+    top = -np.inf
+    for x in v:
+        top = max(top, x)
+    if not math.isfinite(top):
+        return top
+    total = 0.0
+    for x in v:
+        total += math.exp(x - top)
+    return top + math.log(total)
+
+
+log_sum_exp = jit(log_sum_exp)
+
+
 def pool_term(md, c, n_eff, load, own, own_load, empty):
     """Network and congestion terms of a pool of places (ODD §3.3): their log-sum over its places.
 
@@ -133,19 +149,12 @@ def pool_term(md, c, n_eff, load, own, own_load, empty):
     share w_m of the pool's counts; ``own``/``own_load`` are what a mover adds where it would be;
     ``empty`` (every alternative empty) sets the network term to 0, as for single places.
     """
-    top = -np.inf
-    for k in range(md.n_places[c]):
+    v = np.empty(md.n_places[c])
+    for k in range(v.shape[0]):
         w = md.place_w[c, k]
         net = 0.0 if md.alpha == 0.0 or empty else md.alpha * log(w * n_eff + own + md.kappa)
-        top = max(top, net - md.gamma * (w * load + own_load))
-    if not math.isfinite(top):
-        return top
-    total = 0.0
-    for k in range(md.n_places[c]):
-        w = md.place_w[c, k]
-        net = 0.0 if md.alpha == 0.0 or empty else md.alpha * log(w * n_eff + own + md.kappa)
-        total += math.exp(net - md.gamma * (w * load + own_load) - top)
-    return top + math.log(total)
+        v[k] = net - md.gamma * (w * load + own_load)
+    return log_sum_exp(v)
 
 
 pool_term = jit(pool_term)
