@@ -201,16 +201,17 @@ def test_outside_option_lets_policy_add_firms_nationally():
     assert np.all(np.abs(births - expected) < 5 * np.sqrt(expected)), (births, expected)
 
 
-def test_a_pool_of_places_is_chosen_as_often_as_any_one_of_its_places(scenario_factory):
+@pytest.mark.parametrize("M", [2, 6])
+def test_a_pool_of_places_is_chosen_as_often_as_any_one_of_its_places(scenario_factory, M):
     """ODD §3.3: a pool of M places holding fixed shares w_m is the sum of M alternatives, each its own urn and load."""
     scenario = scenario_factory(
         cities=[{"name": "A", "firms": 300, "capacity": 500, "attractiveness": 0.2},
-                {"name": "P", "firms": 900, "pool": True, "places": 6, "places_exponent": 0.7, "places_from": 2,
+                {"name": "P", "firms": 900, "pool": True, "places": M, "places_exponent": 0.7, "places_from": 2,
                  "capacity": 400}],
         parameters={"network_effect": 1.3, "network_seed": 1.0, "congestion": 1.5, "moving_cost": 0.4})
     md = compile_scenario(scenario)
     N, X = np.array([[300], [900]]), np.zeros((2, 3))
-    w = np.arange(2, 8) ** -0.7 / (np.arange(2, 8) ** -0.7).sum()   # places ranked 2 to 7
+    w = np.arange(2, 2 + M) ** -0.7 / (np.arange(2, 2 + M) ** -0.7).sum()   # places ranked 2 to M + 1
     a, k, g, m = 1.3, 1.0, 1.5, 0.4
     # entrants: A, and each place as its own alternative
     V_A = a * np.log(300 + k) + 0.2 - g * 300 / 500
@@ -225,7 +226,7 @@ def test_a_pool_of_places_is_chosen_as_often_as_any_one_of_its_places(scenario_f
     np.testing.assert_allclose(P[0, 1, 0], np.exp(V_leave) / (np.exp(V_leave) + np.exp(V_places).sum()), rtol=1e-12)
     # at α = 1 without congestion the pool's term is log(N + Mκ): Σ_m (w_m·N + κ) = N + Mκ
     V = entry_utility(md._replace(alpha=1.0, gamma=0.0), N, X)[:, 0]
-    np.testing.assert_allclose(V[1], np.log(900 + 6 * k), rtol=1e-12)
+    np.testing.assert_allclose(V[1], np.log(900 + M * k), rtol=1e-12)
 
 
 def test_a_pool_in_an_empty_urn_keeps_its_places_congestion_and_no_network_term(scenario_factory):
