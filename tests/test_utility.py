@@ -245,6 +245,26 @@ def test_a_pool_in_an_empty_urn_keeps_its_places_congestion_and_no_network_term(
     np.testing.assert_allclose(entry_utility(md, N, X)[:, 0], [V_A, V_P], rtol=1e-12)
 
 
+def test_a_mover_in_an_empty_urn_sees_a_pools_places_without_a_network_term(scenario_factory):
+    """A sector that draws nothing from itself (W[s, s] = 0) with κ = 0 and no complement anywhere is an empty urn for
+    its movers too: every city's network term is 0, and a pool's term is log Σ_m exp(−γ·(w_m·load + own load))."""
+    scenario = scenario_factory(
+        sectors={"up": 0.5, "down": 0.5}, complementarity={"up": {"up": 0.0, "down": 0.0}, "down": {"up": 0.0, "down": 1.0}},
+        cities=[{"name": "A", "firms": 300, "capacity": 500},
+                {"name": "P", "firms": 900, "pool": True, "places": 3, "places_exponent": 1.0, "places_from": 2,
+                 "capacity": 400}],
+        parameters={"network_effect": 1.3, "network_seed": 0.0, "congestion": 1.5, "moving_cost": 0.4})
+    md = compile_scenario(scenario)
+    N, X = np.array([[150, 150], [450, 450]]), np.zeros((2, 3))
+    w = 1 / np.arange(2, 5) / (1 / np.arange(2, 5)).sum()
+    g, m = 1.5, 0.4
+    V_stay = -g * 300 / 500                                              # an up-sector mover at home in A
+    V_join = np.log(np.exp(-g * (w * 900 + 1) / 400).sum()) - m          # ... and joining a place of the pool
+    P = mover_probabilities(md, N, X)
+    np.testing.assert_allclose(P[0, 0], [np.exp(V_stay), np.exp(V_join)] / (np.exp(V_stay) + np.exp(V_join)),
+                               rtol=1e-12)
+
+
 def test_places_are_for_pools_only(scenario_factory):
     with pytest.raises(ScenarioError, match="places: 3 places need pool: true"):
         scenario_factory(cities=[{"name": "A", "firms": 10, "places": 3}])
