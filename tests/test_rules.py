@@ -387,6 +387,12 @@ def test_the_tie_tolerance_of_best_levers_is_relative_to_the_gains_size():
     np.testing.assert_array_equal(best_levers(np.array([1e6, 1e6 * (1 - 1e-12), 0.0])), [0.5, 0.5, 0.0])
 
 
+def test_best_levers_with_a_lever_that_repels_firms():
+    """A negative lever effect makes a gain negative: the best is then a lever gaining 0, or two tied at 0."""
+    np.testing.assert_array_equal(best_levers(np.array([-1.0, 0.0, 0.0])), [0.0, 0.5, 0.5])
+    np.testing.assert_array_equal(best_levers(np.array([0.0, -1.0, -2.0])), [1.0, 0.0, 0.0])
+
+
 def test_best_response_splits_between_levers_whose_gain_per_yuan_differs_only_by_rounding(engine):
     """β_K/c_K = 0.3/3 and β_D/c_D = 0.1/1 are equal but not in floating point; A starts all on anchor
     (no effect), so K = D = 0 and the two gains per yuan tie: the allocation moves toward (½, ½, 0).

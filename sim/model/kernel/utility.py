@@ -319,14 +319,15 @@ def best_levers(gain, target):
     top = gain[0]
     for x in range(1, 3):
         top = max(top, gain[x])
+    tie = top - BEST_LEVERS_RTOL * abs(top)  # a gain at least this high is tied with the top
     tied = 0
     for x in range(3):
-        if gain[x] >= top - BEST_LEVERS_RTOL * abs(top):
+        if gain[x] >= tie:
             tied += 1
     if tied == 3:
         return False
     for x in range(3):
-        target[x] = 1.0 / tied if gain[x] >= top - BEST_LEVERS_RTOL * abs(top) else 0.0
+        target[x] = 1.0 / tied if gain[x] >= tie else 0.0
     return True
 
 
