@@ -263,6 +263,10 @@ def test_a_mover_in_an_empty_urn_sees_a_pools_places_without_a_network_term(scen
     P = mover_probabilities(md, N, X)
     np.testing.assert_allclose(P[0, 0], [np.exp(V_stay), np.exp(V_join)] / (np.exp(V_stay) + np.exp(V_join)),
                                rtol=1e-12)
+    V_home = np.log(np.exp(-g * w * 900 / 400).sum())                   # an up-sector mover at home in the pool
+    V_leave = -g * 301 / 500 - m                                         # ... and moving to A
+    np.testing.assert_allclose(P[0, 1], [np.exp(V_leave), np.exp(V_home)] / (np.exp(V_leave) + np.exp(V_home)),
+                               rtol=1e-12)
 
 
 def test_places_are_for_pools_only(scenario_factory):
