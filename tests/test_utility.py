@@ -207,7 +207,7 @@ def test_a_pool_of_places_is_chosen_as_often_as_any_one_of_its_places(scenario_f
     scenario = scenario_factory(
         cities=[{"name": "A", "firms": 300, "capacity": 500, "attractiveness": 0.2},
                 {"name": "P", "firms": 900, "pool": True, "places": M, "places_exponent": 0.7, "places_from": 2,
-                 "capacity": 400}],
+                 "capacity": 400, "attractiveness": 0.3}],
         parameters={"network_effect": 1.3, "network_seed": 1.0, "congestion": 1.5, "moving_cost": 0.4})
     md = compile_scenario(scenario)
     N, X = np.array([[300], [900]]), np.zeros((2, 3))
@@ -215,18 +215,18 @@ def test_a_pool_of_places_is_chosen_as_often_as_any_one_of_its_places(scenario_f
     a, k, g, m = 1.3, 1.0, 1.5, 0.4
     # entrants: A, and each place as its own alternative
     V_A = a * np.log(300 + k) + 0.2 - g * 300 / 500
-    V_places = a * np.log(w * 900 + k) - g * w * 900 / 400
+    V_places = a * np.log(w * 900 + k) + 0.3 - g * w * 900 / 400                # the pool's constant in each place
     expected = np.exp(V_places).sum() / (np.exp(V_A) + np.exp(V_places).sum())
     np.testing.assert_allclose(entry_probabilities(md, N, X)[0][1, 0], expected, rtol=1e-12)
     # a mover from A counts itself in the place it would join and pays m; one in the pool stays at no cost
     P = mover_probabilities(md, N, X)
-    V_join = a * np.log(w * 900 + 1 + k) - g * (w * 900 + 1) / 400 - m
+    V_join = a * np.log(w * 900 + 1 + k) + 0.3 - g * (w * 900 + 1) / 400 - m
     np.testing.assert_allclose(P[0, 0, 1], np.exp(V_join).sum() / (np.exp(V_A) + np.exp(V_join).sum()), rtol=1e-12)
     V_leave = a * np.log(300 + 1 + k) + 0.2 - g * 301 / 500 - m
     np.testing.assert_allclose(P[0, 1, 0], np.exp(V_leave) / (np.exp(V_leave) + np.exp(V_places).sum()), rtol=1e-12)
-    # at α = 1 without congestion the pool's term is log(N + Mκ): Σ_m (w_m·N + κ) = N + Mκ
+    # at α = 1 without congestion the pool's term is log(N + Mκ) (Σ_m (w_m·N + κ) = N + Mκ), plus its constant
     V = entry_utility(md._replace(alpha=1.0, gamma=0.0), N, X)[:, 0]
-    np.testing.assert_allclose(V[1], np.log(900 + M * k), rtol=1e-12)
+    np.testing.assert_allclose(V[1], np.log(900 + M * k) + 0.3, rtol=1e-12)
 
 
 def test_a_pool_in_an_empty_urn_keeps_its_places_congestion_and_no_network_term(scenario_factory):
