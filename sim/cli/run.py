@@ -89,7 +89,8 @@ def validate(scenarios: tuple[Path, ...], show_merged: bool) -> None:
         if traced:
             click.echo(("---\n" if i else "") + merged_yaml(traced), nl=False)
         else:
-            click.echo(f"{path}: ok ({spec.name}: {len(spec.cities)} cities, {spec.time.start}–{spec.time.end}, "
-                       f"{spec.replications} replications)")
+            cities, runs = len(spec.cities), spec.replications
+            click.echo(f"{path}: ok ({spec.name}: {cities} {'city' if cities == 1 else 'cities'}, "
+                       f"{spec.time.start}–{spec.time.end}, {runs} {'replication' if runs == 1 else 'replications'})")
     if failed:
         sys.exit(EXIT_BAD_INPUT)

@@ -199,6 +199,11 @@ def test_closing_a_city_needs_a_positive_network_seed(tmp_path: Path):
     assert [e.open for e in s.events] == [False, True]
 
 
+def test_validate_says_one_city_and_one_replication_in_the_singular(tmp_path: Path):
+    one = write(tmp_path, "one.yaml", "name: one\nreplications: 1\ncities: [{name: A, firms: 10}]\n")
+    assert "ok (one: 1 city, 2016–2023, 1 replication)" in CliRunner().invoke(main, ["validate", str(one)]).stdout
+
+
 def test_validate_command_checks_every_file_and_writes_nothing(tmp_path: Path):
     good = write(tmp_path, "good.yaml", PARENT)
     bad = write(tmp_path, "bad.yaml", PARENT.replace("budget: 10", "budget: -10"))
