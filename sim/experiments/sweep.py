@@ -5,7 +5,13 @@ A field is named by its dotted path in the scenario file, e.g.
 addressed by its name; ``cities[St. Louis].policy.budget`` for names with
 dots). Each value is applied to the merged raw scenario
 (:func:`sim.scenario.load_raw`) and every point is validated
-(:func:`sim.scenario.validate`) before anything runs.
+(:func:`sim.scenario.validate`) before anything runs. A design on the counts
+engine that changes numbers only (the fields of
+:data:`sim.model.kernel.compile.PATCHABLE`: behavioural parameters, a city's
+constant terms, capacity, budget or learning rate) is validated once, at each
+range's ends and each listed value; its points are patched into the base
+scenario's compiled model (:func:`sim.model.kernel.compile.recompile`) with the
+same results as deriving and compiling each (tested draw for draw).
 
 Seeds: replication ``r`` of *every* point draws from
 ``SeedSequence(seed, spawn_key=(r,))`` — common random numbers across points,
@@ -41,9 +47,11 @@ from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered
 from sim.experiments.store import FinishedRun, RunStore
 from sim.model.engines import simulate_firms
+from sim.model.kernel import CountsModel, compile_scenario, simulate_batch
+from sim.model.kernel.compile import patch_group, recompile
 from sim.scenario import Scenario, load_raw, validate
 from sim.scenario.factors import Factor
-from sim.scenario.paths import PathError, locations, parse_path, set_path
+from sim.scenario.paths import DigestTemplate, PathError, locations, parse_path, patch, set_path
 
 OUTCOMES = ("hhi", "top1_share", "gini", "entropy")
 """Concentration metrics recorded per step and reported at the end (over the non-pool cities)."""
@@ -68,12 +76,14 @@ class Point:
     Attributes:
         index: its position in the sweep (grid order, then sample order).
         values: swept path → value.
-        scenario: the validated scenario at this point.
+        scenario: the scenario at this point (validated, or patched from a validated design: :class:`PatchedDesign`).
+        digest: the scenario's :meth:`~sim.scenario.Scenario.digest`.
     """
 
     index: int
     values: dict[str, Any]
     scenario: Scenario
+    digest: str
 
     def label(self) -> str:
         """``path=value, ...`` on one line."""
@@ -92,6 +102,7 @@ class SweepPlan:
         replications: replications per point.
         seed: the ``--seed`` override, or None (each point's scenario seed).
         options: the command-line options that define the sweep, as given.
+        design: how points are patched into one compiled model, or None (each point compiles its scenario).
     """
 
     source: str
@@ -101,6 +112,7 @@ class SweepPlan:
     replications: int
     seed: int | None
     options: tuple[str, ...] = ()
+    design: PatchedDesign | None = None
 
     @property
     def n_runs(self) -> int:
@@ -118,7 +130,40 @@ class SweepPlan:
     def definition(self) -> dict[str, Any]:
         """What identifies the sweep's results (a store refuses any other)."""
         return {"paths": self.paths, "replications": self.replications, "seed": self.seed, "seed_rule": SEED_RULE,
-                "points": [{"values": p.values, "scenario_hash": p.scenario.digest()} for p in self.points]}
+                "points": [{"values": p.values, "scenario_hash": p.digest} for p in self.points]}
+
+
+@dataclass(frozen=True)
+class PatchedDesign:
+    """A design whose points differ from its base scenario only in numbers the compiled model takes directly.
+
+    Attributes:
+        scenario: the validated base scenario.
+        model: its compiled model (:func:`sim.model.kernel.compile_scenario`).
+        paths: the tokens of the paths that vary between points (a ``--set`` of one value is in the base).
+        positions: where each of those paths stands among a point's values (:attr:`Point.values`).
+        groups: the parts of the compiled model the swept fields change
+            (:data:`sim.model.kernel.compile.PATCH_GROUPS`).
+    """
+
+    scenario: Scenario
+    model: CountsModel
+    paths: tuple[tuple[str, ...], ...]
+    positions: tuple[int, ...]
+    groups: frozenset[str]
+
+    def varied(self, point: Point) -> tuple[float, ...]:
+        """A point's values of :attr:`paths`, in their order."""
+        values = list(point.values.values())
+        return tuple(float(values[i]) for i in self.positions)
+
+    def variant(self, values: Sequence[float]) -> Scenario:
+        """The scenario at a point (its values in the order of :attr:`paths`), unvalidated: the design was."""
+        return patch(self.scenario, dict(zip(self.paths, values, strict=True)))
+
+    def model_at(self, values: Sequence[Any]) -> CountsModel:
+        """The compiled model at a point: equal, array for array, to compiling :meth:`variant`."""
+        return recompile(self.model, self.variant(values), self.groups)
 
 
 @dataclass(frozen=True)
@@ -178,10 +223,16 @@ def plan_sweep(scenario: str | Path, sets: Sequence[str] = (), sample: str | Non
         raise ExperimentError(f"--set/--sample: {n_points} points × {replications} replications is more than "
                             f"{MAX_RUNS:,} runs")
     design = _latin_hypercube(bounds, n_sample, base, seed if seed is not None else base.seed) if n_sample else [()]
+    patched = _patched_design(raw, base, source, grid, bounds, tokens)
+    template = DigestTemplate(patched.scenario, patched.paths) if patched else None
     points = []
     for combo in itertools.product(*(values for _, _, values in grid), design):
         *grid_values, sampled = combo
         values = dict(zip(paths, [*grid_values, *sampled], strict=True))
+        if patched:
+            varied = [float(values[paths[i]]) for i in patched.positions]
+            points.append(Point(len(points), values, patched.variant(varied), template.digest(varied)))
+            continue
         data = copy.deepcopy(raw)
         for label, t, value in zip(labels, tokens, values.values(), strict=True):
             try:
@@ -189,11 +240,55 @@ def plan_sweep(scenario: str | Path, sets: Sequence[str] = (), sample: str | Non
             except PathError as exc:
                 raise ExperimentError(f"{label}: {exc}") from None
         where = f"{source} with " + ", ".join(f"{p}={_show(v)}" for p, v in values.items()) if values else source
-        points.append(Point(len(points), values, validate(data, where)))
+        scenario = validate(data, where)
+        points.append(Point(len(points), values, scenario, scenario.digest()))
     options = [*(a for text in sets for a in ("--set", text)), *(("--sample", sample) if sample else ()),
                *(a for text in ranges for a in ("--range", text)), "--replications", str(replications),
                *(("--seed", str(seed)) if seed is not None else ())]
-    return SweepPlan(source, base.name, paths, points, replications, seed, tuple(options))
+    return SweepPlan(source, base.name, paths, points, replications, seed, tuple(options), patched)
+
+
+def _patched_design(raw: dict[str, Any], base: Scenario, source: str, grid: list[tuple[str, tuple[str, ...], list[Any]]],
+                    bounds: list[Factor], tokens: list[tuple[str, ...]]) -> PatchedDesign | None:
+    """The design as patches of one compiled model, validated at its ends; None if it needs a scenario per point.
+
+    A ``--set`` of one value is part of the base (``--set engine=counts``). Patching then needs the counts
+    engine, varied fields the compiled model takes directly (:data:`sim.model.kernel.compile.PATCHABLE`,
+    each a float valid on an interval whatever the other fields hold), numbers for every listed value, and
+    every path present in the base (a city's policy). Each listed value and each range's end is validated
+    alone, which validates every point.
+
+    Raises:
+        ScenarioError: a listed value or a range's end is invalid (one line: which, where, why).
+    """
+    ranges = [(f"--range {f.target}", t, [f.low, f.high]) for f, t in zip(bounds, tokens[len(grid):], strict=True)]
+    varied = [(f"--set {path}", t, values) for path, t, values in grid if len(values) > 1] + ranges
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for _, _, values in varied for v in values)
+    if not varied or not numbers or None in [patch_group(t) for _, t, _ in varied]:
+        return None
+    fixed = [(t, values[0]) for _, t, values in grid if len(values) == 1]
+    if fixed:
+        data = copy.deepcopy(raw)
+        for t, value in fixed:
+            set_path(data, t, value)
+        base = validate(data, f"{source} with " + ", ".join(f"{'.'.join(t)}={_show(v)}" for t, v in fixed))
+    paths = tuple(t for _, t, _ in varied)
+    try:
+        patch(base, {t: 1.0 for t in paths})
+    except PathError:  # e.g. a budget of a city without a policy: deriving gives it one
+        return None
+    if base.engine != "counts":
+        return None
+    for label, t, values in varied:
+        for value in values:
+            data = base.resolved()
+            try:
+                set_path(data, t, value)
+            except PathError as exc:
+                raise ExperimentError(f"{label}: {exc}") from None
+            validate(data, f"{source} with {'.'.join(t)}={_show(value)}")
+    positions = tuple(tokens.index(t) for t in paths)
+    return PatchedDesign(base, compile_scenario(base), paths, positions, frozenset(patch_group(t) for t in paths))
 
 
 def _parse_set(text: str) -> tuple[str, tuple[str, ...], list[Any]]:
@@ -314,22 +409,34 @@ def _show(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- running
-def run_point(scenario: Scenario, replications: Sequence[int], seed: int) -> list[str]:
+@dataclass(frozen=True)
+class PatchedPoint:
+    """A point of a :class:`PatchedDesign`, as a task carries it (the design is pickled once per task)."""
+
+    design: PatchedDesign
+    values: tuple[Any, ...]
+
+
+def run_point(point: Scenario | PatchedPoint, replications: Sequence[int], seed: int) -> list[str]:
     """Run replications of one point; return each run's outcome as JSON (what the store keeps).
 
     An outcome holds the city names, which are pools and the firms per step and
     city; everything the tables report is computed from these when they are written
     (:func:`sweep_tables`). The counts engine runs the replications as one compiled batch.
     """
-    counts = simulate_firms(scenario, [replication_seed(seed, r) for r in replications])
+    seeds = [replication_seed(seed, r) for r in replications]
+    if isinstance(point, PatchedPoint):
+        scenario, counts = point.design.scenario, simulate_batch(point.design.model_at(point.values), seeds).firms
+    else:
+        scenario, counts = point, simulate_firms(point, seeds)
     head = {"names": [c.name for c in scenario.cities], "pool": [c.pool for c in scenario.cities]}
     return [json.dumps({**head, "firms_by_city": run.tolist()}) for run in counts]
 
 
-def run_points(runs: Sequence[tuple[Scenario, int, int]]) -> list[str | TaskFailure]:
-    """Run several (scenario, replication, seed) runs in one executor task; a run that fails becomes a TaskFailure.
+def run_points(runs: Sequence[tuple[Scenario | PatchedPoint, int, int]]) -> list[str | TaskFailure]:
+    """Run several (point, replication, seed) runs in one executor task; a run that fails becomes a TaskFailure.
 
-    Consecutive runs of one scenario and seed run together (:func:`run_point`); if that fails, each of
+    Consecutive runs of one point and seed run together (:func:`run_point`); if that fails, each of
     them runs alone, so one failing run does not lose the others.
     """
     out: list[str | TaskFailure] = []
@@ -372,7 +479,9 @@ def compute_sweep(plan: SweepPlan, store: RunStore, executor: str | ExecutorSpec
     todo = [(p, r) for p in plan.points for r in range(plan.replications) if (p.index, r) not in done]
     chunk = max(1, min(MAX_CHUNK, len(todo) // 16))
     chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
-    tasks = [([(p.scenario, r, plan.seed_of(p)) for p, r in part],) for part in chunks]
+    runnable = ({p.index: PatchedPoint(plan.design, plan.design.varied(p)) for p in plan.points} if plan.design
+                else {p.index: p.scenario for p in plan.points})
+    tasks = [([(runnable[p.index], r, plan.seed_of(p)) for p, r in part],) for part in chunks]
     with tqdm(total=plan.n_runs, initial=len(done), desc=f"sweep {plan.name}", unit="run",
               disable=not progress or not todo) as bar:
         for i, results in imap_unordered(executor, run_points, tasks, return_exceptions=True):

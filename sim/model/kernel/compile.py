@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -27,6 +28,9 @@ FIXED, IMITATE, BEST_RESPONSE = 0, 1, 2
 
 NONE = -1
 """Integer code of "not set" (an event without that action, no ``births_per_step``)."""
+
+ANY_CITY = "*"
+"""In :data:`PATCHABLE`'s paths, any city (by name, or every city)."""
 
 EVENT_TOLERANCE = 1e-9
 """Years: an event applies before the first step starting at or after its date, within this (docs/ODD.md §3.7)."""
@@ -177,6 +181,90 @@ def event_steps(years: list[float], start: float, steps_per_year: int, T: int) -
     return steps
 
 
+def _scalars(scenario: Scenario) -> dict:
+    """The behavioural scalars of §3.2–3.6 (α, κ, γ, m, V₀, μ, η, φ_exit, ρ, φ_move, b, ω)."""
+    p = scenario.parameters
+    return dict(alpha=float(p.network_effect), kappa=float(p.network_seed), gamma=float(p.congestion),
+                m=float(p.moving_cost),
+                V0=float(p.outside_option) if p.outside_option is not None else 0.0,
+                has_outside_option=p.outside_option is not None,
+                mu=float(p.exit_rate), eta=float(p.exit_size_elasticity), phi_exit=float(p.anchor_exit_factor),
+                rho=float(p.relocation_rate), phi_move=float(p.anchor_relocation_factor), b=float(p.birth_rate),
+                omega=float(p.anchor_weight))
+
+
+def _constant(scenario: Scenario) -> dict:
+    """Each city's constant: ASC + β_T·talent + β_C·capital − β_P·cost (§3.3)."""
+    p = scenario.parameters
+    return dict(constant=np.array([c.attractiveness + p.talent_effect * c.talent + p.capital_effect * c.capital
+                                   - p.cost_effect * c.cost for c in scenario.cities], dtype=float))
+
+
+def _capacity(scenario: Scenario) -> dict:
+    """1/capacity of each city (0: no congestion)."""
+    return dict(inv_capacity=np.array([0.0 if c.capacity is None else 1.0 / c.capacity for c in scenario.cities],
+                                      dtype=float))
+
+
+def _policy(scenario: Scenario) -> dict:
+    """Each city's initial budget, allocation, strategy and learning rate, and the stocks they sustain (§3.5)."""
+    p = scenario.parameters
+    C, spy = len(scenario.cities), scenario.time.steps_per_year
+    delta = 1 - (1 - np.array(p.depreciation.as_tuple())) ** (1 / spy)
+    unit_cost = np.array(p.unit_cost.as_tuple(), dtype=float)
+    budget = np.zeros(C)
+    allocation = np.full((C, 3), 1 / 3)
+    strategy = np.zeros(C, dtype=np.int64)
+    learning_rate = np.full(C, DEFAULT_LEARNING_RATE)  # a city without a policy: events may give it a strategy
+    for c, city in enumerate(scenario.cities):
+        if city.policy is not None:
+            budget[c] = city.policy.budget
+            allocation[c] = city.policy.allocation.as_tuple()
+            strategy[c] = STRATEGIES.index(city.policy.strategy)
+            learning_rate[c] = city.policy.learning_rate
+    # Assumption (ODD §3.1): stocks start at the initial policy's steady state X* = spend/(δ·c).
+    stocks0 = budget[:, None] * allocation / spy / np.where(delta > 0, delta, np.inf) / unit_cost
+    return dict(delta=delta, unit_cost=unit_cost, budget0=budget, allocation0=allocation, strategy0=strategy,
+                learning_rate0=learning_rate, stocks0=stocks0)
+
+
+PATCH_GROUPS = {"scalars": _scalars, "constant": _constant, "capacity": _capacity, "policy": _policy}
+"""Parts of a compiled scenario that :func:`recompile` can rebuild alone, each from the fields :data:`PATCHABLE` names."""
+
+PATCHABLE: dict[tuple[str, ...], str] = {
+    **{("parameters", name): "scalars" for name in (
+        "network_effect", "network_seed", "congestion", "moving_cost", "outside_option", "exit_rate",
+        "exit_size_elasticity", "anchor_exit_factor", "relocation_rate", "anchor_relocation_factor", "birth_rate",
+        "anchor_weight")},
+    **{("parameters", name): "constant" for name in ("talent_effect", "capital_effect", "cost_effect")},
+    **{("cities", ANY_CITY, name): "constant" for name in ("attractiveness", "talent", "capital", "cost")},
+    ("cities", ANY_CITY, "capacity"): "capacity",
+    **{("cities", ANY_CITY, "policy", name): "policy" for name in ("budget", "learning_rate")},
+}
+"""Scenario fields (dotted-path tokens; ``ANY_CITY`` matches a city's name or ``*``) that change numbers only:
+a variant differing in these is its base's compiled model with the named :data:`PATCH_GROUPS` rebuilt.
+Each is a float whose validity is an interval, whatever the other fields hold."""
+
+
+def patch_group(tokens: tuple[str, ...]) -> str | None:
+    """The :data:`PATCH_GROUPS` entry a field's path rebuilds, or None if changing it needs a full compile."""
+    key = ("cities", ANY_CITY, *tokens[2:]) if len(tokens) > 2 and tokens[0] == "cities" else tokens
+    return PATCHABLE.get(key)
+
+
+def recompile(md: CountsModel, scenario: Scenario, groups: Iterable[str]) -> CountsModel:
+    """``md`` with the named :data:`PATCH_GROUPS` rebuilt from ``scenario`` (a variant of md's scenario).
+
+    Equal, array for array, to ``compile_scenario(scenario)`` when ``scenario`` differs from the one ``md`` was
+    compiled from only in fields of those groups (the same functions compute them): a sweep's or a search's
+    points are patched into one compiled model without deriving, validating and compiling a scenario each.
+    """
+    fields: dict = {}
+    for group in groups:
+        fields.update(PATCH_GROUPS[group](scenario))
+    return md._replace(**fields)
+
+
 def compile_scenario(scenario: Scenario) -> CountsModel:
     """The scenario as the kernel's arrays: the rules' coefficients, the initial state (§3.1) and the events.
 
@@ -189,34 +277,18 @@ def compile_scenario(scenario: Scenario) -> CountsModel:
     C, S = len(cities), len(sectors)
     spy, T = scenario.time.steps_per_year, scenario.time.steps
     beta = np.array([[p.lever_effects.get(lever, {}).get(s, 0.0) for s in sectors] for lever in LEVERS])
-    constant = np.array([c.attractiveness + p.talent_effect * c.talent + p.capital_effect * c.capital
-                         - p.cost_effect * c.cost for c in cities])
-    inv_capacity = np.array([0.0 if c.capacity is None else 1.0 / c.capacity for c in cities])
     n_places = np.array([c.places for c in cities], dtype=np.int64)
     place_w = np.zeros((C, int(n_places.max())))
     for c, city in enumerate(cities):
         place_w[c, : city.places] = city.place_shares()
-    delta = 1 - (1 - np.array(p.depreciation.as_tuple())) ** (1 / spy)
-    unit_cost = np.array(p.unit_cost.as_tuple(), dtype=float)
-    budget = np.zeros(C)
-    allocation = np.full((C, 3), 1 / 3)
-    strategy = np.zeros(C, dtype=np.int64)
-    learning_rate = np.full(C, DEFAULT_LEARNING_RATE)  # a city without a policy: events may give it a strategy
     N0 = np.zeros((C, S), dtype=np.int64)
     anchor_city, anchor_sector = [], []
     for c, city in enumerate(cities):
-        if city.policy is not None:
-            budget[c] = city.policy.budget
-            allocation[c] = city.policy.allocation.as_tuple()
-            strategy[c] = STRATEGIES.index(city.policy.strategy)
-            learning_rate[c] = city.policy.learning_rate
         mix = city.sector_mix or scenario.sectors
         N0[c] = largest_remainder(city.firms - len(city.anchors), np.array([mix.get(s, 0.0) for s in sectors]))
         for anchor in city.anchors:
             anchor_city.append(c)
             anchor_sector.append(sectors.index(anchor.sector))
-    # Assumption (ODD §3.1): stocks start at the initial policy's steady state X* = spend/(δ·c).
-    stocks0 = budget[:, None] * allocation / spy / np.where(delta > 0, delta, np.inf) / unit_cost
     events = sorted(scenario.events, key=lambda e: e.year)
     E = len(events)
     names = [c.name for c in cities]
@@ -229,21 +301,14 @@ def compile_scenario(scenario: Scenario) -> CountsModel:
             ev_allocation[e] = event.allocation.as_tuple()
     return CountsModel(
         T=int(T), steps_per_year=int(spy),
-        alpha=float(p.network_effect), kappa=float(p.network_seed), gamma=float(p.congestion), m=float(p.moving_cost),
         beta=np.ascontiguousarray(beta, dtype=float),
         W=np.ascontiguousarray(scenario.complementarity_matrix(), dtype=float),
-        constant=np.asarray(constant, dtype=float), inv_capacity=np.asarray(inv_capacity, dtype=float),
         n_places=n_places, place_w=place_w,
-        V0=float(p.outside_option) if p.outside_option is not None else 0.0, has_outside_option=p.outside_option is not None,
-        mu=float(p.exit_rate), eta=float(p.exit_size_elasticity), phi_exit=float(p.anchor_exit_factor),
-        rho=float(p.relocation_rate), phi_move=float(p.anchor_relocation_factor), b=float(p.birth_rate),
         B=int(p.births_per_step) if p.births_per_step is not None else NONE,
         size_p=size_class_probabilities(p.size_tail), size=np.ldexp(1.0, np.arange(SIZE_CLASSES)),
         sector_mix=np.array(list(scenario.sectors.values()), dtype=float),
-        omega=float(p.anchor_weight), delta=delta, unit_cost=unit_cost,
         pool=np.array([c.pool for c in cities], dtype=np.bool_),
         open0=np.array([c.open for c in cities], dtype=np.bool_),
-        budget0=budget, allocation0=allocation, strategy0=strategy, learning_rate0=learning_rate, stocks0=stocks0,
         N0=N0, anchor_city0=np.array(anchor_city, dtype=np.int64), anchor_sector0=np.array(anchor_sector, dtype=np.int64),
         ev_step=event_steps([e.year for e in events], scenario.time.start, spy, T),
         ev_city=np.array([names.index(e.city) for e in events], dtype=np.int64),
@@ -256,4 +321,5 @@ def compile_scenario(scenario: Scenario) -> CountsModel:
         ev_anchor_sector=np.array([NONE if e.add_anchor is None else sectors.index(e.add_anchor.sector) for e in events],
                                   dtype=np.int64),
         ev_open=np.array([NONE if e.open is None else int(e.open) for e in events], dtype=np.int64),
+        **{name: value for build in PATCH_GROUPS.values() for name, value in build(scenario).items()},
     )
