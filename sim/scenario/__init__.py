@@ -10,7 +10,13 @@ Imports only :mod:`sim.model` (for the parameters' definitions).
 - :mod:`~sim.scenario.resources` — the shipped scenarios and calibrations by name.
 """
 
-from sim.scenario.errors import ScenarioError, ScenarioWarning, ShippedFileWarning, UncalibratedWarning
+from sim.scenario.errors import (
+    LookAlikeCityWarning,
+    ScenarioError,
+    ScenarioWarning,
+    ShippedFileWarning,
+    UncalibratedWarning,
+)
 from sim.scenario.factors import Factor
 from sim.scenario.loading import load_raw, load_scenario, merge, trace
 from sim.scenario.merged import merged_yaml
@@ -20,7 +26,8 @@ from sim.scenario.resources import CALIBRATION_DIR, SCENARIOS_DIR, scenario_path
 from sim.scenario.schema import EVENT_ACTIONS, Allocation, Anchor, City, Event, Policy, Scenario, Time, digest_of
 
 __all__ = [
-    "CALIBRATION_DIR", "EVENT_ACTIONS", "SCENARIOS_DIR", "Allocation", "Anchor", "City", "Event", "Factor", "Policy",
+    "CALIBRATION_DIR", "EVENT_ACTIONS", "SCENARIOS_DIR", "Allocation", "Anchor", "City", "Event", "Factor",
+    "LookAlikeCityWarning", "Policy",
     "Scenario", "ScenarioError", "ScenarioWarning", "ShippedFileWarning", "Time", "UncalibratedWarning",
     "apply_overrides", "derive", "digest_of", "load_raw", "load_scenario", "merge", "merged_yaml", "scenario_path",
     "set_path", "shipped_calibrations", "shipped_scenarios", "trace", "validate",

@@ -39,6 +39,13 @@ class ShippedFileWarning(ScenarioWarning):
     """
 
 
+class LookAlikeCityWarning(ScenarioWarning):
+    """A child scenario adds a city whose name differs from a parent's only in case, spaces or punctuation.
+
+    ``ShenZhen`` beside the parent's ``Shenzhen`` is a second city, where changing the parent's was likely meant.
+    """
+
+
 class UncalibratedWarning(ScenarioWarning):
     """A scenario names no calibration and sets no city's ``attractiveness``: it runs on the code defaults."""
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sim.scenario.errors import (
+    LookAlikeCityWarning,
     ScenarioError,
     ScenarioWarning,
     ShippedFileWarning,
@@ -76,15 +77,19 @@ class _Chain:
         data: the merged data.
         files: each file of the ``extends`` chain, the root first, with its own data (``extends`` left out).
         notices: one line per relative path read from the shipped files instead (:func:`_named_file`).
+        look_alikes: one line per city a child adds whose name differs from a parent's city only in case,
+            spaces or punctuation (:func:`_check_new_cities`).
     """
 
     data: dict[str, Any]
     files: list[tuple[Path, dict[str, Any]]]
     notices: list[str]
+    look_alikes: list[str] = field(default_factory=list)
     calibrated: Calibrated | None = None
 
 
-def _read_chain(path: Path, chain: tuple[Path, ...], budget: int, notices: list[str]) -> _Chain:
+def _read_chain(path: Path, chain: tuple[Path, ...], budget: int, notices: list[str],
+                look_alikes: list[str] | None = None) -> _Chain:
     """Read a file and, before it, every file it extends (each validated on its own), merged."""
     try:
         resolved = path.resolve()
@@ -101,12 +106,13 @@ def _read_chain(path: Path, chain: tuple[Path, ...], budget: int, notices: list[
     if data.get("calibration") is not None:
         data["calibration"] = str(_named_file(path, data["calibration"], "calibration", notices))
     own = {k: v for k, v in data.items() if k != "extends"}
+    look_alikes = [] if look_alikes is None else look_alikes
     if parent_path is None:
-        return _Chain(own, [(path, own)], notices)
-    base = _read_chain(parent_path, (*chain, resolved), budget - size, notices)
+        return _Chain(own, [(path, own)], notices, look_alikes)
+    base = _read_chain(parent_path, (*chain, resolved), budget - size, notices, look_alikes)
     validate(base.data, str(parent_path))
-    _check_new_cities(path, own, base.data)
-    return _Chain(merge(base.data, own), [*base.files, (path, own)], notices)
+    look_alikes += _check_new_cities(path, own, base.data)
+    return _Chain(merge(base.data, own), [*base.files, (path, own)], notices, look_alikes)
 
 
 def _load(path: str | Path) -> _Chain:
@@ -135,6 +141,7 @@ def load_raw(path: str | Path) -> dict[str, Any]:
     """
     chain = _load(path)
     _warn(chain.notices, ShippedFileWarning)
+    _warn(chain.look_alikes, LookAlikeCityWarning)
     return chain.data
 
 
@@ -200,18 +207,37 @@ def _check_cities_listed_once(path: Path, data: dict[str, Any]) -> None:
         first[name] = i
 
 
-def _check_new_cities(path: Path, child: dict[str, Any], parent: dict[str, Any]) -> None:
-    """A child's city that is not the parent's must be complete; an incomplete one is likely a misspelt name."""
+def _check_new_cities(path: Path, child: dict[str, Any], parent: dict[str, Any]) -> list[str]:
+    """A child's city that is not the parent's must be complete; an incomplete one is likely a misspelt name.
+
+    Returns:
+        A line for each complete new city whose name differs from a parent's city only in case, spaces or
+        punctuation (``ShenZhen`` beside ``Shenzhen``): it is added beside that city, which is likely not meant.
+    """
     known = [n for n in _city_names(parent.get("cities")) if n is not None]
     items = child.get("cities") if isinstance(child.get("cities"), list) else []
+    look_alikes = []
     for item, name in zip(items, _city_names(items), strict=True):
-        if name is None or name in known or all(field in item for field in _NEW_CITY_NEEDS):
+        if name is None or name in known:
+            continue
+        if all(key in item for key in _NEW_CITY_NEEDS):
+            same = [n for n in known if _spelling(n) == _spelling(name)]
+            if same:
+                look_alikes.append(f"{path}: cities[{quoted(name)}]: a new city beside the parent's {same[0]!r} "
+                                   f"(the names differ only in case, spaces or punctuation); to change "
+                                   f"{same[0]!r}, write its name as the parent does")
             continue
         folded = {n.casefold(): n for n in known}
         close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
         hint = (f" (did you mean {folded[close[0]]!r}?)" if close else
                 f"; a new city needs {', '.join(_NEW_CITY_NEEDS)} (the parent's cities: {', '.join(known)})")
         raise ScenarioError(f"{path}: cities[{quoted(name)}]: no city {name!r} in the parent{hint}")
+    return look_alikes
+
+
+def _spelling(name: str) -> str:
+    """A name without case, spaces or punctuation (``Xi'an`` and ``XIAN`` spell the same)."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def _city_names(cities: Any) -> list[str | None]:
@@ -350,6 +376,7 @@ def _load_checked(path: str | Path) -> tuple[_Chain, Scenario]:
     chain = _load(path)
     scenario = validate(chain.data, str(path))
     _warn(chain.notices, ShippedFileWarning)
+    _warn(chain.look_alikes, LookAlikeCityWarning)
     if "calibration" not in chain.data and not any(
             isinstance(c, dict) and "attractiveness" in c for c in chain.data.get("cities", [])):
         _warn([f"{path}: names no calibration and no city's attractiveness, so it runs on the code defaults "

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from pydantic import model_validator
 
-from sim.scenario import ScenarioError, load_raw, load_scenario, merge, validate
-from sim.scenario.errors import ShippedFileWarning, UncalibratedWarning, located
+from sim.scenario import LookAlikeCityWarning, ScenarioError, load_raw, load_scenario, merge, validate
+from sim.scenario.errors import ShippedFileWarning, UncalibratedWarning, located, quoted
 from sim.scenario.loading import MAX_EXTENDS_DEPTH, Calibrated, Origin, trace
 from sim.scenario.reading import MAX_FILE_BYTES, UniqueKeySafeLoader, load_model
 from sim.scenario.resources import shipped_calibrations, shipped_scenarios
@@ -561,3 +561,22 @@ def test_errors_after_construction_or_outside_pydantic_are_one_line_refusals(tmp
     path = write(tmp_path, "input.yaml", text)
     assert refusal(lambda p: load_model(p, Fragile), path) == f"{path}: {reason}"
     assert load_model(write(tmp_path, "good.yaml", "x: 4\n"), Fragile) == Fragile(x=4)
+
+
+@pytest.mark.parametrize(("child_city", "parent_city"), [
+    ("{name: ShenZhen, firms: 5}", "Shenzhen"), ("{name: XIAN, firms: 5}", "Xi'an"),
+    ("{name: 'Hong  Kong', firms: 5}", "Hong Kong"),
+])
+def test_a_complete_new_city_named_like_a_parents_city_is_added_with_a_warning(tmp_path: Path, child_city: str,
+                                                                                   parent_city: str):
+    write(tmp_path, "parent.yaml", f"name: p\ncities: [{{name: \"{parent_city}\", firms: 10}}, {{name: Beijing, firms: 20}}]\n")
+    child = write(tmp_path, "child.yaml", f"extends: parent.yaml\ncities: [{child_city}, {{name: Beijing2, firms: 3}}]\n")
+    with pytest.warns(LookAlikeCityWarning) as caught:
+        scenario = load_scenario(child)
+    assert len(scenario.cities) == 4
+    look_alikes = [w for w in caught if w.category is LookAlikeCityWarning]
+    assert len(look_alikes) == 1  # Beijing2 is a different name, not a different spelling
+    name = scenario.cities[2].name
+    assert str(look_alikes[0].message) == (
+        f"{child}: cities[{quoted(name)}]: a new city beside the parent's {parent_city!r} (the names differ only in "
+        f"case, spaces or punctuation); to change {parent_city!r}, write its name as the parent does")
