@@ -1,0 +1,122 @@
+"""Studies of many points against the kernel they run on: sweeps, policy search and SBC, ratios from the same run.
+
+Run from the repository root on a quiet machine (about 6 minutes; add ``--sbc`` for the SBC row, 30 minutes or more)::
+
+    python benchmarks/bench_studies.py [--sbc] [--no-write]
+
+Prints, and appends to benchmarks/RESULTS.md unless ``--no-write``:
+
+* ``modu sweep`` of the baseline on the counts engine (``--set engine=counts``), ``--sample lhs:1000
+  --replications 10`` over the network effect and congestion, ``--executor processes:2``, whole process with its
+  tables, as a share of the bare kernel's rate on two processes measured here;
+* the same design at 2,000 points × 1 replication on one process (``--executor serial``): the time spent outside
+  the kernel per point, that is the whole process, less the same command at 1 point × 1 replication (start-up and
+  writing), less the kernel's own time for those 2,000 runs (each point's compiled model run warm in this process);
+* ``modu optimise china Hefei --resolution 0.05 --draws 20 --replications 5 --executor processes:2`` (231 mixes,
+  23,300 runs with the current mix and no spending), whole process without figures, as a share of the China
+  kernel's rate on two processes;
+* with ``--sbc``: ``modu calibrate --sbc 60`` of the baseline with each fit at the shipped settings (300 particles,
+  12 generations), whole process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_ensembles import counts_variant, kernel_rate, whole_process  # noqa: E402
+
+from sim.experiments.ensemble import replication_seed  # noqa: E402
+from sim.experiments.sweep import plan_sweep  # noqa: E402
+from sim.model.kernel import simulate_batch  # noqa: E402
+
+RANGES = ["--range", "parameters.network_effect=0.6:1.4", "--range", "parameters.congestion=0:1"]
+"""The sampled design: the calibrated network effect and congestion around their estimates."""
+
+
+def sweep_command(out: str, points: int, replications: int, executor: str) -> list[str]:
+    """The ``modu sweep`` of ``points`` Latin-hypercube points of the baseline on the counts engine."""
+    sample = ["--sample", f"lhs:{points}", *RANGES] if points > 1 else ["--set", "parameters.congestion=0.5"]
+    return [sys.executable, "-m", "sim", "sweep", "scenarios/baseline.yaml", "--set", "engine=counts", *sample,
+            "--replications", str(replications), "--executor", executor, "--quiet", "--no-figures", "--out", out]
+
+
+def kernel_seconds(points: int) -> float:
+    """One core's time in the kernel for one run of each point of the sampled design (warm, in this process)."""
+    ranges = [RANGES[i + 1] for i in range(0, len(RANGES), 2)]
+    plan = plan_sweep(ROOT / "scenarios" / "baseline.yaml", sets=["engine=counts"], sample=f"lhs:{points}",
+                      ranges=ranges, replications=1)
+    models = [plan.design.model_at(plan.design.varied(p)) for p in plan.points]
+    seeds = [[replication_seed(plan.seed_of(p), 0)] for p in plan.points]
+    simulate_batch(models[0], seeds[0])
+    start = time.perf_counter()
+    for model, seed in zip(models, seeds, strict=True):
+        simulate_batch(model, seed)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sbc", action="store_true", help="also time modu calibrate --sbc 60 at the shipped settings")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    rows: list[tuple[str, str, str, str]] = []
+    baseline, china = counts_variant("baseline"), counts_variant("china")
+    with tempfile.TemporaryDirectory() as tmp:
+        whole_process(sweep_command(f"{tmp}/warm", 1, 1, "serial"))  # the kernel's cache, compiled
+        two = kernel_rate(baseline, 4000, 2)
+        seconds = whole_process(sweep_command(f"{tmp}/lhs", 1000, 10, "processes:2"))
+        rate = 10_000 / seconds
+        rows.append(("`modu sweep` baseline, `--sample lhs:1000 --replications 10`, processes:2, with tables",
+                     f"{seconds:.1f} s = {rate:,.0f} runs/s", f"{rate / two:.2f} of the kernel ({two:,.0f} runs/s)",
+                     "≥ 0.5"))
+
+        fixed = min(whole_process(sweep_command(f"{tmp}/one{i}", 1, 1, "serial")) for i in range(3))
+        many = whole_process(sweep_command(f"{tmp}/many", 2000, 1, "serial"))
+        kernel = kernel_seconds(2000)
+        outside = (many - fixed - kernel) / 2000
+        rows.append(("`modu sweep` baseline, 2,000 points × 1 replication, serial",
+                     f"{many:.2f} s, of which {kernel:.2f} s in the kernel and {fixed:.2f} s for 1 point",
+                     f"{outside * 1000:.2f} ms per point outside the kernel", "≤ 0.3 ms"))
+
+        china_two = kernel_rate(china, 2000, 2)
+        seconds = whole_process([sys.executable, "-m", "sim", "optimise", "scenarios/china.yaml", "Hefei",
+                                 "--resolution", "0.05", "--draws", "20", "--replications", "5",
+                                 "--executor", "processes:2", "--quiet", "--no-figures", "--out", f"{tmp}/optimise"])
+        runs = (231 + 2) * 20 * 5
+        rows.append(("`modu optimise china Hefei`, 231 mixes × 20 draws × 5 replications (+ current, no spending)",
+                     f"{seconds:.1f} s = {runs / seconds:,.0f} runs/s",
+                     f"{runs / seconds / china_two:.2f} of the China kernel ({china_two:,.0f} runs/s)", "≥ 0.6"))
+
+        if args.sbc:
+            seconds = whole_process([sys.executable, "-m", "sim", "calibrate", "--sbc", "60", "--reduced-particles",
+                                     "300", "--reduced-generations", "12", "--executor", "processes:2", "--quiet",
+                                     "--out", f"{tmp}/sbc"])
+            rows.append(("SBC, 60 fits at the shipped settings (300 particles, 12 generations), baseline",
+                         f"{seconds:.0f} s", "the calibration included", "< 300 s"))
+
+    load = os.getloadavg()[0]
+    lines = [f"## Studies at the kernel's speed ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+             f"load average {load:.1f} at the end)", "",
+             "`python benchmarks/bench_studies.py" + (" --sbc" if args.sbc else "") + "` (each command is in its "
+             "docstring)", "", "| what | measured | against | target |", "|---|---|---|---|",
+             *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows), ""]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        with open(ROOT / "benchmarks" / "RESULTS.md", "a", encoding="utf-8") as handle:
+            handle.write("\n" + text)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
