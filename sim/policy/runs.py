@@ -154,14 +154,31 @@ def check_draws(draws: pd.DataFrame) -> pd.DataFrame:
     return draws.reset_index(drop=True)
 
 
+MAX_CELLS_PER_TASK = 16
+"""Most cells (a variant × draw, its replications) per executor task: enough to amortise the task's overhead (the
+scenario and results through a process pipe), few enough that every worker gets several tasks."""
+
+
+def run_cells(fn: Callable, cells: Sequence[tuple]) -> list[np.ndarray]:
+    """``fn(*cell)`` for several cells in one executor task (module-level so executors can pickle it)."""
+    return [fn(*cell) for cell in cells]
+
+
 def compute_cells(cells: list[tuple[Scenario, dict, int, int, Sequence[int]]], fn: Callable,
                    executor: ExecutorSpec | Executor, progress: bool, desc: str,
                    record: Callable[[int, np.ndarray], None], leave: bool = True) -> None:
-    """Run ``fn(*cell)`` for every cell on the executor, handing each result to ``record(index, totals)``."""
+    """Run ``fn(*cell)`` for every cell on the executor, handing each result to ``record(index, totals)``.
+
+    Cells go to the executor in chunks (:data:`MAX_CELLS_PER_TASK` at most, a sixteenth of them when fewer); a
+    chunk's cells are recorded when it returns, so an interrupted run loses at most the chunks under way.
+    """
     if not cells:
         return
     total = sum(len(c[-1]) for c in cells)
+    size = max(1, min(MAX_CELLS_PER_TASK, len(cells) // 16))
+    chunks = [range(i, min(i + size, len(cells))) for i in range(0, len(cells), size)]
     with tqdm(total=total, desc=desc, unit="run", disable=not progress, leave=leave) as bar:
-        for i, result in imap_unordered(executor, fn, cells):
-            record(i, result)
-            bar.update(len(cells[i][-1]))
+        for j, results in imap_unordered(executor, run_cells, [(fn, [cells[i] for i in chunk]) for chunk in chunks]):
+            for i, result in zip(chunks[j], results, strict=True):
+                record(i, result)
+                bar.update(len(cells[i][-1]))
