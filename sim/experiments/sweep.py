@@ -45,13 +45,14 @@ from sim._progress import tqdm
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.errors import ExperimentError
 from sim.experiments.executors import Executor, ExecutorSpec, TaskFailure, imap_unordered
+from sim.experiments.patching import PatchedDesign, check_ends, patched_design
 from sim.experiments.store import FinishedRun, RunStore
 from sim.model.engines import simulate_firms
-from sim.model.kernel import CountsModel, compile_scenario, simulate_batch
-from sim.model.kernel.compile import patch_group, recompile
+from sim.model.kernel import simulate_batch
+from sim.model.kernel.compile import patch_group
 from sim.scenario import Scenario, load_raw, validate
 from sim.scenario.factors import Factor
-from sim.scenario.paths import DigestTemplate, PathError, locations, parse_path, patch, set_path
+from sim.scenario.paths import DigestTemplate, PathError, locations, parse_path, set_path
 
 OUTCOMES = ("hhi", "top1_share", "gini", "entropy")
 """Concentration metrics recorded per step and reported at the end (over the non-pool cities)."""
@@ -76,7 +77,7 @@ class Point:
     Attributes:
         index: its position in the sweep (grid order, then sample order).
         values: swept path → value.
-        scenario: the scenario at this point (validated, or patched from a validated design: :class:`PatchedDesign`).
+        scenario: the scenario at this point (validated, or patched from a design validated at its ends).
         digest: the scenario's :meth:`~sim.scenario.Scenario.digest`.
     """
 
@@ -131,39 +132,6 @@ class SweepPlan:
         """What identifies the sweep's results (a store refuses any other)."""
         return {"paths": self.paths, "replications": self.replications, "seed": self.seed, "seed_rule": SEED_RULE,
                 "points": [{"values": p.values, "scenario_hash": p.digest} for p in self.points]}
-
-
-@dataclass(frozen=True)
-class PatchedDesign:
-    """A design whose points differ from its base scenario only in numbers the compiled model takes directly.
-
-    Attributes:
-        scenario: the validated base scenario.
-        model: its compiled model (:func:`sim.model.kernel.compile_scenario`).
-        paths: the tokens of the paths that vary between points (a ``--set`` of one value is in the base).
-        positions: where each of those paths stands among a point's values (:attr:`Point.values`).
-        groups: the parts of the compiled model the swept fields change
-            (:data:`sim.model.kernel.compile.PATCH_GROUPS`).
-    """
-
-    scenario: Scenario
-    model: CountsModel
-    paths: tuple[tuple[str, ...], ...]
-    positions: tuple[int, ...]
-    groups: frozenset[str]
-
-    def varied(self, point: Point) -> tuple[float, ...]:
-        """A point's values of :attr:`paths`, in their order."""
-        values = list(point.values.values())
-        return tuple(float(values[i]) for i in self.positions)
-
-    def variant(self, values: Sequence[float]) -> Scenario:
-        """The scenario at a point (its values in the order of :attr:`paths`), unvalidated: the design was."""
-        return patch(self.scenario, dict(zip(self.paths, values, strict=True)))
-
-    def model_at(self, values: Sequence[Any]) -> CountsModel:
-        """The compiled model at a point: equal, array for array, to compiling :meth:`variant`."""
-        return recompile(self.model, self.variant(values), self.groups)
 
 
 @dataclass(frozen=True)
@@ -252,11 +220,9 @@ def _patched_design(raw: dict[str, Any], base: Scenario, source: str, grid: list
                     bounds: list[Factor], tokens: list[tuple[str, ...]]) -> PatchedDesign | None:
     """The design as patches of one compiled model, validated at its ends; None if it needs a scenario per point.
 
-    A ``--set`` of one value is part of the base (``--set engine=counts``). Patching then needs the counts
-    engine, varied fields the compiled model takes directly (:data:`sim.model.kernel.compile.PATCHABLE`,
-    each a float valid on an interval whatever the other fields hold), numbers for every listed value, and
-    every path present in the base (a city's policy). Each listed value and each range's end is validated
-    alone, which validates every point.
+    A ``--set`` of one value is part of the base (``--set engine=counts``); the other fields must be patchable
+    (:func:`sim.experiments.patching.patched_design`) and their listed values numbers. Each listed value and each
+    range's end is then validated alone, which validates every point.
 
     Raises:
         ScenarioError: a listed value or a range's end is invalid (one line: which, where, why).
@@ -272,23 +238,10 @@ def _patched_design(raw: dict[str, Any], base: Scenario, source: str, grid: list
         for t, value in fixed:
             set_path(data, t, value)
         base = validate(data, f"{source} with " + ", ".join(f"{'.'.join(t)}={_show(v)}" for t, v in fixed))
-    paths = tuple(t for _, t, _ in varied)
-    try:
-        patch(base, {t: 1.0 for t in paths})
-    except PathError:  # e.g. a budget of a city without a policy: deriving gives it one
-        return None
-    if base.engine != "counts":
-        return None
-    for label, t, values in varied:
-        for value in values:
-            data = base.resolved()
-            try:
-                set_path(data, t, value)
-            except PathError as exc:
-                raise ExperimentError(f"{label}: {exc}") from None
-            validate(data, f"{source} with {'.'.join(t)}={_show(value)}")
-    positions = tuple(tokens.index(t) for t in paths)
-    return PatchedDesign(base, compile_scenario(base), paths, positions, frozenset(patch_group(t) for t in paths))
+    design = patched_design(base, [t for _, t, _ in varied], [tokens.index(t) for _, t, _ in varied])
+    if design is not None:
+        check_ends(base, [(t, values) for _, t, values in varied], source)
+    return design
 
 
 def _parse_set(text: str) -> tuple[str, tuple[str, ...], list[Any]]:
@@ -411,10 +364,15 @@ def _show(value: Any) -> str:
 # --------------------------------------------------------------------------- running
 @dataclass(frozen=True)
 class PatchedPoint:
-    """A point of a :class:`PatchedDesign`, as a task carries it (the design is pickled once per task)."""
+    """A point of a :class:`~sim.experiments.patching.PatchedDesign`, as a task carries it (pickled once per task)."""
 
     design: PatchedDesign
-    values: tuple[Any, ...]
+    values: tuple[float, ...]
+
+    @classmethod
+    def of(cls, design: PatchedDesign, point: Point) -> PatchedPoint:
+        """The design's values of a sweep's point."""
+        return cls(design, design.varied(list(point.values.values())))
 
 
 def run_point(point: Scenario | PatchedPoint, replications: Sequence[int], seed: int) -> list[str]:
@@ -479,8 +437,7 @@ def compute_sweep(plan: SweepPlan, store: RunStore, executor: str | ExecutorSpec
     todo = [(p, r) for p in plan.points for r in range(plan.replications) if (p.index, r) not in done]
     chunk = max(1, min(MAX_CHUNK, len(todo) // 16))
     chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
-    runnable = ({p.index: PatchedPoint(plan.design, plan.design.varied(p)) for p in plan.points} if plan.design
-                else {p.index: p.scenario for p in plan.points})
+    runnable = {p.index: PatchedPoint.of(plan.design, p) if plan.design else p.scenario for p in plan.points}
     tasks = [([(runnable[p.index], r, plan.seed_of(p)) for p, r in part],) for part in chunks]
     with tqdm(total=plan.n_runs, initial=len(done), desc=f"sweep {plan.name}", unit="run",
               disable=not progress or not todo) as bar:

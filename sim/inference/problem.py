@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 
 from sim.analysis.abc_smc import Prior, Simulator
+from sim.experiments.patching import PatchedDesign, factor_design
 from sim.inference.data import NATIONAL, Figure, Targets, load_targets
 from sim.inference.errors import InferenceError
 from sim.inference.quantities import PriorFile, SharedFactor, SplitFactor, load_priors
-from sim.model.engines import Flows, simulate_flows
-from sim.scenario import Scenario, derive, load_scenario
+from sim.model.engines import Flows, kernel_flows, simulate_flows
+from sim.scenario import Scenario, derive, load_scenario, validate
 from sim.scenario.factors import Factor, check_factors
 from sim.scenario.paths import parse_path
 from sim.scenario.resources import SCENARIOS_DIR
@@ -176,16 +177,22 @@ def summarise(flows: Flows, steps_per_year: int) -> np.ndarray:
 
 
 def simulate_chunk(template: dict[str, Any], factors: Sequence[Factor], values: np.ndarray,
-                   seeds: list[np.random.SeedSequence]) -> np.ndarray:
+                   seeds: list[np.random.SeedSequence], design: PatchedDesign | None = None) -> np.ndarray:
     """Run one simulation per row of ``values`` (natural scale) with its seed; returns summaries ``[k, m]``.
 
     The :data:`sim.analysis.abc_smc.Simulator` of a Modu problem; module-level so that executors
-    can pickle it (with :func:`functools.partial`).
+    can pickle it (with :func:`functools.partial`). With ``design`` (the factors as patches of one
+    compiled model, :func:`sim.experiments.patching.factor_design`, validated at their ranges' ends)
+    each row patches the compiled template instead of deriving and compiling a scenario: the same runs.
     """
     out = []
     for row, seed in zip(values, seeds, strict=True):
-        scenario = variant(template, factors, row)
-        out.append(summarise(simulate_flows(scenario, seed), scenario.time.steps_per_year))
+        if design is not None:
+            flows, spy = kernel_flows(design.model_at(row), seed), design.scenario.time.steps_per_year
+        else:
+            scenario = variant(template, factors, row)
+            flows, spy = simulate_flows(scenario, seed), scenario.time.steps_per_year
+        out.append(summarise(flows, spy))
     return np.array(out)
 
 
@@ -217,8 +224,16 @@ class Problem:
     targets_path: Path | None = None
 
     def simulator(self) -> Simulator:
-        """The picklable simulator of this problem."""
-        return functools.partial(simulate_chunk, self.template, self.prior.specs)
+        """The picklable simulator of this problem (its priors patched into one compiled model where they can be)."""
+        return functools.partial(simulate_chunk, self.template, self.prior.specs, design=self.design)
+
+    @functools.cached_property
+    def design(self) -> PatchedDesign | None:
+        """The priors as patches of the compiled template (:func:`sim.experiments.patching.factor_design`), or None.
+
+        The priors' ranges were validated at their ends when the problem was made (:func:`make_problem`).
+        """
+        return factor_design(validate(self.template, "the calibrated scenario"), self.prior.specs)
 
     def simulated(self, summaries: np.ndarray) -> np.ndarray:
         """The fitted figures' simulated counterparts ``[..., figure]``."""

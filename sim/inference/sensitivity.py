@@ -31,12 +31,13 @@ from pydantic import Field
 from sim.analysis.abc_smc import run_batch
 from sim.experiments.ensemble import replication_seed
 from sim.experiments.executors import Executor, ExecutorSpec, mapper
+from sim.experiments.patching import factor_design
 from sim.inference.data import CalibrationFiles
 from sim.inference.problem import Layout, simulate_chunk
 from sim.inference.quantities import load_priors
 from sim.model import metrics
-from sim.scenario import Scenario
-from sim.scenario.factors import Factor
+from sim.scenario import Scenario, validate
+from sim.scenario.factors import Factor, check_factors
 from sim.scenario.paths import parse_path
 from sim.scenario.reading import load_model
 from sim.scenario.schema import Strict
@@ -178,7 +179,9 @@ def analyse(scenario: Scenario, factors: list[Factor], method: str, samples: int
     values = np.column_stack([f.natural(X[:, j]) for j, f in enumerate(factors)])
     template = scenario.resolved()
     template["engine"] = engine
-    simulate = functools.partial(simulate_chunk, template, list(factors))
+    check_factors(template, factors, "factors")
+    design = factor_design(validate(template, scenario.name), factors)
+    simulate = functools.partial(simulate_chunk, template, list(factors), design=design)
     rows = np.repeat(values, replications, axis=0)
     seeds = [replication_seed(seed, r) for _ in range(len(values)) for r in range(replications)]
     with tqdm(total=len(rows), desc=f"{scenario.name} {method}", unit="run", disable=not progress) as bar:

@@ -65,12 +65,17 @@ def _compiled(scenario: Scenario) -> object:
 def simulate_flows(scenario: Scenario, seed: int | np.random.SeedSequence) -> Flows:
     """As :func:`simulate`, the counts, flows and spending only (the kernel builds no step records: for ensembles)."""
     if scenario.engine == "counts":
-        from sim.model.kernel import run_records
-
-        rec = run_records(_compiled(scenario), seed)
-        return Flows(rec.firms, rec.births, rec.deaths, rec.moves_in, rec.moves_out, rec.spend)
+        return kernel_flows(_compiled(scenario), seed)
     history = simulate(scenario, seed)
     return Flows(*(history.stack(name) for name in Flows._fields))
+
+
+def kernel_flows(model: object, seed: int | np.random.SeedSequence) -> Flows:
+    """:func:`simulate_flows` of a scenario already compiled for the kernel (:class:`sim.model.kernel.CountsModel`)."""
+    from sim.model.kernel import run_records
+
+    rec = run_records(model, seed)
+    return Flows(rec.firms, rec.births, rec.deaths, rec.moves_in, rec.moves_out, rec.spend)
 
 
 def simulate_firms(scenario: Scenario, seeds: list[np.random.SeedSequence] | list[int]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""A design that changes numbers only is patched into one compiled model: the same runs as deriving each point."""
+"""Designs that change numbers only (sweeps, calibration priors) are patched into one compiled model: the same runs
+as deriving each point."""
 
 from pathlib import Path
 
@@ -97,9 +98,10 @@ def test_a_sampled_sweep_is_patched_and_runs_draw_for_draw_as_its_derived_points
         derived = derive(base, point.values)
         assert point.scenario == derived and point.digest == derived.digest()
         seeds = [replication_seed(plan.seed_of(point), r) for r in range(2)]
-        patched = run_point(PatchedPoint(plan.design, plan.design.varied(point)), range(2), plan.seed_of(point))
+        patched_point = PatchedPoint.of(plan.design, point)
+        patched = run_point(patched_point, range(2), plan.seed_of(point))
         assert patched == run_point(derived, range(2), plan.seed_of(point))
-        np.testing.assert_array_equal(simulate_batch(plan.design.model_at(plan.design.varied(point)), seeds).firms,
+        np.testing.assert_array_equal(simulate_batch(plan.design.model_at(patched_point.values), seeds).firms,
                                       simulate_batch(compile_scenario(derived), seeds).firms)
     assert len({p.digest for p in plan.points}) == len(plan.points)
 
@@ -136,3 +138,26 @@ def test_a_design_is_validated_at_its_ends(tmp_path: Path, sets, ranges, message
     (tmp_path / "patchy.yaml").write_text(SCENARIO)
     with pytest.raises(ScenarioError, match=message.replace(".", r"\.")):
         plan_sweep(tmp_path / "patchy.yaml", sets=sets, sample="lhs:4" if ranges else None, ranges=ranges)
+
+
+def test_a_calibrations_priors_are_patched_and_simulate_as_their_derived_scenarios():
+    from sim.inference.data import TARGETS_PATH
+    from sim.inference.problem import BASELINE_PATH, make_problem, simulate_chunk
+    from sim.inference.quantities import PRIORS_PATH
+
+    problem = make_problem(BASELINE_PATH, TARGETS_PATH, PRIORS_PATH, "gross")
+    assert problem.design is not None and len(problem.design.paths) == len(problem.prior.specs)
+    rows = problem.prior.natural(problem.prior.sample(np.random.default_rng(4), 6))
+    seeds = [replication_seed(9, r) for r in range(len(rows))]
+    patched = problem.simulator()(rows, seeds)
+    derived = simulate_chunk(problem.template, problem.prior.specs, rows, seeds)
+    np.testing.assert_array_equal(patched, derived)
+
+
+def test_a_factor_that_scales_or_sets_several_fields_is_derived_per_point(base):
+    from sim.experiments.patching import factor_design
+    from sim.scenario import Factor
+
+    assert factor_design(base, [Factor(target="parameters.congestion", low=0, high=1)]) is not None
+    assert factor_design(base, [Factor(target="cities.*.policy.budget", low=0.5, high=2, scale=True)]) is None
+    assert factor_design(base, [Factor(target="cities.A.firms", low=100, high=900)]) is None
