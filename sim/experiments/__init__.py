@@ -8,6 +8,8 @@ No click and no report writing: results come back as objects (an
 - :mod:`~sim.experiments.compare` — scenarios side by side, paired by replication (``modu compare``);
 - :mod:`~sim.experiments.sweep` — grids and Latin hypercubes of scenario fields (``modu sweep``), into
   a resumable :mod:`~sim.experiments.store`;
+- :mod:`~sim.experiments.patching` — designs that vary only numbers the compiled model takes directly,
+  patched into one compiled model (sweeps, calibration proposals, sensitivity samples);
 - :mod:`~sim.experiments.executors` — where runs go (serial, processes, Dask);
 - :mod:`~sim.experiments.guards` — refusing runs too large for the machine before they start.
 
