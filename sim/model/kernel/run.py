@@ -82,17 +82,17 @@ def run_kernel(rng, counter, state, md, rec):
 run_kernel = jit(run_kernel)
 
 
-def run_batch(rng, counter, state, key, keys, per_phase, md, rec, lo, hi, firms, births, deaths, moves_in, moves_out):
-    """Run simulations ``lo`` to ``hi - 1``, run i keyed by ``keys[i]``; their per-step, per-city totals go in row i.
+def run_batch(rng, counter, state, key, keys, phase_counter, phase_state, md, rec, firms, births, deaths, moves_in,
+              moves_out):
+    """Run one simulation per row of ``keys``, run i keyed by ``keys[i]``; its per-step, per-city totals go in row i.
 
     One generator serves the whole batch: before each run its Philox key is set
     to the run's and its counter to 0, so run i draws exactly what a fresh
-    ``Generator(Philox(seeds[i]))`` would. With ``per_phase`` False the phases
-    are not rewound: each run draws from its one stream in order.
+    ``Generator(Philox(seeds[i]))`` would. The phases rewind ``phase_counter``
+    and ``phase_state``: the generator's own ``counter`` and ``state`` (a stream
+    per phase), or spare arrays (each run then draws from its one stream in order).
     """
-    phase_counter = counter if per_phase else np.zeros(4, dtype=np.uint64)
-    phase_state = state if per_phase else np.zeros(8, dtype=np.uint64)
-    for i in range(lo, hi):
+    for i in range(keys.shape[0]):
         key[0] = keys[i, 0]
         key[1] = keys[i, 1]
         begin_phase(counter, state, 0, SETUP)  # a fresh stream under the new key
@@ -201,7 +201,11 @@ def simulate_batch(scenario: Scenario | CountsModel, seeds: list[np.random.SeedS
     out = Batch(*(np.zeros((n, md.T + 1, C), dtype=np.int64) for _ in Batch._fields))
 
     def work(lo: int, hi: int) -> None:
-        run_batch(*streams(0), keys, per_phase_streams, md, empty_records(md.T, C, S), lo, hi, *out)
+        rng, counter, state, key = streams(0)
+        spare = streams(0)  # phases rewind its counter and state, not the run's: one stream per run
+        phase_counter, phase_state = (counter, state) if per_phase_streams else (spare.counter, spare.state)
+        run_batch(rng, counter, state, key, keys[lo:hi], phase_counter, phase_state, md, empty_records(md.T, C, S),
+                  *(totals[lo:hi] for totals in out))
 
     bounds = np.linspace(0, n, max(1, min(threads, n)) + 1).astype(int)
     if len(bounds) <= 2:
