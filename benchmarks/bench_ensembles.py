@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_engine import make_scenario, run_worker  # noqa: E402
+from results import publish  # noqa: E402
 
 from sim.experiments.ensemble import replication_seed  # noqa: E402
 from sim.model import ModuModel  # noqa: E402
@@ -158,17 +159,8 @@ def main() -> None:
             rows.append(("modu calibrate, 300 particles, 12 generations, whole process", f"{seconds:.0f} s",
                          "target < 60 s"))
 
-    load = os.getloadavg()[0]
-    lines = [f"## Ensembles ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, load average {load:.1f} at the end)",
-             "", "`python benchmarks/bench_ensembles.py" + (" --calibration" if args.calibration else "") + "`", "",
-             "| what | measured | against |", "|---|---|---|",
-             *(f"| {a} | {b} | {c} |" for a, b, c in rows), ""]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
-
+    publish("Ensembles", "`python benchmarks/bench_ensembles.py" + (" --calibration" if args.calibration else "") + "`",
+            rows, write=not args.no_write)
 
 if __name__ == "__main__":
     np.seterr(all="ignore")

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -50,6 +49,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from results import publish  # noqa: E402
 
 from sim.experiments.executors import ExecutorSpec, open_executor  # noqa: E402
 from sim.experiments.store import STORE_FILE, FinishedRun, RunStore  # noqa: E402
@@ -219,18 +220,9 @@ def main() -> None:
               f"{sweep['bytes trajectories.csv']:,.0f} bytes", "4 cities × 25 steps"),
              ("tables: building and writing them from the runs read back", f"{1e6 * sweep['tables']:,.0f} µs per run",
               f"peak {sweep['tables_peak'] / 1024:,.1f} kB of traced memory per run, reading included")]
-    load = os.getloadavg()[0]
     command = "python benchmarks/bench_scale.py" + (f" --runs {args.runs}" if args.runs != 1024 else "")
-    lines = [f"## Scaling figures ({time.strftime('%Y-%m-%d')}, commit {commit}, {os.cpu_count()} cores, "
-             f"load average {load:.1f} at the end)", "", f"`{command}` — baseline, compiled kernel; the scaling "
-             "model in benchmarks/README.md projects from these", "",
-             "| what | measured | against |", "|---|---|---|", *(f"| {a} | {b} | {c} |" for a, b, c in rows), ""]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
-
+    publish(f"Scaling figures, commit {commit}", f"`{command}` — baseline, compiled kernel; the scaling model in "
+            "benchmarks/README.md projects from these", rows, write=not args.no_write)
 
 if __name__ == "__main__":
     main()

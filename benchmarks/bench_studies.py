@@ -22,7 +22,6 @@ Prints, and appends to benchmarks/RESULTS.md unless ``--no-write``:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_ensembles import counts_variant, kernel_rate, whole_process  # noqa: E402
+from results import publish  # noqa: E402
 
 from sim.experiments.ensemble import replication_seed  # noqa: E402
 from sim.experiments.sweep import plan_sweep  # noqa: E402
@@ -104,18 +104,9 @@ def main() -> None:
             rows.append(("SBC, 60 fits at the shipped settings (300 particles, 12 generations), baseline",
                          f"{seconds:.0f} s", "the calibration included", "< 300 s"))
 
-    load = os.getloadavg()[0]
-    lines = [f"## Studies at the kernel's speed ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
-             f"load average {load:.1f} at the end)", "",
-             "`python benchmarks/bench_studies.py" + (" --sbc" if args.sbc else "") + "` (each command is in its "
-             "docstring)", "", "| what | measured | against | target |", "|---|---|---|---|",
-             *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows), ""]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
-
+    publish("Studies at the kernel's speed", "`python benchmarks/bench_studies.py" + (" --sbc" if args.sbc else "")
+            + "` (each command is in its docstring)", rows, write=not args.no_write,
+            columns=("what", "measured", "against", "target"))
 
 if __name__ == "__main__":
     np.seterr(all="ignore")
