@@ -291,7 +291,7 @@ def test_a_run_depends_only_on_its_seed_not_on_batch_or_threads():
         for field in one._fields:  # each total over sectors, per step and city
             np.testing.assert_array_equal(getattr(one, field)[r], history.stack(field).sum(axis=2))
     assert not np.array_equal(one.firms[0], one.firms[1])
-    assert one.final.shape == (12, 3)
+    assert one.final.shape == (12, 3) and all(getattr(one, field).dtype == np.int64 for field in one._fields)  # counts
     # an integer seed keys the run as np.random.Philox(seed) does
     np.testing.assert_array_equal(simulate_batch(sc, [3, 7]).firms[1], simulate_counts(sc, 7).stack("firms").sum(axis=2))
 
