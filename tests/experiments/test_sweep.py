@@ -148,6 +148,13 @@ def test_latin_hypercube_is_stratified_seeded_and_gives_integer_fields_integers(
     (["--sample", "sobol:4", "--range", "parameters.congestion=0:1"], "--sample: expected lhs:N"),
     (["--sample", "lhs:3", "--range", "parameters.congestion=2:1"], "the lower bound must be below the upper one"),
     (["--sample", "lhs:3", "--range", "cities.A.firms=1.5:9"], "is a whole number; give whole bounds"),
+    # on the counts engine a design of patchable numbers is validated at its ends and listed values
+    (["--set", "engine=counts", "--sample", "lhs:3", "--range", "parameters.exit_rate=0.5:1.5"],
+     "with parameters.exit_rate=1.5: parameters.exit_rate: Input should be less than or equal to 1"),
+    (["--set", "engine=counts", "--set", "parameters.network_effect=1.0,-1"],
+     "with parameters.network_effect=-1: parameters.network_effect: Input should be greater than or equal to 0"),
+    (["--set", "engine=counts", "--set", "cities.Nowhere.talent=1,2"],
+     "--set cities.Nowhere.talent: no entry named 'Nowhere' in cities (A, B, St. Louis, Rest)"),
 ])
 def test_bad_paths_and_values_are_one_line_errors_before_anything_runs(scenario: Path, tmp_path: Path,
                                                                        args: list[str], message: str):
