@@ -398,3 +398,33 @@ def test_the_largest_uniform_times_any_count_stays_below_the_count():
     rng = np.random.default_rng(0)
     counts = [2 ** k + d for k in range(53) for d in (-1, 0, 1)] + list(rng.integers(1, 2 ** 52, 10_000))
     assert all(int(u * total) == total - 1 for total in counts if total > 0)
+
+
+def test_a_uniform_subset_by_class_takes_each_class_in_proportion_to_its_firms():
+    """``take_uniform`` (who reconsiders, who leaves a closed city): over many draws the firms taken from each
+    size class are hypergeometric, mean m·pool[k]/total; the classes are kept and the total falls by m; and a
+    position among the firms maps to its class by the cumulative counts in class order (any order would be
+    uniform too, but the draws would differ from the ODD's)."""
+    from sim.model.kernel.streams import take_uniform
+
+    pool0 = np.array([0, 50, 30, 0, 15, 5] + [0] * 10, dtype=np.int64)
+    rng, m, draws = np.random.default_rng(2), 20, 4000
+    taken_sum = np.zeros(16)
+    for _ in range(draws):
+        pool, taken = pool0.copy(), np.zeros(16, dtype=np.int64)
+        assert take_uniform(rng, pool, int(pool0.sum()), m, taken) == pool0.sum() - m
+        assert taken.sum() == m and np.array_equal(pool + taken, pool0) and (pool >= 0).all()
+        taken_sum += taken
+    expected = draws * m * pool0 / pool0.sum()
+    stocked = pool0 > 0
+    assert (taken_sum[~stocked] == 0).all()
+    # hypergeometric variance per draw: m·p·(1 − p)·(N − m)/(N − 1); a 5-sd band over the 4,000 draws
+    p, N = pool0[stocked] / pool0.sum(), pool0.sum()
+    sd = np.sqrt(draws * m * p * (1 - p) * (N - m) / (N - 1))
+    assert (np.abs(taken_sum[stocked] - expected[stocked]) < 5 * sd).all(), (taken_sum, expected)
+    # the position int(u·total) falls in the classes in their order: positions 0-49 class 1, 50-79 class 2, ...
+    take = getattr(take_uniform, "py_func", take_uniform)  # as Python, to take the stub generator
+    for position, k in ((0, 1), (49, 1), (50, 2), (79, 2), (80, 4), (95, 5), (99, 5)):
+        pool, taken = pool0.copy(), np.zeros(16, dtype=np.int64)
+        take(ConstantUniform((position + 0.5) / 100), pool, 100, 1, taken)
+        assert taken[k] == 1, (position, k, taken)
