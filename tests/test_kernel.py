@@ -428,3 +428,24 @@ def test_a_uniform_subset_by_class_takes_each_class_in_proportion_to_its_firms()
         pool, taken = pool0.copy(), np.zeros(16, dtype=np.int64)
         take(ConstantUniform((position + 0.5) / 100), pool, 100, 1, taken)
         assert taken[k] == 1, (position, k, taken)
+
+
+@pytest.mark.parametrize(("n", "p"), [
+    (1000, [0.7, 0.2, 0.1]),          # the probabilities left after each draw are not exactly the last one
+    (37, [0.1] * 10),
+    (500, [0.25, 0.0, 0.5, 0.25]),
+    (3, [0.001, 0.001, 0.998]),       # nothing left to draw before the end
+    (0, [0.5, 0.5]),
+])
+def test_a_multinomial_draw_is_numpys_draw_for_draw(n, p):
+    """The kernel's multinomial (entrants over sectors and cities) draws what numpy's Generator.multinomial draws
+    from the same stream, and leaves the stream where numpy leaves it."""
+    from sim.model.kernel.streams import multinomial
+
+    draw = getattr(multinomial, "py_func", multinomial)  # as Python, on numpy's Generator
+    for key in range(20):
+        ours, theirs = np.random.Generator(np.random.Philox(key)), np.random.Generator(np.random.Philox(key))
+        out = np.zeros(len(p), dtype=np.int64)
+        draw(ours, n, np.array(p), out)
+        np.testing.assert_array_equal(out, theirs.multinomial(n, p))
+        assert ours.random() == theirs.random()
