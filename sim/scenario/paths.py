@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import itertools
 import json
 import operator
@@ -24,7 +23,7 @@ from sim.model import overrides
 from sim.model.parameters import Parameters
 from sim.scenario.errors import ScenarioError
 from sim.scenario.reading import validate
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import Scenario, canonical_json, text_digest
 
 if TYPE_CHECKING:
     from sim.scenario.factors import Factor
@@ -210,14 +209,14 @@ class DigestTemplate:
         data = base.resolved()
         for i, tokens in enumerate(paths):
             set_path(data, tokens, self._MARK.format(i), create=False)
-        pieces = re.split(r'"@@modu-value-(\d+)@@"', json.dumps(data, separators=(",", ":")))
+        pieces = re.split(r'"@@modu-value-(\d+)@@"', canonical_json(data))
         self._text, self._slots = pieces[0::2], [int(i) for i in pieces[1::2]]
 
     def digest(self, values: Sequence[float]) -> str:
         """SHA-256 of the variant with ``values[i]`` at the i-th path (as floats)."""
         shown = [json.dumps(float(values[i])) for i in self._slots]
         text = "".join(itertools.chain.from_iterable(itertools.zip_longest(self._text, shown, fillvalue="")))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return text_digest(text)
 
 
 SCALE = "scale:"

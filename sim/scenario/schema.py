@@ -290,7 +290,16 @@ def digest_of(resolved: dict[str, Any]) -> str:
     Keys keep their order: the order of ``sectors`` (and of ``cities``) decides
     which random numbers each sector draws, so it is part of what a run is.
     """
-    text = json.dumps(resolved, separators=(",", ":"))
+    return text_digest(canonical_json(resolved))
+
+
+def canonical_json(resolved: dict[str, Any]) -> str:
+    """The text :func:`digest_of` hashes: compact JSON, keys in their order."""
+    return json.dumps(resolved, separators=(",", ":"))
+
+
+def text_digest(text: str) -> str:
+    """SHA-256 of a text (UTF-8), in hexadecimal."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 
