@@ -118,6 +118,47 @@ def growth_identity_holds(history) -> None:
     assert (firms >= 0).all()
 
 
+# ---------------------------------------------------------------------------- the compiled coefficients
+COEFFICIENTS = variant(
+    time={"start": 2016, "end": 2018, "steps_per_year": 4},
+    parameters={"network_seed": 0.7, "moving_cost": 1.3, "outside_option": -2.5, "exit_rate": 0.03,
+                "exit_size_elasticity": 0.6, "anchor_exit_factor": 0.4, "relocation_rate": 0.06,
+                "anchor_relocation_factor": 0.3, "birth_rate": 0.07, "anchor_weight": 25.0, "congestion": 0.9,
+                "talent_effect": 0.8, "capital_effect": 0.45, "cost_effect": 0.35,
+                "depreciation": {"compute": 0.25, "data": 0.1, "anchor": 0.4},
+                "unit_cost": {"compute": 2.0, "data": 0.5, "anchor": 1.5}},
+    cities=[{**BASE["cities"][0], "attractiveness": 0.3, "talent": 0.9, "capital": 0.2, "cost": 0.6,
+             "capacity": 2500},
+            {**BASE["cities"][1], "attractiveness": -0.4, "talent": 0.1, "capital": 1.1, "cost": 0.05,
+             "capacity": 800},
+            {**BASE["cities"][2], "attractiveness": 0.1, "talent": 0.4, "capital": 0.7, "cost": 1.2}])
+
+
+def test_the_compiled_coefficients_are_the_odd_references_on_a_scenario_where_each_term_counts():
+    """compile_scenario's constants, capacities, depreciation, stocks and scalars equal the ODD reference's own
+    derivation from the scenario (§3.1, §3.3–3.6), every term non-zero and different from the others."""
+    sc = validate(COEFFICIENTS)
+    md, ref, p = compile_scenario(sc), OddModel(sc, 0), sc.parameters
+    np.testing.assert_allclose(md.constant, [c.constant for c in ref.cities], rtol=1e-12)
+    np.testing.assert_allclose(md.inv_capacity, [0.0 if c.capacity is None else 1 / c.capacity for c in ref.cities],
+                               rtol=1e-12)
+    np.testing.assert_allclose(md.delta, ref.delta, rtol=1e-12)
+    assert np.allclose((1 - md.delta) ** sc.time.steps_per_year, 1 - np.array(p.depreciation.as_tuple()))
+    np.testing.assert_allclose(md.unit_cost, ref.unit_cost)
+    np.testing.assert_allclose(md.stocks0, [c.stocks for c in ref.cities], rtol=1e-12)
+    np.testing.assert_allclose(md.budget0, [c.budget for c in ref.cities])
+    np.testing.assert_allclose(md.allocation0, [c.allocation for c in ref.cities])
+    assert md.has_outside_option and md.V0 == p.outside_option
+    scalars = {"alpha": "network_effect", "kappa": "network_seed", "gamma": "congestion", "m": "moving_cost",
+               "mu": "exit_rate", "eta": "exit_size_elasticity", "phi_exit": "anchor_exit_factor",
+               "rho": "relocation_rate", "phi_move": "anchor_relocation_factor", "b": "birth_rate",
+               "omega": "anchor_weight"}
+    assert {symbol: getattr(md, symbol) for symbol in scalars} == {s: getattr(p, f) for s, f in scalars.items()}
+    assert len(set(scalars.values())) == len({getattr(p, f) for f in scalars.values()})  # all different
+    without = compile_scenario(validate(variant()))
+    assert not without.has_outside_option and without.V0 == 0.0
+
+
 # ---------------------------------------------------------------------------- draw for draw
 REFERENCE = """
 import json, sys
