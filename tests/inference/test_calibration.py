@@ -23,6 +23,7 @@ from sim.experiments.ensemble import run_ensemble
 from sim.experiments.executors import mapper, parse_executor
 from sim.inference.data import TARGETS_PATH, documented_counts, load_targets
 from sim.inference.estimates import MIN_ESS, posterior_table, too_few_particles
+from sim.inference.identify import NONE_LEFT_OUT, FitSettings, leave_one_out, simulation_based_calibration
 from sim.inference.problem import BASELINE_PATH, Layout, make_problem, summarise
 from sim.inference.quantities import PRIORS_PATH
 from sim.model import ModuModel
@@ -97,6 +98,18 @@ def test_abc_smc_is_the_same_on_every_executor():
         assert a.simulations == b.simulations
         np.testing.assert_array_equal(a.theta, b.theta)
         np.testing.assert_array_equal(a.summaries, b.summaries)
+
+
+def test_sbc_and_leave_one_out_are_the_same_with_their_fits_side_by_side_on_every_executor():
+    problem = make_problem(BASELINE_PATH, TARGETS_PATH, PRIORS_PATH, "gross")
+    settings, ids = FitSettings(particles=8, generations=2), [f.id for f in problem.fitted[:2]]
+    sbc = [simulation_based_calibration(problem, 3, settings, 5, parse_executor(e), progress=False)
+           for e in ("serial", "processes:2")]
+    pd.testing.assert_frame_equal(sbc[0].to_df(), sbc[1].to_df())
+    assert sbc[0].simulations == sbc[1].simulations > 3 * 8
+    lopo = [leave_one_out(problem, settings, 5, parse_executor(e), ids=ids) for e in ("serial", "processes:2")]
+    pd.testing.assert_frame_equal(lopo[0], lopo[1])
+    assert list(lopo[0].left_out) == [NONE_LEFT_OUT, *ids]
 
 
 def test_populations_round_trip_through_their_table():
