@@ -30,8 +30,9 @@ work without them.
 - :mod:`~sim.app.controls` — the sliders and the scenario their values make;
 - :mod:`~sim.app.model` — the model behind the page and the reference run;
 - :mod:`~sim.app.charts` — the charts as ECharts options (plain data, no app extra needed);
-- :mod:`~sim.app.widget` — the widget that has the browser draw a chart (``chart.vue``);
-- :mod:`~sim.app.views` — the live charts and text panels;
+- :mod:`~sim.app.widget` — the one widget in which the browser draws the charts and shows the texts
+  (``dashboard.vue``): a step sends it one message;
+- :mod:`~sim.app.views` — the live charts and text panels, and their layout;
 - :mod:`~sim.app.ui` — the page (Mesa's controller, sliders, views) and Solara's fixes.
 """
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sim.app.controls import app_parameters, same_on_slider, slider_label
 from sim.app.model import DEFAULT_SCENARIO, AppModel, reference_run
-from sim.app.views import comparison_view, counts_view, map_view, shares_view, state_view
+from sim.app.views import views
 from sim.scenario import Scenario, load_scenario
 
 
@@ -106,14 +106,7 @@ def make_page(scenario: str | Path | Scenario | None = None) -> Any:
     @solara.component
     def Views(model: AppModel, reference: AppModel | None) -> Any:  # noqa: N802
         update_counter.get()  # Mesa's controller bumps it after every step
-        with solara.Column():
-            with solara.Row(style={"flex-wrap": "wrap"}):  # charts have a fixed size: a narrow window stacks them
-                counts_view(model, reference)
-                shares_view(model, reference)
-            comparison_view(model, reference)
-            with solara.Row(style={"flex-wrap": "wrap"}):
-                map_view(model)
-                state_view(model)
+        views(model, reference)
 
     @solara.component
     def Page() -> Any:  # noqa: N802

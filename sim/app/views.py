@@ -1,8 +1,9 @@
 """The page's views: live charts of the run, drawn in the browser (:mod:`sim.app.charts`), and text panels.
 
-Each view is a Solara element (the app extra), rebuilt after every step from the model's
-records; a chart sends the browser its new numbers, not a picture. With a reference run, the
-charts draw it dashed beside the current one.
+Each view is a panel, plain data: a chart's ECharts option and size, or a text's HTML.
+:func:`views` lays them out in one widget (:mod:`sim.app.widget`), rebuilt after every step
+from the model's records: a step sends the browser its new numbers, in one message, not a
+picture. With a reference run, the charts draw it dashed beside the current one.
 """
 
 from __future__ import annotations
@@ -16,31 +17,31 @@ from sim.app.model import AppModel, reference_differences, setting_changes
 from sim.model import ModuModel
 from sim.model.parameters import LEVERS, Parameters
 
-
-def _chart(option: dict[str, Any], size: tuple[int, int], maps: str = "{}") -> Any:
-    """A chart the browser draws (:mod:`sim.app.widget`, imported here: it needs the app extra)."""
-    from sim.app.widget import chart
-
-    return chart(option, size, maps)
+Panel = dict[str, Any]
+"""A chart ``{"option": ECharts option, "width": px, "height": px}`` or a text ``{"html": text}``."""
 
 
-def counts_view(model: ModuModel, reference: AppModel | None = None) -> Any:
+def _chart(option: dict[str, Any], size: tuple[int, int]) -> Panel:
+    width, height = size
+    return {"option": option, "width": width, "height": height}
+
+
+def counts_view(model: ModuModel, reference: AppModel | None = None) -> Panel:
     """Live chart: firms per city over time (the reference run's dashed, documented counts as dots)."""
     option, size = counts_chart(Run.of(model), Setting.of(model.spec), model.year,
                                 None if reference is None else Run.of(reference))
     return _chart(option, size)
 
 
-def shares_view(model: ModuModel, reference: AppModel | None = None) -> Any:
+def shares_view(model: ModuModel, reference: AppModel | None = None) -> Panel:
     """Live chart: each city's share of all firms over time (and the reference run's band edges, dashed black)."""
     option = shares_chart(Run.of(model), Setting.of(model.spec), model.year, None if reference is None else Run.of(reference))
     return _chart(option, (WIDTH, HEIGHT))
 
 
-def map_view(model: ModuModel) -> Any:
-    """Live map: cities at their coordinates, sized by firms now."""
-    setting = Setting.of(model.spec)
-    return _chart(map_chart(Run.of(model), setting, model.year), (WIDTH, HEIGHT), setting.maps)
+def map_view(model: ModuModel) -> Panel:
+    """Live map: cities at their coordinates, sized by firms now (its outlines are :attr:`Setting.maps`)."""
+    return _chart(map_chart(Run.of(model), Setting.of(model.spec), model.year), (WIDTH, HEIGHT))
 
 
 def _html_table(head: list[str], rows: list[list[str]]) -> str:
@@ -61,10 +62,8 @@ def _symbols() -> str:
     return "<br>".join(html.escape(part) for part in parts)
 
 
-def state_view(model: ModuModel) -> Any:
+def state_view(model: ModuModel) -> Panel:
     """Text panel: time, leader, concentration, the parameters in use (explained) and each city's policy."""
-    import solara
-
     last = model.history.latest()
     p = model.params
     rows = []
@@ -80,18 +79,16 @@ def state_view(model: ModuModel) -> Any:
         + "<p>Budgets in 100 M yuan a year; lever columns are the allocation shares.<br>"
         "Move the sliders, then press <b>Reset</b> to rebuild the model with them.</p>"
     )
-    return solara.HTML(tag="div", unsafe_innerHTML=text)
+    return {"html": text}
 
 
-def comparison_view(model: AppModel, reference: AppModel | None) -> Any:
+def comparison_view(model: AppModel, reference: AppModel | None) -> Panel:
     """Text panel: how the current run differs from the reference run, in settings and at the current step."""
-    import solara
-
     if reference is None:
         text = ("<p><b>No reference run yet.</b> Press <b>Keep as reference</b> to hold this run; then move a "
                 "slider, press <b>Reset</b> and step: the charts draw the reference dashed and this panel lists "
                 "the differences.</p>")
-        return solara.HTML(tag="div", unsafe_innerHTML=text)
+        return {"html": text}
     changes = setting_changes(reference, model)
     settings = ("; ".join(f"{label}: {before:.4g} → {after:.4g}" for label, before, after in changes)
                 or "none (the same settings: the same run)")
@@ -102,4 +99,17 @@ def comparison_view(model: AppModel, reference: AppModel | None) -> Any:
     text = (f"<p><b>This run against the reference</b> at step {model.steps} ({model.year:.2f})</p>"
             f"<p>Settings changed since the reference: {html.escape(settings)}</p>"
             + _html_table(["city", "firms", "reference", "difference", "share", "reference", "difference, points"], rows))
-    return solara.HTML(tag="div", unsafe_innerHTML=text)
+    return {"html": text}
+
+
+def views(model: AppModel, reference: AppModel | None = None) -> Any:
+    """The page's views of a model as one Solara element (one widget), row by row.
+
+    The counts and shares; the comparison with the reference; the map and the state. A narrow window wraps
+    a row's panels.
+    """
+    from sim.app.widget import dashboard
+
+    rows = [[counts_view(model, reference), shares_view(model, reference)], [comparison_view(model, reference)],
+            [map_view(model), state_view(model)]]
+    return dashboard(rows, Setting.of(model.spec).maps)

@@ -173,56 +173,73 @@ def test_modu_app_without_the_extra_says_how_to_install_it(monkeypatch):
     assert os.environ.pop("SOLARA_THEME_TITLE") == "Modu — baseline"
 
 
-def view_of(view, model):
-    """One of the page's views of a model, as a component body (made a Solara component in the test below)."""
-    return view(model)
+def views_of(model, reference, counter):
+    """The page's views of a model (made a Solara component below), rendered again whenever ``counter`` changes."""
+    from sim.app.views import views
+
+    counter.get()
+    return views(model, reference)
+
+
+def rendered_views(model, reference=None):
+    """The page's one widget of views for a model, its rows parsed, and the counter that renders it again."""
+    solara = pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
+    from sim.app.widget import Dashboard
+
+    counter = solara.reactive(0)
+    box, _ = solara.render(solara.component(views_of)(model, reference, counter), handle_error=False)
+    (widget,) = box.children
+    assert isinstance(widget, Dashboard)
+    return widget, counter
+
+
+def panels(widget) -> tuple[list[dict], list[str]]:
+    """The charts' panels and the texts of a views widget, in the page's order."""
+    flat = [panel for row in json.loads(widget.rows) for panel in row]
+    return [p for p in flat if "option" in p], [p["html"] for p in flat if "html" in p]
 
 
 @pytest.mark.filterwarnings("ignore:Failed to validate hooks:UserWarning")  # Solara cannot parse a test's source
-def test_live_views_send_the_browser_the_model_as_it_steps(base):
-    """Each chart view is a widget holding its ECharts option as JSON (the browser draws it); after a step the
-    options are new, with the new year in their titles; a reference run adds dashed lines."""
-    solara = pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
-    from sim.app.views import comparison_view, counts_view, map_view, shares_view, state_view
-    from sim.app.widget import Chart
-
-    def render(view, model):
-        box, _ = solara.render(solara.component(view_of)(view, model), handle_error=False)
-        return box
-
-    def option(view, model):
-        (chart,) = [w for w in render(view, model).children if isinstance(w, Chart)]
-        return json.loads(chart.option)
+def test_live_views_send_the_browser_the_model_as_it_steps_in_one_message(base, monkeypatch):
+    """The views are one widget holding the charts' ECharts options and the texts as JSON (the browser draws
+    them); after a step, one message carries new options, with the new year in their titles, and the new
+    state; a reference run adds dashed lines and a comparison."""
+    import ipywidgets
 
     model = AppModel(base)
-    before = {view: option(view, model) for view in (counts_view, shares_view, map_view)}
+    widget, counter = rendered_views(model)
+    charts_before, _ = panels(widget)
+    sent = []
+    plain_send = ipywidgets.Widget.send_state
+    monkeypatch.setattr(ipywidgets.Widget, "send_state",
+                        lambda self, key=None: (sent.append(type(self).__name__), plain_send(self, key))[1])
     model.step()
-    for view, drawn in before.items():
-        now = option(view, model)
-        assert now != drawn, f"{view.__name__} did not change after a step"
-        assert now["title"]["text"].endswith(f"— {model.year:.2f}"), view.__name__
-    assert "step 1 of 8" in render(state_view, model).children[0].unsafe_innerHTML
+    counter.set(1)  # what Mesa's controller does after a step
+    assert sent == ["Dashboard"], f"a step sent {sent}"
+    charts, texts = panels(widget)
+    assert [c["option"]["title"]["text"].split(" — ")[0] for c in charts] == [
+        c["option"]["title"]["text"].split(" — ")[0] for c in charts_before] and len(charts) == 3
+    for now, drawn in zip(charts, charts_before, strict=True):
+        assert now["option"] != drawn["option"], f"{now['option']['title']['text']} did not change after a step"
+        assert now["option"]["title"]["text"].endswith(f"— {model.year:.2f}")
+    assert any("step 1 of 8" in text for text in texts)
     reference = reference_run(AppModel(base, network_effect=0.2))
-    for view in (counts_view, shares_view):
-        dashed = [s for s in option(lambda m, view=view: view(m, reference), model)["series"]
-                  if s.get("lineStyle", {}).get("type") == "dashed"]
-        assert dashed and all(len(s["data"]) == base.time.steps + 1 for s in dashed), view.__name__
-    compared = render(lambda m: comparison_view(m, reference), model).children[0].unsafe_innerHTML
-    assert "network effect α: 0.2 → 1" in compared and "at step 1" in compared
+    charts, texts = panels(rendered_views(model, reference)[0])
+    for chart in charts[:2]:  # the counts and the shares
+        dashed = [s for s in chart["option"]["series"] if s.get("lineStyle", {}).get("type") == "dashed"]
+        assert dashed and all(len(s["data"]) == base.time.steps + 1 for s in dashed), chart["option"]["title"]
+    assert any("network effect α: 0.2 → 1" in text and "at step 1" in text for text in texts)
 
 
 @pytest.mark.filterwarnings("ignore:Failed to validate hooks:UserWarning")
-def test_the_map_widget_carries_its_outlines(base):
-    """The map's outlines go with its widget, registered under the name its option draws."""
-    solara = pytest.importorskip("solara", reason="the page needs the app extra: pip install -e '.[app]'")
+def test_the_views_widget_carries_the_maps_outlines(base):
+    """The map's outlines go with the widget, registered under the name the map's option draws."""
     from sim.app.charts import MAP_NAME
-    from sim.app.views import map_view
-    from sim.app.widget import Chart
 
-    box, _ = solara.render(solara.component(view_of)(map_view, AppModel(base)), handle_error=False)
-    (chart,) = [w for w in box.children if isinstance(w, Chart)]
-    outlines = json.loads(chart.maps)[MAP_NAME]
-    assert json.loads(chart.option)["geo"]["map"] == MAP_NAME
+    widget, _ = rendered_views(AppModel(base))
+    charts, _ = panels(widget)
+    outlines = json.loads(widget.maps)[MAP_NAME]
+    assert [c["option"]["geo"]["map"] for c in charts if "geo" in c["option"]] == [MAP_NAME]
     assert {"China"} <= {f["properties"]["name"] for f in outlines["features"]}
 
 
