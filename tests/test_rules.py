@@ -233,6 +233,27 @@ def test_anchors_of_a_closed_city_leave_at_their_reconsideration_rate(engine):
     assert abs(moved - 500) < 4 * math.sqrt(2000 * 0.25 * 0.75), moved
 
 
+def test_every_firm_that_may_reconsider_does_a_lone_firm_one_behind_an_empty_sector_an_anchor_after_a_dead_one(engine):
+    """ρ = 1, φ_move = 1 and no anchor stock: every firm of A alive at the relocation phase reconsiders, and A's
+    constant of −40 sends it to B (P(stay) ≈ e⁻⁴⁰). A holds one ordinary firm, in its second sector (its first is
+    empty), and two anchors that each exit first with probability μ·φ_exit = ½. Whatever died, after the step A
+    is empty: in each of 40 runs, of which some (about ¼) lose the first anchor and keep the second."""
+    scenario = make_scenario(
+        cities=[{"name": "A", "firms": 3, "attractiveness": -40.0, "sector_mix": {"b": 1.0},
+                 "anchors": [{"name": "a1", "sector": "b"}, {"name": "a2", "sector": "b"}]},
+                {"name": "B", "firms": 100}],
+        sectors={"a": 0.5, "b": 0.5},
+        parameters={"relocation_rate": 1.0, "anchor_relocation_factor": 1.0, "exit_rate": 0.5,
+                    "anchor_exit_factor": 1.0}, engine=engine)
+    np.testing.assert_array_equal(ModuModel(scenario, rng=0).N[0], [0, 3])
+    arrived = []
+    for seed in range(40):
+        after = simulate(scenario, engine, seed).steps[1]
+        assert after.firms[0].sum() == 0, (seed, after.firms[0])
+        arrived.append(int(after.moves_in[1].sum()))
+    assert set(arrived) >= {1, 2}, arrived  # anchors died in some runs, survived in others
+
+
 def test_entry_probabilities_with_an_outside_option_normalise_each_sector_separately(engine):
     """α = 1, κ = 0, so exp(V) = N_eff. A has 30 up and 10 down firms, B the reverse; with W = 1 on the diagonal
     and 0.25 off it N_eff is 32.5 / 17.5 (A) and 17.5 / 32.5 (B). With V₀ = ln 50 each sector's alternatives
