@@ -16,8 +16,7 @@
 Reproducibility: dataset ``i`` takes its truth from ``SeedSequence(seed,
 spawn_key=(4, i))``, simulates with ``(5, i)`` and is fitted with the root
 seed drawn from ``(6, i)``; leave-one-out fit ``k`` with the root seed from
-``(7, k)``. The many fits run side by side on the executor, each whole in one
-worker, so their results do not depend on the executor or the number of workers.
+``(7, k)``.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +31,7 @@ from scipy import stats
 
 from sim.analysis.abc_smc import Population, abc_smc, run_batch, weighted_quantile
 from sim.experiments.ensemble import replication_seed
-from sim.experiments.executors import Executor, ExecutorSpec, imap_unordered, mapper
+from sim.experiments.executors import Executor, ExecutorSpec, mapper
 from sim.inference.estimates import INTERVAL
 from sim.inference.problem import Problem
 
@@ -67,30 +65,11 @@ def _root(seed: int, *key: int) -> int:
     return int(replication_seed(seed, *key).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def _fit(problem: Problem, settings: FitSettings, seed: int) -> tuple[Population, int]:
-    """The last ABC-SMC generation at reduced settings, and the simulations it took, all in this process.
-
-    An executor's task: the many fits of SBC and leave-one-out run side by side, one fit per worker at a time,
-    rather than one after another with each generation spread over the workers (no worker waits for a
-    generation's last simulation). A fit's result does not depend on where it runs (its draws follow its seed).
-    """
+def _fit(problem: Problem, settings: FitSettings, seed: int, executor: ExecutorSpec | Executor) -> tuple[Population, int]:
+    """The last ABC-SMC generation at reduced settings, and the simulations it took."""
     populations = abc_smc(problem.simulator(), problem.distance, problem.prior, settings.particles,
-                          settings.generations, settings.min_epsilon, seed)
+                          settings.generations, settings.min_epsilon, seed, mapper(executor))
     return populations[-1], sum(p.simulations for p in populations)
-
-
-def _fits(problems: Sequence[Problem], settings: FitSettings, seeds: Sequence[int],
-          executor: ExecutorSpec | Executor, bar: Any | None = None) -> list[tuple[Population, int]]:
-    """:func:`_fit` of each problem with its seed, side by side on the executor; results in the problems' order.
-
-    ``bar``: a progress bar with ``update(n)`` (tqdm's), advanced as each fit ends.
-    """
-    done: dict[int, tuple[Population, int]] = {}
-    for i, result in imap_unordered(executor, _fit, [(p, settings, s) for p, s in zip(problems, seeds, strict=True)]):
-        done[i] = result
-        if bar is not None:
-            bar.update(1)
-    return [done[i] for i in range(len(problems))]
 
 
 @dataclass
@@ -141,10 +120,8 @@ def simulation_based_calibration(problem: Problem, n_datasets: int, settings: Fi
     d = truth.shape[1]
     ranks, covered, widths = np.zeros((n_datasets, d), int), np.zeros((n_datasets, d), bool), np.zeros((n_datasets, d))
     epsilons, sims = np.zeros(n_datasets), n_datasets
-    with tqdm(total=n_datasets, desc="simulation-based calibration", unit="dataset", disable=not progress) as bar:
-        fits = _fits([problem.with_observed(x) for x in data], settings,
-                     [_root(seed, 6, i) for i in range(n_datasets)], executor, bar)
-    for i, (post, used) in enumerate(fits):
+    for i in tqdm(range(n_datasets), desc="simulation-based calibration", unit="dataset", disable=not progress):
+        post, used = _fit(problem.with_observed(data[i]), settings, _root(seed, 6, i), executor)
         draws = post.theta[np.random.default_rng(replication_seed(seed, 8, i)).choice(
             len(post.theta), size=RANK_DRAWS, p=post.weights)]
         ranks[i] = (draws < truth[i]).sum(axis=0)
@@ -224,13 +201,14 @@ def leave_one_out(problem: Problem, settings: FitSettings, seed: int, executor: 
                 "alpha_width_ratio": (a_hi - a_lo) / (before[1] - before[0]),
                 "p_alpha_above_1": float(np.sum(post.weights * (problem.prior.natural(post.theta)[:, j] > 1)))}
 
-    left_out = [(k, fig) for k, fig in enumerate(problem.fitted) if ids is None or fig.id in ids]
-    reference, *fits = _fits([problem, *(problem.without(fig.id) for _, fig in left_out)], settings,
-                             [_root(seed, 7, len(problem.fitted)), *(_root(seed, 7, k) for k, _ in left_out)], executor)
+    reference, _ = _fit(problem, settings, _root(seed, 7, len(problem.fitted)), executor)
     rows = [{"left_out": NONE_LEFT_OUT, "documented": math.nan, "lower": None, "upper": None,
              "predicted_median": math.nan, "predicted_lo": math.nan, "predicted_hi": math.nan,
-             "error_of_median": math.nan, "inside_90": None, **alpha(reference[0])}]
-    for (_, fig), (post, _) in zip(left_out, fits, strict=True):
+             "error_of_median": math.nan, "inside_90": None, **alpha(reference)}]
+    for k, fig in enumerate(problem.fitted):
+        if ids is not None and fig.id not in ids:
+            continue
+        post, _ = _fit(problem.without(fig.id), settings, _root(seed, 7, k), executor)
         predicted = problem.layout.value(post.summaries, fig)
         lo, mid, hi = weighted_quantile(predicted, post.weights, np.array([INTERVAL[0], 0.5, INTERVAL[1]]))
         rows.append({"left_out": fig.id, "documented": fig.value, "lower": fig.lower, "upper": fig.upper,

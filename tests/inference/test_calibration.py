@@ -100,7 +100,7 @@ def test_abc_smc_is_the_same_on_every_executor():
         np.testing.assert_array_equal(a.summaries, b.summaries)
 
 
-def test_sbc_and_leave_one_out_are_the_same_with_their_fits_side_by_side_on_every_executor():
+def test_sbc_and_leave_one_out_are_the_same_on_every_executor():
     problem = make_problem(BASELINE_PATH, TARGETS_PATH, PRIORS_PATH, "gross")
     settings, ids = FitSettings(particles=8, generations=2), [f.id for f in problem.fitted[:2]]
     sbc = [simulation_based_calibration(problem, 3, settings, 5, parse_executor(e), progress=False)
