@@ -1,6 +1,6 @@
 """Studies of many points against the kernel they run on: sweeps, policy search and SBC, ratios from the same run.
 
-Run from the repository root on a quiet machine (about 6 minutes; add ``--sbc`` for the SBC row, 30 minutes or more)::
+Run from the repository root on a quiet machine (about 6 minutes; add ``--sbc`` for the SBC row, about 5 minutes more)::
 
     python benchmarks/bench_studies.py [--sbc] [--no-write]
 
