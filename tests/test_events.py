@@ -82,6 +82,15 @@ def test_add_anchor_is_a_birth_of_a_named_anchor_and_raises_a_eff(engine):
         assert table[table.anchor_name == "NewCo"].city.tolist() == ["C"]
 
 
+def test_two_anchors_added_together_to_one_city_and_sector_are_two_births(engine):
+    scenario = three_cities([{"year": 2000.5, "city": "C", "add_anchor": {"name": "One", "sector": "all"}},
+                             {"year": 2000.5, "city": "C", "add_anchor": {"name": "Two", "sector": "all"}}],
+                            parameters={"birth_rate": 0.0, "exit_rate": 0.0}, engine=engine)
+    firms = simulate(scenario, engine).firms_frame()
+    c = firms[firms.city == "C"].set_index("step")
+    assert c.births.tolist() == [0, 0, 0, 2, 0, 0, 0, 0, 0] and c.firms.iloc[-1] == 302
+
+
 def test_a_closed_city_gets_no_entrants_or_movers_and_its_reconsidering_firms_leave(engine):
     """C closes at 2000.5 (before step 3) and reopens at 2001.5 (before step 7). With every firm
     reconsidering each step (ρ = 1), all of C's firms leave in its first closed step."""
