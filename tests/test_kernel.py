@@ -159,6 +159,20 @@ def test_the_compiled_coefficients_are_the_odd_references_on_a_scenario_where_ea
     assert not without.has_outside_option and without.V0 == 0.0
 
 
+def test_a_runs_records_have_the_documented_shapes_and_types():
+    """Each record of a run holds steps 0..T (T + 1 rows) of every city: counts per sector as integers, stocks,
+    spending and allocations per lever, A_eff and budget per city; the flows are origin × destination."""
+    sc = scenario("events")
+    T, C, S = sc.time.steps, len(sc.cities), len(sc.sectors)
+    records = run_records(sc, np.random.SeedSequence(1))
+    shapes = {name: (T + 1, C, S) for name in ("firms", "births", "deaths", "moves_in", "moves_out")}
+    shapes |= {"stocks": (T + 1, C, 3), "spend": (T + 1, C, 3), "allocation": (T + 1, C, 3), "A_eff": (T + 1, C),
+               "budget": (T + 1, C), "flows": (C, C)}
+    assert {name: a.shape for name, a in records._asdict().items()} == shapes
+    assert all(np.issubdtype(getattr(records, name).dtype, np.integer)
+               for name in ("firms", "births", "deaths", "moves_in", "moves_out", "flows"))
+
+
 # ---------------------------------------------------------------------------- draw for draw
 REFERENCE = """
 import json, sys
