@@ -204,8 +204,7 @@ def test_live_views_send_the_browser_the_model_as_it_steps_in_one_message(base, 
     """The views are one widget holding the charts' ECharts options and the texts as JSON (the browser draws
     them); after a step, one message carries new options, with the new year in their titles, and the new
     state; a reference run adds dashed lines and a comparison."""
-    import ipywidgets
-
+    ipywidgets = pytest.importorskip("ipywidgets", reason="the page needs the app extra: pip install -e '.[app]'")
     model = AppModel(base)
     widget, counter = rendered_views(model)
     charts_before, _ = panels(widget)
