@@ -8,9 +8,11 @@
 - the growth identity holds exactly in every run; runs depend only on their seed.
 """
 
+import inspect
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ from scipy import stats
 
 from sim.model import ModuModel
 from sim.model.kernel import compile_scenario, run_records, simulate_batch, simulate_counts
+from sim.model.kernel.compile import CountsModel
 from sim.model.utility import mover_probabilities
 from sim.scenario import validate
 
@@ -157,6 +160,16 @@ def test_the_compiled_coefficients_are_the_odd_references_on_a_scenario_where_ea
     assert len(set(scalars.values())) == len({getattr(p, f) for f in scalars.values()})  # all different
     without = compile_scenario(validate(variant()))
     assert not without.has_outside_option and without.V0 == 0.0
+
+
+def test_the_compiled_models_integer_and_boolean_arrays_have_their_documented_types():
+    """Every array ``CountsModel`` documents as ``int`` or ``bool`` is one (on a scenario with events):
+    a float array in their place would make numba compile every kernel function again for it."""
+    documented = dict(re.findall(r"^\s+(\w+): np\.ndarray\s+# (?:.*, )?(int|bool) \[", inspect.getsource(CountsModel), re.M))
+    assert {"strategy0", "N0", "ev_step", "pool"} <= documented.keys()
+    md = compile_scenario(scenario("events"))
+    assert {name: getattr(md, name).dtype.kind for name in documented} == {
+        name: "i" if kind == "int" else "b" for name, kind in documented.items()}
 
 
 def test_a_runs_records_have_the_documented_shapes_and_types():
