@@ -162,12 +162,16 @@ def test_the_compiled_coefficients_are_the_odd_references_on_a_scenario_where_ea
     assert not without.has_outside_option and without.V0 == 0.0
 
 
-def test_the_compiled_models_integer_and_boolean_arrays_have_their_documented_types():
-    """Every array ``CountsModel`` documents as ``int`` or ``bool`` is one (on a scenario with events):
-    a float array in their place would make numba compile every kernel function again for it."""
+@pytest.mark.parametrize("point", ["events", "no events or anchors"])
+def test_the_compiled_models_integer_and_boolean_arrays_have_their_documented_types(point):
+    """Every array ``CountsModel`` documents as ``int`` or ``bool`` is one, with events and anchors and with
+    none (empty arrays): a float array in their place would make numba compile every kernel function again."""
     documented = dict(re.findall(r"^\s+(\w+): np\.ndarray\s+# (?:.*, )?(int|bool) \[", inspect.getsource(CountsModel), re.M))
-    assert {"strategy0", "N0", "ev_step", "pool"} <= documented.keys()
-    md = compile_scenario(scenario("events"))
+    assert {"strategy0", "N0", "anchor_city0", "ev_city", "pool"} <= documented.keys()
+    spec = POINTS["events"] if point == "events" else variant(cities=[{**c, "anchors": []} for c in BASE["cities"]])
+    md = compile_scenario(validate(spec))
+    sizes = (len(md.ev_city), len(md.anchor_city0))
+    assert min(sizes) > 0 if point == "events" else sizes == (0, 0)
     assert {name: getattr(md, name).dtype.kind for name in documented} == {
         name: "i" if kind == "int" else "b" for name, kind in documented.items()}
 
