@@ -15,7 +15,9 @@ It serves ``modu app [SCENARIO]`` on a free local port and drives headless Chrom
 3. ``--pages`` sessions again press together, one drawn here and the others with an ECharts that
    draws nothing: to the server they are the same pages, clicks and messages, but their drawing
    no longer competes for this machine's two cores, as it would not in a class where each student's
-   browser runs on their own computer (their pages' other browser work still runs here).
+   browser runs on their own computer (their pages' other browser work still runs here);
+4. (``--floor``) the same two measures on ``benchmarks/floor_page.py``, a Solara page whose Step only
+   counts: what the page framework alone costs per click, and how its latency grows with the pages.
 
 A latency runs from a page's click to the moment its status shows the new step and every chart
 has drawn the new year, measured in the page. The CPU that each page and step cost the server and
@@ -38,7 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "app"))
 
-from browser import chromium_missing, run_class  # noqa: E402
+from browser import chromium, chromium_missing, open_students, press_step_together, run_class, served_app  # noqa: E402
+
+FLOOR_PAGE = ROOT / "benchmarks" / "floor_page.py"
 
 TARGET = 2.0
 """The median latency with many pages open may be at most this many times one page's."""
@@ -53,12 +57,39 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def run_floor(pages: int, rounds: int) -> tuple[list[float], list[float], float]:
+    """Serve :data:`FLOOR_PAGE`; one page presses Step ``rounds`` times, then ``pages`` pages together.
+
+    Returns:
+        The latencies in seconds of the page alone and of every page together, and the server's CPU
+        seconds per page and step while they pressed together.
+    """
+    import psutil
+    from floor_page import START, STEPS, STEPS_PER_YEAR
+
+    def press(students: list) -> list[float]:
+        return [t for step in range(1, rounds + 1)
+                for t in press_step_together(students, step, STEPS, f"{START + step / STEPS_PER_YEAR:.2f}")]
+
+    command = ("-m", "solara", "run", str(FLOOR_PAGE), "--production", "--no-open", "--no-check-version")
+    with served_app(command=command) as url, chromium() as browser:
+        (server,) = [p for p in psutil.Process().children(recursive=True) if str(FLOOR_PAGE) in p.cmdline()]
+        one = press(open_students(browser, url, 1))
+        students = open_students(browser, url, pages)
+        before = sum(server.cpu_times()[:2])
+        together = press(students)
+        cpu = (sum(server.cpu_times()[:2]) - before) / (pages * rounds)
+    return one, together, cpu
+
+
 def main() -> None:
     """Measure, print, and append to RESULTS.md."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", default="scenarios/baseline.yaml")
     parser.add_argument("--pages", type=int, default=20, help="pages open and pressing Step together")
     parser.add_argument("--rounds", type=int, default=8, help="presses of Step on every page, one step each")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure benchmarks/floor_page.py, a Solara page whose Step only counts")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     reason = chromium_missing()
@@ -70,7 +101,7 @@ def main() -> None:
     command = "python benchmarks/bench_page.py" + "".join(
         f" --{name} {value}" for name, value, default in (("pages", args.pages, 20), ("rounds", args.rounds, 8),
                                                           ("scenario", args.scenario, "scenarios/baseline.yaml"))
-        if value != default)
+        if value != default) + (" --floor" if args.floor else "")
 
     def row(what: str, latencies: list[float]) -> str:
         median = statistics.median(latencies)
@@ -93,7 +124,17 @@ def main() -> None:
             "their own computer)", result.classroom),
         f"| opening the {n} pages (until each shows its charts) | {result.opening:.1f} s | |",
         f"| lost clicks, console warnings or failed requests, server errors | {result.lost}, "
-        f"{len(result.problems)}, {len(result.server_errors)} | none expected |", ""]
+        f"{len(result.problems)}, {len(result.server_errors)} | none expected |"]
+    if args.floor:
+        alone, together, cpu = run_floor(n, args.rounds)
+        floor = statistics.median(alone)
+        lines += [
+            f"| the framework's floor (`--floor`: a Solara page whose Step only counts), one page alone, median of "
+            f"{len(alone)} | {floor:.3f} s | |",
+            f"| the same, {n} pages together, median of {len(together)} | {statistics.median(together):.3f} s "
+            f"(90th percentile {quantile(together, 0.9):.3f} s) | {statistics.median(together) / floor:.1f}× its one page |",
+            f"| the same, server CPU per page and step | {1000 * cpu:.1f} ms | Modu's page: {1000 * result.server_cpu:.1f} ms |"]
+    lines.append("")
     text = "\n".join(lines)
     print(text)
     for problem in result.problems[:10] + result.server_errors[:10]:

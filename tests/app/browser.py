@@ -48,14 +48,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(*args: str, timeout: float = 60.0, output: Path | None = None) -> Iterator[str]:
-    """Run ``modu app ARGS --port N`` on 127.0.0.1 and yield its URL; stop that process afterwards.
+def served_app(*args: str, timeout: float = 60.0, output: Path | None = None,
+               command: tuple[str, ...] = ("-m", "sim", "app")) -> Iterator[str]:
+    """Run ``modu app ARGS --host 127.0.0.1 --port N`` and yield its URL; stop that process afterwards.
 
-    The server's output goes to the file ``output`` when given (to read after the block).
+    The server's output goes to the file ``output`` when given (to read after the block). ``command``
+    replaces ``-m sim app`` (``("-m", "solara", "run", FILE)`` serves another Solara page).
     """
     port = free_port()
     log = open(output, "w+b") if output else tempfile.TemporaryFile()  # closed in finally
-    proc = subprocess.Popen([sys.executable, "-m", "sim", "app", *args, "--host", "127.0.0.1", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, *command, *args, "--host", "127.0.0.1", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:
