@@ -3,12 +3,17 @@ against a hand computation."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from conftest import make_scenario
 
 from sim.model import ModuModel
+from sim.model import utility as arrays
 from sim.model.kernel import compile_scenario
+from sim.model.kernel import utility as compiled
+from sim.model.kernel.compile import NONE
 from sim.model.kernel.utility import network_term, softmax
 from sim.model.utility import entry_probabilities, entry_utility, marginal_firm_gain, mover_probabilities, mover_utility
 from sim.scenario import ScenarioError
@@ -272,3 +277,79 @@ def test_a_mover_in_an_empty_urn_sees_a_pools_places_without_a_network_term(scen
 def test_places_are_for_pools_only(scenario_factory):
     with pytest.raises(ScenarioError, match="places: 3 places need pool: true"):
         scenario_factory(cities=[{"name": "A", "firms": 10, "places": 3}])
+
+
+WRAPPERS = (entry_utility, entry_probabilities, mover_utility, mover_probabilities, marginal_firm_gain)
+"""The array functions that take the cities' constants (default: the compiled scenario's)."""
+
+
+def results(result) -> tuple[np.ndarray, ...]:
+    """An array function's result as a tuple of arrays (``entry_probabilities`` returns two)."""
+    return result if isinstance(result, tuple) else (result,)
+
+
+def test_the_array_functions_use_the_constants_they_are_given(two_cities):
+    """Each array function given constants computes what it computes for a scenario compiled with them, and
+    without them uses the scenario's: a closed city (−∞) is never chosen."""
+    N, X = np.array([[10], [4]]), np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 7.0]])
+    md = two_cities._replace(b=0.1, B=NONE)  # entrants, so that the marginal gains are not all 0
+    shifted = md.constant + np.array([1.5, -0.5])
+    for f in WRAPPERS:
+        given, compiled_with, default = (results(f(model, N, X, *constant)) for model, constant in (
+            (md, [shifted]), (md._replace(constant=shifted), []), (md, [])))
+        for a, b in zip(given, compiled_with, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f.__name__)
+        assert not np.allclose(given[0], default[0]), f"{f.__name__} ignores the constants it is given"
+    closed = np.array([two_cities.constant[0], -np.inf])
+    P, _ = entry_probabilities(two_cities, N, X, closed)
+    np.testing.assert_array_equal(P[:, 0], [1.0, 0.0])
+    np.testing.assert_array_equal(mover_probabilities(two_cities, N, X, closed)[0, :, 1], [0.0, 0.0])
+
+
+def test_the_array_functions_give_the_compiled_functions_the_types_they_are_compiled_for(two_cities, monkeypatch):
+    """Counts as plain lists of floats, stocks, constants and gains as integers: the compiled functions still
+    receive int64 counts and float64 arrays (one compiled specialisation each), and the results are the same."""
+    inputs = {"lever_stocks": 2, "expected_entrants": 1, "best_levers": 1}  # arrays read (others: N, X, constant)
+    expected = {"lever_stocks": ["float64", "int64"], "expected_entrants": ["int64"], "best_levers": ["float64"]}
+    calls: list[tuple[str, list[str]]] = []
+
+    def spy(name):
+        def call(*args):
+            arrays_in = [a for a in args if isinstance(a, np.ndarray)][:inputs.get(name, 3)]
+            calls.append((name, [str(a.dtype) for a in arrays_in]))
+            return getattr(compiled, name)(*args)
+        return call
+
+    names = ("lever_stocks", "entry_utility", "entry_probabilities", "mover_utility", "mover_probabilities",
+             "expected_entrants", "marginal_firm_gain", "best_levers")
+    monkeypatch.setattr(arrays, "compiled", SimpleNamespace(**{name: spy(name) for name in names}))
+    N, X, constant = [[10.0], [4.0]], np.array([[3, 1, 0], [0, 0, 7]]), [1, -2]
+    md = two_cities._replace(b=0.1, B=NONE)
+    for f in WRAPPERS:
+        plain = results(f(md, N, X, constant))
+        typed = results(f(md, np.array(N, dtype=np.int64), X.astype(float), np.array(constant, dtype=float)))
+        for a, b in zip(plain, typed, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f.__name__)
+    np.testing.assert_array_equal(arrays.lever_stocks(md, [[1, 2, 3], [4, 5, 6]], [0.0, 2.0]),
+                                  [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0 + 2 * md.omega]])
+    np.testing.assert_array_equal(arrays.expected_entrants(md, N), [0.1 * 14])
+    np.testing.assert_array_equal(arrays.best_levers([1, 3, 2]), [0.0, 1.0, 0.0])
+    assert {name for name, _ in calls} == set(names)
+    for name, dtypes in calls:
+        assert dtypes == expected.get(name, ["int64", "float64", "float64"]), name
+
+
+def test_lever_stocks_add_the_anchors_present_to_the_anchor_stock(two_cities):
+    """X = (K, D, A + ω·anchors present) per city."""
+    md = two_cities._replace(omega=25.0)
+    stocks = np.array([[3.0, 1.5, 2.0], [0.5, 4.0, 0.0]])
+    np.testing.assert_array_equal(arrays.lever_stocks(md, stocks, np.array([2, 0])),
+                                  [[3.0, 1.5, 52.0], [0.5, 4.0, 0.0]])
+
+
+def test_expected_entrants_are_the_birth_rate_times_all_firms_or_the_fixed_births_split_by_the_sector_mix():
+    """b·N_total·mix without ``births_per_step``; B·mix with it."""
+    md = coefficients(2, sectors=2)._replace(b=0.05, B=NONE, sector_mix=np.array([0.3, 0.7]))
+    N = np.array([[10, 30], [40, 20]])
+    np.testing.assert_allclose(arrays.expected_entrants(md, N), [0.05 * 100 * 0.3, 0.05 * 100 * 0.7], rtol=1e-12)
+    np.testing.assert_allclose(arrays.expected_entrants(md._replace(B=12), N), [12 * 0.3, 12 * 0.7], rtol=1e-12)
