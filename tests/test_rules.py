@@ -898,6 +898,9 @@ def test_model_errors_say_what_is_wrong_in_plain_words():
     with pytest.raises(RuntimeError, match=r"^the counts engine keeps ordinary firms as counts; use engine: agents to list "
                                            r"firms$"):
         counts.firm_table()
+    with pytest.raises(RuntimeError, match=r"^the counts engine keeps no per-firm history; use engine: agents to follow "
+                                           r"firms$"):
+        counts.follow(0)
     quiet = ModuModel(make_scenario(cities=[{"name": "A", "firms": 5}, {"name": "B", "firms": 0}]), rng=0,
                       record_events=False)
     with pytest.raises(RuntimeError, match=r"^this model was built with record_events=False; rebuild it to follow firms$"):
