@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sim.model.kernel import CountsModel, compile_scenario
 from sim.model.kernel.compile import patch_group, recompile
-from sim.scenario import Scenario, validate
-from sim.scenario.factors import Factor
+from sim.scenario import Scenario
+from sim.scenario.factors import Factor, check_each
 from sim.scenario.paths import PathError, parse_path, patch, set_path
 
 
@@ -96,9 +97,10 @@ def check_ends(base: Scenario, ends: Sequence[tuple[tuple[str, ...], Sequence[An
         ScenarioError: one of them is invalid (one line naming the field and the value).
         PathError: a path names nothing in ``base``.
     """
-    for tokens, values in ends:
-        for value in values:
-            data = base.resolved()
-            set_path(data, tokens, value)
-            shown = f"{value:.15g}" if isinstance(value, float) else str(value)
-            validate(data, f"{source} with {'.'.join(tokens)}={shown}")
+    check_each(base.resolved(), [(f"{source} with {'.'.join(tokens)}={_shown(value)}",
+                                  partial(set_path, path=tokens, value=value))
+                                 for tokens, values in ends for value in values])
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.15g}" if isinstance(value, float) else str(value)

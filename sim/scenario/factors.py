@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -102,20 +103,35 @@ class Factor(Strict):
             set_path(data, self.target, float(value))
 
 
+def check_each(base: dict[str, Any], changes: Iterable[tuple[str, Callable[[dict[str, Any]], None]]]) -> None:
+    """Validate a copy of ``base`` (plain scenario data) with each change applied alone.
+
+    Args:
+        base: the scenario's data; not modified.
+        changes: (where, change) pairs: ``change`` modifies the data in place, and ``where`` names it in
+            the error (e.g. ``sweep.yaml with parameters.rho=2``).
+
+    Raises:
+        ScenarioError: the first change that leaves the scenario invalid, named by its ``where``.
+    """
+    for where, change in changes:
+        data = copy.deepcopy(base)
+        change(data)
+        validate(data, where)
+
+
 def check_factors(base: dict[str, Any], factors: Sequence[Factor], source: str) -> None:
     """Refuse factors that name nothing in a scenario, or whose range leaves it invalid.
 
     Each factor is applied at its low and its high end to a copy of ``base``
-    (plain scenario data) and the result validated.
+    (plain scenario data) and the result validated (:func:`check_each`).
 
     Raises:
         ScenarioError: ``source[i].target: reason`` for the first factor that does not fit.
     """
     for i, factor in enumerate(factors):
-        for value in (factor.low, factor.high):
-            data = copy.deepcopy(base)
-            try:
-                factor.apply(data, value)
-                validate(data, f"{factor.target}={value:g}")
-            except ScenarioError as exc:
-                raise ScenarioError(f"{source}[{i}].target: {factor.target}: {exc}") from None
+        try:
+            check_each(base, [(f"{factor.target}={value:g}", partial(factor.apply, value=value))
+                              for value in (factor.low, factor.high)])
+        except ScenarioError as exc:
+            raise ScenarioError(f"{source}[{i}].target: {factor.target}: {exc}") from None
