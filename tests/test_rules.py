@@ -811,6 +811,18 @@ def test_firms_added_without_saying_are_not_anchors():
     assert not firms.anchor.any() and firms.n == 3
 
 
+@pytest.mark.parametrize("index", [[], [2], [5], [0, 5], [1, 3, 4], [0, 1, 2, 3, 4, 5]])
+def test_removing_firms_leaves_exactly_the_others(index):
+    """The firms left after ``remove`` are the others, each row whole (holes are filled from the tail)."""
+    firms = Firms()
+    firms.add(np.arange(6, dtype=np.int16), np.zeros(6, np.int8), np.arange(1, 7, dtype=np.float32), born=0)
+    firms.remove(np.array(index, dtype=np.int64))
+    kept = sorted(set(range(6)) - set(index))
+    assert firms.n == len(kept)
+    assert sorted(zip(firms.id.tolist(), firms.city.tolist(), firms.size.tolist(), strict=True)) == \
+        [(i, i, i + 1.0) for i in kept]
+
+
 def test_firms_survive_a_deep_copy_and_a_pickle_round_trip():
     """Copying builds the object before its columns exist; a missing attribute must then be an AttributeError."""
     firms = Firms()
