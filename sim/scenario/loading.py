@@ -365,9 +365,8 @@ def _origins(value: Any, origin: Origin, key: Any = None) -> Any:
     """``value`` with each value replaced by ``origin``, mappings and ``cities`` lists kept (with the names) for merging."""
     if isinstance(value, dict):
         return {k: _origins(v, origin, k) for k, v in value.items()}
-    if key == "cities" and isinstance(value, list):
-        return [{**_origins(c, origin), "name": c["name"]} if isinstance(c, dict) and isinstance(c.get("name"), str)
-                else _origins(c, origin) for c in value]
+    if key == "cities" and isinstance(value, list):  # validated: each entry a mapping with a name
+        return [{**_origins(c, origin), "name": c["name"]} for c in value]
     return origin
 
 

@@ -443,6 +443,21 @@ def test_a_scenario_on_the_code_defaults_is_warned_once_valid(tmp_path: Path):
             load_scenario(write(tmp_path, "bad.yaml", "name: x\ncities: [{name: A, firms: -1}]\n"))
 
 
+def test_load_raw_warns_of_what_load_scenario_warns_of(tmp_path: Path):
+    """A sweep reads its scenario with ``load_raw``: a shipped file taken and a look-alike city are said there too."""
+    write(tmp_path, "parent.yaml", "name: p\ncalibration: ../calibration/calibrated.yaml\n"
+                                   "cities: [{name: Shenzhen, firms: 10}]\n")
+    child = write(tmp_path, "child.yaml", "extends: parent.yaml\ncities: [{name: ShenZhen, firms: 5}]\n")
+    said = []
+    for load in (load_scenario, load_raw):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            load(child)
+        said.append([(w.category, str(w.message)) for w in record])
+    assert said[0] == said[1]
+    assert {category for category, _ in said[0]} == {ShippedFileWarning, LookAlikeCityWarning}
+
+
 # ---------------------------------------------------------------- trace: where each value comes from
 
 
@@ -451,7 +466,9 @@ def test_trace_names_the_file_calibration_or_default_of_each_value(tmp_path: Pat
     parent = write(tmp_path, "parent.yaml", "name: p\ncalibration: cal/calibrated.yaml\nseed: 3\ntime: {start: 2016, end: 2020}\n"
                                             "cities: [{name: A, firms: 10}, {name: B, firms: 5}]\n")
     child = write(tmp_path, "child.yaml", "extends: parent.yaml\nname: c\ntime: {end: 2022}\nparameters: {congestion: 2}\n"
-                                         "cities: [{name: B, talent: 1}, {name: C, firms: 1}]\n")
+                                         "cities: [{name: B, talent: 1},"
+                                         " {name: C, firms: 1, anchors: [{name: X, sector: upstream}]}]\n"
+                                         "events: [{year: 2017, city: A, invest: {data: 1}}]\n")
     traced = trace(child)
     assert traced.scenario.digest() == load_scenario(child).digest()
     assert traced.files == (parent.resolve(), child)
@@ -461,7 +478,8 @@ def test_trace_names_the_file_calibration_or_default_of_each_value(tmp_path: Pat
     assert o["parameters"] == {"network_effect": calibrated, "congestion": mine}  # the calibration's 0.7 yields
     assert o["cities"] == [{"name": "A", "firms": theirs, "attractiveness": calibrated, "talent": calibrated},
                            {"name": "B", "firms": theirs, "talent": mine, "attractiveness": calibrated},
-                           {"name": "C", "firms": mine}]
+                           {"name": "C", "firms": mine, "anchors": mine}]  # lists other than cities are whole
+    assert o["events"] == mine
     assert traced.added == {"A": parent.resolve(), "B": parent.resolve(), "C": child}
 
 
