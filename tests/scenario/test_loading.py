@@ -443,6 +443,20 @@ def test_a_scenario_on_the_code_defaults_is_warned_once_valid(tmp_path: Path):
             load_scenario(write(tmp_path, "bad.yaml", "name: x\ncities: [{name: A, firms: -1}]\n"))
 
 
+def test_every_city_of_a_child_is_checked_whatever_comes_before_it(tmp_path: Path):
+    """A parent's city or a complete new city ahead in the list does not end the checks of those after it."""
+    write(tmp_path, "parent.yaml", "name: p\ncities: [{name: Shenzhen, firms: 10}, {name: Beijing, firms: 20}]\n")
+    child = write(tmp_path, "child.yaml", "extends: parent.yaml\n"
+                                         "cities: [{name: Beijing, talent: 1}, {name: Shenzen, talent: 1}]\n")
+    assert refusal(load_scenario, child) == f"{child}: cities[Shenzen]: no city 'Shenzen' in the parent " \
+                                            "(did you mean 'Shenzhen'?)"
+    child = write(tmp_path, "child.yaml", "extends: parent.yaml\n"
+                                         "cities: [{name: Beijing, talent: 1}, {name: Hefei, firms: 3},"
+                                         " {name: ShenZhen, firms: 5}]\n")
+    with pytest.warns(LookAlikeCityWarning, match=r"cities\[ShenZhen\]: a new city beside the parent's 'Shenzhen'"):
+        load_scenario(child)
+
+
 def test_load_raw_warns_of_what_load_scenario_warns_of(tmp_path: Path):
     """A sweep reads its scenario with ``load_raw``: a shipped file taken and a look-alike city are said there too."""
     write(tmp_path, "parent.yaml", "name: p\ncalibration: ../calibration/calibrated.yaml\n"
