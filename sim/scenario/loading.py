@@ -138,16 +138,19 @@ def load_raw(path: str | Path) -> dict[str, Any]:
 
     Warns:
         ShippedFileWarning: a relative path that names no file beside the scenario was read from the shipped files.
+        LookAlikeCityWarning: a complete new city of a child whose name differs from a parent's city only in case,
+            spaces or punctuation (it is added beside that city).
     """
     chain = _load(path)
-    _warn(chain.notices, ShippedFileWarning)
-    _warn(chain.look_alikes, LookAlikeCityWarning)
+    _warn(chain.notices, ShippedFileWarning, 3)
+    _warn(chain.look_alikes, LookAlikeCityWarning, 3)
     return chain.data
 
 
-def _warn(lines: list[str], category: type[ScenarioWarning]) -> None:
+def _warn(lines: list[str], category: type[ScenarioWarning], stacklevel: int) -> None:
+    """Warn of each line, at the line of the caller's code that is ``stacklevel`` frames up (the user's call)."""
     for line in lines:
-        warnings.warn(line, category, stacklevel=3)
+        warnings.warn(line, category, stacklevel=stacklevel)
 
 
 def _named_file(path: Path, written: Any, key: str, notices: list[str]) -> Path:
@@ -304,6 +307,8 @@ def load_scenario(path: str | Path) -> Scenario:
 
     Warns:
         ShippedFileWarning: a relative path that names no file beside the scenario was read from the shipped files.
+        LookAlikeCityWarning: a complete new city of a child whose name differs from a parent's city only in case,
+            spaces or punctuation (it is added beside that city).
         UncalibratedWarning: no file of the chain has a ``calibration:`` key (``calibration: null`` counts as
             one) and no city sets ``attractiveness``: the run takes the code defaults.
     """
@@ -374,11 +379,11 @@ def _load_checked(path: str | Path) -> tuple[_Chain, Scenario]:
     """Load and validate a scenario file; warn, once it is valid, of what a user should know."""
     chain = _load(path)
     scenario = validate(chain.data, str(path))
-    _warn(chain.notices, ShippedFileWarning)
-    _warn(chain.look_alikes, LookAlikeCityWarning)
+    _warn(chain.notices, ShippedFileWarning, 4)  # _warn, here, load_scenario or trace, the user's call
+    _warn(chain.look_alikes, LookAlikeCityWarning, 4)
     if "calibration" not in chain.data and not any(
             isinstance(c, dict) and "attractiveness" in c for c in chain.data.get("cities", [])):
         _warn([f"{path}: names no calibration and no city's attractiveness, so it runs on the code defaults "
                f"(write `calibration: {BASELINE_CALIBRATION}` for the shipped estimates, or `calibration: null` "
-               "if the defaults are meant)"], UncalibratedWarning)
+               "if the defaults are meant)"], UncalibratedWarning, 4)
     return chain, scenario

@@ -269,6 +269,8 @@ def test_merge_of_odd_values():
      "{child}: cities[A]: duplicate city 'A' (entries 1 and 2 of this file); list each city once"),
     ("[{name: A, firms: 10}, {name: B, firms: 20}, {name: A, firms: 30}]", "[{name: B, talent: 1}]",
      "{parent}: cities[A]: duplicate city 'A' (entries 1 and 3 of this file); list each city once"),
+    ("[{name: A, firms: 10}]", "[{talent: 1}, {name: A, talent: 1}, {name: A, talent: 2}]",  # after an entry without a name
+     "{child}: cities[A]: duplicate city 'A' (entries 2 and 3 of this file); list each city once"),
     # a child's city the parent does not have, without the fields a new city needs: a misspelt name
     ("[{name: Shenzhen, firms: 10}, {name: Beijing, firms: 20}]", "[{name: ShenZhen, talent: 1}]",
      "{child}: cities[ShenZhen]: no city 'ShenZhen' in the parent (did you mean 'Shenzhen'?)"),
@@ -458,18 +460,24 @@ def test_every_city_of_a_child_is_checked_whatever_comes_before_it(tmp_path: Pat
 
 
 def test_load_raw_warns_of_what_load_scenario_warns_of(tmp_path: Path):
-    """A sweep reads its scenario with ``load_raw``: a shipped file taken and a look-alike city are said there too."""
+    """A sweep reads its scenario with ``load_raw``: a shipped file taken and a look-alike city are said there too,
+    and each loader's warnings point at the caller's line, not inside the package."""  # noqa: D205
     write(tmp_path, "parent.yaml", "name: p\ncalibration: ../calibration/calibrated.yaml\n"
                                    "cities: [{name: Shenzhen, firms: 10}]\n")
     child = write(tmp_path, "child.yaml", "extends: parent.yaml\ncities: [{name: ShenZhen, firms: 5}]\n")
+    write(tmp_path, "plain.yaml", "name: x\n" + OK)  # no calibration: UncalibratedWarning
     said = []
-    for load in (load_scenario, load_raw):
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            load(child)
-        said.append([(w.category, str(w.message)) for w in record])
-    assert said[0] == said[1]
+    for load in (load_scenario, trace, load_raw):
+        for path in (child, tmp_path / "plain.yaml"):
+            with warnings.catch_warnings(record=True) as record:
+                warnings.simplefilter("always")
+                load(path)
+            said.append([(w.category, str(w.message)) for w in record])
+            assert all(w.filename == __file__ for w in record)
+    assert said[0] == said[2] == said[4]
     assert {category for category, _ in said[0]} == {ShippedFileWarning, LookAlikeCityWarning}
+    assert said[1] == said[3] and {category for category, _ in said[1]} == {UncalibratedWarning}
+    assert said[5] == []  # load_raw does not validate, so does not judge the calibration
 
 
 # ---------------------------------------------------------------- trace: where each value comes from
