@@ -108,13 +108,22 @@ def test_sigkill_at_random_moments(reference, tmp_path: Path):
     """Seeded kill times: one anywhere in the run, two during the writing phase, one rewriting a complete folder."""
     path, files, duration, writing = reference
     rng = random.Random(8)
-    plan = [(rng.uniform(0, duration), False)]
-    plan += [(rng.uniform(0, share * (duration - writing)), True) for share in (0.3, 1)]  # one surely mid-write
     states = []
-    for i, (delay, in_writing) in enumerate(plan):
+    for i, (delay, in_writing) in enumerate([(rng.uniform(0, duration), False),
+                                             (rng.uniform(0, duration - writing), True)]):
         out = tmp_path / f"out{i}"
         kill_at(path, out, delay, in_writing)
         states.append(check_folder(out, files))
+    # One surely mid-write: early in the writing phase, and earlier again each time the run outpaced the kill (a
+    # machine less busy than when the reference was timed writes faster).
+    latest = 0.3 * (duration - writing)
+    for attempt in range(6):
+        out = tmp_path / f"mid{attempt}"
+        kill_at(path, out, rng.uniform(0, latest), True)
+        states.append(check_folder(out, files))
+        if states[-1] == "incomplete":
+            break
+        latest /= 4
     # Killed while rewriting a complete folder: the old manifest must not vouch for a half-new folder.
     out = tmp_path / "rewrite"
     shutil.copytree(reference[0].parent / "reference", out)
