@@ -88,8 +88,7 @@ class _Chain:
     calibrated: Calibrated | None = None
 
 
-def _read_chain(path: Path, chain: tuple[Path, ...], budget: int, notices: list[str],
-                look_alikes: list[str] | None = None) -> _Chain:
+def _read_chain(path: Path, chain: tuple[Path, ...], budget: int, notices: list[str]) -> _Chain:
     """Read a file and, before it, every file it extends (each validated on its own), merged."""
     try:
         resolved = path.resolve()
@@ -106,12 +105,11 @@ def _read_chain(path: Path, chain: tuple[Path, ...], budget: int, notices: list[
     if data.get("calibration") is not None:
         data["calibration"] = str(_named_file(path, data["calibration"], "calibration", notices))
     own = {k: v for k, v in data.items() if k != "extends"}
-    look_alikes = [] if look_alikes is None else look_alikes
     if parent_path is None:
-        return _Chain(own, [(path, own)], notices, look_alikes)
-    base = _read_chain(parent_path, (*chain, resolved), budget - size, notices, look_alikes)
+        return _Chain(own, [(path, own)], notices)
+    base = _read_chain(parent_path, (*chain, resolved), budget - size, notices)
     validate(base.data, str(parent_path))
-    look_alikes += _check_new_cities(path, own, base.data)
+    look_alikes = base.look_alikes + _check_new_cities(path, own, base.data)
     return _Chain(merge(base.data, own), [*base.files, (path, own)], notices, look_alikes)
 
 
@@ -381,8 +379,7 @@ def _load_checked(path: str | Path) -> tuple[_Chain, Scenario]:
     scenario = validate(chain.data, str(path))
     _warn(chain.notices, ShippedFileWarning, 4)  # _warn, here, load_scenario or trace, the user's call
     _warn(chain.look_alikes, LookAlikeCityWarning, 4)
-    if "calibration" not in chain.data and not any(
-            isinstance(c, dict) and "attractiveness" in c for c in chain.data.get("cities", [])):
+    if "calibration" not in chain.data and not any("attractiveness" in c for c in chain.data["cities"]):  # valid
         _warn([f"{path}: names no calibration and no city's attractiveness, so it runs on the code defaults "
                f"(write `calibration: {BASELINE_CALIBRATION}` for the shipped estimates, or `calibration: null` "
                "if the defaults are meant)"], UncalibratedWarning, 4)

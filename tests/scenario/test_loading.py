@@ -459,6 +459,18 @@ def test_every_city_of_a_child_is_checked_whatever_comes_before_it(tmp_path: Pat
         load_scenario(child)
 
 
+def test_a_look_alike_city_anywhere_in_a_chain_is_said(tmp_path: Path):
+    """A middle file of a chain adding a look-alike of its parent's city is warned of when its child is loaded."""
+    write(tmp_path, "root.yaml", "name: r\ncities: [{name: Shenzhen, firms: 10}]\n")
+    middle = write(tmp_path, "middle.yaml", "extends: root.yaml\ncities: [{name: ShenZhen, firms: 5}]\n")
+    write(tmp_path, "leaf.yaml", "extends: middle.yaml\nseed: 2\n")
+    with pytest.warns(LookAlikeCityWarning) as record:
+        load_scenario(tmp_path / "leaf.yaml")
+    said = [str(w.message) for w in record if w.category is LookAlikeCityWarning]
+    assert [line.split(": cities[")[0] for line in said] == [str(middle)]
+    assert "a new city beside the parent's 'Shenzhen'" in said[0]
+
+
 def test_load_raw_warns_of_what_load_scenario_warns_of(tmp_path: Path):
     """A sweep reads its scenario with ``load_raw``: a shipped file taken and a look-alike city are said there too,
     and each loader's warnings point at the caller's line, not inside the package."""  # noqa: D205
