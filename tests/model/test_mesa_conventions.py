@@ -48,6 +48,7 @@ def test_keyword_overrides_are_applied_by_the_scenario_and_validated():
     model = ModuModel(base, rng=1, network_effect=1.3, **{"cities.B.policy.budget": 7.5}, engine="agents")
     assert model.params.network_effect == 1.3
     assert model.spec.cities[1].policy.budget == 7.5
+    assert [c.spec for c in model.cities] == model.spec.cities  # each city agent's entry, as overridden
     assert model.engine == "agents"
     assert base.parameters.network_effect == 1.0  # the base scenario is untouched
     with pytest.raises(ScenarioError, match="unknown key 'netwrok_effect' \\(did you mean 'network_effect'\\?\\)"):
