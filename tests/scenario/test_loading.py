@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import pathlib
+import sys
 import warnings
 from pathlib import Path
 
@@ -485,7 +486,8 @@ def test_load_raw_warns_of_what_load_scenario_warns_of(tmp_path: Path):
                 warnings.simplefilter("always")
                 load(path)
             said.append([(w.category, str(w.message)) for w in record])
-            assert all(w.filename == __file__ for w in record)
+            if "mutmut.mutation.trampoline" not in sys.modules:  # mutmut's wrappers add frames between the loader's
+                assert all(w.filename == __file__ for w in record)  # functions, moving the line a warning names
     assert said[0] == said[2] == said[4]
     assert {category for category, _ in said[0]} == {ShippedFileWarning, LookAlikeCityWarning}
     assert said[1] == said[3] and {category for category, _ in said[1]} == {UncalibratedWarning}
