@@ -379,7 +379,7 @@ def _load_checked(path: str | Path) -> tuple[_Chain, Scenario]:
     scenario = validate(chain.data, str(path))
     _warn(chain.notices, ShippedFileWarning, 4)  # _warn, here, load_scenario or trace, the user's call
     _warn(chain.look_alikes, LookAlikeCityWarning, 4)
-    if "calibration" not in chain.data and not any("attractiveness" in c for c in chain.data["cities"]):  # valid
+    if "calibration" not in chain.data and not any("attractiveness" in c for c in chain.data["cities"]):  # validated: listed
         _warn([f"{path}: names no calibration and no city's attractiveness, so it runs on the code defaults "
                f"(write `calibration: {BASELINE_CALIBRATION}` for the shipped estimates, or `calibration: null` "
                "if the defaults are meant)"], UncalibratedWarning, 4)
