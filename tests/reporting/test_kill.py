@@ -105,7 +105,8 @@ def kill_at(path: Path, out: Path, delay: float, after_writing_starts: bool) -> 
 
 
 def test_sigkill_at_random_moments(reference, tmp_path: Path):
-    """Seeded kill times: one anywhere in the run, two during the writing phase, one rewriting a complete folder."""
+    """Seeded kill times: one anywhere in the run, one during the writing phase, one early in it (again earlier
+    until it lands mid-write), one rewriting a complete folder."""  # noqa: D205
     path, files, duration, writing = reference
     rng = random.Random(8)
     states = []
